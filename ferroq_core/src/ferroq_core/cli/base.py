@@ -1,0 +1,91 @@
+"""The top-level group, its global options and the shared command context."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import click
+
+from ferroq_core.config import DEFAULT_DATABASE_URL, QueueConfig
+from ferroq_core.errors import FerroqError
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from ferroq_core.runtime import Runtime
+
+__all__ = ["CliContext", "FerroqGroup", "make_group", "pass_context"]
+
+
+@attrs.define
+class CliContext:
+    """What every command gets: the plugin manager and a lazily built runtime."""
+
+    pm: pluggy.PluginManager
+    database_url: str
+    _runtime: Runtime | None = None
+
+    def runtime(self) -> Runtime:
+        """The runtime for ``--database-url``; the CLI always acts on the database."""
+        if self._runtime is None:
+            from ferroq_core.runtime import Runtime
+
+            config = attrs.evolve(
+                QueueConfig.from_env(), connection="db", database_url=self.database_url
+            )
+            self._runtime = Runtime.build(self.database_url, config, self.pm)
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+
+pass_context = click.make_pass_decorator(CliContext)
+
+
+class FerroqGroup(click.Group):
+    """Turns every :class:`FerroqError` into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FerroqError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def make_group(pm: pluggy.PluginManager) -> click.Group:
+    @click.group(cls=FerroqGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option(
+        "--database-url",
+        envvar="FERROQ_DATABASE_URL",
+        default=DEFAULT_DATABASE_URL,
+        show_default=True,
+        show_envvar=True,
+        help="Database holding the jobs (sqlite:///path.db or postgresql://user@host/db).",
+    )
+    @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+    @click.version_option(package_name="ferroq-core", prog_name="ferroq")
+    @click.pass_context
+    def cli(ctx: click.Context, database_url: str, verbose: int) -> None:
+        """ferroq: background jobs kept in your SQL database.
+
+        \b
+        Examples:
+          ferroq migrate                      create or upgrade the jobs table
+          ferroq worker --queue high,default  run a worker
+          ferroq plugins --json               list loaded plugins
+        """
+        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+        if os.environ.get("FERROQ_LOG_LEVEL"):
+            level = logging.getLevelName(os.environ["FERROQ_LOG_LEVEL"].upper())
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        obj = CliContext(pm=pm, database_url=database_url)
+        ctx.obj = obj
+        ctx.call_on_close(obj.close)
+
+    return cli

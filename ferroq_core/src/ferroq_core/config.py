@@ -1,0 +1,143 @@
+"""Configuration records: ``QueueConfig`` (dispatch side) and ``WorkerConfig`` (worker side).
+
+Every environment variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ferroq_core.errors import ConfigError
+
+__all__ = ["DEFAULT_DATABASE_URL", "QueueConfig", "WorkerConfig"]
+
+#: The embedded default: a SQLite file in the working directory.
+DEFAULT_DATABASE_URL = "sqlite:///ferroq.sqlite3"
+
+
+def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
+    if v is not None and not v > 0:
+        raise ConfigError(f"{a.name} must be greater than 0, got {v!r}")
+
+
+def _non_negative(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
+    if v is not None and v < 0:
+        raise ConfigError(f"{a.name} must not be negative, got {v!r}")
+
+
+def _connection(_i: object, _a: attrs.Attribute[Any], v: str) -> None:
+    if v not in ("sync", "db"):
+        raise ConfigError(f"QUEUE_CONNECTION must be 'sync' or 'db', got {v!r}")
+
+
+def _queue_names(_i: object, _a: attrs.Attribute[Any], v: tuple[str, ...]) -> None:
+    if not v or any(not q for q in v):
+        raise ConfigError("the queue list must name at least one queue and no empty names")
+    if len(set(v)) != len(v):
+        raise ConfigError(f"the queue list names a queue twice: {', '.join(v)}")
+
+
+def _env_number(env: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+
+
+@attrs.frozen
+class QueueConfig:
+    """How dispatch behaves and where the jobs live."""
+
+    #: ``sync`` runs jobs inline in the caller (the default); ``db`` writes them to the database.
+    connection: str = attrs.field(default="sync", validator=_connection)
+    #: SQLAlchemy-style URL of the jobs database.
+    database_url: str = DEFAULT_DATABASE_URL
+    #: Queue for jobs whose type names none.
+    default_queue: str = attrs.field(default="default")
+    #: Default worker concurrency.
+    max_concurrent: int = attrs.field(default=10, validator=_positive)
+    #: Seconds without a heartbeat after which a claim is reaped.
+    visibility_timeout: float = attrs.field(default=300.0, validator=_positive)
+    #: Largest encoded payload accepted at dispatch, in bytes.
+    max_payload_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    #: Serializer name (from the ``ferroq_serializers`` hook).
+    serializer: str = "json"
+    #: Backoff policy name (from the ``ferroq_backoff_policies`` hook).
+    backoff: str = "full-jitter"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> QueueConfig:
+        """Read ``QUEUE_CONNECTION``, ``FERROQ_DATABASE_URL``, ``QUEUE_DEFAULT``,
+        ``QUEUE_MAX_CONCURRENT``, ``QUEUE_VISIBILITY_TIMEOUT_SECS``,
+        ``FERROQ_MAX_PAYLOAD_BYTES``, ``FERROQ_SERIALIZER`` and ``FERROQ_BACKOFF``."""
+        env = os.environ if env is None else env
+        return cls(
+            connection=(env.get("QUEUE_CONNECTION") or "sync").strip().lower(),
+            database_url=env.get("FERROQ_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            default_queue=env.get("QUEUE_DEFAULT") or "default",
+            max_concurrent=_env_number(env, "QUEUE_MAX_CONCURRENT", int, 10),
+            visibility_timeout=_env_number(env, "QUEUE_VISIBILITY_TIMEOUT_SECS", float, 300.0),
+            max_payload_bytes=_env_number(env, "FERROQ_MAX_PAYLOAD_BYTES", int, 1024 * 1024),
+            serializer=env.get("FERROQ_SERIALIZER") or "json",
+            backoff=env.get("FERROQ_BACKOFF") or "full-jitter",
+        )
+
+
+@attrs.frozen
+class WorkerConfig:
+    """How a worker runs. Each field is a ``ferroq worker`` option."""
+
+    #: Queues in strict priority order: the first drains before the next is looked at.
+    queues: tuple[str, ...] = attrs.field(
+        default=("default",), converter=tuple, validator=_queue_names
+    )
+    #: Jobs run at once (thread slots for sync handlers; async handlers share one loop).
+    concurrency: int = attrs.field(default=10, validator=_positive)
+    #: Longest idle wait between polls, in seconds.
+    sleep: float = attrs.field(default=1.0, validator=_positive)
+    #: Default per-job timeout in seconds (a job type's ``timeout`` wins); None: no limit.
+    timeout: float | None = attrs.field(default=None, validator=_positive)
+    #: Seconds without a heartbeat after which another worker reaps a claim.
+    visibility_timeout: float = attrs.field(default=300.0, validator=_positive)
+    #: Seconds between heartbeats (must be well under the visibility timeout).
+    heartbeat_interval: float | None = attrs.field(default=None, validator=_positive)
+    #: Seconds between reaper passes.
+    reaper_interval: float | None = attrs.field(default=None, validator=_positive)
+    #: Seconds to let running jobs finish after SIGTERM.
+    shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
+    #: Exit after this many jobs (None: no limit).
+    max_jobs: int | None = attrs.field(default=None, validator=_positive)
+    #: Exit after this many seconds (None: no limit).
+    max_time: float | None = attrs.field(default=None, validator=_positive)
+    #: Finish current work and exit when RSS exceeds this many MB.
+    memory_limit_mb: float | None = attrs.field(default=None, validator=_positive)
+    #: Exit when the queues are empty.
+    stop_when_empty: bool = False
+    #: Process one batch of at most one job, then exit.
+    once: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_interval is not None and (
+            self.heartbeat_interval >= self.visibility_timeout
+        ):
+            raise ConfigError(
+                f"heartbeat interval ({self.heartbeat_interval}s) must be shorter than the "
+                f"visibility timeout ({self.visibility_timeout}s)"
+            )
+
+    @property
+    def effective_heartbeat_interval(self) -> float:
+        """The heartbeat interval, defaulting to a third of the visibility timeout."""
+        return self.heartbeat_interval or max(0.05, self.visibility_timeout / 3.0)
+
+    @property
+    def effective_reaper_interval(self) -> float:
+        """The reaper interval, defaulting to half the visibility timeout (at most 60 s)."""
+        return self.reaper_interval or max(0.05, min(60.0, self.visibility_timeout / 2.0))

@@ -1,0 +1,157 @@
+"""Dispatch: run inline (sync mode) or write a row (db mode)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ferroq_core.clock import seconds
+from ferroq_core.errors import PayloadTooLarge
+from ferroq_core.execution import call_handle, job_scope
+from ferroq_core.job import Job, JobId, PendingDispatch
+from ferroq_core.records import EnqueueRequest
+from ferroq_core.runtime import fire
+
+if TYPE_CHECKING:
+    from ferroq_core.runtime import Runtime
+
+__all__ = [
+    "build_request",
+    "dispatch",
+    "dispatch_later",
+    "dispatch_many",
+    "dispatch_pending",
+    "dispatch_to",
+    "enqueue_pending",
+]
+
+log = logging.getLogger("ferroq")
+
+
+def _runtime(runtime: Runtime | None) -> Runtime:
+    if runtime is not None:
+        return runtime
+    from ferroq_core.queue import Queue
+
+    return Queue.runtime()
+
+
+def _pending(item: Job | PendingDispatch) -> PendingDispatch:
+    return item if isinstance(item, PendingDispatch) else item.pending()
+
+
+def build_request(pending: PendingDispatch, runtime: Runtime) -> EnqueueRequest:
+    """The row a dispatch writes: options from the call, then the job type, then config."""
+    job = pending.job
+    cls = type(job)
+    payload = runtime.serializer.encode(job)
+    size = len(payload.encode("utf-8"))
+    limit = runtime.config.max_payload_bytes
+    if size > limit:
+        raise PayloadTooLarge(
+            f"payload of job {cls.type_name()} is {size} bytes, over the {limit}-byte limit: "
+            "store large data elsewhere and pass a reference, or raise FERROQ_MAX_PAYLOAD_BYTES"
+        )
+    tenant = pending.tenant_id
+    if tenant is None:
+        captured = runtime.pm.hook.ferroq_capture_tenant(job=job)
+        tenant = None if captured is None else str(captured)
+    key = pending.idempotency_key if pending.idempotency_key is not None else job.idempotency_key()
+    return EnqueueRequest(
+        queue=pending.queue or cls.queue or runtime.config.default_queue,
+        job_type=cls.type_name(),
+        payload=payload,
+        priority=pending.priority if pending.priority is not None else int(cls.priority),
+        max_attempts=int(cls.max_attempts),
+        delay=pending.delay_seconds,
+        idempotency_key=None if key is None else str(key),
+        tenant_id=tenant,
+    )
+
+
+def enqueue_pending(
+    items: Iterable[Job | PendingDispatch], runtime: Runtime, connection: Any = None
+) -> list[JobId]:
+    """Write jobs to the database in one transaction, whatever ``QUEUE_CONNECTION`` says."""
+    requests = [build_request(_pending(i), runtime) for i in items]
+    results = runtime.backend.enqueue(requests, connection=connection)
+    for req, res in zip(requests, results):
+        fire(runtime.pm, "ferroq_job_enqueued", job_id=res.id, request=req, duplicate=res.duplicate)
+    return [JobId(r.id, duplicate=r.duplicate) for r in results]
+
+
+def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
+    """Sync mode: encode and decode (as the worker would), enter scopes, run ``handle``.
+
+    On error the job's ``failed(error)`` runs once and the error is raised to the caller.
+    """
+    from ferroq_core.execution import decode_row
+
+    request = build_request(pending, runtime)
+    job = decode_row(runtime, request.job_type, request.payload)
+    try:
+        with job_scope(runtime, job, None, request.tenant_id):
+            call_handle(job)
+    except BaseException as exc:
+        try:
+            job.failed(exc)
+        except Exception:
+            log.exception("failed() of %s raised", request.job_type)
+        raise
+    return JobId(0, inline=True)
+
+
+def dispatch_pending(
+    pending: PendingDispatch, *, connection: Any = None, runtime: Runtime | None = None
+) -> JobId:
+    rt = _runtime(runtime)
+    if rt.config.connection == "sync" and connection is None:
+        return run_inline(pending, rt)
+    return enqueue_pending([pending], rt, connection)[0]
+
+
+def dispatch(
+    job: Job | PendingDispatch, *, connection: Any = None, runtime: Runtime | None = None
+) -> JobId:
+    """Dispatch one job; returns its id (see :class:`~ferroq_core.job.JobId`)."""
+    return dispatch_pending(_pending(job), connection=connection, runtime=runtime)
+
+
+def dispatch_to(
+    job: Job | PendingDispatch,
+    queue: str,
+    *,
+    connection: Any = None,
+    runtime: Runtime | None = None,
+) -> JobId:
+    """Dispatch one job onto ``queue``."""
+    return dispatch_pending(_pending(job).on_queue(queue), connection=connection, runtime=runtime)
+
+
+def dispatch_later(
+    job: Job | PendingDispatch,
+    delay: float | timedelta,
+    *,
+    connection: Any = None,
+    runtime: Runtime | None = None,
+) -> JobId:
+    """Dispatch one job that may run ``delay`` (seconds or timedelta) from now."""
+    return dispatch_pending(
+        _pending(job).delay(seconds(delay)), connection=connection, runtime=runtime
+    )
+
+
+def dispatch_many(
+    jobs: Iterable[Job | PendingDispatch],
+    *,
+    connection: Any = None,
+    runtime: Runtime | None = None,
+) -> list[JobId]:
+    """Dispatch many jobs in one transaction (bulk insert); sync mode runs them in order."""
+    rt = _runtime(runtime)
+    items = [_pending(j) for j in jobs]
+    if rt.config.connection == "sync" and connection is None:
+        return [run_inline(p, rt) for p in items]
+    return enqueue_pending(items, rt, connection)

@@ -1,0 +1,110 @@
+"""The one error hierarchy of ferroq.
+
+Every error ferroq raises on purpose derives from :class:`FerroqError`. The docstring of each
+class is its default message, and every message says what to do next. Driver exceptions never
+leave a backend: they are translated into one of these with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendBusy",
+    "BackendUnavailable",
+    "ConfigError",
+    "DatabaseError",
+    "DuplicateJob",
+    "FerroqError",
+    "JobDecodeError",
+    "JobNotFound",
+    "JobTimeout",
+    "NotInitialized",
+    "PayloadTooLarge",
+    "SchemaMissing",
+    "SchemaOutdated",
+    "SerializationError",
+    "TenantNotFound",
+    "UnknownBackend",
+    "UnknownJobType",
+]
+
+
+class FerroqError(Exception):
+    """ferroq failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message if message is not None else (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(FerroqError):
+    """Invalid ferroq configuration: check the environment variables and options you set."""
+
+
+class NotInitialized(FerroqError):
+    """The queue is not initialised: call `Queue.init(url)` (or set FERROQ_DATABASE_URL and
+    call `Queue.init()`) before dispatching jobs or starting a worker."""
+
+
+class UnknownBackend(FerroqError):
+    """No installed backend serves this database URL: pip install ferroq-sqlite or
+    ferroq-postgres."""
+
+
+class DatabaseError(FerroqError):
+    """The database refused the operation: check the database URL and that the server is up."""
+
+
+class BackendUnavailable(DatabaseError):
+    """The database cannot be reached: check the URL, the server and the network."""
+
+
+class BackendBusy(DatabaseError):
+    """The database stayed locked by another writer past every retry: raise the busy timeout
+    or reduce the number of writers."""
+
+
+class SchemaMissing(DatabaseError):
+    """The ferroq_jobs table does not exist in this database: run `ferroq migrate`."""
+
+
+class SchemaOutdated(DatabaseError):
+    """The ferroq schema in this database is older than this ferroq: run `ferroq migrate`."""
+
+
+class SerializationError(FerroqError):
+    """A job's payload could not be encoded: use JSON-friendly field types (str, int, float,
+    bool, datetime, date, UUID, Decimal, Enum, attrs classes, lists and dicts of them)."""
+
+
+class PayloadTooLarge(SerializationError):
+    """The job's encoded payload is larger than the configured limit: store large data
+    elsewhere and pass a reference, or raise FERROQ_MAX_PAYLOAD_BYTES."""
+
+
+class JobDecodeError(FerroqError):
+    """A stored payload could not be decoded into its job type: inspect it with
+    `ferroq show ID`, fix the job type, then `ferroq retry ID`."""
+
+
+class UnknownJobType(FerroqError):
+    """No job type is registered under this name: install the package that defines it, add it
+    to the `ferroq.jobs` entry points, or pass `--import MODULE` to the worker."""
+
+
+class JobNotFound(FerroqError):
+    """No job with this id: list jobs with `ferroq jobs`."""
+
+
+class DuplicateJob(FerroqError):
+    """A job with this idempotency key is already pending or running."""
+
+
+class JobTimeout(FerroqError):
+    """The job ran past its timeout: raise `timeout` on the job type or make it faster."""
+
+
+class TenantNotFound(FerroqError):
+    """The job's tenant could not be resolved: check that the tenant still exists."""

@@ -1,0 +1,88 @@
+"""Running one job: decode, enter scopes, call ``handle``. Shared by sync mode, the worker
+and the testing kit, so a job behaves the same in all three."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ferroq_core.job import Job
+    from ferroq_core.records import JobRow
+    from ferroq_core.runtime import Runtime
+
+__all__ = ["call_handle", "decode_row", "describe_error", "job_scope"]
+
+#: Traceback text kept with a failed job, at most.
+MAX_TRACEBACK_CHARS = 8_000
+
+
+def decode_row(runtime: Runtime, job_type: str, payload: str) -> Job:
+    """The job instance a stored row describes.
+
+    :raises UnknownJobType: no type is registered under ``job_type``.
+    :raises JobDecodeError: the payload does not fit the type.
+    """
+    cls = runtime.registry.get(job_type, runtime.pm)
+    job: Job = runtime.serializer.decode(cls, payload)
+    return job
+
+
+@contextmanager
+def job_scope(
+    runtime: Runtime, job: Job, row: JobRow | None, tenant_id: str | None
+) -> Iterator[None]:
+    """Enter the tenant scope (when the job carries a tenant) and every plugin's job scope."""
+    with ExitStack() as stack:
+        if tenant_id is not None:
+            scope = runtime.pm.hook.ferroq_tenant_scope(tenant_id=tenant_id)
+            if scope is not None:
+                stack.enter_context(scope)
+        for scope in runtime.pm.hook.ferroq_job_scope(job=job, row=row):
+            if scope is not None:
+                stack.enter_context(scope)
+        yield
+
+
+def call_handle(job: Job) -> None:
+    """Call ``job.handle()``; an ``async def`` handler runs to completion on a fresh event loop
+    (on a helper thread when this thread already runs a loop)."""
+    result: Any = job.handle()
+    if not inspect.isawaitable(result):
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(_await(result))
+        return
+    box: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            asyncio.run(_await(result))
+        except BaseException as exc:  # re-raised in the caller's thread below
+            box.append(exc)
+
+    thread = threading.Thread(target=runner, name="ferroq-sync-async", daemon=True)
+    thread.start()
+    thread.join()
+    if box:
+        raise box[0]
+
+
+async def _await(awaitable: Any) -> None:
+    await awaitable
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` then the traceback, capped (the text stored with a failed job)."""
+    head = f"{type(exc).__name__}: {exc}"
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if len(tb) > MAX_TRACEBACK_CHARS:
+        tb = "...\n" + tb[-MAX_TRACEBACK_CHARS:]
+    return f"{head}\n\n{tb}"

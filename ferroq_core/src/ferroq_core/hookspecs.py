@@ -1,0 +1,268 @@
+"""Hook specifications for ferroq plugins.
+
+A plugin is a module or object with functions marked ``@ferroq_core.hookimpl`` whose names
+are those below. Installed plugins are found through the ``ferroq`` entry-point group::
+
+    [project.entry-points.ferroq]
+    mything = "mything.plugin"
+
+Core's own defaults (the JSON serializer and full-jitter backoff) are registered through
+these same hooks, so a plugin can replace any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from ferroq_core.job import Job
+    from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
+    from ferroq_core.records import EnqueueRequest, JobRow
+    from ferroq_core.serialization import Serializer
+
+hookspec = pluggy.HookspecMarker("ferroq")
+
+# ---------------------------------------------------------------------------------------------
+# registries: plugins contribute typed records
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def ferroq_backends() -> Sequence[BackendSpec]:
+    """Storage backends this plugin provides.
+
+    Each :class:`~ferroq_core.plugin_records.BackendSpec` names the URL schemes it serves
+    (``sqlite``, ``postgresql``...) and a factory that builds the backend from a URL or a
+    SQLAlchemy engine. When two plugins serve one scheme, the later-registered wins.
+
+    :return: a sequence of ``BackendSpec`` records (empty when none).
+
+    Example::
+
+        @hookimpl
+        def ferroq_backends():
+            return [BackendSpec(name="sqlite", schemes=("sqlite",), factory=make_backend,
+                                distribution="ferroq-sqlite")]
+    """
+
+
+@hookspec
+def ferroq_serializers() -> Sequence[Serializer]:
+    """Payload serializers this plugin provides.
+
+    The queue uses the serializer whose ``name`` matches ``FERROQ_SERIALIZER`` (default
+    ``json``). Never provide one that can execute code on decode (such as pickle).
+
+    :return: a sequence of :class:`~ferroq_core.serialization.Serializer` instances.
+
+    Example::
+
+        @hookimpl
+        def ferroq_serializers():
+            return [MsgpackSerializer()]
+    """
+
+
+@hookspec
+def ferroq_backoff_policies() -> Sequence[BackoffPolicy]:
+    """Retry-delay policies this plugin provides.
+
+    The worker uses the policy whose ``name`` matches ``FERROQ_BACKOFF`` (default
+    ``full-jitter``) for jobs whose ``retry_delay()`` returns None.
+
+    :return: a sequence of :class:`~ferroq_core.plugin_records.BackoffPolicy` records.
+
+    Example::
+
+        @hookimpl
+        def ferroq_backoff_policies():
+            return [BackoffPolicy(name="fixed-10s", delay=lambda job, attempt: 10.0)]
+    """
+
+
+@hookspec
+def ferroq_jobs() -> Sequence[type[Job]]:
+    """Job types this plugin registers (besides the ``ferroq.jobs`` entry points).
+
+    Called when the worker meets a job type name it does not know yet.
+
+    :return: a sequence of ``Job`` subclasses.
+
+    Example::
+
+        @hookimpl
+        def ferroq_jobs():
+            return [SendEmail, ResizeImage]
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# tenancy and scope
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ferroq_capture_tenant(job: Job) -> str | None:
+    """The tenant to store with ``job`` when it is dispatched without ``for_tenant()``.
+
+    Stops at the first non-None result.
+
+    :param job: the job instance being dispatched.
+    :return: the tenant id as text, or None for a job without a tenant.
+
+    Example::
+
+        @hookimpl
+        def ferroq_capture_tenant(job):
+            return flask.g.get("tenant_id")
+    """
+
+
+@hookspec
+def ferroq_job_scope(job: Job, row: JobRow | None) -> AbstractContextManager[Any] | None:
+    """A context manager to enter around one execution of ``job``.
+
+    Every non-None result is entered, in registration order, before ``handle()`` runs, and
+    exited after it, on the thread or event loop that runs the job. An exception raised while
+    entering fails that attempt (the handler does not run).
+
+    :param job: the decoded job instance.
+    :param row: the stored row, or None in sync mode (where no row is written).
+    :return: a context manager, or None to add nothing.
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_scope(job, row):
+            return sentry_sdk.new_scope()
+    """
+
+
+@hookspec(firstresult=True)
+def ferroq_tenant_scope(tenant_id: str) -> AbstractContextManager[Any] | None:
+    """The context manager that makes ``tenant_id`` current around a job's execution.
+
+    Stops at the first non-None result. Called by the worker and by sync mode for every job
+    that carries a tenant; raising :class:`~ferroq_core.errors.TenantNotFound` (or any error)
+    fails that attempt and the handler never runs outside its tenant.
+
+    :param tenant_id: the tenant stored with the job.
+    :return: a context manager, or None when this plugin does not handle tenants.
+
+    Example::
+
+        @hookimpl
+        def ferroq_tenant_scope(tenant_id):
+            return my_app.tenant_context(tenant_id)
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def ferroq_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``ferroq`` command line.
+
+    :param cli: the top-level click group; call ``cli.add_command(...)`` or decorate with
+        ``@cli.command()``.
+
+    Example::
+
+        @hookimpl
+        def ferroq_register_commands(cli):
+            @cli.command()
+            def hello():
+                click.echo("hi")
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# lifecycle events (for logging and metrics; exceptions raised here are logged and ignored)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def ferroq_job_enqueued(job_id: int, request: EnqueueRequest, duplicate: bool) -> None:
+    """A job was written to the database (db mode; after the insert, before commit when the
+    caller owns the transaction).
+
+    :param job_id: the stored id (the existing job's id when ``duplicate``).
+    :param request: what was inserted (queue, type, payload, delay, key, tenant).
+    :param duplicate: True when an equal idempotency key was already active.
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_enqueued(job_id, request, duplicate):
+            metrics.incr("jobs.enqueued", tags={"queue": request.queue})
+    """
+
+
+@hookspec
+def ferroq_job_started(row: JobRow, worker_id: str) -> None:
+    """A worker is about to run one attempt of a job.
+
+    :param row: the claimed row (``attempts`` counts this attempt).
+    :param worker_id: the running worker's id (``host:pid:uuid``).
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_started(row, worker_id):
+            log.info("start %s #%d", row.job_type, row.attempts)
+    """
+
+
+@hookspec
+def ferroq_job_succeeded(row: JobRow, duration: float) -> None:
+    """An attempt finished without error and the job was deleted.
+
+    :param row: the claimed row.
+    :param duration: seconds the handler ran.
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_succeeded(row, duration):
+            metrics.timing("jobs.duration", duration)
+    """
+
+
+@hookspec
+def ferroq_job_retrying(row: JobRow, error: BaseException, delay: float) -> None:
+    """An attempt failed and the job was released for another attempt.
+
+    :param row: the claimed row.
+    :param error: what the attempt raised.
+    :param delay: seconds until the next attempt may start.
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_retrying(row, error, delay):
+            log.warning("retry %s in %.1fs: %s", row.id, delay, error)
+    """
+
+
+@hookspec
+def ferroq_job_failed(row: JobRow, error: BaseException) -> None:
+    """A job was parked as failed (attempts spent, or an error that is never retried).
+
+    :param row: the claimed row.
+    :param error: what the last attempt raised.
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_failed(row, error):
+            sentry_sdk.capture_exception(error)
+    """

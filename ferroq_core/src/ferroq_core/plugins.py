@@ -1,0 +1,47 @@
+"""The plugin manager factory and the hook implementation marker.
+
+Nothing is built at import time: :func:`make_plugin_manager` returns a fresh manager, so tests
+and embedding applications can build their own.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+
+import pluggy
+
+from ferroq_core import hookspecs
+
+__all__ = ["PLUGINS_ENV", "PROJECT", "hookimpl", "make_plugin_manager"]
+
+#: The pluggy project name, the hook marker name and the entry-point group.
+PROJECT = "ferroq"
+#: Comma-separated entry-point names to load (unset: all; empty: none but core's).
+PLUGINS_ENV = "FERROQ_LOAD_PLUGINS"
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A new plugin manager with ferroq's hookspecs and core defaults registered.
+
+    :param load_entrypoints: also load installed plugins from the ``ferroq`` entry-point
+        group, limited to the names in ``FERROQ_LOAD_PLUGINS`` when that is set.
+    """
+    from ferroq_core import builtin
+
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(builtin, name="ferroq.builtin")
+    if load_entrypoints:
+        wanted = os.environ.get(PLUGINS_ENV)
+        if wanted is None:
+            pm.load_setuptools_entrypoints(PROJECT)
+        else:
+            names = {n.strip() for n in wanted.split(",") if n.strip()}
+            for ep in entry_points(group=PROJECT):
+                if ep.name in names and pm.get_plugin(ep.name) is None:
+                    pm.register(ep.load(), name=ep.name)
+    pm.check_pending()
+    return pm

@@ -1,0 +1,91 @@
+"""``Queue``: the process-wide handle that dispatch and the storage functions use."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, final
+
+from ferroq_core.errors import NotInitialized
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from ferroq_core.config import QueueConfig
+    from ferroq_core.runtime import Runtime
+    from ferroq_core.storage.protocol import Backend
+
+__all__ = ["Queue"]
+
+
+@final
+class Queue:
+    """Process-wide queue handle. Call :meth:`init` once at start-up::
+
+    Queue.init("sqlite:///jobs.db", QueueConfig(connection="db"))
+    Queue.init()  # everything from the environment (FERROQ_DATABASE_URL, QUEUE_CONNECTION)
+    """
+
+    _runtime: Runtime | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        raise TypeError("Queue is a process-wide handle: use Queue.init(...), not Queue()")
+
+    @classmethod
+    def init(
+        cls,
+        url_or_engine: Any = None,
+        config: QueueConfig | None = None,
+        *,
+        pm: pluggy.PluginManager | None = None,
+        backend_options: dict[str, Any] | None = None,
+    ) -> Runtime:
+        """Connect the queue to a database (a URL or a SQLAlchemy ``Engine``).
+
+        :param url_or_engine: where the jobs live; default ``config.database_url``.
+        :param config: dispatch settings; default :meth:`QueueConfig.from_env`.
+        :param pm: a plugin manager; default a new one with every installed plugin.
+        :param backend_options: passed to the backend factory (e.g. ``pool_size``).
+        :return: the runtime now in use. Calling ``init`` again replaces it.
+        """
+        from ferroq_core.runtime import Runtime
+
+        runtime = Runtime.build(url_or_engine, config, pm, backend_options)
+        with cls._lock:
+            old, cls._runtime = cls._runtime, runtime
+        if old is not None:
+            old.close()
+        return runtime
+
+    @classmethod
+    def use(cls, runtime: Runtime | None) -> None:
+        """Install an already built runtime (or None to uninstall it without closing)."""
+        with cls._lock:
+            cls._runtime = runtime
+
+    @classmethod
+    def is_initialized(cls) -> bool:
+        return cls._runtime is not None
+
+    @classmethod
+    def runtime(cls) -> Runtime:
+        runtime = cls._runtime
+        if runtime is None:
+            raise NotInitialized()
+        return runtime
+
+    @classmethod
+    def backend(cls) -> Backend:
+        return cls.runtime().backend
+
+    @classmethod
+    def config(cls) -> QueueConfig:
+        return cls.runtime().config
+
+    @classmethod
+    def reset(cls) -> None:
+        """Close the backend and forget the runtime (tests, application shutdown)."""
+        with cls._lock:
+            old, cls._runtime = cls._runtime, None
+        if old is not None:
+            old.close()

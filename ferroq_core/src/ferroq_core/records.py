@@ -1,0 +1,230 @@
+"""Frozen value records that cross the storage boundary.
+
+Backends return these, never driver rows; the worker, the CLI and applications only see these.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "EnqueueRequest",
+    "EnqueueResult",
+    "FailedJobInfo",
+    "JobInfo",
+    "JobRow",
+    "JobState",
+    "Lease",
+    "QueueStats",
+    "ReapResult",
+    "SingleQueueStats",
+]
+
+
+def _tz_aware(_instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError(f"{attribute.name} must be a timezone-aware datetime, got {value!r}")
+
+
+def _non_negative(_instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+    if isinstance(value, (int, float)) and value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
+
+
+class JobState(str, enum.Enum):
+    """Where a job is in its life. ``delayed`` is a pending row whose time has not come."""
+
+    PENDING = "pending"
+    DELAYED = "delayed"
+    CLAIMED = "claimed"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class EnqueueRequest:
+    """One job to insert, as dispatch hands it to a backend."""
+
+    #: Queue name; stored and matched as data, any characters allowed.
+    queue: str
+    #: Stable job type name (the registry key).
+    job_type: str
+    #: Encoded payload (JSON text).
+    payload: str
+    #: Lower runs first within a queue.
+    priority: int = 0
+    #: Total executions allowed (>= 1).
+    max_attempts: int = 3
+    #: Seconds from now until the job may run.
+    delay: float = attrs.field(default=0.0, validator=_non_negative)
+    #: Jobs with the same (job_type, key) are deduplicated while pending or claimed.
+    idempotency_key: str | None = None
+    #: Tenant id as text, or None.
+    tenant_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+
+@attrs.frozen
+class EnqueueResult:
+    """What an enqueue did."""
+
+    #: The new job's id, or the existing job's id for an idempotent duplicate.
+    id: int
+    #: True when an equal idempotency key was already pending or claimed.
+    duplicate: bool = False
+
+
+@attrs.frozen
+class Lease:
+    """The fence a worker holds on a claimed job: every finishing write must match all three."""
+
+    #: Job id.
+    id: int
+    #: The worker id that claimed it.
+    claimed_by: str
+    #: The attempts count the claim set; a reclaim bumps it, so a stale lease stops matching.
+    attempts: int
+
+
+@attrs.frozen
+class JobRow:
+    """A full row of ``ferroq_jobs``."""
+
+    #: Job id.
+    id: int
+    #: Queue name.
+    queue: str
+    #: Stable job type name.
+    job_type: str
+    #: Encoded payload.
+    payload: str
+    #: ``pending``, ``claimed`` or ``failed`` (``delayed`` is derived, see :attr:`state`).
+    status: str
+    #: Lower runs first.
+    priority: int
+    #: Executions started so far.
+    attempts: int
+    #: Total executions allowed.
+    max_attempts: int
+    #: Idempotency key, if any.
+    idempotency_key: str | None
+    #: Tenant id, if any.
+    tenant_id: str | None
+    #: When the job becomes eligible.
+    available_at: datetime = attrs.field(validator=_tz_aware)
+    #: When the job was created.
+    created_at: datetime = attrs.field(validator=_tz_aware)
+    #: When the current claim was made.
+    claimed_at: datetime | None = attrs.field(default=None, validator=_tz_aware)
+    #: Worker id holding the claim.
+    claimed_by: str | None = None
+    #: Last heartbeat of the claim.
+    heartbeat_at: datetime | None = attrs.field(default=None, validator=_tz_aware)
+    #: Last error text (kept on retries and on failure).
+    error: str | None = None
+    #: When the job was parked as failed.
+    failed_at: datetime | None = attrs.field(default=None, validator=_tz_aware)
+
+    @property
+    def lease(self) -> Lease:
+        if self.claimed_by is None:
+            raise ValueError(f"job {self.id} is not claimed")
+        return Lease(self.id, self.claimed_by, self.attempts)
+
+    def state_at(self, now: datetime) -> JobState:
+        if self.status == "pending" and self.available_at > now:
+            return JobState.DELAYED
+        return JobState(self.status)
+
+
+#: The listing view of a job is the full row; the alias keeps the seed crate's name.
+JobInfo = JobRow
+
+
+@attrs.frozen
+class FailedJobInfo:
+    """A job parked as failed."""
+
+    #: Job id.
+    id: int
+    #: Queue name.
+    queue: str
+    #: Stable job type name.
+    job_type: str
+    #: Encoded payload, kept for inspection and retry.
+    payload: str
+    #: Executions it had.
+    attempts: int
+    #: Error text of the last attempt.
+    error: str
+    #: When it was parked.
+    failed_at: datetime = attrs.field(validator=_tz_aware)
+    #: Tenant id, if any.
+    tenant_id: str | None = None
+
+
+@attrs.frozen
+class SingleQueueStats:
+    """Counts for one queue."""
+
+    #: Queue name.
+    queue: str
+    #: Pending and eligible now.
+    pending: int = 0
+    #: Pending with a future ``available_at``.
+    delayed: int = 0
+    #: Claimed by a worker (running).
+    claimed: int = 0
+    #: Parked as failed.
+    failed: int = 0
+    #: Seconds the oldest eligible pending job has waited, or None.
+    oldest_pending_age: float | None = None
+
+
+@attrs.frozen
+class QueueStats:
+    """Counts for every queue and in total."""
+
+    #: One entry per queue that has rows, sorted by name.
+    queues: tuple[SingleQueueStats, ...] = ()
+
+    @property
+    def pending(self) -> int:
+        return sum(q.pending for q in self.queues)
+
+    @property
+    def delayed(self) -> int:
+        return sum(q.delayed for q in self.queues)
+
+    @property
+    def claimed(self) -> int:
+        return sum(q.claimed for q in self.queues)
+
+    @property
+    def failed(self) -> int:
+        return sum(q.failed for q in self.queues)
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.delayed + self.claimed + self.failed
+
+    def for_queue(self, queue: str) -> SingleQueueStats:
+        for q in self.queues:
+            if q.queue == queue:
+                return q
+        return SingleQueueStats(queue=queue)
+
+
+@attrs.frozen
+class ReapResult:
+    """What one reaper pass did."""
+
+    #: Ids returned to pending (attempts left).
+    requeued: tuple[int, ...] = ()
+    #: Rows parked as failed (attempts exhausted), so the caller can run ``failed()``.
+    failed: tuple[JobRow, ...] = ()

@@ -1,0 +1,106 @@
+"""Job types by stable name: the stored ``job_type`` and the worker's lookup key.
+
+Lookup order: types registered in code (every ``Job`` subclass registers itself when its
+class is created, so importing a module is enough), types returned by the ``ferroq_jobs``
+hook, then the ``ferroq.jobs`` entry-point group, loaded lazily the first time a name is met.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from ferroq_core.errors import ConfigError, UnknownJobType
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from ferroq_core.job import Job
+
+__all__ = ["JOBS_ENTRY_POINT_GROUP", "JobRegistry", "default_registry", "job_type_name"]
+
+JOBS_ENTRY_POINT_GROUP = "ferroq.jobs"
+
+
+def job_type_name(cls: type) -> str:
+    """The stable name of a job type: its ``job_name`` or ``module:QualName``."""
+    name = cls.__dict__.get("job_name") or getattr(cls, "_ferroq_default_name", None)
+    if isinstance(name, str) and name:
+        return name
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class JobRegistry:
+    """Maps stable names to job classes. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[Job]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, cls: type[Job], name: str | None = None) -> type[Job]:
+        key = name or job_type_name(cls)
+        with self._lock:
+            old = self._types.get(key)
+            # attrs replaces a class when it adds slots: same module and qualname is the
+            # same job type, and the newest class object wins.
+            if (
+                old is not None
+                and old is not cls
+                and ((old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__))
+            ):
+                raise ConfigError(
+                    f"two job types claim the name {key!r}: {old.__module__}.{old.__qualname__} "
+                    f"and {cls.__module__}.{cls.__qualname__}; give one a distinct job_name"
+                )
+            self._types[key] = cls
+        return cls
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._types)
+
+    def get(self, name: str, pm: pluggy.PluginManager | None = None) -> type[Job]:
+        with self._lock:
+            found = self._types.get(name)
+        if found is not None:
+            return found
+        if pm is not None:
+            for batch in pm.hook.ferroq_jobs():
+                for cls in batch:
+                    self.register(cls)
+            with self._lock:
+                found = self._types.get(name)
+            if found is not None:
+                return found
+        # The entry point's name is the stable name; its value ("module:Class") is also the
+        # default name of a type that sets no job_name, so match either.
+        candidates = [
+            ep for ep in entry_points(group=JOBS_ENTRY_POINT_GROUP) if name in (ep.name, ep.value)
+        ]
+        for ep in candidates:
+            try:
+                cls = ep.load()
+            except Exception as exc:
+                raise UnknownJobType(
+                    f"job type {name!r}: its entry point {ep.value!r} failed to load: {exc!r}"
+                ) from exc
+            from ferroq_core.job import Job
+
+            if not (isinstance(cls, type) and issubclass(cls, Job)):
+                raise UnknownJobType(
+                    f"job type {name!r}: entry point {ep.value!r} is not a ferroq Job subclass"
+                )
+            return self.register(cls, name)
+        raise UnknownJobType(
+            f"no job type is registered under {name!r}: install the package that defines it, "
+            "add it to the `ferroq.jobs` entry points, or pass `--import MODULE` to the worker"
+        )
+
+
+_default = JobRegistry()
+
+
+def default_registry() -> JobRegistry:
+    """The process-wide registry that ``Job`` subclasses add themselves to."""
+    return _default

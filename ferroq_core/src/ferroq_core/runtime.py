@@ -1,0 +1,143 @@
+"""A queue runtime: configuration, plugins, backend, serializer and registry, wired once.
+
+:class:`~ferroq_core.Queue` keeps one process-wide runtime; workers, the CLI and the testing
+kit can also build their own (a fresh plugin manager per test, for instance).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from ferroq_core.config import QueueConfig
+from ferroq_core.errors import ConfigError, UnknownBackend
+from ferroq_core.registry import JobRegistry, default_registry
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
+    from ferroq_core.serialization import Serializer
+    from ferroq_core.storage.protocol import Backend
+
+__all__ = ["Runtime", "fire", "open_backend", "scheme_of"]
+
+log = logging.getLogger("ferroq")
+
+# Which distribution serves a scheme, to name it when none is installed.
+_KNOWN = {
+    "sqlite": "ferroq-sqlite",
+    "postgresql": "ferroq-postgres",
+    "postgres": "ferroq-postgres",
+}
+
+
+def scheme_of(url_or_engine: Any) -> tuple[str, str]:
+    """The scheme (``sqlite``, ``postgresql``) and a password-free rendering of the URL."""
+    if isinstance(url_or_engine, sa.engine.Engine):
+        return url_or_engine.dialect.name, url_or_engine.url.render_as_string(hide_password=True)
+    if not isinstance(url_or_engine, (str, sa.engine.URL)):
+        raise ConfigError(
+            f"expected a database URL or a SQLAlchemy Engine, got {type(url_or_engine).__name__}"
+        )
+    text = str(url_or_engine).strip() if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        url = sa.engine.make_url(text)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(
+            f"not a database URL: {str(url_or_engine)!r}; expected e.g. "
+            "sqlite:///ferroq.sqlite3 or postgresql://user@host/dbname"
+        ) from exc
+    scheme = url.get_backend_name()
+    if scheme == "postgres":
+        scheme = "postgresql"
+    return scheme, url.render_as_string(hide_password=True)
+
+
+def open_backend(
+    url_or_engine: Any, pm: pluggy.PluginManager, options: dict[str, Any] | None = None
+) -> Backend:
+    """Build the backend that serves ``url_or_engine``'s scheme."""
+    scheme, shown = scheme_of(url_or_engine)
+    specs: list[BackendSpec] = [s for batch in pm.hook.ferroq_backends() for s in batch]
+    # pluggy calls later-registered plugins first; the first match wins.
+    for spec in specs:
+        if scheme in spec.schemes:
+            return spec.factory(url_or_engine, dict(options or {}))
+    dist = _KNOWN.get(scheme)
+    hint = f"pip install {dist}" if dist else "install a ferroq backend plugin for it"
+    served = sorted({s for spec in specs for s in spec.schemes})
+    raise UnknownBackend(
+        f"no installed ferroq backend serves {scheme!r} URLs ({shown}): {hint}"
+        + (f" (installed backends serve: {', '.join(served)})" if served else "")
+    )
+
+
+def fire(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
+    """Call a lifecycle hook; a plugin's error is logged, never raised into the job path."""
+    try:
+        getattr(pm.hook, name)(**kwargs)
+    except Exception:
+        log.exception("ferroq plugin hook %s raised; ignoring", name)
+
+
+@attrs.frozen
+class Runtime:
+    """Everything dispatch and the worker need, wired once."""
+
+    #: The configuration.
+    config: QueueConfig
+    #: The plugin manager.
+    pm: pluggy.PluginManager
+    #: The storage backend (built eagerly so a bad URL fails at start-up).
+    backend: Backend
+    #: The selected serializer.
+    serializer: Serializer
+    #: The selected backoff policy.
+    backoff: BackoffPolicy
+    #: Job types by name.
+    registry: JobRegistry = attrs.field(factory=default_registry)
+
+    @classmethod
+    def build(
+        cls,
+        url_or_engine: Any = None,
+        config: QueueConfig | None = None,
+        pm: pluggy.PluginManager | None = None,
+        backend_options: dict[str, Any] | None = None,
+    ) -> Runtime:
+        from ferroq_core.plugins import make_plugin_manager
+
+        config = config or QueueConfig.from_env()
+        pm = pm or make_plugin_manager()
+        target = url_or_engine if url_or_engine is not None else config.database_url
+        backend = open_backend(target, pm, backend_options)
+        return cls(
+            config=config,
+            pm=pm,
+            backend=backend,
+            serializer=_select(
+                pm.hook.ferroq_serializers(), config.serializer, "serializer", "FERROQ_SERIALIZER"
+            ),
+            backoff=_select(
+                pm.hook.ferroq_backoff_policies(),
+                config.backoff,
+                "backoff policy",
+                "FERROQ_BACKOFF",
+            ),
+        )
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _select(batches: list[Any], name: str, what: str, env: str) -> Any:
+    items = [item for batch in batches for item in batch]
+    for item in items:
+        if item.name == name:
+            return item
+    names = ", ".join(sorted({item.name for item in items})) or "none"
+    raise ConfigError(f"no {what} named {name!r} is installed (set {env}; available: {names})")

@@ -1,0 +1,116 @@
+"""Payload encoding: one private cattrs converter to JSON text. Never pickle.
+
+Round-trips tz-aware datetimes, dates, UUIDs, Decimals, enums, nested attrs classes, lists,
+dicts and Optional fields. NaN and infinities are refused (they are not JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+import attrs
+import cattrs
+from cattrs.errors import BaseValidationError
+
+from ferroq_core.errors import JobDecodeError, SerializationError
+
+__all__ = ["JsonSerializer", "Serializer"]
+
+T = TypeVar("T")
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(datetime, lambda v: v.isoformat())
+    conv.register_structure_hook(datetime, lambda v, _: _parse_datetime(v))
+    conv.register_unstructure_hook(date, lambda v: v.isoformat())
+    conv.register_structure_hook(date, lambda v, _: date.fromisoformat(v))
+    conv.register_unstructure_hook(UUID, str)
+    conv.register_structure_hook(UUID, lambda v, _: UUID(str(v)))
+    # Decimals travel as strings so no precision is lost through a JSON float.
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+    return conv
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    return datetime.fromisoformat(value)
+
+
+_converter = _make_converter()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Serializer:
+    """What a serializer plugin provides (see the ``ferroq_serializers`` hook)."""
+
+    #: Short name, e.g. ``json``.
+    name = "abstract"
+
+    def encode(self, job: Any) -> str:
+        raise NotImplementedError
+
+    def decode(self, job_type: type[T], payload: str) -> T:
+        raise NotImplementedError
+
+
+class JsonSerializer(Serializer):
+    """attrs job -> dict (cattrs) -> compact JSON text."""
+
+    name = "json"
+
+    def encode(self, job: Any) -> str:
+        cls = type(job)
+        name = getattr(cls, "job_name", None) or f"{cls.__module__}:{cls.__qualname__}"
+        if not attrs.has(cls):
+            raise SerializationError(
+                f"job type {name} is not an attrs class: decorate it with @attrs.define"
+            )
+        try:
+            data = _converter.unstructure(job)
+            return json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            field = _culprit(job)
+            where = f" field {field!r}" if field else ""
+            raise SerializationError(
+                f"cannot encode job {name}{where}: {exc}; use JSON-friendly types "
+                "(str, int, float, bool, datetime, date, UUID, Decimal, Enum, attrs classes, "
+                "lists and dicts of them) and no NaN or infinity"
+            ) from exc
+
+    def decode(self, job_type: type[T], payload: str) -> T:
+        name = getattr(job_type, "job_name", None) or job_type.__qualname__
+        try:
+            data = json.loads(payload, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise JobDecodeError(f"payload of {name} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise JobDecodeError(
+                f"payload of {name} must be a JSON object, got {type(data).__name__}"
+            )
+        try:
+            return _converter.structure(data, job_type)
+        except BaseValidationError as exc:
+            details = "; ".join(cattrs.transform_error(exc))
+            raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise JobDecodeError(f"payload does not fit job type {name}: {exc!r}") from exc
+
+
+def _culprit(job: Any) -> str | None:
+    """The first field that does not encode on its own, to name it in the error."""
+    for field in attrs.fields(type(job)):
+        try:
+            json.dumps(_converter.unstructure(getattr(job, field.name)), allow_nan=False)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return field.name
+    return None

@@ -1,0 +1,472 @@
+"""The storage contract implemented once with SQLAlchemy Core, for every SQL backend.
+
+A backend plugin subclasses :class:`SqlBackend` and supplies what differs per database: the
+clock expression (:meth:`SqlBackend._at`), the claim statement (:meth:`SqlBackend._claim_one`),
+how a write transaction starts and is retried, error translation and wake-ups. Everything else
+(fenced transitions, the reaper, idempotent enqueue) is shared, so both databases keep the same
+semantics by construction and pass the same contract suite.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+from ferroq_core.clock import utcnow
+from ferroq_core.errors import (
+    BackendUnavailable,
+    DatabaseError,
+    FerroqError,
+    SchemaMissing,
+    SchemaOutdated,
+)
+from ferroq_core.records import (
+    EnqueueRequest,
+    EnqueueResult,
+    JobRow,
+    Lease,
+    ReapResult,
+)
+from ferroq_core.schema import SCHEMA_VERSION, current_version, jobs, migrate
+from ferroq_core.storage.sql_admin import AdminMixin
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["SqlBackend", "row_to_job"]
+
+T = TypeVar("T")
+
+_ACTIVE = jobs.c.status.in_(("pending", "claimed"))
+#: Every column, in the order :func:`row_to_job` reads them.
+JOB_COLUMNS = tuple(jobs.c)
+# Error text is capped so one runaway traceback cannot bloat the table.
+MAX_ERROR_CHARS = 16_000
+
+
+def row_to_job(row: Any) -> JobRow:
+    """A result row with every ``ferroq_jobs`` column (by name) as a :class:`JobRow`."""
+    m = row._mapping
+    return JobRow(
+        id=int(m["id"]),
+        queue=m["queue"],
+        job_type=m["job_type"],
+        payload=m["payload"],
+        status=m["status"],
+        priority=int(m["priority"]),
+        attempts=int(m["attempts"]),
+        max_attempts=int(m["max_attempts"]),
+        idempotency_key=m["idempotency_key"],
+        tenant_id=m["tenant_id"],
+        available_at=m["available_at"],
+        created_at=m["created_at"],
+        claimed_at=m["claimed_at"],
+        claimed_by=m["claimed_by"],
+        heartbeat_at=m["heartbeat_at"],
+        error=m["error"],
+        failed_at=m["failed_at"],
+    )
+
+
+def cap_error(error: str | None) -> str | None:
+    if error is None or len(error) <= MAX_ERROR_CHARS:
+        return error
+    half = MAX_ERROR_CHARS // 2
+    return (
+        f"{error[:half]}\n... [{len(error) - MAX_ERROR_CHARS} characters cut] ...\n{error[-half:]}"
+    )
+
+
+def _fence(leases: Collection[Lease]) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        jobs.c.status == "claimed",
+        sa.tuple_(jobs.c.id, jobs.c.claimed_by, jobs.c.attempts).in_(
+            [(lease.id, lease.claimed_by, lease.attempts) for lease in leases]
+        ),
+    )
+
+
+class SqlBackend(AdminMixin):
+    """Shared SQLAlchemy Core implementation of :class:`~ferroq_core.storage.Backend`."""
+
+    name = "sql"
+    #: Largest number of leases finished in one statement (bounded by bind-parameter limits).
+    BATCH = 500
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._wakeup = threading.Condition()
+        self._wake_generation = 0
+
+    # -- what a dialect supplies ---------------------------------------------------------------
+    def _at(self, offset: float = 0.0) -> sa.ColumnElement[Any]:
+        """The clock plus ``offset`` seconds, as a SQL expression of the Timestamp type."""
+        raise NotImplementedError
+
+    def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
+        """Claim up to ``limit`` rows of one queue inside the open transaction."""
+        raise NotImplementedError
+
+    def _insert(self) -> Any:
+        """The dialect's INSERT construct (it must offer ``on_conflict_do_nothing``)."""
+        raise NotImplementedError
+
+    def _translate(self, exc: sa.exc.DBAPIError) -> FerroqError:
+        """Map a driver error to a :class:`FerroqError` (subclasses refine this)."""
+        text = str(exc.orig).lower()
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            return SchemaMissing()
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            return BackendUnavailable(
+                f"database unavailable ({type(exc.orig).__name__}: {exc.orig}); "
+                "check the URL and that the server is up"
+            )
+        return DatabaseError(f"database error ({type(exc.orig).__name__}: {exc.orig})")
+
+    def _notify(self, conn: Connection, queues: Collection[str]) -> None:
+        """Tell other processes that ``queues`` have new jobs (inside the transaction)."""
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise self._translate(exc) from exc
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction (subclasses add locking and retries)."""
+        with self._errors(), self.engine.begin() as conn:
+            return fn(conn)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self._errors(), self.engine.connect() as conn:
+            return fn(conn)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        return self._write(lambda conn: [m.name for m in migrate(conn, now=utcnow())])
+
+    def schema_version(self) -> int:
+        return self._read(current_version)
+
+    def check_schema(self) -> None:
+        version = self.schema_version()
+        if version == 0:
+            raise SchemaMissing()
+        if version < SCHEMA_VERSION:
+            raise SchemaOutdated(
+                f"the ferroq schema in this database is version {version}, this ferroq needs "
+                f"{SCHEMA_VERSION}: run `ferroq migrate`"
+            )
+
+    def now(self) -> datetime:
+        value = self._read(lambda conn: conn.execute(sa.select(self._at(0.0))).scalar_one())
+        assert isinstance(value, datetime)
+        return value
+
+    def close(self) -> None:
+        self.wake()
+        self.engine.dispose()
+
+    # -- dispatch ----------------------------------------------------------------------------
+    @staticmethod
+    def _values(req: EnqueueRequest) -> dict[str, Any]:
+        return {
+            "queue": req.queue,
+            "job_type": req.job_type,
+            "payload": req.payload,
+            "status": "pending",
+            "priority": req.priority,
+            "attempts": 0,
+            "max_attempts": req.max_attempts,
+            "idempotency_key": req.idempotency_key,
+            "tenant_id": req.tenant_id,
+        }
+
+    def _enqueue_in(
+        self, conn: Connection, requests: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult]:
+        results: list[EnqueueResult | None] = [None] * len(requests)
+        plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
+        keyed = [i for i, r in enumerate(requests) if r.idempotency_key is not None]
+        if plain:
+            # Delays differ per job, so available_at is a per-row parameter; created_at and the
+            # base clock are evaluated once for the batch.
+            for i, req in zip(plain, self._insert_plain(conn, [requests[i] for i in plain])):
+                results[i] = req
+        for i in keyed:
+            results[i] = self._insert_keyed(conn, requests[i])
+        if requests:
+            self._notify(conn, {r.queue for r in requests})
+        return [r for r in results if r is not None]
+
+    def _insert_plain(
+        self, conn: Connection, reqs: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult]:
+        base = self._clock_value(conn)
+        rows = [
+            dict(self._values(r), available_at=self._shift(base, r.delay), created_at=base)
+            for r in reqs
+        ]
+        stmt = sa.insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+        ids = [int(row[0]) for row in conn.execute(stmt, rows)]
+        return [EnqueueResult(id=i) for i in ids]
+
+    def _insert_keyed(self, conn: Connection, req: EnqueueRequest) -> EnqueueResult:
+        base = self._clock_value(conn)
+        values = dict(self._values(req), available_at=self._shift(base, req.delay), created_at=base)
+        stmt = (
+            self._insert()
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=[jobs.c.job_type, jobs.c.idempotency_key],
+                index_where=_ACTIVE & jobs.c.idempotency_key.is_not(None),
+            )
+            .returning(jobs.c.id)
+        )
+        # The existing job may finish between our INSERT and SELECT; then the key is free again
+        # and the next INSERT wins. A few rounds always settle it.
+        for _ in range(10):
+            new_id = conn.execute(stmt).scalar()
+            if new_id is not None:
+                return EnqueueResult(id=int(new_id))
+            existing = conn.execute(
+                sa.select(jobs.c.id).where(
+                    jobs.c.job_type == req.job_type,
+                    jobs.c.idempotency_key == req.idempotency_key,
+                    _ACTIVE,
+                )
+            ).scalar()
+            if existing is not None:
+                return EnqueueResult(id=int(existing), duplicate=True)
+        raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
+
+    def _clock_value(self, conn: Connection) -> datetime:
+        """The clock read once (so a batch shares one created_at)."""
+        value = conn.execute(sa.select(self._at(0.0))).scalar_one()
+        assert isinstance(value, datetime)
+        return value
+
+    @staticmethod
+    def _shift(base: datetime, delay: float) -> datetime:
+        from datetime import timedelta
+
+        return base + timedelta(seconds=delay) if delay else base
+
+    def enqueue(
+        self, requests: Sequence[EnqueueRequest], *, connection: Any = None
+    ) -> list[EnqueueResult]:
+        if not requests:
+            return []
+        if connection is None:
+            results = self._write(lambda conn: self._enqueue_in(conn, requests))
+        else:
+            conn = _as_connection(connection)
+            with self._errors():
+                results = self._enqueue_in(conn, requests)
+        self.wake()
+        return results
+
+    # -- worker ------------------------------------------------------------------------------
+    def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
+        if limit <= 0 or not queues:
+            return []
+
+        def run(conn: Connection) -> list[JobRow]:
+            claimed: list[JobRow] = []
+            for queue in queues:
+                left = limit - len(claimed)
+                if left <= 0:
+                    break
+                claimed.extend(self._claim_one(conn, queue, worker_id, left))
+            return claimed
+
+        return self._write(run)
+
+    def _claim_values(self, worker_id: str) -> dict[str, Any]:
+        now = self._at(0.0)
+        return {
+            "status": "claimed",
+            "claimed_by": worker_id,
+            "claimed_at": now,
+            "heartbeat_at": now,
+            "attempts": jobs.c.attempts + 1,
+        }
+
+    def complete(self, leases: Collection[Lease]) -> set[int]:
+        return self._batched(leases, lambda chunk: sa.delete(jobs).where(_fence(chunk)))
+
+    def _batched(self, leases: Collection[Lease], make: Callable[[list[Lease]], Any]) -> set[int]:
+        items = list(leases)
+        if not items:
+            return set()
+
+        def run(conn: Connection) -> set[int]:
+            done: set[int] = set()
+            for start in range(0, len(items), self.BATCH):
+                stmt = make(items[start : start + self.BATCH]).returning(jobs.c.id)
+                done.update(int(r[0]) for r in conn.execute(stmt))
+            return done
+
+        return self._write(run)
+
+    def _release_values(self, error: str | None) -> dict[str, Any]:
+        return {
+            "status": "pending",
+            "claimed_by": None,
+            "claimed_at": None,
+            "heartbeat_at": None,
+            "error": cap_error(error),
+        }
+
+    def release(
+        self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True
+    ) -> bool:
+        values = self._release_values(error)
+        values["available_at"] = self._at(delay)
+        if not count_attempt:
+            values["attempts"] = jobs.c.attempts - 1
+        stmt = (
+            sa.update(jobs)
+            .where(_fence([lease]))
+            .values(**values)
+            .returning(jobs.c.id, jobs.c.queue)
+        )
+
+        def run(conn: Connection) -> bool:
+            row = conn.execute(stmt).first()
+            if row is not None and delay <= 0:
+                self._notify(conn, {row.queue})
+            return row is not None
+
+        return self._write(run)
+
+    def fail(self, lease: Lease, *, error: str) -> bool:
+        stmt = (
+            sa.update(jobs)
+            .where(_fence([lease]))
+            .values(
+                status="failed", error=cap_error(error), failed_at=self._at(0.0), heartbeat_at=None
+            )
+            .returning(jobs.c.id)
+        )
+        return self._write(lambda conn: conn.execute(stmt).first() is not None)
+
+    def heartbeat(self, leases: Collection[Lease]) -> set[int]:
+        return self._batched(
+            leases,
+            lambda chunk: sa.update(jobs).where(_fence(chunk)).values(heartbeat_at=self._at(0.0)),
+        )
+
+    def reap(self, visibility_timeout: float) -> ReapResult:
+        def run(conn: Connection) -> ReapResult:
+            expired = sa.and_(
+                jobs.c.status == "claimed", jobs.c.heartbeat_at < self._at(-visibility_timeout)
+            )
+            message = sa.literal(
+                "lease expired: worker stopped heartbeating for more than "
+                f"{visibility_timeout:g}s (killed, frozen or cut off); last held by "
+            ) + sa.func.coalesce(jobs.c.claimed_by, "")
+            requeued = conn.execute(
+                sa.update(jobs)
+                .where(expired, jobs.c.attempts < jobs.c.max_attempts)
+                .values(
+                    **dict(self._release_values(None), error=message, available_at=self._at(0.0))
+                )
+                .returning(jobs.c.id, jobs.c.queue)
+            ).all()
+            failed = conn.execute(
+                sa.update(jobs)
+                .where(expired, jobs.c.attempts >= jobs.c.max_attempts)
+                .values(status="failed", error=message, failed_at=self._at(0.0), heartbeat_at=None)
+                .returning(*JOB_COLUMNS)
+            ).all()
+            if requeued:
+                self._notify(conn, {r.queue for r in requeued})
+            return ReapResult(
+                requeued=tuple(sorted(int(r.id) for r in requeued)),
+                failed=tuple(row_to_job(r) for r in failed),
+            )
+
+        return self._write(run)
+
+    def requeue_claimed_by(self, worker_id: str, *, count_attempt: bool = True) -> int:
+        values = dict(self._release_values(None), available_at=self._at(0.0))
+        values.pop("error")
+        if not count_attempt:
+            values["attempts"] = jobs.c.attempts - 1
+        stmt = (
+            sa.update(jobs)
+            .where(jobs.c.status == "claimed", jobs.c.claimed_by == worker_id)
+            .values(**values)
+            .returning(jobs.c.id, jobs.c.queue)
+        )
+
+        def run(conn: Connection) -> int:
+            rows = conn.execute(stmt).all()
+            if rows:
+                self._notify(conn, {r.queue for r in rows})
+            return len(rows)
+
+        return self._write(run)
+
+    def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
+        values = dict(self._release_values(None), available_at=self._at(0.0))
+        values.pop("error")
+        if not count_attempt:
+            values["attempts"] = jobs.c.attempts - 1
+        return self._batched(
+            leases, lambda chunk: sa.update(jobs).where(_fence(chunk)).values(**values)
+        )
+
+    def claimed_by_host(self, host: str) -> list[str]:
+        prefix = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
+        stmt = (
+            sa.select(jobs.c.claimed_by)
+            .where(jobs.c.status == "claimed", jobs.c.claimed_by.like(prefix, escape="\\"))
+            .distinct()
+        )
+        return self._read(lambda conn: [str(r[0]) for r in conn.execute(stmt)])
+
+    def reap_startup_claims(self, host: str, alive: Callable[[int], bool]) -> int:
+        total = 0
+        for worker_id in self.claimed_by_host(host):
+            parts = worker_id.rsplit(":", 2)
+            if len(parts) != 3 or not parts[1].isdigit():
+                continue
+            if not alive(int(parts[1])):
+                total += self.requeue_claimed_by(worker_id)
+        return total
+
+    # -- wake-ups ----------------------------------------------------------------------------
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
+        with self._wakeup:
+            generation = self._wake_generation
+            self._wakeup.wait_for(lambda: self._wake_generation != generation, timeout)
+            return self._wake_generation != generation
+
+    def wake(self) -> None:
+        with self._wakeup:
+            self._wake_generation += 1
+            self._wakeup.notify_all()
+
+
+def _as_connection(connection: Any) -> Connection:
+    """Accept a SQLAlchemy ``Connection`` or ``Session`` for transactional dispatch."""
+    if isinstance(connection, sa.engine.Connection):
+        return connection
+    get = getattr(connection, "connection", None)
+    if callable(get):
+        conn = get()
+        if isinstance(conn, sa.engine.Connection):
+            return conn
+    raise TypeError(
+        "dispatch(connection=...) takes a SQLAlchemy Connection or Session, "
+        f"not {type(connection).__name__}"
+    )

@@ -1,0 +1,7 @@
+"""ferroq's SQLite backend: ``sqlite:///path/to/file.db``."""
+
+from __future__ import annotations
+
+from ferroq_sqlite.backend import SqliteBackend
+
+__all__ = ["SqliteBackend"]
