@@ -1,0 +1,131 @@
+"""One attempt of one claimed job, and how its outcome is written back.
+
+Shared by :class:`~ferroq_core.worker.WorkerLoop` and the testing kit's ``drain()``, so retry,
+failure and fencing rules exist once. Every write is fenced by the row's lease: when it no
+longer matches (the job was reaped and reclaimed), the write is dropped and logged, never
+applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ferroq_core.errors import JobDecodeError, UnknownJobType
+from ferroq_core.execution import call_handle, decode_row, describe_error, job_scope
+from ferroq_core.runtime import fire
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ferroq_core.job import Job
+    from ferroq_core.records import JobRow
+    from ferroq_core.runtime import Runtime
+
+__all__ = ["Outcome", "execute", "retry_delay_for", "settle"]
+
+log = logging.getLogger("ferroq.worker")
+
+#: Errors that no retry can fix: the job fails at once.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, UnknownJobType)
+
+
+@attrs.frozen
+class Outcome:
+    """How an attempt ended."""
+
+    #: The claimed row.
+    row: JobRow
+    #: None on success, else what the attempt raised.
+    error: BaseException | None = None
+    #: Seconds the handler ran.
+    duration: float = 0.0
+    #: The decoded job (None when decoding failed).
+    job: Job | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def execute(
+    runtime: Runtime,
+    row: JobRow,
+    *,
+    call: Callable[[Job], None] = call_handle,
+) -> Outcome:
+    """Decode ``row``, enter its scopes and run the handler through ``call``.
+
+    Any exception, ``SystemExit``, ``KeyboardInterrupt`` and ``MemoryError`` included, becomes
+    the outcome's error: a job never takes its caller down.
+    """
+    start = time.monotonic()
+    job: Job | None = None
+    try:
+        job = decode_row(runtime, row.job_type, row.payload)
+        with job_scope(runtime, job, row, row.tenant_id):
+            call(job)
+    except BaseException as exc:  # isolation: every failure of a job is that job's
+        return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
+    return Outcome(row=row, duration=time.monotonic() - start, job=job)
+
+
+def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:
+    """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy."""
+    if job is not None:
+        try:
+            custom = job.retry_delay(attempt)
+        except Exception:
+            log.exception("retry_delay() of %s raised; using the backoff policy", type(job))
+            custom = None
+        if custom is not None:
+            return max(0.0, float(custom))
+        return max(0.0, float(runtime.backoff.delay(job, attempt)))
+    return 0.0
+
+
+def settle(runtime: Runtime, outcome: Outcome, *, complete: bool = True) -> str:
+    """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed`` or
+    ``stale`` (the lease no longer matched, nothing was written).
+
+    With ``complete=False`` a success is not deleted here (the caller acknowledges successes
+    in batches with ``backend.complete``) and ``succeeded`` is returned.
+    """
+    row = outcome.row
+    backend = runtime.backend
+    lease = row.lease
+    if outcome.error is None:
+        if complete and lease.id not in backend.complete([lease]):
+            log.warning("job %s: completion rejected, lease lost (reaped and reclaimed)", row.id)
+            return "stale"
+        fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
+        return "succeeded"
+    error = outcome.error
+    text = describe_error(error)
+    permanent = isinstance(error, PERMANENT_ERRORS)
+    if not permanent and row.attempts < row.max_attempts:
+        delay = retry_delay_for(runtime, outcome.job, row.attempts)
+        if not backend.release(lease, delay=delay, error=text):
+            log.warning("job %s: retry rejected, lease lost (reaped and reclaimed)", row.id)
+            return "stale"
+        fire(runtime.pm, "ferroq_job_retrying", row=row, error=error, delay=delay)
+        return "retrying"
+    if not backend.fail(lease, error=text):
+        log.warning("job %s: failure rejected, lease lost (reaped and reclaimed)", row.id)
+        return "stale"
+    call_failed(outcome.job, error, row)
+    fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
+    return "failed"
+
+
+def call_failed(job: Job | None, error: BaseException, row: JobRow) -> None:
+    """Run the job's ``failed(error)`` callback; its own errors are logged, never raised."""
+    if job is None:
+        return
+    try:
+        job.failed(error)
+    except BaseException:
+        log.exception("failed() of job %s (%s) raised", row.id, row.job_type)

@@ -1,0 +1,101 @@
+"""Shared fixtures: fresh databases on both backends.
+
+Postgres tests use the server named by ``FERROQ_TEST_POSTGRES_URL`` (for example
+``postgresql://postgres@127.0.0.1:5432/postgres``): the run creates its own database there and
+drops it at the end. Without the variable they skip, unless ``FERROQ_REQUIRE_POSTGRES=1``, under
+which they fail (CI sets both).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ferroq_core import QueueConfig, Runtime, make_plugin_manager
+from ferroq_core.queue import Queue
+
+PG_ENV = "FERROQ_TEST_POSTGRES_URL"
+REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
+
+
+def _require_postgres() -> bool:
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if _require_postgres():
+            pytest.fail(f"{REQUIRE_ENV}=1 but {PG_ENV} is not set")
+        pytest.skip(f"set {PG_ENV}=postgresql://user@host:5432/postgres to run Postgres tests")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A database of its own for this test run, dropped at the end."""
+    admin_url = sa.engine.make_url(pg_server_url).set(drivername="postgresql+psycopg")
+    name = f"ferroq_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # name is generated, not input
+    except sa.exc.OperationalError as exc:
+        if _require_postgres():
+            pytest.fail(f"cannot reach Postgres at {PG_ENV}: {exc}")
+        pytest.skip(f"cannot reach Postgres at {PG_ENV}: {exc}")
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+def _fresh_runtime(url: str) -> Runtime:
+    config = QueueConfig(connection="db", database_url=url)
+    runtime = Runtime.build(url, config, make_plugin_manager())
+    runtime.backend.migrate()
+    if url.startswith("postgresql"):
+        engine = runtime.backend.engine  # type: ignore[attr-defined]
+        with engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+    return runtime
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL on each backend (the Postgres one is emptied per test)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def runtime(db_url: str) -> Iterator[Runtime]:
+    """A migrated, empty runtime on each backend, installed as the process-wide Queue."""
+    rt = _fresh_runtime(db_url)
+    Queue.use(rt)
+    try:
+        yield rt
+    finally:
+        Queue.use(None)
+        rt.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_global_queue() -> Iterator[None]:
+    yield
+    Queue.reset()
