@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -24,12 +25,12 @@ __all__ = [
 ]
 
 
-def _tz_aware(_instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _tz_aware(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError(f"{attribute.name} must be a timezone-aware datetime, got {value!r}")
 
 
-def _non_negative(_instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, (int, float)) and value < 0:
         raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
 

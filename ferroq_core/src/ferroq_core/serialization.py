@@ -112,5 +112,5 @@ def _culprit(job: Any) -> str | None:
         try:
             json.dumps(_converter.unstructure(getattr(job, field.name)), allow_nan=False)
         except (TypeError, ValueError, OverflowError, RecursionError):
-            return field.name
+            return str(field.name)
     return None

@@ -14,6 +14,14 @@ def register(cli: click.Group) -> None:
     cli.add_command(plugins)
 
 
+# Registry hooks whose records are listed under "provides", with their label.
+_REGISTRIES = (
+    ("ferroq_backends", "backend"),
+    ("ferroq_serializers", "serializer"),
+    ("ferroq_backoff_policies", "backoff"),
+)
+
+
 def describe_plugins(obj: CliContext) -> list[dict[str, object]]:
     pm = obj.pm
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
@@ -32,12 +40,9 @@ def describe_plugins(obj: CliContext) -> list[dict[str, object]]:
                 dist_version = "unknown"
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         provides: list[str] = []
-        if "ferroq_backends" in hooks:
-            provides += [f"backend:{s.name}" for s in plugin.ferroq_backends()]
-        if "ferroq_serializers" in hooks:
-            provides += [f"serializer:{s.name}" for s in plugin.ferroq_serializers()]
-        if "ferroq_backoff_policies" in hooks:
-            provides += [f"backoff:{b.name}" for b in plugin.ferroq_backoff_policies()]
+        for hook, label in _REGISTRIES:
+            if hook in hooks:
+                provides += [f"{label}:{item.name}" for item in getattr(plugin, hook)()]
         out.append(
             {
                 "name": str(name),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from ferroq_core.clock import from_micros
 from ferroq_core.records import JobRow, JobState, QueueStats, SingleQueueStats
 from ferroq_core.schema import jobs
 
@@ -42,7 +43,8 @@ class AdminMixin:
             return sa.and_(jobs.c.status == "pending", jobs.c.available_at <= self._at(0.0))
         if state is JobState.DELAYED:
             return sa.and_(jobs.c.status == "pending", jobs.c.available_at > self._at(0.0))
-        return jobs.c.status == state.value
+        cond: sa.ColumnElement[bool] = jobs.c.status == state.value
+        return cond
 
     def list_jobs(
         self,
