@@ -3,13 +3,36 @@ own)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
-__all__ = ["current_tenant", "tenant_scope"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
+__all__ = ["current_tenant", "tenant_id_text", "tenant_scope"]
+
+# A new thread starts with an empty context (it does not inherit its creator's tenant); an
+# asyncio task starts with a copy of its creator's context, so tasks created inside a scope
+# stay in it and sibling tasks cannot see each other's scopes.
 _current: ContextVar[str | None] = ContextVar("ferroq_tenant", default=None)
+
+
+def tenant_id_text(tenant_id: object) -> str:
+    """``tenant_id`` as the text stored in ``ferroq_jobs.tenant_id``.
+
+    :param tenant_id: a ``str`` or an ``int`` (``42`` and ``"42"`` are the same tenant).
+    :raises TypeError: for any other type (``bool`` included: ``True`` is no tenant id).
+    :raises ValueError: for an empty string.
+    """
+    if isinstance(tenant_id, bool) or not isinstance(tenant_id, (str, int)):
+        raise TypeError(
+            f"a tenant id must be a str or an int, got {type(tenant_id).__name__}: {tenant_id!r}"
+        )
+    text = str(tenant_id)
+    if not text:
+        raise ValueError("a tenant id must not be empty")
+    return text
 
 
 def current_tenant() -> str | None:
@@ -19,8 +42,16 @@ def current_tenant() -> str | None:
 
 @contextmanager
 def tenant_scope(tenant_id: str | int | None) -> Iterator[str | None]:
-    """Make ``tenant_id`` current until the block ends (ids are stored as text)."""
-    token = _current.set(None if tenant_id is None else str(tenant_id))
+    """Make ``tenant_id`` current until the block ends, then restore the previous one.
+
+    Usable in threads and asyncio tasks; scopes nest. ``tenant_scope(None)`` runs a block with
+    no tenant. Yields the id as text::
+
+        with tenant_scope(42) as tid:
+            assert current_tenant() == tid == "42"
+            ReportJob().dispatch()  # stored with tenant_id "42"
+    """
+    token = _current.set(None if tenant_id is None else tenant_id_text(tenant_id))
     try:
         yield _current.get()
     finally:

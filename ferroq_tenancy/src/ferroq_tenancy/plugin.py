@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core import hookimpl
-from ferroq_tenancy.context import current_tenant, tenant_scope
+from ferroq_tenancy.capture import capture_tenant
+from ferroq_tenancy.context import tenant_scope
+from ferroq_tenancy.provider import enter_tenant
 
 if TYPE_CHECKING:
-    from ferroq_core import Job
+    from contextlib import AbstractContextManager
+
+    from ferroq_core import Job, JobRow
 
 
 @hookimpl
 def ferroq_capture_tenant(job: Job) -> str | None:
-    return current_tenant()
+    """The registered capture hook's tenant, by default ``current_tenant()``."""
+    return capture_tenant(job)
 
 
 @hookimpl
 def ferroq_tenant_scope(tenant_id: str) -> AbstractContextManager[Any] | None:
-    return tenant_scope(tenant_id)
+    """``tenant_scope(tenant_id)`` plus the configured provider's context."""
+    return enter_tenant(tenant_id)
+
+
+@hookimpl
+def ferroq_job_scope(job: Job, row: JobRow | None) -> AbstractContextManager[Any] | None:
+    """A stored job without a tenant runs explicitly in no tenant, whatever the worker thread
+    or event loop ran before (sync mode has no row: it keeps the caller's context)."""
+    if row is not None and row.tenant_id is None:
+        return tenant_scope(None)
+    return None
