@@ -1,30 +1,57 @@
-"""PostgreSQL backend: ``FOR UPDATE SKIP LOCKED`` claims on the database clock."""
+"""PostgreSQL backend: ``FOR UPDATE SKIP LOCKED`` claims on the database clock, LISTEN/NOTIFY
+wake-ups, and operations that survive a broken connection.
+
+Connections come from SQLAlchemy's own ``QueuePool`` (see docs/postgres.md for why not
+psycopg_pool). An operation whose connection breaks before it commits is run again on a fresh
+connection, with capped jittered backoff; one that breaks while committing is not (it may have
+committed) and raises :class:`~ferroq_core.errors.BackendUnavailable`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+import logging
+import random
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ferroq_core.records import JobRow
+from ferroq_core.errors import ConfigError, FerroqError
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import JOB_COLUMNS, SqlBackend, row_to_job
+from ferroq_core.storage.sql import JOB_COLUMNS, SqlBackend, _as_connection, row_to_job
+from ferroq_postgres.errors import is_disconnect, is_transient, translate
+from ferroq_postgres.listener import Listener
+from ferroq_postgres.options import PostgresOptions, split_url
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence, Set
+
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["PostgresBackend", "normalize_url"]
+    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow
+
+__all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
+
+T = TypeVar("T")
+log = logging.getLogger("ferroq.postgres")
 
 #: The LISTEN/NOTIFY channel; the payload is the queue name, never job data.
 CHANNEL = "ferroq_jobs"
 
+# One round trip whatever the number of queues; Postgres folds duplicate notifications of one
+# transaction into one, and delivers them only if the transaction commits.
+_NOTIFY = sa.text("SELECT pg_notify(:channel, q) FROM unnest(:queues) AS q").bindparams(
+    sa.bindparam("channel", CHANNEL), sa.bindparam("queues", type_=ARRAY(sa.Text()))
+)
+
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
     """Any postgres URL as a ``postgresql+psycopg`` URL (psycopg 3 is the only driver)."""
-    parsed = sa.engine.make_url(url)
-    return parsed.set(drivername="postgresql+psycopg")
+    return split_url(url)[0]
 
 
 class PostgresBackend(SqlBackend):
@@ -32,21 +59,44 @@ class PostgresBackend(SqlBackend):
 
     name = "postgres"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, options: PostgresOptions | None = None) -> None:
+        if engine.dialect.driver != "psycopg":
+            raise ConfigError(
+                f"ferroq-postgres needs the psycopg 3 driver, not {engine.dialect.driver!r}: "
+                "create the engine from a postgresql+psycopg:// URL"
+            )
         super().__init__(engine)
+        self.options = options or PostgresOptions()
+        #: Notifications received per queue (guarded by ``self._wakeup``).
+        self._notified: dict[str, int] = {}
+        self._seen = threading.local()
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> PostgresBackend:
+        """Build from a URL (options from its query string and ``options``) or an Engine."""
         if isinstance(url_or_engine, sa.engine.Engine):
-            return cls(url_or_engine)
+            return cls(url_or_engine, PostgresOptions.build({}, options))
+        url, from_query = split_url(url_or_engine)
+        opts = PostgresOptions.build(from_query, options)
         engine = sa.create_engine(
-            normalize_url(url_or_engine),
-            pool_size=int(options.pop("pool_size", 10)),
-            max_overflow=int(options.pop("max_overflow", 10)),
-            pool_pre_ping=True,
+            url,
+            pool_size=opts.pool_size,
+            max_overflow=opts.max_overflow,
+            pool_timeout=opts.pool_timeout,
+            pool_recycle=opts.pool_recycle,
+            pool_pre_ping=opts.pool_pre_ping,
         )
-        return cls(engine, **options)
+        return cls(engine, opts)
 
+    @property
+    def listener(self) -> Listener | None:
+        """The LISTEN thread, once a :meth:`wait_for_jobs` started it (None before)."""
+        return self._listener
+
+    # -- dialect pieces ----------------------------------------------------------------------
     def _at(self, offset: float = 0.0) -> sa.ColumnElement[Any]:
         # statement_timestamp(): the database clock, not skewed by a long caller transaction.
         now = sa.func.statement_timestamp(type_=Timestamp())
@@ -86,5 +136,131 @@ class PostgresBackend(SqlBackend):
         return rows
 
     def _notify(self, conn: Connection, queues: Collection[str]) -> None:
-        for queue in sorted(queues):
-            conn.execute(sa.select(sa.func.pg_notify(CHANNEL, queue)))
+        conn.execute(_NOTIFY, {"queues": sorted(queues)})
+
+    def _translate(self, exc: sa.exc.DBAPIError) -> FerroqError:
+        return translate(exc)
+
+    # -- transactions ------------------------------------------------------------------------
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        return self._retrying(fn, write=True)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        return self._retrying(fn, write=False)
+
+    def _retrying(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+        delay = 0.05
+        attempts = self.options.reconnect_attempts
+        for attempt in range(attempts + 1):
+            committing = False
+            try:
+                with self.engine.connect() as conn:
+                    if not write:
+                        return fn(conn)
+                    trans = conn.begin()
+                    result = fn(conn)
+                    committing = True
+                    trans.commit()
+                    return result
+            except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+                # A transaction that broke before COMMIT was rolled back by the server, so
+                # running it again is safe; one that broke during COMMIT may have committed.
+                retry = not committing and (is_disconnect(exc) or is_transient(exc))
+                if not retry or attempt == attempts:
+                    raise translate(exc) from exc
+                log.warning(
+                    "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
+                    str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                    attempt + 1,
+                    attempts,
+                )
+            time.sleep(random.uniform(0, delay))
+            delay = min(self.options.reconnect_backoff_cap, delay * 4)
+        raise AssertionError("unreachable")
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def enqueue(
+        self, requests: Sequence[EnqueueRequest], *, connection: Any = None
+    ) -> list[EnqueueResult]:
+        if not requests:
+            return []
+        if connection is not None:
+            # The NOTIFY sent in the caller's transaction is the only wake-up: it fires on
+            # commit, and never for a rollback.
+            conn = _as_connection(connection)
+            with self._errors():
+                return self._enqueue_in(conn, requests)
+        results = self._write(lambda conn: self._enqueue_in(conn, requests))
+        listener = self._listener
+        if listener is None or not listener.connected:
+            # Nobody here hears our own NOTIFY: wake this process's waiters directly.
+            self._on_notify({r.queue for r in requests})
+        return results
+
+    # -- wake-ups ----------------------------------------------------------------------------
+    def _ensure_listener(self) -> Listener | None:
+        if not self.options.listen or self._closed:
+            return None
+        if self._listener is None:
+            with self._listener_lock:
+                if self._listener is None and not self._closed:
+                    listener = Listener(
+                        self._listen_connection,
+                        CHANNEL,
+                        on_notify=self._on_notify,
+                        on_state=self._on_listen_state,
+                        backoff_cap=self.options.listen_backoff_cap,
+                    )
+                    listener.start()
+                    self._listener = listener
+        return self._listener
+
+    def _listen_connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        params = dict(cparams)
+        params.setdefault("application_name", "ferroq-listener")
+        # Keepalives let the kernel notice a dead peer on an otherwise silent connection.
+        params.setdefault("keepalives", 1)
+        params.setdefault("keepalives_idle", 30)
+        params.setdefault("keepalives_interval", 10)
+        params.setdefault("keepalives_count", 3)
+        return psycopg.Connection.connect(*cargs, autocommit=True, **params)
+
+    def _on_notify(self, queues: Set[str]) -> None:
+        with self._wakeup:
+            for queue in queues:
+                self._notified[queue] = self._notified.get(queue, 0) + 1
+            self._wakeup.notify_all()
+
+    def _on_listen_state(self, _connected: bool) -> None:
+        # Connected: notifications sent while we were away are lost, so look now.
+        # Disconnected: waiters in a long wait must fall back to polling now.
+        self.wake()
+
+    def _mark(self, queues: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
+        return self._wake_generation, tuple(self._notified.get(q, 0) for q in queues)
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
+        listener = self._ensure_listener()
+        if listener is None or not listener.connected:
+            timeout = min(timeout, self.options.poll_interval)
+        key = tuple(queues)
+        with self._wakeup:
+            now = self._mark(key)
+            # A notification that came between this thread's last wait and this one (while it
+            # was claiming) must not be slept through: compare with what it saw last time.
+            seen = getattr(self._seen, "mark", None)
+            start = seen[1] if seen is not None and seen[0] == key else now
+            if start == now:
+                self._wakeup.wait_for(lambda: self._mark(key) != start, timeout)
+            after = self._mark(key)
+            self._seen.mark = (key, after)
+            return after != start
+
+    def close(self) -> None:
+        self._closed = True
+        with self._listener_lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        super().close()

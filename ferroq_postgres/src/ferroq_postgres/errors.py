@@ -1,0 +1,94 @@
+"""psycopg errors as ferroq errors, and which of them a retry can cure.
+
+Decisions rest on SQLSTATE codes (stable across server versions and locales), never on
+message text.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import sqlalchemy as sa
+
+from ferroq_core.errors import (
+    BackendBusy,
+    BackendUnavailable,
+    DatabaseError,
+    FerroqError,
+    SchemaMissing,
+)
+
+__all__ = ["is_disconnect", "is_transient", "translate"]
+
+# Class 08 (connection exception) and the shutdown codes of class 57: the session is gone.
+_GONE_CLASSES = ("08",)
+_GONE = frozenset({"57P01", "57P02", "57P03", "57P05"})
+# The transaction was rolled back on purpose by the server; running it again is safe.
+_CONFLICT = frozenset({"40001", "40P01", "55P03"})
+_TOO_MANY = frozenset({"53300", "53400"})
+
+
+def _orig(exc: BaseException) -> BaseException:
+    return exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+
+
+def _sqlstate(exc: BaseException) -> str:
+    orig = _orig(exc)
+    return (getattr(orig, "sqlstate", None) or "") if isinstance(orig, psycopg.Error) else ""
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when the connection itself broke (terminated backend, restart, network)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = _orig(exc)
+    if not isinstance(orig, psycopg.Error):
+        return False
+    code = _sqlstate(orig)
+    if code in _GONE or code.startswith(_GONE_CLASSES):
+        return True
+    # A connection that failed or closed under us carries no SQLSTATE at all.
+    return isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)) and not code
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the server rolled the transaction back and running it again is safe."""
+    return _sqlstate(exc) in _CONFLICT or _sqlstate(exc) in _TOO_MANY
+
+
+def translate(exc: BaseException) -> FerroqError:
+    """The :class:`FerroqError` for a driver or pool error."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return BackendBusy(
+            f"no pooled Postgres connection became free in time ({exc}): raise pool_size / "
+            "max_overflow, or lower the worker's concurrency"
+        )
+    orig = _orig(exc)
+    code = _sqlstate(exc)
+    detail = f"{type(orig).__name__}: {str(orig).strip()}"
+    if code == "42P01":  # undefined_table
+        return SchemaMissing()
+    if code == "3D000":  # invalid_catalog_name
+        return BackendUnavailable(f"the Postgres database does not exist ({detail}): create it")
+    if code.startswith("28"):  # invalid authorization
+        return BackendUnavailable(
+            f"Postgres refused the login ({detail}): check the user and password in the URL"
+        )
+    if code in _TOO_MANY:
+        return BackendUnavailable(
+            f"Postgres has no connection slots left ({detail}): lower pool_size / max_overflow "
+            "or raise the server's max_connections"
+        )
+    if is_disconnect(exc):
+        return BackendUnavailable(
+            f"lost the Postgres connection ({detail}): check that the server is up; "
+            "ferroq reconnects on the next operation"
+        )
+    if code in _CONFLICT:
+        return BackendBusy(f"Postgres aborted the transaction ({detail}); it is safe to retry")
+    if code == "57014":  # query_canceled, e.g. statement_timeout
+        return BackendBusy(f"the statement was cancelled ({detail}): check statement_timeout")
+    if code == "42501":  # insufficient_privilege
+        return DatabaseError(
+            f"permission denied ({detail}): grant the ferroq user rights on ferroq_jobs"
+        )
+    return DatabaseError(f"Postgres error ({detail})")

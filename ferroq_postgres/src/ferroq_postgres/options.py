@@ -1,0 +1,97 @@
+"""The Postgres backend's options, from backend options or the database URL's query string.
+
+``postgresql://app@db/app?pool_size=20&listen=false`` and
+``Queue.init(url, backend_options={"pool_size": 20, "listen": False})`` mean the same; an
+explicit backend option wins over the URL. Every other query parameter (``sslmode``,
+``connect_timeout``, ``application_name``, ...) is left in the URL for libpq.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from ferroq_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["PostgresOptions", "split_url"]
+
+
+def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
+    if not v > 0:
+        raise ConfigError(f"postgres option {a.name} must be greater than 0, got {v!r}")
+
+
+def _non_negative(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
+    if v < 0:
+        raise ConfigError(f"postgres option {a.name} must not be negative, got {v!r}")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
+@attrs.frozen
+class PostgresOptions:
+    """Tuning of :class:`~ferroq_postgres.PostgresBackend` (every field has a safe default)."""
+
+    #: Connections the pool keeps open.
+    pool_size: int = attrs.field(default=10, converter=int, validator=_positive)
+    #: Extra connections opened under load beyond ``pool_size`` (closed when returned).
+    max_overflow: int = attrs.field(default=10, converter=int, validator=_non_negative)
+    #: Seconds to wait for a free pooled connection before raising ``BackendBusy``.
+    pool_timeout: float = attrs.field(default=30.0, converter=float, validator=_positive)
+    #: Seconds after which a pooled connection is replaced (``-1``: never).
+    pool_recycle: int = attrs.field(default=1800, converter=int)
+    #: Ping each connection when it leaves the pool (one extra round trip per operation).
+    pool_pre_ping: bool = attrs.field(default=False, converter=_flag)
+    #: Wake idle workers with LISTEN/NOTIFY; ``false`` makes them poll.
+    listen: bool = attrs.field(default=True, converter=_flag)
+    #: Longest idle wait, in seconds, while the listening connection is down.
+    poll_interval: float = attrs.field(default=1.0, converter=float, validator=_positive)
+    #: Cap of the jittered backoff between attempts to re-open the listening connection.
+    listen_backoff_cap: float = attrs.field(default=10.0, converter=float, validator=_positive)
+    #: Retries of an operation whose connection broke before it could commit.
+    reconnect_attempts: int = attrs.field(default=3, converter=int, validator=_non_negative)
+    #: Cap, in seconds, of the jittered backoff between those retries.
+    reconnect_backoff_cap: float = attrs.field(default=2.0, converter=float, validator=_positive)
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        return frozenset(a.name for a in attrs.fields(cls))
+
+    @classmethod
+    def build(cls, from_url: Mapping[str, Any], explicit: Mapping[str, Any]) -> PostgresOptions:
+        unknown = sorted(set(explicit) - cls.names())
+        if unknown:
+            raise ConfigError(
+                f"unknown postgres backend option(s): {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(cls.names()))})"
+            )
+        merged = {**from_url, **explicit}
+        try:
+            return cls(**merged)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid postgres backend option: {exc}") from exc
+
+
+def split_url(url: str | sa.engine.URL) -> tuple[sa.engine.URL, dict[str, str]]:
+    """``url`` as a ``postgresql+psycopg`` URL without ferroq's options, and those options."""
+    parsed = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
+    ours: dict[str, str] = {}
+    for name in PostgresOptions.names() & set(parsed.query):
+        value = parsed.query[name]
+        # A parameter repeated in the query arrives as a tuple; the last one wins.
+        ours[name] = value[-1] if isinstance(value, tuple) else value
+    return parsed.difference_update_query(ours), ours
