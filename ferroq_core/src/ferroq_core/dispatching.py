@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from datetime import timedelta
+import threading
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import seconds
@@ -15,9 +15,12 @@ from ferroq_core.records import EnqueueRequest
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
-    from ferroq_core.runtime import Runtime
+    from datetime import timedelta
+
+    from ferroq_core.runtime import JobContext, Runtime
 
 __all__ = [
+    "Interceptor",
     "build_request",
     "dispatch",
     "dispatch_later",
@@ -25,9 +28,28 @@ __all__ = [
     "dispatch_pending",
     "dispatch_to",
     "enqueue_pending",
+    "set_interceptor",
 ]
 
 log = logging.getLogger("ferroq")
+
+#: Receives dispatches instead of the database or the inline runner (the testing kit's
+#: ``fake_queue()``): ``interceptor(items, runtime) -> ids``, ``runtime`` being the one the
+#: caller passed (None: the process-wide one, if any).
+Interceptor = Callable[[list[PendingDispatch], "Runtime | None"], list[JobId]]
+
+# Process-wide rather than a ContextVar: code under test often dispatches from threads it
+# starts itself (thread pools, a live test server), and those dispatches must be captured too.
+_interceptor: Interceptor | None = None
+_interceptor_lock = threading.Lock()
+
+
+def set_interceptor(interceptor: Interceptor | None) -> Interceptor | None:
+    """Install ``interceptor`` (None removes it); returns the one it replaces."""
+    global _interceptor
+    with _interceptor_lock:
+        previous, _interceptor = _interceptor, interceptor
+    return previous
 
 
 def _runtime(runtime: Runtime | None) -> Runtime:
@@ -42,7 +64,7 @@ def _pending(item: Job | PendingDispatch) -> PendingDispatch:
     return item if isinstance(item, PendingDispatch) else item.pending()
 
 
-def build_request(pending: PendingDispatch, runtime: Runtime) -> EnqueueRequest:
+def build_request(pending: PendingDispatch, runtime: JobContext) -> EnqueueRequest:
     """The row a dispatch writes: options from the call, then the job type, then config."""
     job = pending.job
     cls = type(job)
@@ -75,9 +97,12 @@ def enqueue_pending(
     items: Iterable[Job | PendingDispatch], runtime: Runtime, connection: Any = None
 ) -> list[JobId]:
     """Write jobs to the database in one transaction, whatever ``QUEUE_CONNECTION`` says."""
+    intercept = _interceptor
+    if intercept is not None:
+        return intercept([_pending(i) for i in items], runtime)
     requests = [build_request(_pending(i), runtime) for i in items]
     results = runtime.backend.enqueue(requests, connection=connection)
-    for req, res in zip(requests, results):
+    for req, res in zip(requests, results, strict=False):
         fire(runtime.pm, "ferroq_job_enqueued", job_id=res.id, request=req, duplicate=res.duplicate)
     return [JobId(r.id, duplicate=r.duplicate) for r in results]
 
@@ -106,6 +131,9 @@ def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
 def dispatch_pending(
     pending: PendingDispatch, *, connection: Any = None, runtime: Runtime | None = None
 ) -> JobId:
+    intercept = _interceptor
+    if intercept is not None:
+        return intercept([pending], runtime)[0]
     rt = _runtime(runtime)
     if rt.config.connection == "sync" and connection is None:
         return run_inline(pending, rt)
@@ -150,8 +178,11 @@ def dispatch_many(
     runtime: Runtime | None = None,
 ) -> list[JobId]:
     """Dispatch many jobs in one transaction (bulk insert); sync mode runs them in order."""
-    rt = _runtime(runtime)
     items = [_pending(j) for j in jobs]
+    intercept = _interceptor
+    if intercept is not None:
+        return intercept(items, runtime)
+    rt = _runtime(runtime)
     if rt.config.connection == "sync" and connection is None:
         return [run_inline(p, rt) for p in items]
     return enqueue_pending(items, rt, connection)

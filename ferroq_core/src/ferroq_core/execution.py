@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
-    from ferroq_core.runtime import Runtime
+    from ferroq_core.runtime import JobContext
 
 __all__ = ["call_handle", "decode_row", "describe_error", "job_scope"]
 
@@ -22,7 +22,7 @@ __all__ = ["call_handle", "decode_row", "describe_error", "job_scope"]
 MAX_TRACEBACK_CHARS = 8_000
 
 
-def decode_row(runtime: Runtime, job_type: str, payload: str) -> Job:
+def decode_row(runtime: JobContext, job_type: str, payload: str) -> Job:
     """The job instance a stored row describes.
 
     :raises UnknownJobType: no type is registered under ``job_type``.
@@ -35,7 +35,7 @@ def decode_row(runtime: Runtime, job_type: str, payload: str) -> Job:
 
 @contextmanager
 def job_scope(
-    runtime: Runtime, job: Job, row: JobRow | None, tenant_id: str | None
+    runtime: JobContext, job: Job, row: JobRow | None, tenant_id: str | None
 ) -> Iterator[None]:
     """Enter the tenant scope (when the job carries a tenant) and every plugin's job scope."""
     with ExitStack() as stack:

@@ -7,7 +7,7 @@ kit can also build their own (a fresh plugin manager per test, for instance).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import sqlalchemy as sa
@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from ferroq_core.serialization import Serializer
     from ferroq_core.storage.protocol import Backend
 
-__all__ = ["Runtime", "fire", "open_backend", "scheme_of"]
+__all__ = [
+    "JobContext",
+    "Runtime",
+    "fire",
+    "open_backend",
+    "scheme_of",
+    "select_backoff",
+    "select_serializer",
+]
 
 log = logging.getLogger("ferroq")
 
@@ -84,6 +92,39 @@ def fire(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
         log.exception("ferroq plugin hook %s raised; ignoring", name)
 
 
+class JobContext(Protocol):
+    """What encoding, decoding and scoping a job need, without a database.
+
+    A :class:`Runtime` is one; the testing kit builds lighter ones so ``fake_queue()`` and
+    ``run_job()`` work before ``Queue.init``.
+    """
+
+    @property
+    def config(self) -> QueueConfig: ...
+    @property
+    def pm(self) -> pluggy.PluginManager: ...
+    @property
+    def serializer(self) -> Serializer: ...
+    @property
+    def registry(self) -> JobRegistry: ...
+
+
+def select_serializer(pm: pluggy.PluginManager, config: QueueConfig) -> Serializer:
+    """The serializer named by ``config.serializer`` among the plugins' serializers."""
+    found: Serializer = _select(
+        pm.hook.ferroq_serializers(), config.serializer, "serializer", "FERROQ_SERIALIZER"
+    )
+    return found
+
+
+def select_backoff(pm: pluggy.PluginManager, config: QueueConfig) -> BackoffPolicy:
+    """The backoff policy named by ``config.backoff`` among the plugins' policies."""
+    found: BackoffPolicy = _select(
+        pm.hook.ferroq_backoff_policies(), config.backoff, "backoff policy", "FERROQ_BACKOFF"
+    )
+    return found
+
+
 @attrs.frozen
 class Runtime:
     """Everything dispatch and the worker need, wired once."""
@@ -108,26 +149,24 @@ class Runtime:
         config: QueueConfig | None = None,
         pm: pluggy.PluginManager | None = None,
         backend_options: dict[str, Any] | None = None,
+        *,
+        backend: Backend | None = None,
     ) -> Runtime:
+        """Wire a runtime. ``backend`` uses an already open backend instead of opening one
+        for ``url_or_engine`` (the testing kit's ``drain(backend=...)``)."""
         from ferroq_core.plugins import make_plugin_manager
 
         config = config or QueueConfig.from_env()
         pm = pm or make_plugin_manager()
-        target = url_or_engine if url_or_engine is not None else config.database_url
-        backend = open_backend(target, pm, backend_options)
+        if backend is None:
+            target = url_or_engine if url_or_engine is not None else config.database_url
+            backend = open_backend(target, pm, backend_options)
         return cls(
             config=config,
             pm=pm,
             backend=backend,
-            serializer=_select(
-                pm.hook.ferroq_serializers(), config.serializer, "serializer", "FERROQ_SERIALIZER"
-            ),
-            backoff=_select(
-                pm.hook.ferroq_backoff_policies(),
-                config.backoff,
-                "backoff policy",
-                "FERROQ_BACKOFF",
-            ),
+            serializer=select_serializer(pm, config),
+            backoff=select_backoff(pm, config),
         )
 
     def close(self) -> None:

@@ -92,6 +92,11 @@ class Backend(Protocol):
     def reap_startup_claims(self, host: str, alive: Callable[[int], bool]) -> int:
         """Requeue claims of workers on ``host`` whose process is gone; return how many."""
 
+    def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
+        """Make delayed pending jobs of ``queues`` (None: every queue) eligible now, as if the
+        clock had moved forward ``within`` seconds (None: as far as needed). Used by the
+        testing kit's ``drain(advance_time=...)``; returns how many jobs became due."""
+
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
         """Block up to ``timeout`` seconds or until jobs may be available on ``queues``.
         Returns True when woken by a notification. Must return early after :meth:`wake`."""

@@ -444,6 +444,22 @@ class SqlBackend(AdminMixin):
                 total += self.requeue_claimed_by(worker_id)
         return total
 
+    def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
+        now = self._at(0.0)
+        conds: list[sa.ColumnElement[bool]] = [
+            jobs.c.status == "pending",
+            jobs.c.available_at > now,
+        ]
+        if queues is not None:
+            if not queues:
+                return 0
+            conds.append(jobs.c.queue.in_(list(queues)))
+        if within is not None:
+            conds.append(jobs.c.available_at <= self._at(within))
+        return self._make_eligible(
+            sa.update(jobs).where(*conds).values(available_at=now).returning(jobs.c.queue)
+        )
+
     # -- wake-ups ----------------------------------------------------------------------------
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
         with self._wakeup:

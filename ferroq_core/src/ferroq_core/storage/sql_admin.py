@@ -165,6 +165,11 @@ class AdminMixin:
             )
             .returning(jobs.c.id, jobs.c.queue)
         )
+        return self._make_eligible(stmt)
+
+    def _make_eligible(self, stmt: Any) -> int:
+        """Run an UPDATE that makes rows eligible (it must return ``queue``), wake the workers
+        of their queues and return how many rows moved."""
 
         def run(conn: Connection) -> int:
             rows = conn.execute(stmt).all()
