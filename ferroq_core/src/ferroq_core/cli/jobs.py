@@ -1,0 +1,186 @@
+"""``ferroq jobs`` and ``ferroq show``."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.output import (
+    echo_json,
+    filter_options,
+    fmt_age,
+    fmt_time,
+    job_to_dict,
+    json_option,
+    paging_options,
+    ready_backend,
+    render_table,
+    require_jobs,
+)
+from ferroq_core.records import JobState
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ferroq_core.records import JobRow
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(jobs)
+    cli.add_command(show)
+
+
+def echo_page(rows: list[JobRow], limit: int, offset: int) -> None:
+    """The footer under a listing: which rows these are and how to get the next page."""
+    if len(rows) == limit:
+        click.echo(
+            f"(jobs {offset + 1}-{offset + len(rows)}; next page: --offset {offset + limit})",
+            err=True,
+        )
+
+
+@click.command()
+@click.option(
+    "--state",
+    "-s",
+    type=click.Choice([s.value for s in JobState]),
+    help="Only jobs in this state (delayed: pending, not yet eligible).",
+)
+@filter_options
+@paging_options
+@json_option
+@pass_context
+def jobs(
+    obj: CliContext,
+    state: str | None,
+    queue: str | None,
+    job_type: str | None,
+    tenant: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List jobs in the order workers take them (priority, then the time they become
+    eligible; failed jobs newest first), filtered and paged.
+
+    \b
+    Examples:
+      ferroq jobs --state pending --queue emails
+      ferroq jobs --type app.jobs:SendEmail --tenant 42 --json
+      ferroq jobs --limit 100 --offset 100      second page of 100
+    """
+    backend = ready_backend(obj)
+    rows = backend.list_jobs(
+        state=None if state is None else JobState(state),
+        queue=queue,
+        job_type=job_type,
+        tenant_id=tenant,
+        limit=limit,
+        offset=offset,
+    )
+    now = backend.now()
+    if as_json:
+        echo_json({"jobs": [job_to_dict(r, now) for r in rows], "limit": limit, "offset": offset})
+        return
+    if not rows:
+        click.echo("no jobs match" if offset == 0 else "no more jobs")
+        return
+    table: list[list[object]] = [
+        [
+            r.id,
+            r.state_at(now).value,
+            r.queue,
+            r.job_type,
+            f"{r.attempts}/{r.max_attempts}",
+            r.priority,
+            r.tenant_id,
+            fmt_age((now - r.created_at).total_seconds()),
+            _runs(r, now),
+        ]
+        for r in rows
+    ]
+    render_table(
+        ["ID", "STATE", "QUEUE", "TYPE", "ATTEMPTS", "PRIO", "TENANT", "AGE", "RUNS"], table
+    )
+    echo_page(rows, limit, offset)
+
+
+def _runs(row: JobRow, now: datetime) -> str:
+    """When a job runs (or ran): ``in 5m``, ``now``, ``by <worker>``, ``failed 2h ago``."""
+    state = row.state_at(now)
+    if state is JobState.DELAYED:
+        return f"in {fmt_age((row.available_at - now).total_seconds())}"
+    if state is JobState.CLAIMED:
+        return f"by {row.claimed_by}"
+    if state is JobState.FAILED and row.failed_at is not None:
+        return f"failed {fmt_age((now - row.failed_at).total_seconds())} ago"
+    return "now"
+
+
+def _pretty_payload(payload: str) -> str:
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return payload
+
+
+@click.command()
+@click.argument("job_id", metavar="ID", type=int)
+@json_option
+@pass_context
+def show(obj: CliContext, job_id: int, as_json: bool) -> None:
+    """Show one job in full: every field, the payload pretty-printed and the last error with
+    its traceback.
+
+    \b
+    Examples:
+      ferroq show 42
+      ferroq show 42 --json | jq -r .payload
+    """
+    backend = ready_backend(obj)
+    (row,) = require_jobs(backend, [job_id])
+    now = backend.now()
+    if as_json:
+        echo_json(job_to_dict(row, now))
+        return
+    claimed = fmt_time(row.claimed_at)
+    if row.claimed_by:
+        claimed += f" by {row.claimed_by}"
+    fields = [
+        ("id", str(row.id)),
+        ("state", row.state_at(now).value),
+        ("queue", row.queue),
+        ("type", row.job_type),
+        ("priority", str(row.priority)),
+        ("attempts", f"{row.attempts} of {row.max_attempts}"),
+        ("tenant", row.tenant_id or "-"),
+        ("idempotency key", row.idempotency_key or "-"),
+        ("created", _when(row.created_at, now)),
+        ("available", _when(row.available_at, now)),
+        ("claimed", claimed),
+        ("heartbeat", _when(row.heartbeat_at, now)),
+        ("failed", _when(row.failed_at, now)),
+    ]
+    width = max(len(k) for k, _ in fields) + 1
+    for key, value in fields:
+        click.echo(f"{key + ':':<{width}} {value}")
+    click.echo("payload:")
+    click.echo(_indent(_pretty_payload(row.payload)))
+    if row.error:
+        click.echo("error:")
+        click.echo(_indent(row.error.rstrip()))
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "-"
+    delta = (now - value).total_seconds()
+    rel = f"in {fmt_age(-delta)}" if delta < 0 else f"{fmt_age(delta)} ago"
+    return f"{fmt_time(value)} ({rel})"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

@@ -1,0 +1,81 @@
+"""``ferroq stats``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.output import echo_json, fmt_age, json_option, ready_backend, render_table
+
+if TYPE_CHECKING:
+    from ferroq_core.records import QueueStats, SingleQueueStats
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(stats)
+
+
+def queue_to_dict(q: SingleQueueStats) -> dict[str, Any]:
+    return {
+        "queue": q.queue,
+        "pending": q.pending,
+        "delayed": q.delayed,
+        "claimed": q.claimed,
+        "failed": q.failed,
+        "oldest_pending_age": q.oldest_pending_age,
+    }
+
+
+def oldest_age(s: QueueStats) -> float | None:
+    ages = [q.oldest_pending_age for q in s.queues if q.oldest_pending_age is not None]
+    return max(ages) if ages else None
+
+
+def stats_to_dict(s: QueueStats) -> dict[str, Any]:
+    return {
+        "queues": [queue_to_dict(q) for q in s.queues],
+        "totals": {
+            "pending": s.pending,
+            "delayed": s.delayed,
+            "claimed": s.claimed,
+            "failed": s.failed,
+            "total": s.total,
+            "oldest_pending_age": oldest_age(s),
+        },
+    }
+
+
+@click.command()
+@click.option("--queue", "-q", "queues", multiple=True, help="Only this queue (repeatable).")
+@json_option
+@pass_context
+def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
+    """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
+    long the oldest pending job has waited.
+
+    \b
+    Examples:
+      ferroq stats
+      ferroq stats --queue emails --json
+      FERROQ_DATABASE_URL=postgresql://app@db/app ferroq stats
+    """
+    result = ready_backend(obj).get_stats()
+    if queues:
+        from ferroq_core.records import QueueStats
+
+        result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
+    if as_json:
+        echo_json(stats_to_dict(result))
+        return
+    if not result.queues:
+        click.echo("no jobs")
+        return
+    rows: list[list[object]] = [
+        [q.queue, q.pending, q.delayed, q.claimed, q.failed, fmt_age(q.oldest_pending_age)]
+        for q in result.queues
+    ]
+    total = ["TOTAL", result.pending, result.delayed, result.claimed, result.failed]
+    rows.append([*total, fmt_age(oldest_age(result))])
+    render_table(["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING"], rows)
