@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
@@ -53,25 +54,27 @@ def build_runtime(url: str, connection: str) -> Runtime:
     return rt
 
 
-@pytest.fixture
-def db_runtime(sqlite_url: str) -> Iterator[Runtime]:
-    """A db-mode runtime on a fresh SQLite file, installed as the process-wide Queue."""
-    rt = build_runtime(sqlite_url, "db")
+@contextmanager
+def installed_runtime(url: str, connection: str) -> Iterator[Runtime]:
+    """A migrated runtime installed as the process-wide Queue for the block."""
+    rt = build_runtime(url, connection)
     Queue.use(rt)
     try:
         yield rt
     finally:
         Queue.use(None)
         rt.close()
+
+
+@pytest.fixture
+def db_runtime(sqlite_url: str) -> Iterator[Runtime]:
+    """A db-mode runtime on a fresh SQLite file."""
+    with installed_runtime(sqlite_url, "db") as rt:
+        yield rt
 
 
 @pytest.fixture
 def sync_runtime(sqlite_url: str) -> Iterator[Runtime]:
-    """A sync-mode runtime (jobs run inline in the caller), installed as the Queue."""
-    rt = build_runtime(sqlite_url, "sync")
-    Queue.use(rt)
-    try:
+    """A sync-mode runtime (jobs run inline in the caller)."""
+    with installed_runtime(sqlite_url, "sync") as rt:
         yield rt
-    finally:
-        Queue.use(None)
-        rt.close()

@@ -72,14 +72,8 @@ class RecordTenant(Job):
 
 
 @attrs.define
-class AsyncRecordTenant(Job):
+class AsyncRecordTenant(RecordTenant):
     job_name = "tenancy-tests.record-async"
-
-    key: str
-    ledger: str | None = None
-
-    def retry_delay(self, attempt: int) -> float | None:
-        return 0.0
 
     async def handle(self) -> None:
         before = seen_tenant()
@@ -95,20 +89,11 @@ FAILED_CALLS: list[tuple[str, BaseException]] = []
 
 
 @attrs.define
-class NeedsTenant(Job):
+class NeedsTenant(RecordTenant):
     """Fails over two attempts when its tenant is unknown; records ``failed()``."""
 
     job_name = "tenancy-tests.needs-tenant"
     max_attempts = 2
-
-    key: str
-    ledger: str | None = None
-
-    def retry_delay(self, attempt: int) -> float | None:
-        return 0.0
-
-    def handle(self) -> None:
-        record(self.key, seen_tenant(), self.ledger)
 
     def failed(self, error: BaseException) -> None:
         FAILED_CALLS.append((self.key, error))

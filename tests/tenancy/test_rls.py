@@ -15,11 +15,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ferroq_core import ConfigError, Job, Runtime
-from ferroq_core.queue import Queue
+from ferroq_core import ConfigError, Job
 from ferroq_tenancy import install_rls, tenant_scope, uninstall_rls
 from tests.tenancy import jobs
-from tests.tenancy.conftest import build_runtime, run_available
+from tests.tenancy.conftest import installed_runtime, run_available
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -107,20 +106,17 @@ class ReadDocs(Job):
 def test_jobs_read_only_their_tenants_rows(app_engine: sa.Engine, pg_url: str) -> None:
     install_rls(app_engine)
     ReadDocs.engine = app_engine
-    runtime: Runtime = build_runtime(pg_url, "db")
-    Queue.use(runtime)
     try:
-        ReadDocs(key="acme").for_tenant("acme").dispatch()
-        ReadDocs(key="none").dispatch()
-        with tenant_scope("globex"):
-            ReadDocs(key="globex").dispatch()
-        ReadDocs(key="quote").for_tenant("o'brien").dispatch()
-        ReadDocs(key="unknown").for_tenant("initech").dispatch()
-        outcomes = run_available(runtime, queue="tenancy-rls")
+        with installed_runtime(pg_url, "db") as runtime:
+            ReadDocs(key="acme").for_tenant("acme").dispatch()
+            ReadDocs(key="none").dispatch()
+            with tenant_scope("globex"):
+                ReadDocs(key="globex").dispatch()
+            ReadDocs(key="quote").for_tenant("o'brien").dispatch()
+            ReadDocs(key="unknown").for_tenant("initech").dispatch()
+            outcomes = run_available(runtime, queue="tenancy-rls")
     finally:
         ReadDocs.engine = None
-        Queue.use(None)
-        runtime.close()
     assert [o for _, o in outcomes] == ["succeeded"] * 5
     assert jobs.SEEN == [
         ("acme", "acme-1,acme-2"),
