@@ -14,7 +14,15 @@ if TYPE_CHECKING:
 __all__ = ["main", "make_cli"]
 
 #: Modules under ferroq_core.cli whose ``register(cli)`` adds core commands.
-COMMAND_MODULES = ("migrate", "plugins")
+COMMAND_MODULES = (
+    "migrate",
+    "plugins",
+    "stats",
+    "jobs",
+    "failed",
+    "dispatch",
+    "health",
+)
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:

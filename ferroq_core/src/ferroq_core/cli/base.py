@@ -55,7 +55,9 @@ class FerroqGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FerroqError as exc:
-            raise click.ClickException(str(exc)) from None
+            # Driver messages can span lines (psycopg adds hints); keep the promised one line.
+            text = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+            raise click.ClickException(text) from None
 
 
 def make_group(pm: pluggy.PluginManager) -> click.Group:

@@ -6,17 +6,15 @@ from __future__ import annotations
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
-from ferroq_core.cli.jobs import echo_page
+from ferroq_core.cli.jobs import echo_listing
 from ferroq_core.cli.output import (
     echo_json,
     filter_options,
     first_line,
     fmt_age,
-    job_to_dict,
     json_option,
     paging_options,
     ready_backend,
-    render_table,
     require_jobs,
     yes_option,
 )
@@ -55,37 +53,26 @@ def failed(
       ferroq failed --queue emails --limit 20 --offset 20
       ferroq failed --json | jq '.jobs[].id'
     """
-    backend = ready_backend(obj)
-    rows = backend.list_jobs(
+    echo_listing(
+        obj,
         state=JobState.FAILED,
         queue=queue,
         job_type=job_type,
-        tenant_id=tenant,
+        tenant=tenant,
         limit=limit,
         offset=offset,
-    )
-    now = backend.now()
-    if as_json:
-        echo_json({"jobs": [job_to_dict(r, now) for r in rows], "limit": limit, "offset": offset})
-        return
-    if not rows:
-        click.echo("no failed jobs" if offset == 0 else "no more failed jobs")
-        return
-    render_table(
-        ["ID", "QUEUE", "TYPE", "ATTEMPTS", "FAILED", "ERROR"],
-        [
-            [
-                r.id,
-                r.queue,
-                r.job_type,
-                r.attempts,
-                fmt_age(None if r.failed_at is None else (now - r.failed_at).total_seconds()),
-                first_line(r.error),
-            ]
-            for r in rows
+        as_json=as_json,
+        what="failed jobs",
+        headers=["ID", "QUEUE", "TYPE", "ATTEMPTS", "FAILED", "ERROR"],
+        row=lambda r, now: [
+            r.id,
+            r.queue,
+            r.job_type,
+            r.attempts,
+            fmt_age(None if r.failed_at is None else (now - r.failed_at).total_seconds()),
+            first_line(r.error),
         ],
     )
-    echo_page(rows, limit, offset)
 
 
 @click.command()

@@ -23,6 +23,7 @@ from ferroq_core.cli.output import (
 from ferroq_core.records import JobState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from ferroq_core.records import JobRow
@@ -33,11 +34,42 @@ def register(cli: click.Group) -> None:
     cli.add_command(show)
 
 
-def echo_page(rows: list[JobRow], limit: int, offset: int) -> None:
-    """The footer under a listing: which rows these are and how to get the next page."""
+def echo_listing(
+    obj: CliContext,
+    *,
+    state: JobState | None,
+    queue: str | None,
+    job_type: str | None,
+    tenant: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    what: str,
+    headers: Sequence[str],
+    row: Callable[[JobRow, datetime], list[object]],
+) -> None:
+    """Fetch one page of jobs and print it as JSON or as a table of ``row(job, now)``, with a
+    footer (on stderr, so pipes see only rows) naming the next page's --offset."""
+    backend = ready_backend(obj)
+    rows = backend.list_jobs(
+        state=state,
+        queue=queue,
+        job_type=job_type,
+        tenant_id=tenant,
+        limit=limit,
+        offset=offset,
+    )
+    now = backend.now()
+    if as_json:
+        echo_json({"jobs": [job_to_dict(r, now) for r in rows], "limit": limit, "offset": offset})
+        return
+    if not rows:
+        click.echo(f"no {what}" if offset == 0 else f"no more {what} (past --offset {offset})")
+        return
+    render_table(headers, [row(r, now) for r in rows])
     if len(rows) == limit:
         click.echo(
-            f"(jobs {offset + 1}-{offset + len(rows)}; next page: --offset {offset + limit})",
+            f"({what} {offset + 1}-{offset + len(rows)}; next page: --offset {offset + limit})",
             err=True,
         )
 
@@ -72,24 +104,18 @@ def jobs(
       ferroq jobs --type app.jobs:SendEmail --tenant 42 --json
       ferroq jobs --limit 100 --offset 100      second page of 100
     """
-    backend = ready_backend(obj)
-    rows = backend.list_jobs(
+    echo_listing(
+        obj,
         state=None if state is None else JobState(state),
         queue=queue,
         job_type=job_type,
-        tenant_id=tenant,
+        tenant=tenant,
         limit=limit,
         offset=offset,
-    )
-    now = backend.now()
-    if as_json:
-        echo_json({"jobs": [job_to_dict(r, now) for r in rows], "limit": limit, "offset": offset})
-        return
-    if not rows:
-        click.echo("no jobs match" if offset == 0 else "no more jobs")
-        return
-    table: list[list[object]] = [
-        [
+        as_json=as_json,
+        what="jobs",
+        headers=["ID", "STATE", "QUEUE", "TYPE", "ATTEMPTS", "PRIO", "TENANT", "AGE", "RUNS"],
+        row=lambda r, now: [
             r.id,
             r.state_at(now).value,
             r.queue,
@@ -99,13 +125,8 @@ def jobs(
             r.tenant_id,
             fmt_age((now - r.created_at).total_seconds()),
             _runs(r, now),
-        ]
-        for r in rows
-    ]
-    render_table(
-        ["ID", "STATE", "QUEUE", "TYPE", "ATTEMPTS", "PRIO", "TENANT", "AGE", "RUNS"], table
+        ],
     )
-    echo_page(rows, limit, offset)
 
 
 def _runs(row: JobRow, now: datetime) -> str:
