@@ -1,0 +1,1 @@
+"""ferroq's benchmark driver (``python -m bench.run``); see docs/performance.md."""

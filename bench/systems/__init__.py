@@ -1,0 +1,31 @@
+"""One adapter per system under test. ``load(name)`` imports it lazily so a missing peer
+package surfaces as :class:`bench.common.NotInstalled`."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from bench.common import NotInstalled
+
+if TYPE_CHECKING:
+    from bench.systems.base import System
+
+#: system name -> (module, backends it runs on, pip package).
+SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "ferroq": ("bench.systems.ferroq_sys", ("sqlite", "postgres"), "ferroq-core"),
+    "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
+    "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
+    "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),
+    "huey": ("bench.systems.huey_sys", ("sqlite",), "huey"),
+}
+
+
+def load(name: str, backend: str, url: str, queue: str, **options: Any) -> System:
+    module, _backends, package = SYSTEMS[name]
+    try:
+        mod = import_module(module)
+    except ImportError as exc:
+        raise NotInstalled(f"{package} not installed ({exc})") from exc
+    system: System = mod.make(backend, url, queue, **options)
+    return system
