@@ -7,7 +7,6 @@ the same migrations without Alembic and records the version in ``ferroq_schema``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,8 @@ from sqlalchemy.types import TypeDecorator
 from ferroq_core.clock import from_micros, to_micros
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.engine import Connection, Dialect
 
 __all__ = [
@@ -89,6 +90,9 @@ jobs = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.CheckConstraint("status IN ('pending', 'claimed', 'failed')", name="ferroq_jobs_status"),
     sa.CheckConstraint("max_attempts >= 1", name="ferroq_jobs_max_attempts"),
+    # Without AUTOINCREMENT SQLite hands the id of a deleted newest row to the next insert, so
+    # a finished job's id (in logs, ledgers, `ferroq show`) would name a different job.
+    sqlite_autoincrement=True,
 )
 
 _active = sa.text("status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL")
