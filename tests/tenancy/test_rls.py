@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -88,6 +89,14 @@ def test_transactions_in_a_scope_see_only_their_tenant(app_engine: sa.Engine) ->
     assert uninstall_rls(app_engine) is True
     with tenant_scope("acme"):
         assert _bodies(app_engine) == []
+
+
+def test_an_async_engine_is_served_through_its_sync_engine(app_engine: sa.Engine) -> None:
+    # An AsyncEngine begins its transactions on the sync engine it wraps (``sync_engine``).
+    install_rls(SimpleNamespace(sync_engine=app_engine))
+    with tenant_scope("globex"):
+        assert _bodies(app_engine) == ["globex-1"]
+    assert uninstall_rls(SimpleNamespace(sync_engine=app_engine)) is True
 
 
 @attrs.define
