@@ -13,6 +13,7 @@ from ferroq_core.errors import (
     JobDecodeError,
     JobNotFound,
     JobTimeout,
+    LeaseExpired,
     NotInitialized,
     PayloadTooLarge,
     SchemaMissing,
@@ -54,6 +55,7 @@ from ferroq_core.storage import (
     release_job,
     requeue_claimed_by,
 )
+from ferroq_core.worker import Worker, WorkerLoop
 
 __all__ = [
     "Backend",
@@ -76,6 +78,7 @@ __all__ = [
     "JobState",
     "JobTimeout",
     "Lease",
+    "LeaseExpired",
     "NotInitialized",
     "PayloadTooLarge",
     "PendingDispatch",
@@ -92,7 +95,9 @@ __all__ = [
     "TenantNotFound",
     "UnknownBackend",
     "UnknownJobType",
+    "Worker",
     "WorkerConfig",
+    "WorkerLoop",
     "claim",
     "delete_job",
     "dispatch",

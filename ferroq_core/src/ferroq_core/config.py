@@ -6,12 +6,14 @@ Every environment variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ferroq_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["DEFAULT_DATABASE_URL", "QueueConfig", "WorkerConfig"]
 
@@ -39,6 +41,11 @@ def _queue_names(_i: object, _a: attrs.Attribute[Any], v: tuple[str, ...]) -> No
         raise ConfigError("the queue list must name at least one queue and no empty names")
     if len(set(v)) != len(v):
         raise ConfigError(f"the queue list names a queue twice: {', '.join(v)}")
+
+
+def _str_tuple(v: Iterable[str]) -> tuple[str, ...]:
+    # A named converter (not bare ``tuple``) so type checkers see what ``queues`` accepts.
+    return (v,) if isinstance(v, str) else tuple(v)
 
 
 def _env_number(env: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
@@ -96,7 +103,7 @@ class WorkerConfig:
 
     #: Queues in strict priority order: the first drains before the next is looked at.
     queues: tuple[str, ...] = attrs.field(
-        default=("default",), converter=tuple, validator=_queue_names
+        default=("default",), converter=_str_tuple, validator=_queue_names
     )
     #: Jobs run at once (thread slots for sync handlers; async handlers share one loop).
     concurrency: int = attrs.field(default=10, validator=_positive)

@@ -17,6 +17,7 @@ __all__ = [
     "JobDecodeError",
     "JobNotFound",
     "JobTimeout",
+    "LeaseExpired",
     "NotInitialized",
     "PayloadTooLarge",
     "SchemaMissing",
@@ -104,6 +105,12 @@ class DuplicateJob(FerroqError):
 
 class JobTimeout(FerroqError):
     """The job ran past its timeout: raise `timeout` on the job type or make it faster."""
+
+
+class LeaseExpired(FerroqError):
+    """The job's worker stopped heartbeating (killed, frozen or cut off from the database) and
+    the job's lease expired: check the worker's logs; raise the visibility timeout if the worker
+    was only slow."""
 
 
 class TenantNotFound(FerroqError):

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "failed",
     "dispatch",
     "health",
+    "worker",
 )
 
 

@@ -8,24 +8,34 @@ applied.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from typing import TYPE_CHECKING
 
 import attrs
 
-from ferroq_core.errors import JobDecodeError, UnknownJobType
+from ferroq_core.errors import JobDecodeError, LeaseExpired, UnknownJobType
 from ferroq_core.execution import call_handle, decode_row, describe_error, job_scope
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
 
-__all__ = ["Outcome", "execute", "retry_delay_for", "settle"]
+__all__ = [
+    "Outcome",
+    "describe_row",
+    "execute",
+    "execute_async",
+    "retry_delay_for",
+    "settle",
+    "settle_reaped",
+    "settle_successes",
+]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -73,6 +83,25 @@ def execute(
     return Outcome(row=row, duration=time.monotonic() - start, job=job)
 
 
+async def execute_async(runtime: Runtime, row: JobRow) -> Outcome:
+    """:func:`execute` for ``async def handle()``, run as a task on the worker's event loop.
+
+    The scopes are entered inside the task, so context variables they set (the tenant) are
+    the task's own. Cancellation (timeout, shutdown) also ends up as the outcome's error.
+    """
+    start = time.monotonic()
+    job: Job | None = None
+    try:
+        job = decode_row(runtime, row.job_type, row.payload)
+        with job_scope(runtime, job, row, row.tenant_id):
+            result = job.handle()
+            if inspect.isawaitable(result):
+                await result
+    except BaseException as exc:  # isolation, as in execute()
+        return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
+    return Outcome(row=row, duration=time.monotonic() - start, job=job)
+
+
 def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:
     """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy."""
     if job is not None:
@@ -98,9 +127,8 @@ def settle(runtime: Runtime, outcome: Outcome, *, complete: bool = True) -> str:
     backend = runtime.backend
     lease = row.lease
     if outcome.error is None:
-        if complete and lease.id not in backend.complete([lease]):
-            log.warning("job %s: completion rejected, lease lost (reaped and reclaimed)", row.id)
-            return "stale"
+        if complete:
+            return settle_successes(runtime, [outcome])[0]
         fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
         return "succeeded"
     error = outcome.error
@@ -111,14 +139,75 @@ def settle(runtime: Runtime, outcome: Outcome, *, complete: bool = True) -> str:
         if not backend.release(lease, delay=delay, error=text):
             log.warning("job %s: retry rejected, lease lost (reaped and reclaimed)", row.id)
             return "stale"
+        log.info(
+            "%s: failed after %.3fs, retrying in %.1fs: %s",
+            describe_row(row),
+            outcome.duration,
+            delay,
+            _headline(error),
+        )
         fire(runtime.pm, "ferroq_job_retrying", row=row, error=error, delay=delay)
         return "retrying"
     if not backend.fail(lease, error=text):
         log.warning("job %s: failure rejected, lease lost (reaped and reclaimed)", row.id)
         return "stale"
+    log.warning(
+        "%s: failed after %.3fs%s: %s",
+        describe_row(row),
+        outcome.duration,
+        " (not retried)" if permanent else "",
+        _headline(error),
+    )
     call_failed(outcome.job, error, row)
     fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
     return "failed"
+
+
+def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
+    """Delete the rows of successful attempts in one batch and fire ``ferroq_job_succeeded``
+    for each whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
+    if not outcomes:
+        return []
+    matched = runtime.backend.complete([o.row.lease for o in outcomes])
+    results: list[str] = []
+    for outcome in outcomes:
+        row = outcome.row
+        if row.id in matched:
+            log.info("%s: succeeded in %.3fs", describe_row(row), outcome.duration)
+            fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
+            results.append("succeeded")
+        else:
+            log.warning("job %s: completion rejected, lease lost (reaped and reclaimed)", row.id)
+            results.append("stale")
+    return results
+
+
+def settle_reaped(runtime: Runtime, row: JobRow) -> None:
+    """Finish a row the reaper parked as failed (its worker died on the last attempt): call
+    the job's ``failed()`` and fire ``ferroq_job_failed``, exactly as for any failed job."""
+    error = LeaseExpired(
+        f"job {row.id} ({row.job_type}) was parked as failed: its worker stopped heartbeating "
+        f"on the last of {row.max_attempts} attempts ({row.error or 'lease expired'})"
+    )
+    job: Job | None = None
+    try:
+        job = decode_row(runtime, row.job_type, row.payload)
+    except Exception as exc:
+        log.warning("job %s: failed() not called, the payload does not decode: %s", row.id, exc)
+    call_failed(job, error, row)
+    fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
+
+
+def describe_row(row: JobRow) -> str:
+    """How log lines name a job: id, type, queue and attempt (never the payload)."""
+    return (
+        f"job {row.id} ({row.job_type}) queue={row.queue} attempt={row.attempts}/{row.max_attempts}"
+    )
+
+
+def _headline(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
 def call_failed(job: Job | None, error: BaseException, row: JobRow) -> None:

@@ -1,0 +1,254 @@
+"""``ferroq worker``: run a worker, or ``--processes N`` of them under a supervisor."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.config import WorkerConfig
+from ferroq_core.errors import ConfigError
+
+__all__ = ["register", "worker_argv"]
+
+#: Comma-separated modules to import before the worker starts (like ``--import``).
+APP_ENV = "FERROQ_APP"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(worker)
+
+
+def _split_queues(value: tuple[str, ...]) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in value:
+        names.extend(part.strip() for part in item.split(","))
+    return tuple(names)
+
+
+def import_modules(modules: list[str]) -> None:
+    """Import the job modules named by ``--import`` and ``FERROQ_APP``.
+
+    The working directory goes first on ``sys.path`` (as with ``python -m``), so a project's own
+    modules import without installing it.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot import {name!r} (from --import or {APP_ENV}): {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _modules(imports: tuple[str, ...]) -> list[str]:
+    env = [m.strip() for m in os.environ.get(APP_ENV, "").split(",") if m.strip()]
+    return env + [m for m in imports if m not in env]
+
+
+def worker_argv(
+    database_url: str, config: WorkerConfig, imports: list[str], verbose: int
+) -> list[str]:
+    """The command line of one supervised child: the same worker, without ``--processes``."""
+    argv = ["--database-url", database_url]
+    argv += ["-v"] * verbose
+    argv += ["worker", "--queue", ",".join(config.queues)]
+    argv += ["--concurrency", str(config.concurrency), "--sleep", repr(config.sleep)]
+    argv += ["--visibility-timeout", repr(config.visibility_timeout)]
+    argv += ["--shutdown-timeout", repr(config.shutdown_timeout)]
+    optional: list[tuple[str, Any]] = [
+        ("--timeout", config.timeout),
+        ("--heartbeat-interval", config.heartbeat_interval),
+        ("--reaper-interval", config.reaper_interval),
+        ("--max-jobs", config.max_jobs),
+        ("--max-time", config.max_time),
+        ("--memory", config.memory_limit_mb),
+    ]
+    for flag, value in optional:
+        if value is not None:
+            argv += [flag, repr(value)]
+    if config.stop_when_empty:
+        argv.append("--stop-when-empty")
+    if config.once:
+        argv.append("--once")
+    for module in imports:
+        argv += ["--import", module]
+    return argv
+
+
+@click.command()
+@click.option(
+    "-q",
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAMES",
+    help="Queues to serve in strict priority order, comma-separated (repeatable). "
+    "[default: $QUEUE_DEFAULT or 'default']",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=int,
+    default=10,
+    show_default=True,
+    envvar="QUEUE_MAX_CONCURRENT",
+    show_envvar=True,
+    help="Jobs run at once (sync handlers on threads, async ones on one event loop).",
+)
+@click.option(
+    "--sleep",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Longest idle wait between polls when no wake-up arrives, in seconds.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Default per-job timeout in seconds (a job type's `timeout` wins). [default: none]",
+)
+@click.option(
+    "--visibility-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    envvar="QUEUE_VISIBILITY_TIMEOUT_SECS",
+    show_envvar=True,
+    help="Seconds without a heartbeat after which a claimed job is returned to pending.",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=float,
+    default=None,
+    help="Seconds between lease heartbeats. [default: visibility timeout / 3]",
+)
+@click.option(
+    "--reaper-interval",
+    type=float,
+    default=None,
+    help="Seconds between reaper passes. [default: visibility timeout / 2, at most 60]",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="On SIGTERM/SIGINT, seconds to let running jobs finish before returning them.",
+)
+@click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs.")
+@click.option("--max-time", type=float, default=None, help="Exit after this many seconds.")
+@click.option(
+    "--memory",
+    "memory_mb",
+    type=float,
+    default=None,
+    metavar="MB",
+    help="Finish current work and exit once resident memory exceeds MB.",
+)
+@click.option("--stop-when-empty", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--once", is_flag=True, help="Run at most one job, then exit.")
+@click.option(
+    "--processes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Run N worker processes under a supervisor (restarts dead ones, hard timeouts).",
+)
+@click.option(
+    "--hard-timeout-grace",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="With --processes: kill a child whose job overran its timeout by this many seconds.",
+)
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help=f"Import MODULE first to register its job types (repeatable; also ${APP_ENV}, "
+    "comma-separated).",
+)
+@pass_context
+@click.pass_context
+def worker(
+    ctx: click.Context,
+    obj: CliContext,
+    queues: tuple[str, ...],
+    concurrency: int,
+    sleep: float,
+    timeout: float | None,
+    visibility_timeout: float,
+    heartbeat_interval: float | None,
+    reaper_interval: float | None,
+    shutdown_timeout: float,
+    max_jobs: int | None,
+    max_time: float | None,
+    memory_mb: float | None,
+    stop_when_empty: bool,
+    once: bool,
+    processes: int,
+    hard_timeout_grace: float,
+    imports: tuple[str, ...],
+) -> None:
+    """Run a worker: claim jobs from the queues, run them, retry or park failures.
+
+    SIGTERM or SIGINT stops claiming and lets running jobs finish for up to
+    --shutdown-timeout; a second signal returns what it can and exits at once.
+
+    \b
+    Examples:
+      ferroq worker --queue high,default,low --concurrency 20
+      ferroq worker --import myapp.jobs --stop-when-empty
+      ferroq worker --processes 4 --timeout 60
+    """
+    names = _split_queues(queues) if queues else (os.environ.get("QUEUE_DEFAULT") or "default",)
+    config = WorkerConfig(
+        queues=names,
+        concurrency=concurrency,
+        sleep=sleep,
+        timeout=timeout,
+        visibility_timeout=visibility_timeout,
+        heartbeat_interval=heartbeat_interval,
+        reaper_interval=reaper_interval,
+        shutdown_timeout=shutdown_timeout,
+        max_jobs=max_jobs,
+        max_time=max_time,
+        memory_limit_mb=memory_mb,
+        stop_when_empty=stop_when_empty,
+        once=once,
+    )
+    if processes < 1:
+        raise ConfigError(f"--processes must be at least 1, got {processes}")
+    if hard_timeout_grace < 0:
+        raise ConfigError(f"--hard-timeout-grace must not be negative, got {hard_timeout_grace}")
+    modules = _modules(imports)
+    verbose = int(ctx.find_root().params.get("verbose") or 0)
+    _default_log_level(verbose)
+    if processes > 1:
+        from ferroq_core.worker.supervisor import Supervisor
+
+        argv = worker_argv(obj.database_url, config, modules, verbose)
+        ctx.exit(Supervisor(argv, processes, hard_timeout_grace=hard_timeout_grace).run())
+    import_modules(modules)
+    from ferroq_core.worker import WorkerLoop
+    from ferroq_core.worker.report import Reporter
+
+    loop = WorkerLoop(obj.runtime(), config, reporter=Reporter.from_env(), hard_exit=True)
+    ctx.exit(loop.run())
+
+
+def _default_log_level(verbose: int) -> None:
+    # A worker's job log (one line per state change) is its main output: INFO by default.
+    if verbose == 0 and not os.environ.get("FERROQ_LOG_LEVEL"):
+        logging.getLogger("ferroq").setLevel(logging.INFO)

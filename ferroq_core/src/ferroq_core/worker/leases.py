@@ -1,0 +1,117 @@
+"""Lease upkeep on background threads: the heartbeat and the reaper.
+
+The heartbeat extends every lease the worker holds (running jobs and finished jobs whose
+acknowledgement is not written yet) every heartbeat interval, in one statement. The reaper
+runs on its own timer (never on every loop turn) and returns other workers' expired claims.
+They are separate threads so a slow reaper pass can never delay a heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ferroq_core.worker.attempt import describe_row, settle_reaped
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ferroq_core.config import WorkerConfig
+    from ferroq_core.records import Lease
+    from ferroq_core.runtime import Runtime
+
+__all__ = ["LeaseKeeper"]
+
+log = logging.getLogger("ferroq.worker")
+
+
+class LeaseKeeper:
+    """Runs the heartbeat and reaper threads of one worker."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: WorkerConfig,
+        leases: Callable[[], list[Lease]],
+        on_lost: Callable[[set[int]], None],
+    ) -> None:
+        self._runtime = runtime
+        self._config = config
+        self._leases = leases
+        self._on_lost = on_lost
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        #: monotonic time of the last heartbeat that reached the database.
+        self.last_ok = time.monotonic()
+        self._failing = False
+
+    def start(self) -> None:
+        for name, target in (("heartbeat", self._heartbeat_loop), ("reaper", self._reaper_loop)):
+            thread = threading.Thread(target=target, name=f"ferroq-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def healthy(self) -> bool:
+        """False once heartbeats have failed for longer than the visibility timeout: by then
+        other workers may have reaped our jobs, so claiming more would only pile up risk."""
+        return time.monotonic() - self.last_ok <= self._config.visibility_timeout
+
+    # -- heartbeat ---------------------------------------------------------------------------
+    def beat(self) -> None:
+        """One heartbeat over every lease held now."""
+        leases = self._leases()
+        if not leases:
+            self.last_ok = time.monotonic()
+            return
+        try:
+            held = self._runtime.backend.heartbeat(leases)
+        except Exception as exc:
+            if not self._failing:
+                log.warning("heartbeat failed (will retry): %s", exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("heartbeat recovered")
+        self._failing = False
+        self.last_ok = time.monotonic()
+        lost = {lease.id for lease in leases} - held
+        if lost:
+            self._on_lost(lost)
+
+    def _heartbeat_loop(self) -> None:
+        interval = self._config.effective_heartbeat_interval
+        while not self._stop.wait(self._next_wait(interval)):
+            self.beat()
+
+    def _next_wait(self, interval: float) -> float:
+        # While failing, retry sooner than the interval so the lease is saved if the database
+        # comes back before it expires.
+        return min(interval, 1.0) if self._failing else interval
+
+    # -- reaper ------------------------------------------------------------------------------
+    def reap(self) -> None:
+        """One reaper pass; rows parked as failed get their ``failed()`` and hooks."""
+        try:
+            result = self._runtime.backend.reap(self._config.visibility_timeout)
+        except Exception as exc:
+            log.warning("reaper pass failed (will retry): %s", exc)
+            return
+        for job_id in result.requeued:
+            log.warning("job %s: lease expired, returned to pending by the reaper", job_id)
+        for row in result.failed:
+            log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
+            settle_reaped(self._runtime, row)
+
+    def _reaper_loop(self) -> None:
+        interval = self._config.effective_reaper_interval
+        while not self._stop.wait(interval):
+            self.reap()

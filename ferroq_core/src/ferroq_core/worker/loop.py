@@ -1,0 +1,461 @@
+"""``WorkerLoop``: claims jobs into free slots, runs them isolated, settles them, and stops
+cleanly. It talks to the database only through the storage protocol.
+
+One main thread owns every decision (claim, settle, timeout, shutdown); job threads, the
+event loop thread and the lease threads only run things and report back. That keeps the
+rules in one place: a job is settled exactly once, by the main thread, fenced by its lease.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ferroq_core.config import WorkerConfig
+from ferroq_core.errors import JobTimeout, LeaseExpired
+from ferroq_core.execution import decode_row
+from ferroq_core.runtime import fire
+from ferroq_core.worker.attempt import (
+    Outcome,
+    describe_row,
+    execute,
+    execute_async,
+    settle,
+    settle_successes,
+)
+from ferroq_core.worker.identity import hostname, new_worker_id, pid_alive
+from ferroq_core.worker.leases import LeaseKeeper
+from ferroq_core.worker.limits import rss_mb
+from ferroq_core.worker.signals import SignalHandlers
+from ferroq_core.worker.slots import LoopThread, Running, ThreadSlots
+
+if TYPE_CHECKING:
+    from ferroq_core.job import Job
+    from ferroq_core.records import JobRow, Lease
+    from ferroq_core.runtime import Runtime
+    from ferroq_core.worker.report import Reporter
+
+__all__ = ["Worker", "WorkerLoop"]
+
+log = logging.getLogger("ferroq.worker")
+
+
+class WorkerLoop:
+    """A worker: ``WorkerLoop(runtime, WorkerConfig(...)).run()`` returns the exit code.
+
+    :param runtime: the queue runtime (backend, plugins, registry).
+    :param config: worker options; default ``WorkerConfig()``.
+    :param worker_id: override the ``host:pid:uuid`` id (tests).
+    :param handle_signals: install SIGTERM/SIGINT handlers while :meth:`run` runs (only
+        possible on the main thread; ignored elsewhere).
+    :param reporter: the channel to a supervisor (``--processes``), if any.
+    :param hard_exit: after a second signal, end the process within a second even when a job
+        thread is stuck (the ``ferroq worker`` command sets it; embedders usually do not).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: WorkerConfig | None = None,
+        *,
+        worker_id: str | None = None,
+        handle_signals: bool = True,
+        reporter: Reporter | None = None,
+        hard_exit: bool = False,
+    ) -> None:
+        self.runtime = runtime
+        self.config = config or WorkerConfig()
+        self.worker_id = worker_id or new_worker_id()
+        self._handle_signals = handle_signals
+        self._reporter = reporter
+        self._hard_exit = hard_exit
+        self._lock = threading.Lock()
+        self._running: dict[int, Running] = {}
+        self._acks: list[Outcome] = []
+        self._unsettled: list[Outcome] = []
+        self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._force = False
+        self._stop_reason = ""
+        self._stop_deadline: float | None = None
+        #: Attempts settled by this worker (successes, failures, timeouts).
+        self.processed = 0
+        self._threads: ThreadSlots | None = None
+        self._loop_thread: LoopThread | None = None
+        self._leases = LeaseKeeper(runtime, self.config, self._held_leases, self._on_lost)
+        self._claim_failing = False
+
+    # -- control -----------------------------------------------------------------------------
+    def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
+        """Stop claiming and let running jobs finish (up to the shutdown timeout). With
+        ``force`` return every job to pending at once and exit. Safe from any thread."""
+        if force:
+            self._force = True
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+        self._wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+        self.runtime.backend.wake()
+
+    # -- main --------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped (signal, limits, ``stop_when_empty``, ``once``); return 0."""
+        cfg = self.config
+        backend = self.runtime.backend
+        backend.check_schema()
+        returned = backend.reap_startup_claims(hostname(), pid_alive)
+        if returned:
+            log.warning("returned %d job(s) of dead workers on this host to pending", returned)
+        log.info(
+            "worker %s started: queues=%s concurrency=%d visibility-timeout=%gs backend=%s",
+            self.worker_id,
+            ",".join(cfg.queues),
+            cfg.concurrency,
+            cfg.visibility_timeout,
+            backend.name,
+        )
+        self._threads = ThreadSlots(cfg.concurrency, self._run_sync)
+        self._leases.start()
+        signals = SignalHandlers(self, hard_exit=self._hard_exit) if self._handle_signals else None
+        if signals is not None:
+            signals.install()
+        started = time.monotonic()
+        try:
+            self._main(started)
+        finally:
+            try:
+                self._shutdown()
+            finally:
+                if signals is not None:
+                    signals.restore()
+                self._leases.stop()
+                self._threads.stop()
+                if self._loop_thread is not None:
+                    self._loop_thread.stop()
+        log.info(
+            "worker %s stopped (%s): %d job(s) processed",
+            self.worker_id,
+            self._stop_reason or "done",
+            self.processed,
+        )
+        return 0
+
+    def _main(self, started: float) -> None:
+        cfg = self.config
+        queue_empty = False
+        while True:
+            self._collect()
+            self._check_deadlines()
+            self._flush()
+            if not self._stop.is_set():
+                self._check_limits(started)
+            if self._stop.is_set():
+                if self._force or not self._running:
+                    return
+                if self._stop_deadline is None:
+                    self._stop_deadline = time.monotonic() + cfg.shutdown_timeout
+                    self._return_unstarted()
+                    log.info(
+                        "stopping (%s): waiting up to %gs for %d running job(s)",
+                        self._stop_reason,
+                        cfg.shutdown_timeout,
+                        len(self._running),
+                    )
+                if time.monotonic() >= self._stop_deadline:
+                    return
+                self._wait(self._stop_deadline - time.monotonic(), idle=False)
+                continue
+            free = self._free_slots()
+            if free <= 0 or not self._leases.healthy:
+                if not self._leases.healthy and not self._claim_failing:
+                    log.warning(
+                        "heartbeats failing for more than %gs: not claiming until they succeed",
+                        cfg.visibility_timeout,
+                    )
+                    self._claim_failing = True
+                self._wait(cfg.sleep, idle=False)
+                continue
+            if queue_empty:
+                # Nothing was there at the last look: sleep until notified or the poll is due.
+                self._wait(cfg.sleep, idle=True)
+                queue_empty = False
+                continue
+            rows = self._claim(free)
+            if rows is None:
+                self._wait(cfg.sleep, idle=False)
+                continue
+            for row in rows:
+                self._start(row)
+            if cfg.once:
+                self.request_stop("--once")
+                continue
+            if len(rows) < free:
+                queue_empty = True
+                if cfg.stop_when_empty and not self._running:
+                    self.request_stop("queues empty (--stop-when-empty)")
+
+    # -- claiming and starting ------------------------------------------------------------------
+    def _free_slots(self) -> int:
+        cfg = self.config
+        free = cfg.concurrency - len(self._running)
+        if cfg.once:
+            free = min(free, 1)
+        if cfg.max_jobs is not None:
+            free = min(free, cfg.max_jobs - self.processed - len(self._running))
+        return free
+
+    def _claim(self, limit: int) -> list[JobRow] | None:
+        try:
+            rows = self.runtime.backend.claim(self.config.queues, self.worker_id, limit)
+        except Exception as exc:
+            if not self._claim_failing:
+                log.warning("claim failed (will retry every %gs): %s", self.config.sleep, exc)
+            self._claim_failing = True
+            return None
+        if self._claim_failing:
+            log.warning("claiming again")
+        self._claim_failing = False
+        return rows
+
+    def _start(self, row: JobRow) -> None:
+        cls: type[Job] | None
+        try:
+            cls = self.runtime.registry.get(row.job_type, self.runtime.pm)
+        except Exception:
+            cls = None  # the attempt fails with the reason when it decodes
+        timeout = cls.timeout if cls is not None and cls.timeout is not None else None
+        if timeout is None:
+            timeout = self.config.timeout
+        is_async = cls is not None and inspect.iscoroutinefunction(cls.handle)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        running = Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
+        with self._lock:
+            self._running[row.id] = running
+        if self._reporter is not None:
+            self._reporter.started(row.id, timeout)
+        if row.attempts > row.max_attempts:
+            # Only a job that killed its worker (or was cut off by shutdown) on its last
+            # attempt comes back with more attempts than allowed: it must not run again.
+            error = LeaseExpired(
+                f"attempts exhausted ({row.attempts - 1} of {row.max_attempts} used); the "
+                f"last attempt never finished (worker killed or lease lost): {row.error or ''}"
+            )
+            running.settled = True
+            self._settle(running, Outcome(row=row, error=error, job=self._decode(row)))
+            return
+        if is_async:
+            if self._loop_thread is None:
+                self._loop_thread = LoopThread()
+            running.future = self._loop_thread.submit(self._run_async(running))
+        else:
+            assert self._threads is not None
+            self._threads.submit(running)
+
+    def _begin(self, running: Running) -> bool:
+        with self._lock:
+            if running.cancelled or running.settled:
+                return False
+            running.started_at = time.monotonic()
+        row = running.row
+        log.info("%s: started", describe_row(row))
+        fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
+        return True
+
+    def _run_sync(self, running: Running) -> None:
+        if self._begin(running):
+            self._done.put((running, execute(self.runtime, running.row)))
+            self._wake()
+
+    async def _run_async(self, running: Running) -> None:
+        if self._begin(running):
+            outcome = await execute_async(self.runtime, running.row)
+            self._done.put((running, outcome))
+            self._wake()
+
+    # -- finishing ---------------------------------------------------------------------------
+    def _collect(self) -> None:
+        while True:
+            try:
+                running, outcome = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if running.settled:
+                # Timed out or returned at shutdown; the late result is dropped (a write
+                # would be rejected by fencing anyway).
+                log.info("job %s: late result after timeout ignored", running.row.id)
+                if running.abandoned and self._reporter is not None:
+                    self._reporter.ended(running.row.id)
+                continue
+            running.settled = True
+            self._settle(running, outcome)
+
+    def _settle(self, running: Running, outcome: Outcome) -> None:
+        with self._lock:
+            self._running.pop(running.row.id, None)
+        self.processed += 1
+        if self._reporter is not None and not running.abandoned:
+            self._reporter.ended(running.row.id)
+        if outcome.ok:
+            self._acks.append(outcome)
+        else:
+            self._unsettled.append(outcome)
+
+    def _flush(self) -> None:
+        """Acknowledge successes in one batch and write failures back."""
+        if self._acks:
+            batch, self._acks = self._acks, []
+            try:
+                settle_successes(self.runtime, batch)
+            except Exception as exc:
+                log.warning("acknowledging %d job(s) failed (will retry): %s", len(batch), exc)
+                self._acks = batch + self._acks
+        if self._unsettled:
+            pending, self._unsettled = self._unsettled, []
+            for i, outcome in enumerate(pending):
+                try:
+                    settle(self.runtime, outcome)
+                except Exception as exc:
+                    log.warning("writing back job %s failed (will retry): %s", outcome.row.id, exc)
+                    self._unsettled = pending[i:] + self._unsettled
+                    return
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            overdue = [
+                r
+                for r in self._running.values()
+                if r.deadline is not None and now >= r.deadline and not r.settled
+            ]
+            for r in overdue:
+                r.settled = True
+        for running in overdue:
+            row = running.row
+            error = JobTimeout(
+                f"job {row.id} ({row.job_type}) ran past its timeout of {running.timeout:g}s"
+            )
+            started = running.started_at
+            if running.is_async:
+                if running.future is not None:
+                    running.future.cancel()
+            elif started is not None and self._threads is not None:
+                self._threads.abandon(running)
+            log.warning(
+                "%s: timed out after %gs%s",
+                describe_row(row),
+                running.timeout,
+                "" if running.is_async else " (its thread is abandoned)",
+            )
+            duration = now - started if started is not None else 0.0
+            self._settle(
+                running, Outcome(row=row, error=error, duration=duration, job=self._decode(row))
+            )
+
+    def _decode(self, row: JobRow) -> Job | None:
+        try:
+            return decode_row(self.runtime, row.job_type, row.payload)
+        except Exception:
+            return None
+
+    # -- leases ------------------------------------------------------------------------------
+    def _held_leases(self) -> list[Lease]:
+        with self._lock:
+            rows = [r.row for r in self._running.values() if not r.settled]
+        rows += [o.row for o in list(self._acks) + list(self._unsettled)]
+        return [row.lease for row in rows]
+
+    def _on_lost(self, ids: set[int]) -> None:
+        for job_id in sorted(ids):
+            log.warning(
+                "job %s: lease lost (reaped after missed heartbeats); its result will be discarded",
+                job_id,
+            )
+
+    # -- limits and shutdown ------------------------------------------------------------------
+    def _check_limits(self, started: float) -> None:
+        cfg = self.config
+        if cfg.max_jobs is not None and self.processed + len(self._running) >= cfg.max_jobs:
+            self.request_stop(f"--max-jobs {cfg.max_jobs} reached")
+        elif cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
+            self.request_stop(f"--max-time {cfg.max_time:g}s reached")
+        elif cfg.memory_limit_mb is not None:
+            used = rss_mb()
+            if used is not None and used > cfg.memory_limit_mb:
+                self.request_stop(f"memory {used:.0f} MB over --memory {cfg.memory_limit_mb:g}")
+
+    def _wait(self, timeout: float, *, idle: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            deadlines = [r.deadline for r in self._running.values() if r.deadline is not None]
+        if deadlines:
+            timeout = min(timeout, max(0.0, min(deadlines) - now) + 0.001)
+        if self.config.max_time is not None and not self._stop.is_set():
+            timeout = min(timeout, 0.5)
+        if self._wakeup.is_set() or not self._done.empty():
+            self._wakeup.clear()
+            return
+        if idle:
+            self.runtime.backend.wait_for_jobs(self.config.queues, max(0.0, timeout))
+        else:
+            self._wakeup.wait(max(0.0, timeout))
+        self._wakeup.clear()
+
+    def _return_unstarted(self) -> None:
+        """Claimed but not started: back to pending with the attempt given back."""
+        with self._lock:
+            unstarted = [r for r in self._running.values() if r.started_at is None]
+            for r in unstarted:
+                r.cancelled = r.settled = True
+                self._running.pop(r.row.id, None)
+        self._requeue(unstarted, count_attempt=False, why="claimed but not started")
+
+    def _requeue(self, records: list[Running], *, count_attempt: bool, why: str) -> None:
+        if not records:
+            return
+        for r in records:
+            if r.future is not None:
+                r.future.cancel()
+            if self._reporter is not None:
+                self._reporter.ended(r.row.id)
+        try:
+            done = self.runtime.backend.requeue(
+                [r.row.lease for r in records], count_attempt=count_attempt
+            )
+        except Exception as exc:
+            log.warning("could not return %d job(s) to pending: %s", len(records), exc)
+            return
+        for r in records:
+            if r.row.id in done:
+                log.info(
+                    "%s: returned to pending (%s)",
+                    describe_row(r.row),
+                    why,
+                )
+
+    def _shutdown(self) -> None:
+        self._collect()
+        self._flush()
+        self._return_unstarted()
+        with self._lock:
+            left = [r for r in self._running.values() if not r.settled]
+            for r in left:
+                r.settled = True
+            self._running.clear()
+        self._requeue(left, count_attempt=True, why="still running at shutdown")
+        self._flush()
+
+
+#: The seed crate's name for the worker.
+Worker = WorkerLoop

@@ -1,0 +1,145 @@
+"""Where a worker's jobs run: threads for plain ``handle()``, one event loop for ``async def``.
+
+The main loop owns every :class:`Running` record and is the only one that settles a job; the
+runners only execute and post the :class:`~ferroq_core.worker.attempt.Outcome` back. A sync
+job that overruns its timeout cannot be killed inside a thread, so its thread is *abandoned*:
+the pool starts a fresh thread to keep the slot count, and the late outcome is ignored (and
+would be rejected by fencing anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    import concurrent.futures
+    from collections.abc import Callable, Coroutine
+
+    from ferroq_core.records import JobRow
+
+__all__ = ["LoopThread", "Running", "ThreadSlots"]
+
+log = logging.getLogger("ferroq.worker")
+
+
+@attrs.define(eq=False)
+class Running:
+    """One claimed job from claim to settlement (mutable; guarded by the worker's lock)."""
+
+    #: The claimed row (its lease fences every write).
+    row: JobRow
+    #: Whether ``handle`` is ``async def`` (runs on the loop thread).
+    is_async: bool
+    #: ``time.monotonic()`` after which the attempt has timed out, or None.
+    deadline: float | None
+    #: The job's timeout in seconds (for messages), or None.
+    timeout: float | None
+    #: When the handler started (None: claimed but not started yet).
+    started_at: float | None = None
+    #: Set by the main loop when it returned the job before it started: skip it.
+    cancelled: bool = False
+    #: Set once the main loop settled the job (timeout, shutdown): a late outcome is ignored.
+    settled: bool = False
+    #: Set when the thread running it was given up after a timeout.
+    abandoned: bool = False
+    #: The async task's future, for cancellation.
+    future: concurrent.futures.Future[Any] | None = None
+
+
+class ThreadSlots:
+    """A pool of daemon threads that can replace a thread stuck in an abandoned job."""
+
+    def __init__(self, size: int, run: Callable[[Running], None], name: str = "ferroq-job") -> None:
+        self._tasks: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
+        self._run = run
+        self._name = name
+        self._count = 0
+        self._lock = threading.Lock()
+        self._live: set[threading.Thread] = set()
+        for _ in range(size):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        with self._lock:
+            self._count += 1
+            thread = threading.Thread(
+                target=self._serve, name=f"{self._name}-{self._count}", daemon=True
+            )
+            self._live.add(thread)
+        thread.start()
+
+    def _serve(self) -> None:
+        me = threading.current_thread()
+        try:
+            while True:
+                item = self._tasks.get()
+                if item is None:
+                    return
+                self._run(item)
+                if item.abandoned:
+                    # A fresh thread already took this one's place in the pool.
+                    return
+        finally:
+            with self._lock:
+                self._live.discard(me)
+
+    def submit(self, running: Running) -> None:
+        self._tasks.put(running)
+
+    def abandon(self, running: Running) -> None:
+        """Give up on the thread running ``running`` and start its replacement."""
+        running.abandoned = True
+        self._spawn()
+
+    def stop(self) -> None:
+        """Let idle threads exit (running ones are daemons: they never block exit)."""
+        with self._lock:
+            n = len(self._live)
+        for _ in range(n):
+            self._tasks.put(None)
+
+
+class LoopThread:
+    """An asyncio event loop on a daemon thread, owned by the worker."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="ferroq-async", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            try:
+                pending = asyncio.all_tasks(self.loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    self.loop.run_until_complete(
+                        asyncio.wait(pending, timeout=1.0, return_when=asyncio.ALL_COMPLETED)
+                    )
+            except Exception:  # shutting down: nothing left to report to
+                log.debug("async loop shutdown", exc_info=True)
+            self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:  # already closed
+            return
+        deadline = time.monotonic() + timeout
+        self._thread.join(max(0.0, deadline - time.monotonic()))

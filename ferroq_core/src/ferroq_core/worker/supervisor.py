@@ -1,0 +1,250 @@
+"""``ferroq worker --processes N``: a supervisor that keeps N worker processes running.
+
+The supervisor never touches the database. It starts each child as ``ferroq ... worker``
+(without ``--processes``), reads the jobs each child reports starting and ending (see
+:mod:`ferroq_core.worker.report`), and:
+
+- restarts a child that dies, at most ``max_restarts`` times per ``restart_window`` seconds
+  per slot (beyond that it waits before the next restart, so a crash loop cannot spin);
+- kills a child whose job overran its timeout by the grace period: a thread cannot be killed,
+  a process can. The child's own timeout has already written the failed attempt; the jobs it
+  still held come back when its replacement starts (``reap_startup_claims``) or by the reaper;
+- forwards SIGTERM/SIGINT to every child and exits 0 once all have exited. A second signal is
+  forwarded too (children then exit within a second).
+
+Children run in their own session so a terminal's Ctrl-C reaches them once, through the
+supervisor, not twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ferroq_core.worker.report import SUPERVISOR_FD_ENV, parse_line
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("ferroq.supervisor")
+
+#: How a child is started: the ferroq CLI in this interpreter.
+CHILD_BOOT = "from ferroq_core.cli import main; main()"
+
+
+@attrs.define(eq=False)
+class Child:
+    """One worker slot and the process currently filling it."""
+
+    #: Slot number (1..N), stable across restarts.
+    slot: int
+    #: The running process, or None while a restart is pending.
+    proc: subprocess.Popen[bytes] | None = None
+    #: Read end of the report pipe.
+    fd: int | None = None
+    #: Unparsed tail of the report stream.
+    buffer: str = ""
+    #: Jobs running in the child: id -> Unix-time deadline (None: no timeout).
+    jobs: dict[int, float | None] = attrs.Factory(dict)
+    #: Recent restart times (monotonic), for the rate limit.
+    restarts: collections.deque[float] = attrs.Factory(collections.deque)
+    #: Monotonic time before which it must not be restarted.
+    restart_at: float = 0.0
+    #: Set when the supervisor killed it for a hard timeout.
+    killed_for: int | None = None
+
+
+class Supervisor:
+    """Runs ``processes`` copies of ``ferroq <argv>`` and keeps them alive."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        processes: int,
+        *,
+        hard_timeout_grace: float = 5.0,
+        max_restarts: int = 5,
+        restart_window: float = 60.0,
+    ) -> None:
+        self.argv = argv
+        self.children = [Child(slot=i + 1) for i in range(processes)]
+        self.grace = hard_timeout_grace
+        self.max_restarts = max_restarts
+        self.restart_window = restart_window
+        self._signals = 0
+        self._selector = selectors.DefaultSelector()
+
+    # -- signals -----------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        log.warning(
+            "supervisor: %s received (%d): forwarding to workers",
+            signal.Signals(signum).name,
+            self._signals,
+        )
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    child.proc.send_signal(signal.SIGTERM)
+
+    # -- children ----------------------------------------------------------------------------
+    def _spawn(self, child: Child) -> None:
+        read_fd, write_fd = os.pipe()
+        env = dict(os.environ)
+        env[SUPERVISOR_FD_ENV] = str(write_fd)
+        kwargs: dict[str, Any] = {}
+        if sys.platform.startswith("linux"):
+            kwargs["preexec_fn"] = _die_with_parent
+        try:
+            child.proc = subprocess.Popen(
+                [sys.executable, "-c", CHILD_BOOT, *self.argv],
+                env=env,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                **kwargs,
+            )
+        finally:
+            os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        child.fd = read_fd
+        child.buffer = ""
+        child.jobs.clear()
+        child.killed_for = None
+        self._selector.register(read_fd, selectors.EVENT_READ, child)
+        log.info("supervisor: worker %d started (pid %d)", child.slot, child.proc.pid)
+
+    def _close_pipe(self, child: Child) -> None:
+        if child.fd is not None:
+            self._read(child)
+            self._selector.unregister(child.fd)
+            os.close(child.fd)
+            child.fd = None
+
+    def _read(self, child: Child) -> None:
+        if child.fd is None:
+            return
+        while True:
+            try:
+                chunk = os.read(child.fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            child.buffer += chunk.decode("ascii", "replace")
+        *lines, child.buffer = child.buffer.split("\n")
+        for line in lines:
+            parsed = parse_line(line)
+            if parsed is None:
+                continue
+            kind, job_id, deadline = parsed
+            if kind == "S":
+                child.jobs[job_id] = deadline
+            else:
+                child.jobs.pop(job_id, None)
+
+    def _reap_exited(self, now: float) -> None:
+        for child in self.children:
+            proc = child.proc
+            if proc is None or proc.poll() is None:
+                continue
+            self._close_pipe(child)
+            code = proc.returncode
+            child.proc = None
+            if self._signals:
+                log.info("supervisor: worker %d exited (code %s)", child.slot, code)
+                continue
+            why = (
+                f"killed after job {child.killed_for} overran its timeout"
+                if (child.killed_for is not None)
+                else f"died (exit code {code})"
+            )
+            while child.restarts and now - child.restarts[0] > self.restart_window:
+                child.restarts.popleft()
+            if len(child.restarts) >= self.max_restarts:
+                child.restart_at = child.restarts[0] + self.restart_window
+                log.error(
+                    "supervisor: worker %d %s; restarted %d times in %gs, next restart in %.0fs",
+                    child.slot,
+                    why,
+                    len(child.restarts),
+                    self.restart_window,
+                    child.restart_at - now,
+                )
+            else:
+                child.restart_at = now
+                log.warning("supervisor: worker %d %s; restarting", child.slot, why)
+
+    def _enforce_timeouts(self) -> None:
+        wall = time.time()
+        for child in self.children:
+            if child.proc is None or child.killed_for is not None:
+                continue
+            for job_id, deadline in child.jobs.items():
+                if deadline is not None and wall > deadline + self.grace:
+                    log.error(
+                        "supervisor: job %s overran its timeout by more than %gs: killing "
+                        "worker %d (pid %d)",
+                        job_id,
+                        self.grace,
+                        child.slot,
+                        child.proc.pid,
+                    )
+                    child.killed_for = job_id
+                    child.proc.kill()
+                    break
+
+    # -- main --------------------------------------------------------------------------------
+    def run(self) -> int:
+        old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for child in self.children:
+                self._spawn(child)
+            while True:
+                for key, _ in self._selector.select(timeout=0.2):
+                    self._read(key.data)
+                now = time.monotonic()
+                self._reap_exited(now)
+                if self._signals:
+                    if all(c.proc is None for c in self.children):
+                        log.info("supervisor: all workers stopped")
+                        return 0
+                    continue
+                self._enforce_timeouts()
+                for child in self.children:
+                    if child.proc is None and now >= child.restart_at:
+                        child.restarts.append(now)
+                        self._spawn(child)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            for child in self.children:
+                if child.proc is not None and child.proc.poll() is None:
+                    child.proc.kill()
+                self._close_pipe(child)
+            self._selector.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the supervisor dies (Linux prctl)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except Exception:  # best effort: without it an orphan keeps working until stopped
+        return

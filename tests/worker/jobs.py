@@ -1,0 +1,154 @@
+"""Job types the worker tests run in real worker processes (``--import tests.worker.jobs``).
+
+Every execution appends one line ``<tag> <event> <pid>`` to the file named by
+``FERROQ_TEST_LOG`` (O_APPEND writes of one short line are atomic), so a test can count
+runs across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import attrs
+
+from ferroq_core import Job
+
+
+def mark(tag: str, event: str) -> None:
+    path = os.environ.get("FERROQ_TEST_LOG")
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{tag} {event} {os.getpid()} {time.time():.3f}\n".encode())
+    finally:
+        os.close(fd)
+
+
+@attrs.define
+class Record(Job):
+    """Quick job: records that it ran."""
+
+    job_name = "test.record"
+    tag: str
+
+    def handle(self) -> None:
+        mark(self.tag, "run")
+
+
+@attrs.define
+class Sleep(Job):
+    """Marks start, sleeps, marks end."""
+
+    job_name = "test.sleep"
+    tag: str
+    seconds: float
+
+    def handle(self) -> None:
+        mark(self.tag, "start")
+        time.sleep(self.seconds)
+        mark(self.tag, "end")
+
+
+@attrs.define
+class AsyncSleep(Job):
+    job_name = "test.async_sleep"
+    tag: str
+    seconds: float
+
+    async def handle(self) -> None:
+        mark(self.tag, "start")
+        await asyncio.sleep(self.seconds)
+        mark(self.tag, "end")
+
+
+@attrs.define
+class Flaky(Job):
+    """Fails every attempt; ``failed()`` records itself."""
+
+    job_name = "test.flaky"
+    max_attempts = 3
+    tag: str
+
+    def retry_delay(self, attempt: int) -> float | None:
+        return 0.0
+
+    def handle(self) -> None:
+        mark(self.tag, "run")
+        raise ValueError(f"flaky {self.tag}")
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, "failed")
+
+
+@attrs.define
+class Exit(Job):
+    """Calls ``sys.exit()`` inside the job."""
+
+    job_name = "test.exit"
+    max_attempts = 1
+    tag: str
+
+    def handle(self) -> None:
+        mark(self.tag, "run")
+        sys.exit(3)
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, "failed")
+
+
+@attrs.define
+class HardExit(Job):
+    """Kills its process with ``os._exit()``."""
+
+    job_name = "test.hard_exit"
+    max_attempts = 2
+    tag: str
+
+    def handle(self) -> None:
+        mark(self.tag, "run")
+        os._exit(7)
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, "failed")
+
+
+@attrs.define
+class Hang(Job):
+    """Sleeps far past its timeout (a sync job that cannot be interrupted)."""
+
+    job_name = "test.hang"
+    max_attempts = 1
+    timeout = 0.5
+    tag: str
+    seconds: float = 30.0
+
+    def handle(self) -> None:
+        mark(self.tag, "start")
+        time.sleep(self.seconds)
+        mark(self.tag, "end")
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")
+
+
+@attrs.define
+class AsyncHang(Job):
+    job_name = "test.async_hang"
+    max_attempts = 1
+    timeout = 0.5
+    tag: str
+
+    async def handle(self) -> None:
+        mark(self.tag, "start")
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            mark(self.tag, "cancelled")
+            raise
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")
