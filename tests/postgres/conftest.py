@@ -1,0 +1,85 @@
+"""Fixtures for the Postgres backend's own tests (the contract suite lives in tests/contract)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+import sqlalchemy as sa
+
+from ferroq_core.records import EnqueueRequest
+from ferroq_postgres import PostgresBackend
+
+T = TypeVar("T")
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_backend(pg_url: str) -> Iterator[PostgresBackend]:
+    """A migrated, empty backend on this run's database (small pool: the server is shared)."""
+    backend = PostgresBackend.from_url(pg_url, pool_size=4, max_overflow=4)
+    backend.migrate()
+    with backend.engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def pg_admin(pg_url: str) -> Iterator[sa.engine.Engine]:
+    """An autocommit engine on the test database for sabotage (terminating backends)."""
+    engine = sa.create_engine(
+        sa.engine.make_url(pg_url).set(drivername="postgresql+psycopg"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def terminate_backends(admin: sa.engine.Engine, pid: int | None = None) -> int:
+    """``pg_terminate_backend`` one server process, or every other one of this database."""
+    with admin.connect() as conn:
+        if pid is not None:
+            return int(bool(conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()))
+        killed = conn.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    return int(killed or 0)
+
+
+def request(queue: str = "default", *, key: str | None = None) -> EnqueueRequest:
+    return EnqueueRequest(
+        queue=queue,
+        job_type="pg-tests.noop",
+        payload="{}",
+        priority=0,
+        max_attempts=3,
+        delay=0.0,
+        idempotency_key=key,
+        tenant_id=None,
+    )
+
+
+def worker_id() -> str:
+    return f"pg-tests:{4000 + uuid.uuid4().int % 1000}:{uuid.uuid4().hex[:8]}"
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate!r}")
+        time.sleep(0.01)
+    return value
