@@ -53,6 +53,10 @@ class JobId(int):
         obj.inline = inline
         return obj
 
+    def __str__(self) -> str:
+        # int inherits object.__str__, which would print the repr below: "<JobId 5>".
+        return str(int(self))
+
     def __repr__(self) -> str:
         flags = " duplicate" if self.duplicate else ""
         flags += " inline" if self.inline else ""
