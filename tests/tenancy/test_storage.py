@@ -7,9 +7,20 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from click.testing import CliRunner
+
+from ferroq_core.cli import make_cli
 from ferroq_core.worker.attempt import execute, settle
+from ferroq_tenancy import set_tenant_scope_provider
 from tests.tenancy import jobs
-from tests.tenancy.jobs import RecordTenant, RecordTenantFiveTimes
+from tests.tenancy.conftest import run_available
+from tests.tenancy.jobs import (
+    KNOWN,
+    AppTenants,
+    NeedsTenant,
+    RecordTenant,
+    RecordTenantFiveTimes,
+)
 
 if TYPE_CHECKING:
     from ferroq_core import JobRow, Runtime
@@ -83,3 +94,24 @@ def test_tenant_survives_every_return_to_pending(runtime: Runtime) -> None:
         assert settle(runtime, execute(runtime, row)) == "succeeded"
     assert jobs.SEEN == [("a", "acme"), ("none", None)]
     assert backend.get_job(other) is None
+
+
+def test_ferroq_retry_keeps_the_tenant(db_runtime: Runtime, sqlite_url: str) -> None:
+    set_tenant_scope_provider(AppTenants())
+    job_id = NeedsTenant(key="a").for_tenant("t5").dispatch()
+    provider_knows = dict(KNOWN)
+    KNOWN.pop("t5")  # the tenant is gone while the job runs: it is parked
+    try:
+        assert [o for _, o in run_available(db_runtime)] == ["retrying", "failed"]
+    finally:
+        KNOWN.clear()
+        KNOWN.update(provider_knows)
+    result = CliRunner().invoke(
+        make_cli(db_runtime.pm), ["--database-url", sqlite_url, "retry", str(job_id)]
+    )
+    assert result.exit_code == 0, result.output
+    row = db_runtime.backend.get_job(job_id)
+    assert row is not None
+    assert (row.status, row.tenant_id) == ("pending", "t5")
+    assert [o for _, o in run_available(db_runtime)] == ["succeeded"]  # the tenant is back
+    assert jobs.SEEN == [("a", "t5")]
