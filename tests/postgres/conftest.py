@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 import sqlalchemy as sa
 
 from ferroq_core.records import EnqueueRequest
 from ferroq_postgres import PostgresBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 T = TypeVar("T")
 
@@ -49,7 +51,8 @@ def terminate_backends(admin: sa.engine.Engine, pid: int | None = None) -> int:
     """``pg_terminate_backend`` one server process, or every other one of this database."""
     with admin.connect() as conn:
         if pid is not None:
-            return int(bool(conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()))
+            query = sa.text("SELECT pg_terminate_backend(:pid)")
+            return int(bool(conn.execute(query, {"pid": pid}).scalar()))
         killed = conn.execute(
             sa.text(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -15,6 +15,9 @@ from ferroq_core.records import EnqueueRequest, Lease
 from ferroq_postgres import PostgresBackend
 from ferroq_postgres.backend import CHANNEL
 from tests.postgres.conftest import request, terminate_backends, wait_until, worker_id
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.postgres
 
@@ -115,7 +118,7 @@ def test_jobs_keep_flowing_when_the_listeners_backend_is_killed(
             # The worker sleeps with a 30 s timeout: only the re-LISTEN (or the fallback poll)
             # can get these jobs to it in time.
             sent |= {r.id for r in producer.enqueue([request() for _ in range(20)])}
-            wait_until(lambda: sent <= done, timeout=10, what="jobs sent around the kill")
+            wait_until(lambda s=sent: s <= done, timeout=10, what="jobs sent around the kill")
             listener_pid = wait_until(
                 lambda n=round_: listener.listens >= n + 2 and listener.backend_pid,
                 what="the re-LISTEN",
@@ -150,7 +153,8 @@ def test_waiters_poll_while_the_listening_connection_is_down(
         assert backend.wait_for_jobs(["default"], 30) is False
         assert time.monotonic() - started < 5, "a waiter slept its full timeout while deaf"
         listener = backend.listener
-        assert listener is not None and not listener.connected
+        assert listener is not None
+        assert not listener.connected
         broken = False
         wait_until(lambda: listener.connected, what="the listener to connect after the outage")
     finally:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -22,6 +21,9 @@ from ferroq_core import Job, QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.queue import Queue
 from ferroq_postgres import PostgresBackend
 from tests.postgres.conftest import wait_until, worker_id
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.postgres
 
