@@ -1,19 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ferroq_core.runtime import Runtime
 from tests.testing import jobs
+
+if TYPE_CHECKING:
+    from ferroq_core.runtime import Runtime
 
 
 @pytest.fixture(autouse=True)
-def _clear_job_records() -> Iterator[None]:
+def _clear_job_records() -> None:
     jobs.ran.clear()
     jobs.calls.clear()
     jobs.failed_calls.clear()
-    yield
 
 
 @pytest.fixture(

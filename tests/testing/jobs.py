@@ -109,4 +109,3 @@ class Keyed(Job):
 
     def idempotency_key(self) -> str:
         return f"order-{self.order_id}"
-

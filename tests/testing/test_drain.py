@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -18,7 +18,6 @@ from ferroq_core import (
     dispatch_many,
     hookimpl,
 )
-from ferroq_core.runtime import Runtime
 from ferroq_core.testing import drain
 from tests.testing.jobs import (
     AlwaysFails,
@@ -30,6 +29,9 @@ from tests.testing.jobs import (
     failed_calls,
     ran,
 )
+
+if TYPE_CHECKING:
+    from ferroq_core.runtime import Runtime
 
 
 def test_runs_jobs_and_the_jobs_they_dispatch(queue: Runtime) -> None:

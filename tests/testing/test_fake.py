@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 import pytest
@@ -17,10 +18,12 @@ from ferroq_core import (
     dispatch_many,
     dispatch_to,
 )
-from ferroq_core.runtime import Runtime
 from ferroq_core.testing import FakeQueue, fake_queue
 from ferroq_tenancy import tenant_scope
 from tests.testing.jobs import Chain, Keyed, SendEmail, ran
+
+if TYPE_CHECKING:
+    from ferroq_core.runtime import Runtime
 
 
 @attrs.define
@@ -123,7 +126,7 @@ def test_failure_message_lists_what_was_dispatched(ferroq_fake: FakeQueue) -> No
     assert "#1 SendEmail(to='a@example.com', subject='Hi') queue='emails'" in text
     assert "#2 Chain(n=1, until=3) queue='default' delay=10s tenant='t1'" in text
 
-    with pytest.raises(AssertionError, match="exactly 2 times.*dispatched 1 time"):
+    with pytest.raises(AssertionError, match=r"exactly 2 times.*dispatched 1 time"):
         ferroq_fake.assert_dispatched(SendEmail, 2)
     with pytest.raises(AssertionError, match=r"not to be dispatched.*\n  #1 SendEmail"):
         ferroq_fake.assert_not_dispatched(SendEmail)

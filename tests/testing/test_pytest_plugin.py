@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 pytest_plugins = ["pytester"]
 
-_APP_TESTS = '''
+_APP_TESTS = """
 from __future__ import annotations
 
 import json
@@ -51,7 +51,7 @@ def test_second_starts_empty(QUEUE_FIXTURE):
 def test_fake(ferroq_fake):
     Ping(n=4).dispatch()
     ferroq_fake.assert_dispatched(Ping, where={"n": 4})
-'''
+"""
 
 
 def test_registered_through_the_pytest11_entry_point() -> None:
@@ -82,7 +82,7 @@ def test_postgres_fixture_uses_its_own_schema_and_drops_it(
     monkeypatch.setenv("RECORD_TO", str(record))
     monkeypatch.setenv("FERROQ_TEST_POSTGRES_URL", pg_server_url)
     tests = _APP_TESTS.replace("QUEUE_FIXTURE", "ferroq_postgres_queue")
-    tests += '''
+    tests += """
 def test_schema(ferroq_postgres_queue, _ferroq_postgres_schema):
     with open(os.environ["RECORD_TO"] + ".schema", "w") as f:
         f.write(_ferroq_postgres_schema.schema)
@@ -90,7 +90,7 @@ def test_schema(ferroq_postgres_queue, _ferroq_postgres_schema):
         assert conn.exec_driver_sql("SELECT current_schema()").scalar() == (
             _ferroq_postgres_schema.schema
         )
-'''
+"""
     pytester.makepyfile(test_app=tests)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
