@@ -9,12 +9,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ferroq_core.records import Lease
-from ferroq_postgres import PostgresBackend
 from tests.postgres.conftest import request, wait_until, worker_id
+
+if TYPE_CHECKING:
+    from ferroq_postgres import PostgresBackend
 
 pytestmark = pytest.mark.postgres
 
