@@ -14,7 +14,7 @@ from uuid import UUID
 
 import attrs
 import cattrs
-from cattrs.errors import BaseValidationError
+from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 
 from ferroq_core.errors import JobDecodeError, SerializationError
 
@@ -99,6 +99,13 @@ class JsonSerializer(Serializer):
             )
         try:
             return _converter.structure(data, job_type)
+        except StructureHandlerNotFoundError as exc:
+            # A field type the converter has no hook for: no payload can ever decode, so this
+            # must fail as a decode error (at once, never retried), not as a raw cattrs error.
+            raise JobDecodeError(
+                f"job type {name} has a field of type {exc.type_!r} that ferroq cannot decode: "
+                "use JSON-friendly field types"
+            ) from exc
         except BaseValidationError as exc:
             details = "; ".join(cattrs.transform_error(exc))
             raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
