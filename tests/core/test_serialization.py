@@ -165,7 +165,7 @@ def test_unencodable_field_names_the_job_type_and_the_field() -> None:
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_nan_and_infinity_are_refused(bad: float) -> None:
-    with pytest.raises(SerializationError, match="field 'ratio'.*no NaN or infinity"):
+    with pytest.raises(SerializationError, match=r"field .ratio.*no NaN or infinity"):
         serializer.encode(Holder(count=1, ratio=bad))
 
 
@@ -206,7 +206,7 @@ def test_wrong_nested_types_raise_job_decode_error() -> None:
         ('"since":"2020-01-01"', '"since":"yesterday"'),
     ]:
         assert old in payload
-        with pytest.raises(JobDecodeError, match="tests.everything"):
+        with pytest.raises(JobDecodeError, match=r"tests\.everything"):
             serializer.decode(Everything, payload.replace(old, new))
 
 
@@ -223,7 +223,7 @@ def test_a_field_type_without_a_decoder_is_a_decode_error() -> None:
             pass
 
     payload = serializer.encode(Opaque(thing=1))
-    with pytest.raises(JobDecodeError, match="tests.opaque.*cannot decode"):
+    with pytest.raises(JobDecodeError, match=r"tests\.opaque.*cannot decode"):
         serializer.decode(Opaque, payload)
 
 
