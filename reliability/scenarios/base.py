@@ -1,0 +1,71 @@
+"""What every scenario gets: the backend, quick or full sizes, a work directory and where
+Postgres databases come from."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from reliability.checker import Report, percentile
+from reliability.harness import Bench
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+__all__ = ["Context", "report_figures", "rounded"]
+
+
+@attrs.frozen
+class Context:
+    """One scenario run's settings."""
+
+    #: ``sqlite`` or ``postgres``.
+    backend: str
+    #: The small CI form.
+    quick: bool
+    #: Scratch directory (databases, ledgers, worker logs).
+    workdir: Path
+    #: Postgres server on which each run creates (and drops) its own database.
+    pg_server_url: str | None = None
+
+    @contextmanager
+    def bench(self, name: str, server_url: str | None = None) -> Iterator[Bench]:
+        with Bench.open(
+            self.backend, self.workdir / name, server_url or self.pg_server_url
+        ) as bench:
+            yield bench
+
+
+def rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def report_figures(report: Report) -> dict[str, Any]:
+    """The checker's headline figures, rounded for the results table."""
+    return {
+        "jobs": report.dispatched,
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "lost": len(report.lost),
+        "dup_explained": report.duplicates_explained,
+        "dup_unexplained": len(report.duplicates_unexplained),
+        "dup_completions": len(report.duplicate_completions),
+        "zombie_rejected": report.zombie_writes_rejected,
+        "unacked_killed": report.unacknowledged,
+        "recovery_p50": rounded(percentile(report.recovery, 50)),
+        "recovery_p95": rounded(percentile(report.recovery, 95)),
+        "recovery_max": rounded(max(report.recovery, default=None)),
+    }
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.start, 1)
