@@ -28,7 +28,10 @@ _seen_lock = threading.Lock()
 #: The "application's" own notion of the active tenant, set by :class:`AppTenants`.
 APP_TENANT: ContextVar[dict[str, str] | None] = ContextVar("app_tenant", default=None)
 #: Tenants the application knows; ids outside it are unknown.
-KNOWN = {f"t{i}": {"id": f"t{i}", "name": f"Tenant {i}"} for i in range(40)} | {
+KNOWN = {
+    tid: {"id": tid, "name": f"Tenant {tid}"}
+    for tid in [f"t{i}" for i in range(40)] + [str(100 + i) for i in range(40)]
+} | {
     "acme": {"id": "acme", "name": "Acme"},
     "7": {"id": "7", "name": "Seven"},
 }
@@ -40,7 +43,8 @@ def record(key: str, seen: str | None, ledger: str | None) -> None:
             SEEN.append((key, seen))
         return
     # One short O_APPEND write per line: lines from many threads and processes never interleave.
-    line = f"{key}\t{'-' if seen is None else seen}\n".encode()
+    thread = threading.current_thread().name
+    line = f"{key}\t{'-' if seen is None else seen}\t{thread}\n".encode()
     fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
