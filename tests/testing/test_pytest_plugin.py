@@ -61,6 +61,7 @@ def test_registered_through_the_pytest11_entry_point() -> None:
     assert ep.dist.metadata["Name"] == "ferroq-core"
 
 
+@pytest.mark.slow
 def test_sqlite_fixture_resets_between_tests(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_sqlite_fixture_resets_between_tests(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_postgres_fixture_uses_its_own_schema_and_drops_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_server_url: str
 ) -> None:

@@ -194,8 +194,10 @@ def ferroq_register_commands(cli: click.Group) -> None:
 
 @hookspec
 def ferroq_job_enqueued(job_id: int, request: EnqueueRequest, duplicate: bool) -> None:
-    """A job was written to the database (db mode; after the insert, before commit when the
-    caller owns the transaction).
+    """A job was written to the database (db mode).
+
+    Called after the insert; when the caller owns the transaction (``dispatch(connection=)``)
+    that is before it commits, so the job may still be rolled back.
 
     :param job_id: the stored id (the existing job's id when ``duplicate``).
     :param request: what was inserted (queue, type, payload, delay, key, tenant).
