@@ -6,6 +6,7 @@ ROW LEVEL SECURITY) bypass every policy, so a test as ``postgres`` would prove n
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from types import SimpleNamespace
@@ -16,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ferroq_core import ConfigError, Job
+from ferroq_core import ConfigError, Job, WorkerConfig
+from ferroq_core.worker import WorkerLoop
 from ferroq_tenancy import install_rls, tenant_scope, uninstall_rls
 from tests.tenancy import jobs
-from tests.tenancy.conftest import installed_runtime, run_available
+from tests.tenancy.conftest import installed_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,28 +114,42 @@ class ReadDocs(Job):
         jobs.record(self.key, ",".join(_bodies(ReadDocs.engine)), None)
 
 
-def test_jobs_read_only_their_tenants_rows(app_engine: sa.Engine, pg_url: str) -> None:
+@attrs.define
+class ReadDocsAsync(ReadDocs):
+    job_name = "tenancy-tests.read-docs-async"
+
+    async def handle(self) -> None:  # type: ignore[override]
+        await asyncio.sleep(0)
+        super().handle()
+
+
+def test_worker_jobs_read_only_their_tenants_rows(app_engine: sa.Engine, pg_url: str) -> None:
     install_rls(app_engine)
     ReadDocs.engine = app_engine
     try:
         with installed_runtime(pg_url, "db") as runtime:
-            ReadDocs(key="acme").for_tenant("acme").dispatch()
-            ReadDocs(key="none").dispatch()
-            with tenant_scope("globex"):
-                ReadDocs(key="globex").dispatch()
-            ReadDocs(key="quote").for_tenant("o'brien").dispatch()
-            ReadDocs(key="unknown").for_tenant("initech").dispatch()
-            outcomes = run_available(runtime, queue="tenancy-rls")
+            for kind in (ReadDocs, ReadDocsAsync):
+                suffix = "" if kind is ReadDocs else "-async"
+                kind(key="acme" + suffix).for_tenant("acme").dispatch()
+                kind(key="none" + suffix).dispatch()
+                with tenant_scope("globex"):
+                    kind(key="globex" + suffix).dispatch()
+                kind(key="quote" + suffix).for_tenant("o'brien").dispatch()
+                kind(key="unknown" + suffix).for_tenant("initech").dispatch()
+            config = WorkerConfig(queues=("tenancy-rls",), concurrency=4, stop_when_empty=True)
+            assert WorkerLoop(runtime, config, handle_signals=False).run() == 0
+            assert runtime.backend.get_stats().for_queue("tenancy-rls").pending == 0
     finally:
         ReadDocs.engine = None
-    assert [o for _, o in outcomes] == ["succeeded"] * 5
-    assert jobs.SEEN == [
-        ("acme", "acme-1,acme-2"),
-        ("none", ""),
-        ("globex", "globex-1"),
-        ("quote", "quote-1"),
-        ("unknown", ""),
-    ]
+    expected = {
+        "acme": "acme-1,acme-2",
+        "none": "",
+        "globex": "globex-1",
+        "quote": "quote-1",
+        "unknown": "",
+    }
+    assert dict(jobs.SEEN) == expected | {f"{k}-async": v for k, v in expected.items()}
+    assert len(jobs.SEEN) == 10
 
 
 def test_install_rls_refuses_what_cannot_work(sqlite_url: str, app_engine: sa.Engine) -> None:
