@@ -88,7 +88,11 @@ def test_transactions_in_a_scope_see_only_their_tenant(app_engine: sa.Engine) ->
     assert _bodies(app_engine) == []  # the same pooled connection kept nothing
     with tenant_scope("o'brien"):  # a bound parameter: quotes are just data
         assert _bodies(app_engine) == ["quote-1"]
+    install_rls(app_engine, setting="app.tenant")  # replaces: the policy reads another name
+    with tenant_scope("acme"):
+        assert _bodies(app_engine) == []
     assert uninstall_rls(app_engine) is True
+    assert uninstall_rls(app_engine) is False
     with tenant_scope("acme"):
         assert _bodies(app_engine) == []
 
