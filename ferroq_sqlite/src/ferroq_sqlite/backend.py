@@ -1,12 +1,24 @@
-"""SQLite backend: WAL, ``BEGIN IMMEDIATE`` write transactions, bounded busy retries."""
+"""SQLite backend: WAL, ``BEGIN IMMEDIATE`` write transactions, bounded busy retries, wake-ups.
+
+Locking model: SQLite allows one writer per file. Every write transaction starts with
+``BEGIN IMMEDIATE`` (a deferred BEGIN that later writes fails at once with SQLITE_BUSY,
+ignoring the busy timeout). Inside one process, writers to one file first queue on a Python
+lock, so threads take turns fairly instead of polling SQLite's busy handler against each
+other; across processes SQLite's busy timeout does the waiting, and a lock that outlasts it is
+retried with jittered backoff a bounded number of times, then raised as ``BackendBusy``. Reads
+run in deferred transactions and never take the write lock (WAL lets them run beside a
+writer). "database is locked" never leaves the backend.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -14,23 +26,49 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import BackendBusy, ConfigError, FerroqError
-from ferroq_core.records import JobRow
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import JOB_COLUMNS, SqlBackend, row_to_job
+from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
+from ferroq_sqlite.watch import ChangeWatcher, PollInterval
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from sqlalchemy.engine import Connection, Engine
+
+    from ferroq_core.records import JobRow
 
 __all__ = ["SqliteBackend"]
 
 T = TypeVar("T")
+log = logging.getLogger("ferroq.sqlite")
+
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+# Checkpointed WAL files are truncated back to this size, so a burst does not leave a
+# gigabyte-sized -wal file behind.
+_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+# One write lock per database file per process, shared by every backend on that file.
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(database: str) -> threading.Lock:
+    key = os.path.realpath(database)
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _is_busy(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", exc)
-    return isinstance(orig, sqlite3.OperationalError) and (
-        "locked" in str(orig) or "busy" in str(orig)
-    )
+    if not isinstance(orig, sqlite3.OperationalError):
+        return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(orig)
+    return "locked" in text or "busy" in text
 
 
 class SqliteBackend(SqlBackend):
@@ -38,49 +76,53 @@ class SqliteBackend(SqlBackend):
 
     name = "sqlite"
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        busy_timeout: float = 5.0,
-        synchronous: str = "NORMAL",
-        busy_retries: int = 20,
-    ) -> None:
+    def __init__(self, engine: Engine, options: SqliteOptions | None = None) -> None:
         super().__init__(engine)
-        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ConfigError(
-                f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
-            )
-        self.busy_timeout = busy_timeout
-        self.synchronous = synchronous.upper()
-        self.busy_retries = busy_retries
+        if engine.dialect.name != "sqlite":
+            raise ConfigError(f"SqliteBackend needs a SQLite engine, not {engine.dialect.name}")
+        self.options = options or SqliteOptions()
+        #: Busy errors absorbed by a retry so far (none of them reached a caller).
+        self.busy_retried = 0
+        self._write_lock = _file_lock(engine.url.database or "")
+        self._watcher = ChangeWatcher(engine)
+        self._interval = PollInterval(self.options.poll_min, self.options.poll_max)
+        self._seen = threading.local()
         self._install_events(engine)
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
+        """Build from ``sqlite:///path`` (options in the query string or as keywords) or an
+        existing SQLite ``Engine`` (keywords only)."""
         if isinstance(url_or_engine, sa.engine.Engine):
-            return cls(url_or_engine, **options)
+            opts, rest = SqliteOptions.from_sources({}, options)
+            _reject_unknown(rest)
+            return cls(url_or_engine, opts)
         url = sa.engine.make_url(url_or_engine)
-        if url.database in (None, "", ":memory:"):
+        if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
             raise ConfigError(
                 "ferroq needs a SQLite file, not an in-memory database (workers and dispatchers "
                 "share it through the file): use sqlite:///path/to/jobs.db"
             )
+        opts, rest = SqliteOptions.from_sources(url.query, options)
+        _reject_unknown(rest)
+        url = url.difference_update_query(OPTION_NAMES)
         engine = sa.create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=False)
-        return cls(engine, **options)
+        return cls(engine, opts)
 
     def _install_events(self, engine: Engine) -> None:
-        busy_ms = int(self.busy_timeout * 1000)
-        synchronous = self.synchronous
+        busy_ms = int(self.options.busy_timeout * 1000)
+        synchronous = self.options.synchronous
 
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Take transaction control from the driver so BEGIN IMMEDIATE below is ours.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            # The busy timeout first: switching to WAL itself may have to wait for a lock.
+            cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")  # an int: nothing to inject
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")  # int only: no injection possible
-            cur.execute(f"PRAGMA synchronous={synchronous}")  # validated in __init__
+            cur.execute(f"PRAGMA synchronous={synchronous}")  # validated: one of four words
+            cur.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT:d}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -92,44 +134,61 @@ class SqliteBackend(SqlBackend):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     # -- transactions ------------------------------------------------------------------------
-    def _retrying(self, fn: Callable[[], T]) -> T:
-        delay = 0.005
-        for attempt in range(self.busy_retries + 1):
+    def _busy(self, detail: str, exc: BaseException | None = None) -> BackendBusy:
+        return BackendBusy(
+            f"the SQLite database {self.engine.url.database} stayed locked by another writer "
+            f"({detail}; busy timeout {self.options.busy_timeout:g}s, "
+            f"{self.options.busy_retries} retries): find the process holding a long write "
+            "transaction, or raise busy_timeout (sqlite:///...?busy_timeout=30)"
+        )
+
+    def _retrying(self, fn: Callable[[], T], *, write: bool) -> T:
+        opts = self.options
+        delay = 0.01
+        for attempt in range(opts.busy_retries + 1):
             try:
-                return fn()
-            except sa.exc.OperationalError as exc:
+                if not write:
+                    return fn()
+                # Bounded: the holder itself gives up after its own bounded retries.
+                if not self._write_lock.acquire(timeout=opts.busy_timeout * (attempt + 2)):
+                    raise self._busy("this process's writers did not get a turn")
+                try:
+                    return fn()
+                finally:
+                    self._write_lock.release()
+            except sa.exc.DBAPIError as exc:
                 if not _is_busy(exc):
                     raise self._translate(exc) from exc
-                if attempt == self.busy_retries:
-                    raise BackendBusy(
-                        f"SQLite database stayed locked after {self.busy_retries} retries "
-                        f"(busy timeout {self.busy_timeout}s): another process holds a long "
-                        "write transaction; raise the busy timeout or shorten that transaction"
-                    ) from exc
-                time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.5)
-            except sa.exc.DBAPIError as exc:
-                raise self._translate(exc) from exc
-        raise AssertionError("unreachable")
+                if attempt == opts.busy_retries:
+                    raise self._busy("retries exhausted", exc) from exc
+                self.busy_retried += 1
+                log.debug("SQLite busy (%s); retry %d", exc.orig, attempt + 1)
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
         def once() -> T:
             with self.engine.begin() as conn:
                 return fn(conn)
 
-        return self._retrying(once)
+        return self._retrying(once, write=True)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         def once() -> T:
             with self.engine.connect().execution_options(ferroq_begin="DEFERRED") as conn:
                 return fn(conn)
 
-        return self._retrying(once)
+        return self._retrying(once, write=False)
 
     def _translate(self, exc: sa.exc.DBAPIError) -> FerroqError:
         if _is_busy(exc):
-            return BackendBusy()
+            return self._busy("inside the caller's transaction", exc)
         return super()._translate(exc)
+
+    def close(self) -> None:
+        self._watcher.close()
+        super().close()
 
     # -- dialect pieces ----------------------------------------------------------------------
     def _at(self, offset: float = 0.0) -> sa.ColumnElement[Any]:
@@ -159,3 +218,68 @@ class SqliteBackend(SqlBackend):
         rows = [row_to_job(r) for r in conn.execute(stmt)]
         rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
         return rows
+
+    # -- wake-ups ----------------------------------------------------------------------------
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
+        """Wait for a local :meth:`wake`, a commit by another connection that leaves a job due
+        on ``queues``, or a delayed job's time; at most ``timeout`` seconds.
+
+        Commits are seen through ``PRAGMA data_version``, polled every few milliseconds right
+        after a change and less often the longer nothing changes (up to ``poll_max``, or the
+        timeout). A wake or change that came while this thread was busy claiming counts too.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._wakeup:
+            generation = self._wake_generation
+        last_generation = getattr(self._seen, "generation", generation)
+        self._seen.generation = generation
+        if generation != last_generation:
+            return True
+        self._saw_change(self._watcher.version())
+        due_at = self._next_due(queues)
+        while True:
+            now = time.monotonic()
+            if due_at is not None and due_at <= now:
+                return True
+            end = deadline if due_at is None else min(deadline, due_at)
+            if end <= now:
+                return end < deadline
+            pause = self._interval.next(end - now)
+            with self._wakeup:
+                if self._wakeup.wait_for(lambda: self._wake_generation != generation, pause):
+                    self._seen.generation = self._wake_generation
+                    return True
+            if self._saw_change(self._watcher.version()):
+                due_at = self._next_due(queues)
+
+    def _saw_change(self, version: int | None) -> bool:
+        """Record the data version this thread saw; True when it differs from the last one."""
+        if version is None or version == getattr(self._seen, "version", None):
+            return False
+        self._seen.version = version
+        self._interval.changed()
+        return True
+
+    def _next_due(self, queues: Sequence[str]) -> float | None:
+        """When (on the monotonic clock) the earliest pending job of ``queues`` is due."""
+        if not queues:
+            return None
+        stmt = sa.select(sa.func.min(jobs.c.available_at)).where(
+            jobs.c.status == "pending", jobs.c.queue.in_(list(queues))
+        )
+        try:
+            earliest = self._read(lambda conn: conn.execute(stmt).scalar())
+        except FerroqError as exc:
+            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
+            return None
+        if not isinstance(earliest, datetime):
+            return None
+        return time.monotonic() + max(0.0, (earliest - utcnow()).total_seconds())
+
+
+def _reject_unknown(rest: dict[str, Any]) -> None:
+    if rest:
+        raise ConfigError(
+            f"unknown SQLite backend option(s): {', '.join(sorted(rest))} "
+            f"(known: {', '.join(OPTION_NAMES)})"
+        )

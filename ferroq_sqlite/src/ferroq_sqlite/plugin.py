@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferroq_core import BackendSpec, hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def _factory(url_or_engine: Any, options: dict[str, Any]) -> Any:
