@@ -36,9 +36,10 @@ def drain_thread(url: str, index: int, limit_max: int, report: dict[str, Any]) -
                     break
                 continue
             claimed.extend(r.id for r in rows)
+            ids = {r.id for r in rows}
             done = backend.complete([r.lease for r in rows])
-            if done != {r.id for r in rows}:
-                report["errors"].append(f"completion rejected for {sorted(done ^ {r.id for r in rows})}")
+            if done != ids:
+                report["errors"].append(f"completion rejected for {sorted(done ^ ids)}")
     except BaseException:
         report["errors"].append(traceback.format_exc())
     finally:
