@@ -7,7 +7,6 @@ and embedding applications can build their own.
 from __future__ import annotations
 
 import os
-from importlib.metadata import entry_points
 
 import pluggy
 
@@ -39,9 +38,9 @@ def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
         if wanted is None:
             pm.load_setuptools_entrypoints(PROJECT)
         else:
-            names = {n.strip() for n in wanted.split(",") if n.strip()}
-            for ep in entry_points(group=PROJECT):
-                if ep.name in names and pm.get_plugin(ep.name) is None:
-                    pm.register(ep.load(), name=ep.name)
+            # pluggy's own loader (limited by name) records each plugin's distribution, which
+            # `ferroq plugins` reports; registering ep.load() by hand would lose it.
+            for name in sorted({n.strip() for n in wanted.split(",") if n.strip()}):
+                pm.load_setuptools_entrypoints(PROJECT, name=name)
     pm.check_pending()
     return pm
