@@ -13,7 +13,7 @@ import attrs
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
-from ferroq_core.cli.output import echo_json, json_option, ready_backend
+from ferroq_core.cli.output import DB_EPILOG, echo_json, json_option, ready_backend
 from ferroq_core.errors import ConfigError, JobDecodeError
 
 __all__ = ["import_app_modules", "import_option"]
@@ -141,7 +141,7 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
         raise JobDecodeError(f"payload does not fit job type {name}: {found}")
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.argument("job_type", metavar="TYPE")
 @click.option(
     "--payload",
@@ -172,8 +172,8 @@ def dispatch(
     imports: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Enqueue one job of TYPE (its stable name) into the database of --database-url,
-    whatever QUEUE_CONNECTION says.
+    """Enqueue one job of TYPE (its stable name) into the jobs database, whatever
+    QUEUE_CONNECTION says.
 
     The payload is decoded into the job type first: bad JSON, a missing or unknown field or a
     wrong value type is an error and nothing is inserted.

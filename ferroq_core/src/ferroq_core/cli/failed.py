@@ -8,6 +8,7 @@ import click
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.jobs import echo_listing
 from ferroq_core.cli.output import (
+    DB_EPILOG,
     echo_json,
     filter_options,
     first_line,
@@ -31,7 +32,7 @@ def _plural(n: int) -> str:
     return f"{n} job" if n == 1 else f"{n} jobs"
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @filter_options
 @paging_options
 @json_option
@@ -75,7 +76,7 @@ def failed(
     )
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
 @click.option("--all", "all_", is_flag=True, help="Retry every failed job (see --queue, --type).")
 @click.option("--queue", "-q", help="With --all: only failed jobs of this queue.")
@@ -130,7 +131,7 @@ def retry(
         )
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.argument("ids", metavar="ID...", nargs=-1, required=True, type=int)
 @click.option("--any-state", is_flag=True, help="Also delete pending, delayed or claimed jobs.")
 @json_option
@@ -162,7 +163,7 @@ def forget(obj: CliContext, ids: tuple[int, ...], any_state: bool, as_json: bool
         click.echo(f"deleted {_plural(deleted)}")
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @yes_option
 @json_option
 @pass_context
@@ -185,7 +186,7 @@ def flush(obj: CliContext, yes: bool, as_json: bool) -> None:
         click.echo(f"deleted {_plural(deleted)}")
 
 
-@click.command("prune-failed")
+@click.command("prune-failed", epilog=DB_EPILOG)
 @click.option(
     "--hours",
     type=click.FloatRange(min=0),
@@ -210,7 +211,7 @@ def prune_failed(obj: CliContext, hours: float, as_json: bool) -> None:
         click.echo(f"deleted {_plural(deleted)}")
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.argument("queue")
 @yes_option
 @json_option

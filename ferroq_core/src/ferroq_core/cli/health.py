@@ -15,6 +15,7 @@ import click
 
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.output import (
+    DB_EPILOG,
     echo_json,
     fmt_age,
     iso,
@@ -40,7 +41,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(health)
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.option(
     "--max",
     "max_pending",
@@ -128,7 +129,7 @@ def _check(ok: bool | None, detail: str, **extra: Any) -> dict[str, Any]:
     return {"ok": ok, "detail": detail, **extra}
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.option(
     "--max-heartbeat-age",
     type=click.FloatRange(min=0, min_open=True),

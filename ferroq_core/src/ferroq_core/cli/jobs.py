@@ -9,6 +9,7 @@ import click
 
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.output import (
+    DB_EPILOG,
     echo_json,
     filter_options,
     fmt_age,
@@ -74,7 +75,7 @@ def echo_listing(
         )
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.option(
     "--state",
     "-s",
@@ -148,7 +149,7 @@ def _pretty_payload(payload: str) -> str:
         return payload
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.argument("job_id", metavar="ID", type=int)
 @json_option
 @pass_context

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ferroq_core.storage.protocol import Backend
 
 __all__ = [
+    "DB_EPILOG",
     "echo_json",
     "filter_options",
     "first_line",
@@ -41,6 +42,12 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Under every operations command's help: where the database comes from.
+DB_EPILOG = (
+    "The database is the global option: ferroq --database-url URL COMMAND, "
+    "or the FERROQ_DATABASE_URL environment variable."
+)
 
 #: Widest cell a human table shows before cutting it with an ellipsis.
 MAX_CELL = 60

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
-from ferroq_core.cli.output import echo_json, fmt_age, json_option, ready_backend, render_table
+from ferroq_core.cli.output import (
+    DB_EPILOG,
+    echo_json,
+    fmt_age,
+    json_option,
+    ready_backend,
+    render_table,
+)
 
 if TYPE_CHECKING:
     from ferroq_core.records import QueueStats, SingleQueueStats
@@ -47,7 +54,7 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
     }
 
 
-@click.command()
+@click.command(epilog=DB_EPILOG)
 @click.option("--queue", "-q", "queues", multiple=True, help="Only this queue (repeatable).")
 @json_option
 @pass_context
