@@ -96,6 +96,11 @@ class PendingDispatch:
         return attrs.evolve(self, idempotency_key=str(key))
 
     def for_tenant(self, tenant_id: str | int) -> PendingDispatch:
+        # bool is an int subclass: for_tenant(True) is a bug, not tenant "True".
+        if isinstance(tenant_id, bool) or not isinstance(tenant_id, (str, int)):
+            raise ValueError(f"tenant id must be a str or int, got {tenant_id!r}")
+        if str(tenant_id) == "":
+            raise ValueError("tenant id must not be empty")
         return attrs.evolve(self, tenant_id=str(tenant_id))
 
     def with_priority(self, priority: int) -> PendingDispatch:
