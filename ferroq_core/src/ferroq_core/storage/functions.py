@@ -6,12 +6,13 @@ Without ``backend`` they use the process-wide :class:`~ferroq_core.Queue` (and r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.records import JobState
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,

@@ -8,11 +8,12 @@ late or zombie worker can never overwrite a job that was reclaimed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
+    from datetime import datetime
+
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,

@@ -10,7 +10,6 @@ semantics by construction and pass the same contract suite.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +35,8 @@ from ferroq_core.schema import SCHEMA_VERSION, current_version, jobs, migrate
 from ferroq_core.storage.sql_admin import AdminMixin
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterator, Sequence
+
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["SqlBackend", "row_to_job"]
@@ -198,7 +199,9 @@ class SqlBackend(AdminMixin):
         if plain:
             # Delays differ per job, so available_at is a per-row parameter; created_at and the
             # base clock are evaluated once for the batch.
-            for i, req in zip(plain, self._insert_plain(conn, [requests[i] for i in plain])):
+            for i, req in zip(
+                plain, self._insert_plain(conn, [requests[i] for i in plain]), strict=True
+            ):
                 results[i] = req
         for i in keyed:
             results[i] = self._insert_keyed(conn, requests[i])

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from ferroq_core.clock import from_micros
 from ferroq_core.records import JobRow, JobState, QueueStats, SingleQueueStats
 from ferroq_core.schema import jobs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
     from sqlalchemy.engine import Connection
 
 __all__ = ["AdminMixin"]
