@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.records import EnqueueRequest, JobState, Lease
+from ferroq_core.storage.functions import reap_startup_claims
 from ferroq_core.testing._contract_support import (
     HOST,
     claim_one,
@@ -16,6 +20,7 @@ from ferroq_core.testing._contract_support import (
     wait_until,
     worker_id,
 )
+from ferroq_core.worker.identity import hostname
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -263,6 +268,21 @@ class LeaseContract:
             assert stored.status == "pending"
         assert sorted(backend.claimed_by_host(HOST)) == [alive]
         assert backend.claimed_by_host("other-host") == [elsewhere]
+
+    def test_reap_startup_claims_of_a_process_that_exited(self, backend: Backend) -> None:
+        # A real pid that is gone, checked the way workers check at start-up.
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait(60)
+        host = hostname()
+        gone, mine = worker_id(host, child.pid), worker_id(host, os.getpid())
+        backend.enqueue([_req(tenant_id="t"), _req()])
+        lost = claim_one(backend, "q", gone)
+        claim_one(backend, "q", mine)
+        assert reap_startup_claims(host, backend=backend) == 1
+        stored = backend.get_job(lost.id)
+        assert stored is not None
+        assert (stored.status, stored.tenant_id, stored.payload) == ("pending", "t", lost.payload)
+        assert backend.claimed_by_host(host) == [mine]
 
     def test_claimed_by_host_matches_host_as_data(self, backend: Backend) -> None:
         odd = "h%st_1"
