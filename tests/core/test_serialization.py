@@ -57,6 +57,7 @@ class Everything(Job):
     tags: list[str]
     scores: dict[str, float]
     nested: dict[str, list[int]]
+    by_id: dict[int, str]
     maybe: Optional[int] = None  # noqa: UP045 - Optional spelled out on purpose
     maybe_too: int | None = 5
     flag: bool = False
@@ -95,6 +96,7 @@ def _everything(**changes: object) -> Everything:
         tags=["a", "b"],
         scores={"x": 1.5, "y": -0.0},
         nested={"k": [1, 2, 3], "empty": []},
+        by_id={1: "one", -20: "minus twenty", 0: "zero"},
     )
     return attrs.evolve(base, **changes)
 
@@ -104,6 +106,7 @@ def test_round_trip_of_every_supported_type() -> None:
     payload = serializer.encode(job)
     back = serializer.decode(Everything, payload)
     assert back == job
+    assert back.by_id == {1: "one", -20: "minus twenty", 0: "zero"}, "int keys survive JSON"
     assert back.when.utcoffset() == timedelta(hours=5, minutes=30), "the offset is kept"
     assert back.when == job.when
     assert isinstance(back.amount, Decimal)
@@ -200,6 +203,7 @@ def test_bad_payloads_raise_job_decode_error(payload: str, needle: str) -> None:
 def test_wrong_nested_types_raise_job_decode_error() -> None:
     payload = serializer.encode(_everything())
     for old, new in [
+        ('"by_id":{"1":"one"', '"by_id":{"one":"one"'),
         ('"color":"blue"', '"color":"green"'),
         ('"ident":"12345678-1234-5678-1234-567812345678"', '"ident":"not-a-uuid"'),
         ('"when":"2024-02-29T23:59:59.123456+05:30"', '"when":12'),
