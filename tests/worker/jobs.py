@@ -8,6 +8,7 @@ runs across processes.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import sys
 import time
@@ -152,3 +153,35 @@ class AsyncHang(Job):
 
     def failed(self, error: BaseException) -> None:
         mark(self.tag, f"failed:{type(error).__name__}")
+
+
+@attrs.define
+class Raise(Job):
+    """Raises the named built-in exception (``KeyboardInterrupt``, ``MemoryError``...)."""
+
+    job_name = "test.raise"
+    max_attempts = 1
+    tag: str
+    kind: str
+
+    def handle(self) -> None:
+        mark(self.tag, "run")
+        raise getattr(builtins, self.kind)()
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")
+
+
+@attrs.define
+class Backoff(Job):
+    """Always fails; its retries use the default full-jitter policy with a small base."""
+
+    job_name = "test.backoff"
+    queue = "backoff"
+    max_attempts = 2
+    backoff_base = 1.0
+    backoff_cap = 10.0
+    tag: str
+
+    def handle(self) -> None:
+        raise ValueError("retry me")

@@ -160,9 +160,9 @@ def worker_argv(
 @click.option(
     "--processes",
     type=int,
-    default=1,
-    show_default=True,
-    help="Run N worker processes under a supervisor (restarts dead ones, hard timeouts).",
+    default=None,
+    help="Run N worker processes under a supervisor that restarts dead ones and enforces hard "
+    "timeouts (--processes 1: one supervised process). [default: no supervisor]",
 )
 @click.option(
     "--hard-timeout-grace",
@@ -197,7 +197,7 @@ def worker(
     memory_mb: float | None,
     stop_when_empty: bool,
     once: bool,
-    processes: int,
+    processes: int | None,
     hard_timeout_grace: float,
     imports: tuple[str, ...],
 ) -> None:
@@ -228,14 +228,14 @@ def worker(
         stop_when_empty=stop_when_empty,
         once=once,
     )
-    if processes < 1:
+    if processes is not None and processes < 1:
         raise ConfigError(f"--processes must be at least 1, got {processes}")
     if hard_timeout_grace < 0:
         raise ConfigError(f"--hard-timeout-grace must not be negative, got {hard_timeout_grace}")
     modules = _modules(imports)
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     _default_log_level(verbose)
-    if processes > 1:
+    if processes is not None:
         from ferroq_core.worker.supervisor import Supervisor
 
         argv = worker_argv(obj.database_url, config, modules, verbose)

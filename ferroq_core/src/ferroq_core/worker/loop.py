@@ -11,8 +11,10 @@ from __future__ import annotations
 import inspect
 import logging
 import queue
+import sys
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING
 
 from ferroq_core.config import WorkerConfig
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["Worker", "WorkerLoop"]
 
 log = logging.getLogger("ferroq.worker")
+
+#: Stack text kept in a timeout's error, at most.
+MAX_STACK_CHARS = 4_000
 
 
 class WorkerLoop:
@@ -89,6 +94,8 @@ class WorkerLoop:
         self._loop_thread: LoopThread | None = None
         self._leases = LeaseKeeper(runtime, self.config, self._held_leases, self._on_lost)
         self._claim_failing = False
+        #: Successful claim calls (``--once`` allows one).
+        self._claims = 0
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
@@ -196,11 +203,9 @@ class WorkerLoop:
             if rows is None:
                 self._wait(cfg.sleep, idle=False)
                 continue
+            self._claims += 1
             for row in rows:
                 self._start(row)
-            if cfg.once:
-                self.request_stop("--once")
-                continue
             if len(rows) < free:
                 queue_empty = True
                 if cfg.stop_when_empty and not self._running:
@@ -211,7 +216,7 @@ class WorkerLoop:
         cfg = self.config
         free = cfg.concurrency - len(self._running)
         if cfg.once:
-            free = min(free, 1)
+            free = 0 if self._claims else min(free, 1)
         if cfg.max_jobs is not None:
             free = min(free, cfg.max_jobs - self.processed - len(self._running))
         return free
@@ -268,6 +273,7 @@ class WorkerLoop:
             if running.cancelled or running.settled:
                 return False
             running.started_at = time.monotonic()
+            running.thread_id = None if running.is_async else threading.get_ident()
         row = running.row
         log.info("%s: started", describe_row(row))
         fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
@@ -345,6 +351,7 @@ class WorkerLoop:
             row = running.row
             error = JobTimeout(
                 f"job {row.id} ({row.job_type}) ran past its timeout of {running.timeout:g}s"
+                + _where(running)
             )
             started = running.started_at
             if running.is_async:
@@ -386,8 +393,12 @@ class WorkerLoop:
     # -- limits and shutdown ------------------------------------------------------------------
     def _check_limits(self, started: float) -> None:
         cfg = self.config
-        if cfg.max_jobs is not None and self.processed + len(self._running) >= cfg.max_jobs:
+        # --max-jobs and --once stop claiming through _free_slots and stop once the jobs they
+        # claimed are settled, so nothing claimed under them is handed back unstarted.
+        if cfg.max_jobs is not None and self.processed >= cfg.max_jobs:
             self.request_stop(f"--max-jobs {cfg.max_jobs} reached")
+        elif cfg.once and self._claims and not self._running:
+            self.request_stop("--once")
         elif cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
             self.request_stop(f"--max-time {cfg.max_time:g}s reached")
         elif cfg.memory_limit_mb is not None:
@@ -455,6 +466,15 @@ class WorkerLoop:
             self._running.clear()
         self._requeue(left, count_attempt=True, why="still running at shutdown")
         self._flush()
+
+
+def _where(running: Running) -> str:
+    """Where a timed-out sync handler is stuck (its thread's stack), for the error text."""
+    frame = sys._current_frames().get(running.thread_id or -1)
+    if frame is None:
+        return ""
+    stack = "".join(traceback.format_stack(frame))[-MAX_STACK_CHARS:]
+    return f"; the handler was at:\n{stack}"
 
 
 #: The seed crate's name for the worker.

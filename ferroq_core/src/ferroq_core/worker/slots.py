@@ -49,6 +49,8 @@ class Running:
     settled: bool = False
     #: Set when the thread running it was given up after a timeout.
     abandoned: bool = False
+    #: The thread running a sync job (to show where it is stuck when it times out).
+    thread_id: int | None = None
     #: The async task's future, for cancellation.
     future: concurrent.futures.Future[Any] | None = None
 

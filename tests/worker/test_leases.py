@@ -1,0 +1,62 @@
+"""Leases with real processes: a killed worker's job comes back; a live one keeps its job."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.worker.conftest import wait_for
+from tests.worker.jobs import Sleep
+
+if TYPE_CHECKING:
+    from ferroq_core import Runtime
+    from tests.worker.conftest import Marks
+
+pytestmark = pytest.mark.slow
+
+LEASE = ("--sleep", "0.1", "--visibility-timeout", "1", "--heartbeat-interval", "0.2")
+
+
+def test_kill_9_mid_job_runs_again_on_another_worker_once(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    Sleep(tag="k", seconds=2.5).dispatch()
+    doomed = start_worker(*LEASE)
+    wait_for(lambda: marks.events("k") == ["start"])
+    # The survivor starts while the first still lives, so the job comes back through the
+    # reaper (not through the start-up check of dead pids).
+    survivor = start_worker(*LEASE, "--reaper-interval", "0.3", "--max-jobs", "1")
+    wait_for(lambda: "started: queues=" in survivor.output())
+    assert marks.events("k") == ["start"], "the job ended before the kill: lengthen it"
+    doomed.kill()
+    killed_at = time.monotonic()
+    rerun = wait_for(
+        lambda: [
+            when for tag, ev, pid, when in marks.lines() if ev == "start" and pid == survivor.pid
+        ]
+    )
+    assert rerun
+    # Visibility timeout (1 s) + reaper interval (0.3 s) + poll and scheduling slack.
+    assert time.monotonic() - killed_at < 1.0 + 0.3 + 3.0
+    assert survivor.wait(15) == 0, survivor.output()
+    assert marks.events("k") == ["start", "start", "end"]
+    assert runtime.backend.get_stats().total == 0
+    assert "lease expired, returned to pending by the reaper" in survivor.output()
+
+
+def test_job_longer_than_visibility_timeout_on_live_worker_runs_once(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    lease = ("--sleep", "0.1", "--visibility-timeout", "1.5", "--heartbeat-interval", "0.3")
+    Sleep(tag="long", seconds=4.5).dispatch()
+    runner = start_worker(*lease, "--stop-when-empty")
+    wait_for(lambda: marks.events("long") == ["start"])
+    # A second worker reaps aggressively the whole time.
+    watcher = start_worker(*lease, "--reaper-interval", "0.2", "--max-time", "5")
+    assert runner.wait(20) == 0, runner.output()
+    assert watcher.wait(20) == 0, watcher.output()
+    assert marks.events("long") == ["start", "end"]
+    assert runtime.backend.get_stats().total == 0
+    assert "lease expired" not in watcher.output()

@@ -1,0 +1,66 @@
+"""``ferroq worker --processes N``: restarts, hard timeouts, signal forwarding."""
+
+from __future__ import annotations
+
+import signal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ferroq_core import JobState
+from tests.worker.conftest import wait_for
+from tests.worker.jobs import Hang, HardExit, Record
+
+if TYPE_CHECKING:
+    from ferroq_core import Runtime
+    from tests.worker.conftest import Marks
+
+pytestmark = pytest.mark.slow
+
+SUPERVISED = ("--processes", "2", "--concurrency", "1", "--sleep", "0.1")
+
+
+def _children_pids(marks: Marks) -> set[int]:
+    return {pid for _, _, pid, _ in marks.lines()}
+
+
+def test_os_exit_kills_only_a_child_which_is_restarted_and_the_job_ends_failed(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    job_id = HardExit(tag="boom").dispatch()
+    for i in range(6):
+        Record(tag=f"r{i}").dispatch()
+    supervisor = start_worker(*SUPERVISED)
+    # Each os._exit kills a child; its replacement returns the job (start-up check of dead
+    # pids) and, once the job has used all its attempts, parks it failed instead of running it.
+    wait_for(lambda: marks.events("boom").count("failed") == 1, timeout=30)
+    wait_for(lambda: len([t for t in marks.order() if t.startswith("r")]) == 6)
+    assert marks.events("boom") == ["run", "run", "failed"]
+    row = runtime.backend.get_job(job_id)
+    assert row is not None
+    assert row.status == "failed"
+    assert "attempts exhausted" in (row.error or "")
+    out = supervisor.output()
+    assert out.count("died (exit code 7); restarting") == 2, out
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(15) == 0, supervisor.output()
+    assert "all workers stopped" in supervisor.output()
+    assert runtime.backend.get_stats().claimed == 0
+
+
+def test_supervisor_kills_a_child_whose_sync_job_overruns_its_timeout(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    Hang(tag="stuck").dispatch()  # timeout 0.5 s, sleeps 30 s in a thread
+    supervisor = start_worker("--processes", "1", "--sleep", "0.1", "--hard-timeout-grace", "0.5")
+    wait_for(lambda: "killing worker 1" in supervisor.output(), timeout=20)
+    first = _children_pids(marks)
+    # The replacement serves new work.
+    Record(tag="after").dispatch()
+    wait_for(lambda: marks.order() == ["after"], timeout=20)
+    assert _children_pids(marks) - first, "the job ran on the killed child"
+    assert marks.events("stuck") == ["start", "failed:JobTimeout"]
+    failed = runtime.backend.list_jobs(state=JobState.FAILED)
+    assert [r.job_type for r in failed] == ["test.hang"]
+    supervisor.signal(signal.SIGINT)
+    assert supervisor.wait(15) == 0, supervisor.output()
