@@ -61,7 +61,6 @@ def test_registered_through_the_pytest11_entry_point() -> None:
     assert ep.dist.metadata["Name"] == "ferroq-core"
 
 
-@pytest.mark.slow
 def test_sqlite_fixture_resets_between_tests(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,7 +75,6 @@ def test_sqlite_fixture_resets_between_tests(
 
 
 @pytest.mark.postgres
-@pytest.mark.slow
 def test_postgres_fixture_uses_its_own_schema_and_drops_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_server_url: str
 ) -> None:
@@ -113,7 +111,6 @@ def test_schema(ferroq_postgres_queue, _ferroq_postgres_schema):
     assert left == 0, "the session's schema is dropped after the run"
 
 
-@pytest.mark.slow
 def test_postgres_fixture_skips_without_a_server(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
