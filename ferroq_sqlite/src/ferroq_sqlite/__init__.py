@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from ferroq_sqlite.backend import SqliteBackend
+from ferroq_sqlite.options import SqliteOptions
 
-__all__ = ["SqliteBackend"]
+__all__ = ["SqliteBackend", "SqliteOptions"]

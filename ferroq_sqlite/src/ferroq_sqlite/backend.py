@@ -134,7 +134,7 @@ class SqliteBackend(SqlBackend):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     # -- transactions ------------------------------------------------------------------------
-    def _busy(self, detail: str, exc: BaseException | None = None) -> BackendBusy:
+    def _busy(self, detail: str) -> BackendBusy:
         return BackendBusy(
             f"the SQLite database {self.engine.url.database} stayed locked by another writer "
             f"({detail}; busy timeout {self.options.busy_timeout:g}s, "
@@ -144,14 +144,19 @@ class SqliteBackend(SqlBackend):
 
     def _retrying(self, fn: Callable[[], T], *, write: bool) -> T:
         opts = self.options
+        # One budget for the whole call, whether it is spent queueing behind this process's
+        # other writers or in SQLite's busy handler: each retry may wait a full busy timeout
+        # plus its backoff (at most 1 s).
+        deadline = time.monotonic() + (opts.busy_retries + 1) * opts.busy_timeout
+        deadline += opts.busy_retries
         delay = 0.01
-        for attempt in range(opts.busy_retries + 1):
+        attempt = 0
+        while True:
             try:
                 if not write:
                     return fn()
-                # Bounded: the holder itself gives up after its own bounded retries.
-                if not self._write_lock.acquire(timeout=opts.busy_timeout * (attempt + 2)):
-                    raise self._busy("this process's writers did not get a turn")
+                if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    raise self._busy("this process's other writers held it the whole time")
                 try:
                     return fn()
                 finally:
@@ -159,13 +164,13 @@ class SqliteBackend(SqlBackend):
             except sa.exc.DBAPIError as exc:
                 if not _is_busy(exc):
                     raise self._translate(exc) from exc
-                if attempt == opts.busy_retries:
-                    raise self._busy("retries exhausted", exc) from exc
+                if attempt >= opts.busy_retries:
+                    raise self._busy("retries exhausted") from exc
+                attempt += 1
                 self.busy_retried += 1
-                log.debug("SQLite busy (%s); retry %d", exc.orig, attempt + 1)
+                log.debug("SQLite busy (%s); retry %d", exc.orig, attempt)
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
         def once() -> T:
@@ -183,7 +188,7 @@ class SqliteBackend(SqlBackend):
 
     def _translate(self, exc: sa.exc.DBAPIError) -> FerroqError:
         if _is_busy(exc):
-            return self._busy("inside the caller's transaction", exc)
+            return self._busy("inside the caller's transaction")
         return super()._translate(exc)
 
     def close(self) -> None:
