@@ -34,3 +34,20 @@ class DailyReport(Job):
 
     def handle(self) -> None:
         pass
+
+
+@attrs.define
+class Address:
+    street: str
+    country: str = "NL"
+
+
+@attrs.define
+class Ship(Job):
+    job_name = "cli-test.ship"
+
+    address: Address
+    items: list[int] = attrs.Factory(list)
+
+    def handle(self) -> None:
+        pass

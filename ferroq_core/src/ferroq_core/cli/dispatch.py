@@ -26,25 +26,26 @@ def register(cli: click.Group) -> None:
 
 
 def import_option(fn: F) -> F:
-    """``--import MODULE`` (repeatable; env FERROQ_APP, comma or space separated)."""
+    """``--import MODULE`` (repeatable), added to the modules FERROQ_APP names."""
     return click.option(
         "--import",
         "imports",
         metavar="MODULE",
         multiple=True,
-        envvar="FERROQ_APP",
-        show_envvar=True,
-        help="Import this module first so its job types register (repeatable).",
+        help="Import this module first so its job types register (repeatable; also "
+        "FERROQ_APP=mod1,mod2).  [env var: FERROQ_APP]",
     )(fn)
 
 
 def import_app_modules(names: Iterable[str]) -> None:
-    """Import the modules named by ``--import``/FERROQ_APP, from the working directory too.
+    """Import the modules FERROQ_APP names, then those of ``--import``, from the working
+    directory too (as ``ferroq worker`` does).
 
     The ``ferroq`` console script does not put the working directory on ``sys.path`` (unlike
     ``python -m``), so an application's own package would not be importable without this.
     """
-    modules = [n for name in names for n in name.replace(",", " ").split()]
+    given = [os.environ.get("FERROQ_APP", ""), *names]
+    modules = list(dict.fromkeys(n for name in given for n in name.replace(",", " ").split()))
     if modules and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in modules:
@@ -109,6 +110,8 @@ def _mismatch(given: Any, stored: Any, path: str) -> str | None:
     """Where ``given`` (the operator's JSON) was coerced into another JSON kind, or None."""
     if isinstance(given, dict) and isinstance(stored, dict):
         for key, value in given.items():
+            if key not in stored:
+                return f"unknown field {(f'{path}.{key}' if path else key)!r}"
             found = _mismatch(value, stored.get(key), f"{path}.{key}" if path else key)
             if found:
                 return found
