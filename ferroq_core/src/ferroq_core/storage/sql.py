@@ -44,6 +44,11 @@ __all__ = ["SqlBackend", "row_to_job"]
 T = TypeVar("T")
 
 _ACTIVE = jobs.c.status.in_(("pending", "claimed"))
+# The ON CONFLICT target's predicate, written with literals exactly as the partial index's
+# (schema.py): with bound parameters Postgres can only match the index while it plans with the
+# values, and fails ("no unique or exclusion constraint matching the ON CONFLICT
+# specification") once psycopg prepares the statement and a generic plan is used.
+_ACTIVE_KEYED = sa.text("status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL")
 #: Every column, in the order :func:`row_to_job` reads them.
 JOB_COLUMNS = tuple(jobs.c)
 # Error text is capped so one runaway traceback cannot bloat the table.
@@ -229,7 +234,7 @@ class SqlBackend(AdminMixin):
             .values(**values)
             .on_conflict_do_nothing(
                 index_elements=[jobs.c.job_type, jobs.c.idempotency_key],
-                index_where=_ACTIVE & jobs.c.idempotency_key.is_not(None),
+                index_where=_ACTIVE_KEYED,
             )
             .returning(jobs.c.id)
         )
