@@ -28,6 +28,9 @@ __all__ = ["Fault", "Report", "check", "percentile"]
 #: before the previous start (a self-inflicted exit is logged when its job starts, and a job
 #: claimed in the same batch can start a moment later).
 FAULT_SLACK = 1.0
+#: Fault kinds that end their process at once (SIGKILL, ``os._exit``, a supervisor's kill
+#: of a hung job's process): whatever it had not acknowledged is run again.
+DEATHS = frozenset({"kill", "os_exit", "hang"})
 
 
 @attrs.frozen
@@ -194,7 +197,7 @@ def check(
                     continue
                 # A run that finished on a process killed before it could acknowledge is not
                 # a zombie: it never wrote. Anything else was refused by the fence.
-                if any(f.kind == "kill" and f.pid == e.pid and f.at >= e.ts for f in faults):
+                if any(f.kind in DEATHS and f.pid == e.pid and f.at >= e.ts for f in faults):
                     unacked += 1
                 else:
                     zombies += 1

@@ -110,6 +110,8 @@ class Bench:
     #: job id -> token, and token -> expected success, for every job dispatched.
     tokens: dict[int, int] = attrs.field(factory=dict)
     expect_ok: dict[int, bool] = attrs.field(factory=dict)
+    #: Extra environment for the workers.
+    extra_env: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def ledger_dir(self) -> Path:
@@ -156,6 +158,7 @@ class Bench:
         env.setdefault(FSYNC_ENV, "1")
         env["FERROQ_DATABASE_URL"] = self.url
         env["QUEUE_CONNECTION"] = "db"
+        env.update(self.extra_env)
         return env
 
     def start_worker(
@@ -220,12 +223,15 @@ class Bench:
         return at
 
     def stop_all(self) -> None:
-        """Kill every process group the bench started (SIGCONT first: a stopped one too)."""
+        """Kill every process group the bench started (SIGCONT first: a stopped one too),
+        and the children a supervisor started in sessions of their own."""
         for proc in self.procs:
             if proc.alive():
+                groups = [proc.pid, *children_of(proc.pid)]
                 for sig in (signal.SIGCONT, signal.SIGKILL):
-                    with suppress(ProcessLookupError, PermissionError):
-                        os.killpg(proc.pid, sig)
+                    for group in groups:
+                        with suppress(ProcessLookupError, PermissionError):
+                            os.killpg(group, sig)
                 with suppress(subprocess.TimeoutExpired):
                     proc.popen.wait(timeout=10)
 
@@ -257,6 +263,19 @@ class Bench:
         return check(
             self.tokens, self.expect_ok, self.effects(), self.audit(), remaining, self.faults
         )
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _create_pg_database(server_url: str) -> tuple[str, Callable[[], None]]:

@@ -7,6 +7,7 @@ what really ran, where and how often, whatever the queue believes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from typing import ClassVar
@@ -16,7 +17,7 @@ import attrs
 from ferroq_core import Job
 from reliability.ledger import Ledger
 
-__all__ = ["AsyncHang", "Carry", "Keyed", "Misbehave", "Work"]
+__all__ = ["AsyncHang", "Carry", "Keyed", "KnownTenants", "Misbehave", "Work"]
 
 _ledger: Ledger | None = None
 
@@ -129,3 +130,14 @@ class Carry(Job):
 
     def handle(self) -> None:
         pass
+
+
+class KnownTenants:
+    """Tenant provider of the poison scenario (``FERROQ_TENANT_PROVIDER``): only ``acme``
+    exists, so a job for any other tenant fails with ``TenantNotFound``."""
+
+    def resolve(self, tenant_id: str) -> str | None:
+        return tenant_id if tenant_id == "acme" else None
+
+    def scope(self, tenant: str) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
