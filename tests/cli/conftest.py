@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,12 @@ def make_invoke(url: str) -> Invoke:
         return runner.invoke(cli, ["--database-url", url, *args], input=input, env=env)
 
     return invoke
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--import`` puts the working directory on ``sys.path``; undo it after each test."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 @pytest.fixture
