@@ -55,6 +55,17 @@ class Sleep(Job):
 
 
 @attrs.define
+class LastTry(Sleep):
+    """A :class:`Sleep` with a single attempt; ``failed()`` records the error type."""
+
+    job_name = "test.last_try"
+    max_attempts = 1
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")
+
+
+@attrs.define
 class AsyncSleep(Job):
     job_name = "test.async_sleep"
     tag: str
@@ -185,3 +196,22 @@ class Backoff(Job):
 
     def handle(self) -> None:
         raise ValueError("retry me")
+
+
+#: Memory held by Allocate jobs (kept so the worker's resident size stays up).
+HELD: list[bytearray] = []
+
+
+@attrs.define
+class Allocate(Job):
+    """Allocates and keeps ``mb`` megabytes."""
+
+    job_name = "test.allocate"
+    tag: str
+    mb: int
+
+    def handle(self) -> None:
+        block = bytearray(self.mb * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
+        HELD.append(block)
+        mark(self.tag, "run")

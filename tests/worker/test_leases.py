@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.worker.conftest import wait_for
-from tests.worker.jobs import Sleep
+from tests.worker.jobs import LastTry, Sleep
 
 if TYPE_CHECKING:
     from ferroq_core import Runtime
@@ -23,8 +23,9 @@ def test_kill_9_mid_job_runs_again_on_another_worker_once(
     runtime: Runtime, start_worker, marks: Marks
 ) -> None:
     Sleep(tag="k", seconds=2.5).dispatch()
+    last_try = LastTry(tag="last", seconds=2.5).dispatch()
     doomed = start_worker(*LEASE)
-    wait_for(lambda: marks.events("k") == ["start"])
+    wait_for(lambda: marks.events("k") == ["start"] and marks.events("last") == ["start"])
     # The survivor starts while the first still lives, so the job comes back through the
     # reaper (not through the start-up check of dead pids).
     survivor = start_worker(*LEASE, "--reaper-interval", "0.3", "--max-jobs", "1")
@@ -42,8 +43,15 @@ def test_kill_9_mid_job_runs_again_on_another_worker_once(
     assert time.monotonic() - killed_at < 1.0 + 0.3 + 3.0
     assert survivor.wait(15) == 0, survivor.output()
     assert marks.events("k") == ["start", "start", "end"]
-    assert runtime.backend.get_stats().total == 0
+    stats = runtime.backend.get_stats()
+    assert (stats.total, stats.failed) == (1, 1)
     assert "lease expired, returned to pending by the reaper" in survivor.output()
+    # The job on its last attempt is parked failed by the reaper, and failed() runs once.
+    assert marks.events("last") == ["start", "failed:LeaseExpired"]
+    row = runtime.backend.get_job(last_try)
+    assert row is not None
+    assert row.status == "failed"
+    assert "lease expired" in (row.error or "")
 
 
 def test_job_longer_than_visibility_timeout_on_live_worker_runs_once(

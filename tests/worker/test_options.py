@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from ferroq_core import make_plugin_manager
 from ferroq_core.cli import make_cli
 from tests.worker.conftest import BOOT, ROOT
-from tests.worker.jobs import Record
+from tests.worker.jobs import Allocate, Record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,6 +57,28 @@ def test_max_jobs_once_and_stop_when_empty(runtime: Runtime, start_worker, marks
     assert runtime.backend.get_stats().total == 0
     # Nothing to do at all: --once and --stop-when-empty still exit.
     assert start_worker("--once").wait(20) == 0
+
+
+@pytest.mark.slow
+def test_memory_limit_finishes_current_work_then_exits(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    Allocate(tag="big", mb=200).dispatch()
+    Record(tag="later").dispatch()
+    worker = start_worker("--concurrency", "1", "--memory", "150", "--sleep", "0.1")
+    assert worker.wait(20) == 0, worker.output()
+    assert marks.order() == ["big"]
+    assert "over --memory 150" in worker.output()
+    assert runtime.backend.get_stats().pending == 1
+
+
+@pytest.mark.slow
+def test_max_time_exits(runtime: Runtime, start_worker) -> None:
+    began = time.monotonic()
+    worker = start_worker("--max-time", "0.5", "--sleep", "5")
+    assert worker.wait(20) == 0, worker.output()
+    assert time.monotonic() - began < 5.0
+    assert "--max-time 0.5s reached" in worker.output()
 
 
 @pytest.mark.slow

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ferroq_core import JobState
-from tests.worker.conftest import wait_for
+from tests.worker.conftest import BOOT, ROOT, wait_for
 from tests.worker.jobs import Hang, HardExit, Record
 
 if TYPE_CHECKING:
@@ -64,3 +66,23 @@ def test_supervisor_kills_a_child_whose_sync_job_overruns_its_timeout(
     assert [r.job_type for r in failed] == ["test.hang"]
     supervisor.signal(signal.SIGINT)
     assert supervisor.wait(15) == 0, supervisor.output()
+
+
+def test_supervisor_stops_when_workers_cannot_start(sqlite_url: str, tmp_path) -> None:
+    # No `ferroq migrate`: every child fails before claiming; restarting cannot help.
+    cmd = [sys.executable, "-c", BOOT, "--database-url", sqlite_url, "worker", "--processes", "2"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert "run `ferroq migrate`" in done.stderr
+    assert "failed to start (exit code 1); stopping" in done.stderr
+
+
+def test_stop_when_empty_children_are_not_restarted(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    for i in range(4):
+        Record(tag=f"r{i}").dispatch()
+    supervisor = start_worker("--processes", "2", "--stop-when-empty", "--sleep", "0.1")
+    assert supervisor.wait(20) == 0, supervisor.output()
+    assert sorted(marks.order()) == [f"r{i}" for i in range(4)]
+    assert "restarting" not in supervisor.output()

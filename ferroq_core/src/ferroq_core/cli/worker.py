@@ -239,7 +239,15 @@ def worker(
         from ferroq_core.worker.supervisor import Supervisor
 
         argv = worker_argv(obj.database_url, config, modules, verbose)
-        ctx.exit(Supervisor(argv, processes, hard_timeout_grace=hard_timeout_grace).run())
+        supervisor = Supervisor(
+            argv,
+            processes,
+            hard_timeout_grace=hard_timeout_grace,
+            # Children that stop on purpose when the queues are empty are not restarted;
+            # those recycled by --max-jobs, --max-time or --memory are.
+            restart_clean_exits=not (config.stop_when_empty or config.once),
+        )
+        ctx.exit(supervisor.run())
     import_modules(modules)
     from ferroq_core.worker import WorkerLoop
     from ferroq_core.worker.report import Reporter

@@ -47,6 +47,8 @@ log = logging.getLogger("ferroq.worker")
 
 #: Stack text kept in a timeout's error, at most.
 MAX_STACK_CHARS = 4_000
+#: Successes wait at most this long (while other jobs still run) to be acknowledged together.
+ACK_WINDOW = 0.02
 
 
 class WorkerLoop:
@@ -81,6 +83,7 @@ class WorkerLoop:
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
         self._acks: list[Outcome] = []
+        self._acks_since = 0.0
         self._unsettled: list[Outcome] = []
         self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
@@ -96,6 +99,8 @@ class WorkerLoop:
         self._claim_failing = False
         #: Successful claim calls (``--once`` allows one).
         self._claims = 0
+        #: Claiming paused because heartbeats fail.
+        self._paused = False
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
@@ -133,6 +138,8 @@ class WorkerLoop:
             cfg.visibility_timeout,
             backend.name,
         )
+        if self._reporter is not None:
+            self._reporter.ready()
         self._threads = ThreadSlots(cfg.concurrency, self._run_sync)
         self._leases.start()
         signals = SignalHandlers(self, hard_exit=self._hard_exit) if self._handle_signals else None
@@ -185,13 +192,10 @@ class WorkerLoop:
                 self._wait(self._stop_deadline - time.monotonic(), idle=False)
                 continue
             free = self._free_slots()
-            if free <= 0 or not self._leases.healthy:
-                if not self._leases.healthy and not self._claim_failing:
-                    log.warning(
-                        "heartbeats failing for more than %gs: not claiming until they succeed",
-                        cfg.visibility_timeout,
-                    )
-                    self._claim_failing = True
+            if not self._leases_healthy():
+                self._wait(min(cfg.sleep, 0.5), idle=False)
+                continue
+            if free <= 0:
                 self._wait(cfg.sleep, idle=False)
                 continue
             if queue_empty:
@@ -212,6 +216,19 @@ class WorkerLoop:
                     self.request_stop("queues empty (--stop-when-empty)")
 
     # -- claiming and starting ------------------------------------------------------------------
+    def _leases_healthy(self) -> bool:
+        healthy = self._leases.healthy
+        if healthy == self._paused:
+            self._paused = not healthy
+            if self._paused:
+                log.warning(
+                    "heartbeats failing for more than %gs: not claiming until they succeed",
+                    self.config.visibility_timeout,
+                )
+            else:
+                log.warning("heartbeats succeed again: claiming")
+        return healthy
+
     def _free_slots(self) -> int:
         cfg = self.config
         free = cfg.concurrency - len(self._running)
@@ -314,13 +331,19 @@ class WorkerLoop:
         if self._reporter is not None and not running.abandoned:
             self._reporter.ended(running.row.id)
         if outcome.ok:
+            if not self._acks:
+                self._acks_since = time.monotonic()
             self._acks.append(outcome)
         else:
             self._unsettled.append(outcome)
 
-    def _flush(self) -> None:
-        """Acknowledge successes in one batch and write failures back."""
-        if self._acks:
+    def _flush(self, *, force: bool = False) -> None:
+        """Acknowledge successes in one batch and write failures back.
+
+        While other jobs still run, successes gather for up to :data:`ACK_WINDOW` (or until
+        every slot's worth is waiting), so a busy worker deletes many rows per statement.
+        """
+        if self._acks and (force or self._ack_due()):
             batch, self._acks = self._acks, []
             try:
                 settle_successes(self.runtime, batch)
@@ -336,6 +359,14 @@ class WorkerLoop:
                     log.warning("writing back job %s failed (will retry): %s", outcome.row.id, exc)
                     self._unsettled = pending[i:] + self._unsettled
                     return
+
+    def _ack_due(self) -> bool:
+        return (
+            not self._running
+            or self._stop.is_set()
+            or len(self._acks) >= self.config.concurrency
+            or time.monotonic() - self._acks_since >= ACK_WINDOW
+        )
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
@@ -355,6 +386,9 @@ class WorkerLoop:
             )
             started = running.started_at
             if running.is_async:
+                # Report the end to a supervisor only when the task really ends: a handler
+                # that blocks the event loop is then killed with its process.
+                running.abandoned = started is not None
                 if running.future is not None:
                     running.future.cancel()
             elif started is not None and self._threads is not None:
@@ -414,6 +448,8 @@ class WorkerLoop:
             timeout = min(timeout, max(0.0, min(deadlines) - now) + 0.001)
         if self.config.max_time is not None and not self._stop.is_set():
             timeout = min(timeout, 0.5)
+        if self._acks:
+            timeout = min(timeout, max(0.0, self._acks_since + ACK_WINDOW - now))
         if self._wakeup.is_set() or not self._done.empty():
             self._wakeup.clear()
             return
@@ -457,7 +493,7 @@ class WorkerLoop:
 
     def _shutdown(self) -> None:
         self._collect()
-        self._flush()
+        self._flush(force=True)
         self._return_unstarted()
         with self._lock:
             left = [r for r in self._running.values() if not r.settled]
@@ -465,7 +501,7 @@ class WorkerLoop:
                 r.settled = True
             self._running.clear()
         self._requeue(left, count_attempt=True, why="still running at shutdown")
-        self._flush()
+        self._flush(force=True)
 
 
 def _where(running: Running) -> str:

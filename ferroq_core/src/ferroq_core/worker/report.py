@@ -3,6 +3,7 @@
 A child started by ``ferroq worker --processes N`` gets the write end of a pipe (its number in
 ``FERROQ_SUPERVISOR_FD``) and writes one short line per job it starts and ends::
 
+    R 0                                     (started: schema checked, ready to claim)
     S <job id> <deadline as Unix time, or ->
     E <job id>
 
@@ -41,6 +42,9 @@ class Reporter:
         except OSError:
             return None
 
+    def ready(self) -> None:
+        self._send("R 0\n")
+
     def started(self, job_id: int, timeout: float | None) -> None:
         deadline = "-" if timeout is None else f"{time.time() + timeout:.3f}"
         self._send(f"S {job_id} {deadline}\n")
@@ -58,13 +62,14 @@ class Reporter:
 
 
 def parse_line(line: str) -> tuple[str, int, float | None] | None:
-    """``("S", id, deadline)`` or ``("E", id, None)``; None for a malformed line."""
+    """``("S", id, deadline)``, ``("E", id, None)`` or ``("R", 0, None)``; None for a
+    malformed line."""
     parts = line.split()
     try:
         if len(parts) == 3 and parts[0] == "S":
             return "S", int(parts[1]), None if parts[2] == "-" else float(parts[2])
-        if len(parts) == 2 and parts[0] == "E":
-            return "E", int(parts[1]), None
+        if len(parts) == 2 and parts[0] in ("E", "R"):
+            return parts[0], int(parts[1]), None
     except ValueError:
         return None
     return None

@@ -64,6 +64,10 @@ class Child:
     restart_at: float = 0.0
     #: Set when the supervisor killed it for a hard timeout.
     killed_for: int | None = None
+    #: The process reported that it started up (schema checked, claiming).
+    ready: bool = False
+    #: The slot finished for good (a clean exit that is not restarted).
+    done: bool = False
 
 
 class Supervisor:
@@ -77,8 +81,12 @@ class Supervisor:
         hard_timeout_grace: float = 5.0,
         max_restarts: int = 5,
         restart_window: float = 60.0,
+        restart_clean_exits: bool = True,
     ) -> None:
         self.argv = argv
+        self.restart_clean_exits = restart_clean_exits
+        #: Exit code of a child that failed before it was ready: the supervisor gives up.
+        self._fatal: int | None = None
         self.children = [Child(slot=i + 1) for i in range(processes)]
         self.grace = hard_timeout_grace
         self.max_restarts = max_restarts
@@ -90,10 +98,13 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
         log.warning(
-            "supervisor: %s received (%d): forwarding to workers",
+            "%s received (%d): forwarding to workers",
             signal.Signals(signum).name,
             self._signals,
         )
+        self._stop_children()
+
+    def _stop_children(self) -> None:
         for child in self.children:
             if child.proc is not None and child.proc.poll() is None:
                 with contextlib.suppress(OSError):
@@ -122,8 +133,9 @@ class Supervisor:
         child.buffer = ""
         child.jobs.clear()
         child.killed_for = None
+        child.ready = False
         self._selector.register(read_fd, selectors.EVENT_READ, child)
-        log.info("supervisor: worker %d started (pid %d)", child.slot, child.proc.pid)
+        log.info("worker %d started (pid %d)", child.slot, child.proc.pid)
 
     def _close_pipe(self, child: Child) -> None:
         if child.fd is not None:
@@ -151,7 +163,9 @@ class Supervisor:
             if parsed is None:
                 continue
             kind, job_id, deadline = parsed
-            if kind == "S":
+            if kind == "R":
+                child.ready = True
+            elif kind == "S":
                 child.jobs[job_id] = deadline
             else:
                 child.jobs.pop(job_id, None)
@@ -165,7 +179,23 @@ class Supervisor:
             code = proc.returncode
             child.proc = None
             if self._signals:
-                log.info("supervisor: worker %d exited (code %s)", child.slot, code)
+                log.info("worker %d exited (code %s)", child.slot, code)
+                continue
+            if not child.ready and code != 0:
+                # It never got to claiming (bad URL, missing schema, failed --import): every
+                # restart would fail the same way, so stop and pass its exit code on.
+                log.error(
+                    "worker %d failed to start (exit code %s); stopping",
+                    child.slot,
+                    code,
+                )
+                self._fatal = code
+                self._signals += 1
+                self._stop_children()
+                continue
+            if code == 0 and not self.restart_clean_exits:
+                log.info("worker %d finished", child.slot)
+                child.done = True
                 continue
             why = (
                 f"killed after job {child.killed_for} overran its timeout"
@@ -177,7 +207,7 @@ class Supervisor:
             if len(child.restarts) >= self.max_restarts:
                 child.restart_at = child.restarts[0] + self.restart_window
                 log.error(
-                    "supervisor: worker %d %s; restarted %d times in %gs, next restart in %.0fs",
+                    "worker %d %s; restarted %d times in %gs, next restart in %.0fs",
                     child.slot,
                     why,
                     len(child.restarts),
@@ -186,7 +216,7 @@ class Supervisor:
                 )
             else:
                 child.restart_at = now
-                log.warning("supervisor: worker %d %s; restarting", child.slot, why)
+                log.warning("worker %d %s; restarting", child.slot, why)
 
     def _enforce_timeouts(self) -> None:
         wall = time.time()
@@ -196,8 +226,7 @@ class Supervisor:
             for job_id, deadline in child.jobs.items():
                 if deadline is not None and wall > deadline + self.grace:
                     log.error(
-                        "supervisor: job %s overran its timeout by more than %gs: killing "
-                        "worker %d (pid %d)",
+                        "job %s overran its timeout by more than %gs: killing worker %d (pid %d)",
                         job_id,
                         self.grace,
                         child.slot,
@@ -218,14 +247,14 @@ class Supervisor:
                     self._read(key.data)
                 now = time.monotonic()
                 self._reap_exited(now)
-                if self._signals:
+                if self._signals or all(c.done for c in self.children):
                     if all(c.proc is None for c in self.children):
-                        log.info("supervisor: all workers stopped")
-                        return 0
+                        log.info("all workers stopped")
+                        return self._fatal or 0
                     continue
                 self._enforce_timeouts()
                 for child in self.children:
-                    if child.proc is None and now >= child.restart_at:
+                    if child.proc is None and not child.done and now >= child.restart_at:
                         child.restarts.append(now)
                         self._spawn(child)
         finally:
