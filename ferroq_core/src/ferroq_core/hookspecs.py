@@ -14,13 +14,14 @@ these same hooks, so a plugin can replace any of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextlib import AbstractContextManager
+
     import click
 
     from ferroq_core.job import Job
@@ -130,9 +131,10 @@ def ferroq_capture_tenant(job: Job) -> str | None:
 def ferroq_job_scope(job: Job, row: JobRow | None) -> AbstractContextManager[Any] | None:
     """A context manager to enter around one execution of ``job``.
 
-    Every non-None result is entered, in registration order, before ``handle()`` runs, and
-    exited after it, on the thread or event loop that runs the job. An exception raised while
-    entering fails that attempt (the handler does not run).
+    Every non-None result is entered before ``handle()`` runs (in the order pluggy calls the
+    plugins: the most recently registered first) and exited after it, on the thread or event
+    loop that runs the job. An exception raised while entering fails that attempt (the handler
+    does not run).
 
     :param job: the decoded job instance.
     :param row: the stored row, or None in sync mode (where no row is written).
