@@ -13,26 +13,27 @@ import logging
 import random
 import threading
 import time
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ferroq_core.errors import ConfigError, FerroqError
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import JOB_COLUMNS, SqlBackend, _as_connection, row_to_job
+from ferroq_core.storage.sql import SqlBackend, _as_connection, row_to_job
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
 from ferroq_postgres.options import PostgresOptions, split_url
+from ferroq_postgres.statements import CLAIM, COMPLETE, HEARTBEAT, NOTIFY, lease_params
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence, Set
+    from collections.abc import Callable, Collection, Iterator, Sequence, Set
 
     from sqlalchemy.engine import Connection, Engine
 
-    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow
+    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow, Lease
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -41,12 +42,6 @@ log = logging.getLogger("ferroq.postgres")
 
 #: The LISTEN/NOTIFY channel; the payload is the queue name, never job data.
 CHANNEL = "ferroq_jobs"
-
-# One round trip whatever the number of queues; Postgres folds duplicate notifications of one
-# transaction into one, and delivers them only if the transaction commits.
-_NOTIFY = sa.text("SELECT pg_notify(:channel, q) FROM unnest(:queues) AS q").bindparams(
-    sa.bindparam("channel", CHANNEL), sa.bindparam("queues", type_=ARRAY(sa.Text()))
-)
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -73,6 +68,7 @@ class PostgresBackend(SqlBackend):
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._closed = False
+        self._local = threading.local()
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> PostgresBackend:
@@ -111,32 +107,13 @@ class PostgresBackend(SqlBackend):
         return pg_insert(jobs)
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
-        # Lock exactly `limit` rows in a CTE and update those: UPDATE ... WHERE id IN (SELECT
-        # ... LIMIT n) may re-evaluate the subquery and claim more than n rows.
-        picked = (
-            sa.select(jobs.c.id)
-            .where(
-                jobs.c.status == "pending",
-                jobs.c.queue == queue,
-                jobs.c.available_at <= self._at(0.0),
-            )
-            .order_by(jobs.c.priority, jobs.c.available_at, jobs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("picked")
-        )
-        stmt = (
-            sa.update(jobs)
-            .where(jobs.c.id == picked.c.id)
-            .values(**self._claim_values(worker_id))
-            .returning(*JOB_COLUMNS)
-        )
-        rows = [row_to_job(r) for r in conn.execute(stmt)]
+        params = {"claim_queue": queue, "claim_limit": limit, "claim_worker": worker_id}
+        rows = [row_to_job(r) for r in conn.execute(CLAIM, params)]
         rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
         return rows
 
     def _notify(self, conn: Connection, queues: Collection[str]) -> None:
-        conn.execute(_NOTIFY, {"queues": sorted(queues)})
+        conn.execute(NOTIFY, {"channel": CHANNEL, "queues": sorted(queues)})
 
     def _translate(self, exc: sa.exc.DBAPIError) -> FerroqError:
         return translate(exc)
@@ -148,13 +125,29 @@ class PostgresBackend(SqlBackend):
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return self._retrying(fn, write=False)
 
+    @contextmanager
+    def _one_statement(self) -> Iterator[None]:
+        """Run this thread's next writes in autocommit: for an operation that is one statement,
+        BEGIN and COMMIT are two round trips that buy nothing (a statement is atomic)."""
+        self._local.autocommit = True
+        try:
+            yield
+        finally:
+            self._local.autocommit = False
+
     def _retrying(self, fn: Callable[[Connection], T], *, write: bool) -> T:
         delay = 0.05
         attempts = self.options.reconnect_attempts
+        autocommit = write and getattr(self._local, "autocommit", False)
         for attempt in range(attempts + 1):
             committing = False
             try:
                 with self.engine.connect() as conn:
+                    if autocommit:
+                        # Only idempotent or at-least-once operations come here (claim,
+                        # complete, heartbeat, fail), so a retry after a statement that may
+                        # have committed is harmless.
+                        return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     if not write:
                         return fn(conn)
                     trans = conn.begin()
@@ -177,6 +170,30 @@ class PostgresBackend(SqlBackend):
             time.sleep(random.uniform(0, delay))
             delay = min(self.options.reconnect_backoff_cap, delay * 4)
         raise AssertionError("unreachable")
+
+    # -- worker: single-statement fast paths --------------------------------------------------
+    def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
+        if len(queues) != 1:
+            return super().claim(queues, worker_id, limit)
+        with self._one_statement():
+            return super().claim(queues, worker_id, limit)
+
+    def complete(self, leases: Collection[Lease]) -> set[int]:
+        return self._fenced(COMPLETE, leases)
+
+    def heartbeat(self, leases: Collection[Lease]) -> set[int]:
+        return self._fenced(HEARTBEAT, leases)
+
+    def _fenced(self, stmt: Any, leases: Collection[Lease]) -> set[int]:
+        if not leases:
+            return set()
+        params = lease_params([(lease.id, lease.claimed_by, lease.attempts) for lease in leases])
+        with self._one_statement():
+            return self._write(lambda conn: {int(r[0]) for r in conn.execute(stmt, params)})
+
+    def fail(self, lease: Lease, *, error: str) -> bool:
+        with self._one_statement():
+            return super().fail(lease, error=error)
 
     # -- dispatch ----------------------------------------------------------------------------
     def enqueue(

@@ -1,0 +1,84 @@
+"""The Postgres backend's hot statements, built once with bound parameters.
+
+Building a SQLAlchemy construct costs more Python time than the claim's round trip on a local
+server (measured: ~0.7 ms of a 2.5 ms claim), and a fixed SQL text lets psycopg prepare it
+server-side after a few runs. The fences take their leases as three arrays through ``unnest``,
+so one text serves every batch size (an expanded ``IN`` list is a new text per size).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from ferroq_core.schema import Timestamp, jobs
+from ferroq_core.storage.sql import JOB_COLUMNS
+
+__all__ = ["CLAIM", "COMPLETE", "HEARTBEAT", "NOTIFY", "lease_params"]
+
+#: The database clock, not skewed by a long caller transaction (unlike ``now()``).
+NOW = sa.func.statement_timestamp(type_=Timestamp())
+
+# Lock exactly `limit` rows in a CTE and update those: UPDATE ... WHERE id IN (SELECT ...
+# LIMIT n) may re-evaluate the subquery and claim more than n rows.
+_picked = (
+    sa.select(jobs.c.id)
+    .where(
+        jobs.c.status == "pending",
+        jobs.c.queue == sa.bindparam("claim_queue", type_=sa.Text()),
+        jobs.c.available_at <= NOW,
+    )
+    .order_by(jobs.c.priority, jobs.c.available_at, jobs.c.id)
+    .limit(sa.bindparam("claim_limit", type_=sa.Integer()))
+    .with_for_update(skip_locked=True)
+    .cte("picked")
+)
+#: Params: ``claim_queue``, ``claim_limit``, ``claim_worker``. The same claim fields as the shared
+#: ``SqlBackend._claim_values``.
+CLAIM = (
+    sa.update(jobs)
+    .where(jobs.c.id == _picked.c.id)
+    .values(
+        status="claimed",
+        claimed_by=sa.bindparam("claim_worker", type_=sa.Text()),
+        claimed_at=NOW,
+        heartbeat_at=NOW,
+        attempts=jobs.c.attempts + 1,
+    )
+    .returning(*JOB_COLUMNS)
+)
+
+_leases = (
+    sa.func.unnest(
+        sa.bindparam("lease_ids", type_=ARRAY(sa.BigInteger())),
+        sa.bindparam("lease_owners", type_=ARRAY(sa.Text())),
+        sa.bindparam("lease_attempts", type_=ARRAY(sa.Integer())),
+    )
+    .table_valued("id", "claimed_by", "attempts")
+    .render_derived(name="lease")
+)
+_FENCE = (
+    jobs.c.status == "claimed",
+    jobs.c.id == _leases.c.id,
+    jobs.c.claimed_by == _leases.c.claimed_by,
+    jobs.c.attempts == _leases.c.attempts,
+)
+#: Params: :func:`lease_params`. Deletes the leases that still match; returns their ids.
+COMPLETE = sa.delete(jobs).where(*_FENCE).returning(jobs.c.id)
+#: Params: :func:`lease_params`. Extends the leases that still match; returns their ids.
+HEARTBEAT = sa.update(jobs).where(*_FENCE).values(heartbeat_at=NOW).returning(jobs.c.id)
+
+# One round trip whatever the number of queues; Postgres folds duplicate notifications of one
+# transaction into one, and delivers them only if the transaction commits.
+NOTIFY = sa.text("SELECT pg_notify(:channel, q) FROM unnest(:queues) AS q").bindparams(
+    sa.bindparam("channel", type_=sa.Text()), sa.bindparam("queues", type_=ARRAY(sa.Text()))
+)
+
+
+def lease_params(leases: list[tuple[int, str, int]]) -> dict[str, list[int] | list[str]]:
+    """The three arrays the fenced statements take, from ``(id, claimed_by, attempts)``."""
+    return {
+        "lease_ids": [lease[0] for lease in leases],
+        "lease_owners": [lease[1] for lease in leases],
+        "lease_attempts": [lease[2] for lease in leases],
+    }
