@@ -121,6 +121,40 @@ class DispatchContract:
         assert failed is not None
         assert failed.status == "failed"
 
+    def test_every_operation_survives_many_repetitions(self, backend: Backend) -> None:
+        # Drivers prepare a statement after a few executions (psycopg: 5), and a prepared,
+        # generic plan can behave differently from the first ones (e.g. an ON CONFLICT target
+        # no longer matched to its partial index). Repeat every write well past that, back to
+        # back and interleaved.
+        for n in range(15):
+            (result,) = backend.enqueue([request("keys", idempotency_key=f"k{n}")])
+            assert not result.duplicate
+        for n in range(15):
+            (result,) = backend.enqueue([request("keys", idempotency_key=f"k{n}")])
+            assert result.duplicate
+        assert backend.clear_queue("keys") == 15
+        for n in range(25):
+            key = f"rep-{n}"
+            (first,) = backend.enqueue([request("rep", idempotency_key=key, tenant_id="t")])
+            (dup,) = backend.enqueue([request("rep", idempotency_key=key)])
+            assert not first.duplicate
+            assert dup.duplicate
+            assert dup.id == first.id
+            row = claim_one(backend, "rep")
+            assert backend.heartbeat([row.lease]) == {row.id}
+            assert backend.release(row.lease, delay=0, error="again")
+            row = claim_one(backend, "rep")
+            if n % 2:
+                assert backend.fail(row.lease, error="no")
+                assert backend.retry_failed([row.id]) == 1
+                row = claim_one(backend, "rep")
+            assert backend.requeue([row.lease]) == {row.id}
+            row = claim_one(backend, "rep")
+            assert backend.complete([row.lease]) == {row.id}
+            assert backend.reap(3600).requeued == ()
+            assert backend.get_stats().total == 0
+            assert backend.list_jobs(queue="rep") == []
+
     # -- claim -------------------------------------------------------------------------------
     def test_claim_on_empty_queue_returns_nothing(self, backend: Backend) -> None:
         assert backend.claim(["default"], worker_id(), 10) == []
