@@ -16,7 +16,6 @@ from tests.worker.conftest import wait_for
 from tests.worker.jobs import Flaky, Record, Sleep
 
 if TYPE_CHECKING:
-
     from ferroq_core import Runtime
 
 THREADS: list[tuple[str, str]] = []

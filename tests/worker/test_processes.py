@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -86,3 +87,31 @@ def test_stop_when_empty_children_are_not_restarted(
     assert supervisor.wait(20) == 0, supervisor.output()
     assert sorted(marks.order()) == [f"r{i}" for i in range(4)]
     assert "restarting" not in supervisor.output()
+
+
+def test_restart_rate_limit_holds_back_a_crash_looping_slot(
+    runtime: Runtime, db_url: str, marks: Marks, tmp_path
+) -> None:
+    for i in range(4):
+        HardExit(tag=f"x{i}").dispatch()
+    argv = ["--database-url", db_url, "worker", "--concurrency", "1", "--sleep", "0.1"]
+    argv += ["--import", "tests.worker.jobs"]
+    script = (
+        "import logging, sys; from ferroq_core.worker.supervisor import Supervisor; "
+        "logging.basicConfig(level=logging.INFO); "
+        f"sys.exit(Supervisor({argv!r}, 1, max_restarts=2, restart_window=60).run())"
+    )
+    log = tmp_path / "supervisor.log"
+    env = dict(os.environ, FERROQ_TEST_LOG=str(marks.path))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=out)
+        try:
+            wait_for(lambda: "next restart in" in log.read_text(), timeout=30)
+            # Held back: no third restart while the window lasts.
+            runs = len(marks.order())
+            assert runs == 3, log.read_text()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+        finally:
+            proc.kill()
+    assert len(marks.order()) == runs

@@ -270,9 +270,10 @@ class WorkerLoop:
         if row.attempts > row.max_attempts:
             # Only a job that killed its worker (or was cut off by shutdown) on its last
             # attempt comes back with more attempts than allowed: it must not run again.
+            last = f"; last error: {row.error.splitlines()[0]}" if row.error else ""
             error = LeaseExpired(
-                f"attempts exhausted ({row.attempts - 1} of {row.max_attempts} used); the "
-                f"last attempt never finished (worker killed or lease lost): {row.error or ''}"
+                f"attempts exhausted ({row.attempts - 1} of {row.max_attempts} used): the last "
+                f"attempt never finished (its worker was killed or lost its lease){last}"
             )
             running.settled = True
             self._settle(running, Outcome(row=row, error=error, job=self._decode(row)))
