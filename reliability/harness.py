@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from ferroq_core import Job, QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.dispatching import dispatch_many
-from reliability.audit import install_audit, read_audit
+from reliability.audit import Transition, install_audit, read_audit
 from reliability.checker import Fault, Report, check
-from reliability.ledger import FSYNC_ENV, LEDGER_ENV, read_ledger
+from reliability.ledger import FSYNC_ENV, LEDGER_ENV, Effect, read_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -252,10 +252,10 @@ class Bench:
     def wait_drained(self, timeout: float) -> None:
         wait_for(lambda: self.open_jobs() == 0, timeout, "the queue to drain", interval=0.25)
 
-    def effects(self) -> list[Any]:
+    def effects(self) -> list[Effect]:
         return read_ledger(self.ledger_dir)
 
-    def audit(self) -> list[Any]:
+    def audit(self) -> list[Transition]:
         return read_audit(self.engine)
 
     def report(self) -> Report:

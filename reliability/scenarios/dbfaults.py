@@ -59,7 +59,7 @@ def _resume(bench: Bench, workers: list[WorkerProc], back: float) -> float:
         return all(w.pid in pids for w in workers)
 
     wait_for(resumed, RESUME_LIMIT + 10, "every worker to start jobs again")
-    first = {}
+    first: dict[int, float] = {}
     for e in bench.effects():
         if e.kind == "start" and e.ts >= back and e.pid not in first:
             first[e.pid] = e.ts - back

@@ -89,7 +89,7 @@ def spam(url: str, keys: int, rounds: int, seed: int, go_file: str) -> dict[str,
 
 def run(ctx: Context) -> ScenarioResult:
     timer = Timer()
-    procs_n, keys, rounds = (4, 150, 4) if ctx.quick else (8, 1000, 20)
+    procs_n, keys, rounds = (4, 100, 3) if ctx.quick else (8, 1000, 20)
     problems: list[str] = []
     with ctx.bench("idempotency") as bench:
         go = bench.workdir / "go"

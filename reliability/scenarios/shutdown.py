@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from reliability.audit import worker_pid
@@ -35,6 +36,10 @@ def _dispatch(bench: Bench, queue: str, first: int) -> tuple[set[int], set[int]]
     jobs += [(t, Work(t, 0.1).on_queue(queue), True) for t in sorted(short_tokens)]
     bench.dispatch(jobs)  # type: ignore[arg-type]
     return long_tokens, short_tokens
+
+
+def _started_all(bench: Bench, pid: int, tokens: set[int]) -> bool:
+    return tokens <= {e.token for e in bench.effects() if e.kind == "start" and e.pid == pid}
 
 
 def _exit_time(proc: WorkerProc, signalled: float, limit: float) -> float | None:
@@ -128,12 +133,7 @@ def run(ctx: Context) -> ScenarioResult:
                 trials.append((proc, long_tokens, short_tokens))
             for proc, long_tokens, _ in trials:
                 wait_for(
-                    lambda p=proc, lt=long_tokens: (
-                        lt
-                        <= {
-                            e.token for e in bench.effects() if e.kind == "start" and e.pid == p.pid
-                        }
-                    ),
+                    partial(_started_all, bench, proc.pid, long_tokens),
                     30,
                     f"worker {proc.name} to start its long jobs",
                 )

@@ -1,0 +1,40 @@
+"""The reliability scenarios in their --quick form, on SQLite and Postgres, with real worker
+processes (see docs/reliability.md; the full run is ``python -m reliability.run``)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from reliability.cluster import find_pg_bin
+from reliability.run import run_scenario
+from reliability.scenarios import SCENARIOS
+from reliability.scenarios.base import Context
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_quick(
+    scenario: str, backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    server = None
+    if backend == "postgres":
+        if scenario == "dbfaults" and find_pg_bin() is None:
+            if os.environ.get("FERROQ_REQUIRE_POSTGRES", "") not in ("", "0"):
+                pytest.fail("initdb/pg_ctl not found: the throwaway cluster cannot start")
+            pytest.skip("initdb/pg_ctl not found (set FERROQ_PG_BIN)")
+        server = str(request.getfixturevalue("pg_server_url"))
+    result = run_scenario(Context(backend, True, tmp_path, server), scenario)
+    assert result.passed, f"{scenario} on {backend}: " + "; ".join(result.problems)
+    if scenario != "idempotency":
+        assert result.figures["lost"] == 0
+        assert result.figures["dup_unexplained"] == 0
+        assert result.figures["dup_completions"] == 0
