@@ -14,10 +14,27 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import JOB_COLUMNS
 
-__all__ = ["CLAIM", "COMPLETE", "HEARTBEAT", "NOTIFY", "lease_params"]
+__all__ = ["CLAIM", "COMPLETE", "HEARTBEAT", "INSERT", "NOTIFY", "lease_params"]
 
 #: The database clock, not skewed by a long caller transaction (unlike ``now()``).
 NOW = sa.func.statement_timestamp(type_=Timestamp())
+
+#: Params: one dict of column values per job, plus ``enqueue_delay`` (seconds). Both times come
+#: from the server clock in the INSERT itself, saving the round trip that reads it first.
+INSERT = (
+    sa.insert(jobs)
+    .values(
+        available_at=sa.cast(
+            NOW
+            + sa.func.make_interval(
+                0, 0, 0, 0, 0, 0, sa.bindparam("enqueue_delay", type_=sa.Float())
+            ),
+            Timestamp(),
+        ),
+        created_at=NOW,
+    )
+    .returning(jobs.c.id, sort_by_parameter_order=True)
+)
 
 # Lock exactly `limit` rows in a CTE and update those: UPDATE ... WHERE id IN (SELECT ...
 # LIMIT n) may re-evaluate the subquery and claim more than n rows.
