@@ -107,10 +107,12 @@ def test_in_memory_database_is_refused(url: str) -> None:
 
 
 def test_engine_can_be_passed_in(db_path: str) -> None:
-    b = SqliteBackend.from_url(sa.create_engine(f"sqlite:///{db_path}"), synchronous="FULL")
+    engine = sa.create_engine(f"sqlite:///{db_path}?busy_timeout=2")
+    b = SqliteBackend.from_url(engine, synchronous="FULL")
     try:
         b.migrate()
         assert _pragma(b, "synchronous") == 2
+        assert _pragma(b, "busy_timeout") == 2000
         assert b.enqueue([_req()])[0].id == 1
     finally:
         b.close()

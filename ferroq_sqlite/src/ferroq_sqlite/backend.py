@@ -91,10 +91,11 @@ class SqliteBackend(SqlBackend):
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
-        """Build from ``sqlite:///path`` (options in the query string or as keywords) or an
-        existing SQLite ``Engine`` (keywords only)."""
+        """Build from ``sqlite:///path`` or an existing SQLite ``Engine``; options come from
+        the URL's query string and from keywords (which win)."""
         if isinstance(url_or_engine, sa.engine.Engine):
-            opts, rest = SqliteOptions.from_sources({}, options)
+            # The driver ignores query keys it does not know, so ferroq's may still be there.
+            opts, rest = SqliteOptions.from_sources(url_or_engine.url.query, options)
             _reject_unknown(rest)
             return cls(url_or_engine, opts)
         url = sa.engine.make_url(url_or_engine)
