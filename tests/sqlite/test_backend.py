@@ -107,8 +107,8 @@ def test_in_memory_database_is_refused(url: str) -> None:
 
 
 def test_engine_can_be_passed_in(db_path: str) -> None:
-    engine = sa.create_engine(f"sqlite:///{db_path}?busy_timeout=2")
-    b = SqliteBackend.from_url(engine, synchronous="FULL")
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    b = SqliteBackend.from_url(engine, synchronous="FULL", busy_timeout=2)
     try:
         b.migrate()
         assert _pragma(b, "synchronous") == 2
