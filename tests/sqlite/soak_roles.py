@@ -114,7 +114,7 @@ def dispatcher(url: str, workdir: Path, seconds: float) -> None:
 
     def bulk(rng: random.Random) -> None:
         delay = rng.choice([0.0, 0.0, 0.05, 0.3])
-        record(backend.enqueue([_req(delay=delay) for _ in range(10)]))
+        record(backend.enqueue([_req(delay=delay) for _ in range(20)]))
 
     def keyed(rng: random.Random) -> None:
         record(backend.enqueue([_req(idempotency_key=f"k{rng.randint(0, 50)}")]))
@@ -135,7 +135,7 @@ def dispatcher(url: str, workdir: Path, seconds: float) -> None:
         backend.get_stats()
         backend.list_jobs(limit=20)
 
-    steps = [(single, 0.002), (bulk, 0.02), (keyed, 0.01), (transactional, 0.02)]
+    steps = [(single, 0.0005), (bulk, 0.005), (keyed, 0.005), (transactional, 0.01)]
     steps.append((dashboard, 0.05))
     threads = [threading.Thread(target=loop, args=s) for s in steps]
     for t in threads:
