@@ -2,8 +2,9 @@
 
 Postgres tests use the server named by ``FERROQ_TEST_POSTGRES_URL`` (for example
 ``postgresql://postgres@127.0.0.1:5432/postgres``): the run creates its own database there and
-drops it at the end. Without the variable they skip, unless ``FERROQ_REQUIRE_POSTGRES=1``, under
-which they fail (CI sets both).
+drops it at the end. Without the variable they run against a throwaway cluster when ``initdb`` is
+installed (not as root), else skip; under ``FERROQ_REQUIRE_POSTGRES=1`` a missing variable fails
+the run (CI sets both).
 """
 
 from __future__ import annotations
@@ -28,13 +29,23 @@ def _require_postgres() -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> str:
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get(PG_ENV)
-    if not url:
-        if _require_postgres():
-            pytest.fail(f"{REQUIRE_ENV}=1 but {PG_ENV} is not set")
-        pytest.skip(f"set {PG_ENV}=postgresql://user@host:5432/postgres to run Postgres tests")
-    return url
+    if url:
+        yield url
+        return
+    if _require_postgres():
+        pytest.fail(f"{REQUIRE_ENV}=1 but {PG_ENV} is not set")
+    # No server named: start a private one when initdb is installed (tests/postgres/throwaway.py).
+    from tests.postgres.throwaway import throwaway_cluster
+
+    with throwaway_cluster(tmp_path_factory.mktemp("pg", numbered=True)) as (started, why):
+        if started is None:
+            pytest.skip(
+                f"set {PG_ENV}=postgresql://user@host:5432/postgres to run Postgres tests "
+                f"(no throwaway cluster: {why})"
+            )
+        yield started
 
 
 @pytest.fixture(scope="session")
