@@ -11,7 +11,7 @@ Fixtures:
   ``FERROQ_REQUIRE_POSTGRES=1``).
 
 This module is imported by every pytest run in an environment with ferroq-core installed, so
-it imports nothing heavy until a fixture is used.
+it imports no database driver and builds nothing until a fixture is used.
 """
 
 from __future__ import annotations
