@@ -440,7 +440,11 @@ class SqlBackend(AdminMixin):
             .where(jobs.c.status == "claimed", jobs.c.claimed_by.like(prefix, escape="\\"))
             .distinct()
         )
-        return self._read(lambda conn: [str(r[0]) for r in conn.execute(stmt)])
+        # LIKE narrows the rows through the index; the exact, case-sensitive match is made
+        # here because SQLite's LIKE ignores ASCII case (Postgres's does not).
+        exact = host + ":"
+        rows = self._read(lambda conn: [str(r[0]) for r in conn.execute(stmt)])
+        return [worker for worker in rows if worker.startswith(exact)]
 
     def reap_startup_claims(self, host: str, alive: Callable[[int], bool]) -> int:
         total = 0

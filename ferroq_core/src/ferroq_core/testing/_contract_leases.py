@@ -293,6 +293,7 @@ class LeaseContract:
         claim_one(backend, "q", lookalike)
         assert backend.claimed_by_host(odd) == [mine]
         assert backend.claimed_by_host("h") == []
+        assert backend.claimed_by_host(odd.upper()) == [], "host names match case-sensitively"
 
     # -- wake-ups ----------------------------------------------------------------------------
     def test_wait_for_jobs_times_out_when_idle(self, backend: Backend) -> None:
