@@ -7,11 +7,12 @@ import asyncio
 import inspect
 import threading
 import traceback
-from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import JobContext
