@@ -3,6 +3,7 @@ while it is down, and a clean close."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -183,3 +184,31 @@ def test_close_stops_the_listener_and_its_connection(
             return conn.execute(query, {"pid": pid}).scalar() == 0
 
     wait_until(gone, timeout=5, what="the LISTEN connection to close")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connections_and_listener(
+    pg_backend: PostgresBackend, producer: PostgresBackend
+) -> None:
+    parent_pid = listening(pg_backend)
+    pg_backend.get_stats()  # a pooled connection the child must not reuse
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, reports through its exit code
+        code = 1
+        try:
+            assert pg_backend.listener is None
+            assert listening(pg_backend) != parent_pid
+            pg_backend.enqueue([request("forked")])
+            assert len(pg_backend.claim(["forked"], worker_id(), 5)) == 1
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    listener = pg_backend.listener
+    assert listener is not None
+    assert listener.backend_pid == parent_pid
+    pg_backend.wait_for_jobs(["default"], 0.01)
+    producer.enqueue([request()])
+    assert pg_backend.wait_for_jobs(["default"], 10) is True
+    assert pg_backend.get_stats() is not None

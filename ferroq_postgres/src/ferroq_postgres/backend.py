@@ -10,9 +10,11 @@ committed) and raises :class:`~ferroq_core.errors.BackendUnavailable`.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,6 +54,19 @@ log = logging.getLogger("ferroq.postgres")
 CHANNEL = "ferroq_jobs"
 
 
+def _after_fork(ref: weakref.ref[PostgresBackend]) -> None:
+    """In a forked child (a pre-forking web server, for instance): the parent's pooled
+    connections and listener thread are not ours. Forget them without closing the parent's
+    sockets; the child opens its own on first use."""
+    backend = ref()
+    if backend is None:
+        return
+    backend.engine.dispose(close=False)
+    backend._listener = None
+    backend._listener_lock = threading.Lock()
+    backend._wakeup = threading.Condition()
+
+
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
     """Any postgres URL as a ``postgresql+psycopg`` URL (psycopg 3 is the only driver)."""
     return split_url(url)[0]
@@ -81,6 +96,9 @@ class PostgresBackend(SqlBackend):
         self._listener_lock = threading.Lock()
         self._closed = False
         self._local = threading.local()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> PostgresBackend:
