@@ -5,20 +5,30 @@ is lost (at-least-once: a job may run twice only when a COMMIT broke mid-flight)
 from __future__ import annotations
 
 import collections
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from ferroq_core import QueueConfig, Runtime, dispatch_many, make_plugin_manager
 from ferroq_core.errors import BackendUnavailable, SchemaMissing
 from ferroq_core.records import Lease
 from ferroq_postgres import PostgresBackend
-from tests.postgres.conftest import request, terminate_backends, worker_id
+from tests.postgres.conftest import request, terminate_backends, wait_until, worker_id
 
 pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOT = "from ferroq_core.cli import main; main()"
+JOBS = 600
 
 
 def test_every_operation_recovers_after_all_backends_are_terminated(
@@ -129,3 +139,64 @@ def test_workers_survive_every_backend_being_terminated_mid_load(
     # at most one claim batch (5 jobs) per error.
     twice = sum(1 for n in completions.values() if n > 1)
     assert twice <= 5 * len(errors), (twice, errors)
+
+
+@pytest.mark.slow
+def test_worker_processes_keep_going_when_every_backend_is_terminated(
+    pg_url: str, pg_admin: sa.engine.Engine, pg_backend: PostgresBackend, tmp_path: Path
+) -> None:
+    """Real ``ferroq worker`` processes: their pooled connections and their LISTEN
+    connections are killed again and again mid-load; they log it, recover, and finish."""
+    from tests.postgres.jobs import Tick
+
+    runtime = Runtime.build(
+        pg_url, QueueConfig(connection="db", database_url=pg_url), make_plugin_manager()
+    )
+    try:
+        dispatch_many([Tick(n=i, seconds=0.02) for i in range(JOBS)], runtime=runtime)
+    finally:
+        runtime.close()
+    ledger = tmp_path / "ledger"
+    env = dict(os.environ, FERROQ_PG_TEST_LEDGER=str(ledger), FERROQ_LOG_LEVEL="INFO")
+    args = ["--queue", "ticks", "--concurrency", "4", "--sleep", "5"]
+    args += ["--visibility-timeout", "4", "--heartbeat-interval", "0.5", "--reaper-interval", "1"]
+    logs = [tmp_path / f"w{i}.log" for i in range(2)]
+    cmd = [sys.executable, "-c", BOOT, "--database-url", pg_url, "worker"]
+    cmd += ["--import", "tests.postgres.jobs", *args]
+    workers = []
+    for log in logs:
+        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+            workers.append(
+                subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            )
+
+    def ran() -> collections.Counter[int]:
+        text = ledger.read_text() if ledger.exists() else ""
+        return collections.Counter(int(line.split()[0]) for line in text.splitlines())
+
+    try:
+        wait_until(lambda: len(ran()) >= JOBS // 10, timeout=60, what="the workers to start")
+        kills = 0
+        while len(ran()) < JOBS and kills < 6:
+            kills += bool(terminate_backends(pg_admin))
+            time.sleep(0.3)
+        wait_until(lambda: len(ran()) == JOBS, timeout=60, what="every job to run")
+        for w in workers:
+            assert w.poll() is None, "a worker died"
+            w.send_signal(signal.SIGTERM)
+        codes = [w.wait(30) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    output = "".join(log.read_text(errors="replace") for log in logs)
+    assert codes == [0, 0], output[-3000:]
+    assert kills >= 3, "the sabotage did not happen"
+    assert set(ran()) == set(range(JOBS))
+    assert pg_backend.get_stats().total == 0
+    # At-least-once: a repeat needs a broken COMMIT or a lost lease, each touching at most one
+    # worker's in-flight jobs (concurrency 4).
+    repeats = sum(n - 1 for n in ran().values())
+    print(f"\n{kills} kills, {repeats} repeats, {output.count('retrying')} retries logged")
+    assert repeats <= kills * 2 * 4, (repeats, output[-3000:])
