@@ -187,7 +187,9 @@ class PostgresBackend(SqlBackend):
                         # have committed is harmless.
                         return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     if not write:
-                        return fn(conn)
+                        # Autocommit: no BEGIN/ROLLBACK round trips, and no ROLLBACK, which
+                        # would also drop the statements psycopg prepared on this connection.
+                        return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     trans = conn.begin()
                     result = fn(conn)
                     committing = True
