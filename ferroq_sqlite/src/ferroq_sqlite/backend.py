@@ -27,16 +27,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import BackendBusy, ConfigError, FerroqError
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import JOB_COLUMNS, SqlBackend, row_to_job
+from ferroq_core.storage.sql import SqlBackend, row_to_job
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
+from ferroq_sqlite.statements import CLAIM, COMPLETE, lease_array
 from ferroq_sqlite.watch import ChangeWatcher, PollInterval
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from sqlalchemy.engine import Connection, Engine
 
-    from ferroq_core.records import JobRow
+    from ferroq_core.records import JobRow, Lease
 
 __all__ = ["SqliteBackend"]
 
@@ -205,25 +206,21 @@ class SqliteBackend(SqlBackend):
         return sqlite_insert(jobs)
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
-        # Inside BEGIN IMMEDIATE this transaction is the only writer, so selecting then
-        # updating by id cannot double-claim.
-        now = self._at(0.0)
-        ids = (
-            sa.select(jobs.c.id)
-            .where(jobs.c.status == "pending", jobs.c.queue == queue, jobs.c.available_at <= now)
-            .order_by(jobs.c.priority, jobs.c.available_at, jobs.c.id)
-            .limit(limit)
-            .scalar_subquery()
-        )
-        stmt = (
-            sa.update(jobs)
-            .where(jobs.c.id.in_(ids))
-            .values(**self._claim_values(worker_id))
-            .returning(*JOB_COLUMNS)
-        )
-        rows = [row_to_job(r) for r in conn.execute(stmt)]
+        params = {
+            "claim_queue": queue,
+            "claim_limit": limit,
+            "claim_worker": worker_id,
+            "claim_now": utcnow(),
+        }
+        rows = [row_to_job(r) for r in conn.execute(CLAIM, params)]
         rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
         return rows
+
+    def complete(self, leases: Collection[Lease]) -> set[int]:
+        if not leases:
+            return set()
+        params = lease_array(leases)
+        return self._write(lambda conn: {int(r[0]) for r in conn.execute(COMPLETE, params)})
 
     # -- wake-ups ----------------------------------------------------------------------------
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
