@@ -81,7 +81,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def options_for(args: argparse.Namespace, workload: str) -> dict[str, Any]:
+#: Drains are capped per system where the full N would take many minutes (rates compare).
+DRAIN_CAP = {"procrastinate": 3_000}
+
+
+def options_for(args: argparse.Namespace, workload: str, system: str = "") -> dict[str, Any]:
     n = args.n or (500 if args.quick else 50_000)
     base = {
         "n": n,
@@ -96,6 +100,8 @@ def options_for(args: argparse.Namespace, workload: str) -> dict[str, Any]:
         opts.update(
             seconds=args.seconds, window=5.0 if not args.quick else 1.0, n=args.n or 2_000_000
         )
+    if child == "drain" and system in DRAIN_CAP:
+        opts["n"] = min(opts["n"], DRAIN_CAP[system])
     if child == "backlog":
         opts["n"] = min(10_000, opts["backlog"])
     return opts
@@ -270,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                             else f"sqlite:///{tmp / f'{system}-{workload}-{rep}.db'}"
                         )
                         t0 = time.perf_counter()
-                        row = run_child(system, backend, url, workload, options_for(args, workload))
+                        row = run_child(
+                            system, backend, url, workload, options_for(args, workload, system)
+                        )
                         row["rep"] = rep
                         rows.append(row)
                         shown = {k: row[k] for k in WORKLOADS[workload][2] if k in row}
