@@ -11,14 +11,12 @@ from __future__ import annotations
 import inspect
 import logging
 import queue
-import sys
 import threading
 import time
-import traceback
 from typing import TYPE_CHECKING
 
 from ferroq_core.config import WorkerConfig
-from ferroq_core.errors import JobTimeout, LeaseExpired
+from ferroq_core.errors import LeaseExpired
 from ferroq_core.execution import decode_row
 from ferroq_core.runtime import fire
 from ferroq_core.worker.attempt import (
@@ -26,14 +24,13 @@ from ferroq_core.worker.attempt import (
     describe_row,
     execute,
     execute_async,
-    settle,
-    settle_successes,
 )
 from ferroq_core.worker.identity import hostname, new_worker_id, pid_alive
 from ferroq_core.worker.leases import LeaseKeeper
 from ferroq_core.worker.limits import rss_mb
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.slots import LoopThread, Running, ThreadSlots
+from ferroq_core.worker.slots import LoopThread, Running, ThreadSlots, timeout_error
+from ferroq_core.worker.writeback import WriteBack
 
 if TYPE_CHECKING:
     from ferroq_core.job import Job
@@ -44,11 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["Worker", "WorkerLoop"]
 
 log = logging.getLogger("ferroq.worker")
-
-#: Stack text kept in a timeout's error, at most.
-MAX_STACK_CHARS = 4_000
-#: Successes wait at most this long (while other jobs still run) to be acknowledged together.
-ACK_WINDOW = 0.02
 
 
 class WorkerLoop:
@@ -82,9 +74,7 @@ class WorkerLoop:
         self._hard_exit = hard_exit
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
-        self._acks: list[Outcome] = []
-        self._acks_since = 0.0
-        self._unsettled: list[Outcome] = []
+        self._writeback = WriteBack(runtime, self.config.concurrency)
         self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -154,10 +144,12 @@ class WorkerLoop:
             finally:
                 if signals is not None:
                     signals.restore()
-                self._leases.stop()
+                # Forced: a second signal promised an exit within a second.
+                budget = 0.2 if self._force else 2.0
+                self._leases.stop(budget)
                 self._threads.stop()
                 if self._loop_thread is not None:
-                    self._loop_thread.stop()
+                    self._loop_thread.stop(budget)
         log.info(
             "worker %s stopped (%s): %d job(s) processed",
             self.worker_id,
@@ -172,7 +164,8 @@ class WorkerLoop:
         while True:
             self._collect()
             self._check_deadlines()
-            self._flush()
+            if self._flush():
+                queue_empty = False
             if not self._stop.is_set():
                 self._check_limits(started)
             if self._stop.is_set():
@@ -318,7 +311,7 @@ class WorkerLoop:
             if running.settled:
                 # Timed out or returned at shutdown; the late result is dropped (a write
                 # would be rejected by fencing anyway).
-                log.info("job %s: late result after timeout ignored", running.row.id)
+                log.info("job %s: late result ignored (timed out or returned)", running.row.id)
                 if running.abandoned and self._reporter is not None:
                     self._reporter.ended(running.row.id)
                 continue
@@ -331,43 +324,11 @@ class WorkerLoop:
         self.processed += 1
         if self._reporter is not None and not running.abandoned:
             self._reporter.ended(running.row.id)
-        if outcome.ok:
-            if not self._acks:
-                self._acks_since = time.monotonic()
-            self._acks.append(outcome)
-        else:
-            self._unsettled.append(outcome)
+        self._writeback.add(outcome)
 
-    def _flush(self, *, force: bool = False) -> None:
-        """Acknowledge successes in one batch and write failures back.
-
-        While other jobs still run, successes gather for up to :data:`ACK_WINDOW` (or until
-        every slot's worth is waiting), so a busy worker deletes many rows per statement.
-        """
-        if self._acks and (force or self._ack_due()):
-            batch, self._acks = self._acks, []
-            try:
-                settle_successes(self.runtime, batch)
-            except Exception as exc:
-                log.warning("acknowledging %d job(s) failed (will retry): %s", len(batch), exc)
-                self._acks = batch + self._acks
-        if self._unsettled:
-            pending, self._unsettled = self._unsettled, []
-            for i, outcome in enumerate(pending):
-                try:
-                    settle(self.runtime, outcome)
-                except Exception as exc:
-                    log.warning("writing back job %s failed (will retry): %s", outcome.row.id, exc)
-                    self._unsettled = pending[i:] + self._unsettled
-                    return
-
-    def _ack_due(self) -> bool:
-        return (
-            not self._running
-            or self._stop.is_set()
-            or len(self._acks) >= self.config.concurrency
-            or time.monotonic() - self._acks_since >= ACK_WINDOW
-        )
+    def _flush(self, *, force: bool = False) -> bool:
+        """Write outcomes back; successes are batched while other jobs run."""
+        return self._writeback.flush(force=force or not self._running or self._stop.is_set())
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
@@ -381,11 +342,8 @@ class WorkerLoop:
                 r.settled = True
         for running in overdue:
             row = running.row
-            error = JobTimeout(
-                f"job {row.id} ({row.job_type}) ran past its timeout of {running.timeout:g}s"
-                + _where(running)
-            )
             started = running.started_at
+            error = timeout_error(running)
             if running.is_async:
                 # Report the end to a supervisor only when the task really ends: a handler
                 # that blocks the event loop is then killed with its process.
@@ -415,7 +373,7 @@ class WorkerLoop:
     def _held_leases(self) -> list[Lease]:
         with self._lock:
             rows = [r.row for r in self._running.values() if not r.settled]
-        rows += [o.row for o in list(self._acks) + list(self._unsettled)]
+        rows += self._writeback.rows()
         return [row.lease for row in rows]
 
     def _on_lost(self, ids: set[int]) -> None:
@@ -449,13 +407,18 @@ class WorkerLoop:
             timeout = min(timeout, max(0.0, min(deadlines) - now) + 0.001)
         if self.config.max_time is not None and not self._stop.is_set():
             timeout = min(timeout, 0.5)
-        if self._acks:
-            timeout = min(timeout, max(0.0, self._acks_since + ACK_WINDOW - now))
+        ack_wait = self._writeback.ack_wait()
+        if ack_wait is not None:
+            timeout = min(timeout, ack_wait)
         if self._wakeup.is_set() or not self._done.empty():
             self._wakeup.clear()
             return
         if idle:
-            self.runtime.backend.wait_for_jobs(self.config.queues, max(0.0, timeout))
+            try:
+                self.runtime.backend.wait_for_jobs(self.config.queues, max(0.0, timeout))
+            except Exception as exc:  # a broken wake-up channel degrades to polling
+                log.debug("waiting for notifications failed: %s", exc)
+                self._wakeup.wait(max(0.0, timeout))
         else:
             self._wakeup.wait(max(0.0, timeout))
         self._wakeup.clear()
@@ -486,11 +449,7 @@ class WorkerLoop:
             return
         for r in records:
             if r.row.id in done:
-                log.info(
-                    "%s: returned to pending (%s)",
-                    describe_row(r.row),
-                    why,
-                )
+                log.info("%s: returned to pending (%s)", describe_row(r.row), why)
 
     def _shutdown(self) -> None:
         self._collect()
@@ -503,15 +462,6 @@ class WorkerLoop:
             self._running.clear()
         self._requeue(left, count_attempt=True, why="still running at shutdown")
         self._flush(force=True)
-
-
-def _where(running: Running) -> str:
-    """Where a timed-out sync handler is stuck (its thread's stack), for the error text."""
-    frame = sys._current_frames().get(running.thread_id or -1)
-    if frame is None:
-        return ""
-    stack = "".join(traceback.format_stack(frame))[-MAX_STACK_CHARS:]
-    return f"; the handler was at:\n{stack}"
 
 
 #: The seed crate's name for the worker.

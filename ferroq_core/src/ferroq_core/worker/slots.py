@@ -12,11 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from ferroq_core.errors import JobTimeout
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -24,7 +28,10 @@ if TYPE_CHECKING:
 
     from ferroq_core.records import JobRow
 
-__all__ = ["LoopThread", "Running", "ThreadSlots"]
+__all__ = ["LoopThread", "Running", "ThreadSlots", "timeout_error"]
+
+#: Stack text kept in a timeout's error, at most.
+MAX_STACK_CHARS = 4_000
 
 log = logging.getLogger("ferroq.worker")
 
@@ -145,3 +152,21 @@ class LoopThread:
             return
         deadline = time.monotonic() + timeout
         self._thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def timeout_error(running: Running) -> JobTimeout:
+    """The error of an attempt that ran past its timeout; for a sync handler it shows where
+    the handler is stuck (its thread's stack), which is what an operator needs to fix it."""
+    row = running.row
+    name = f"job {row.id} ({row.job_type})"
+    if running.started_at is None:
+        return JobTimeout(
+            f"{name} did not even start within its timeout of {running.timeout:g}s (an async "
+            "handler is blocking the worker's event loop)"
+        )
+    where = ""
+    frame = sys._current_frames().get(running.thread_id or -1)
+    if frame is not None:
+        stack = "".join(traceback.format_stack(frame))[-MAX_STACK_CHARS:]
+        where = f"; the handler was at:\n{stack}"
+    return JobTimeout(f"{name} ran past its timeout of {running.timeout:g}s{where}")
