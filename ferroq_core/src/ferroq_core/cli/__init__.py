@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "dispatch",
     "health",
     "worker",
+    "bench",
 )
 
 
