@@ -181,14 +181,12 @@ class PostgresBackend(SqlBackend):
             committing = False
             try:
                 with self.engine.connect() as conn:
-                    if autocommit:
-                        # Only idempotent or at-least-once operations come here (claim,
-                        # complete, heartbeat, fail), so a retry after a statement that may
-                        # have committed is harmless.
-                        return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
-                    if not write:
-                        # Autocommit: no BEGIN/ROLLBACK round trips, and no ROLLBACK, which
-                        # would also drop the statements psycopg prepared on this connection.
+                    if autocommit or not write:
+                        # No BEGIN/COMMIT (or ROLLBACK) round trips; a ROLLBACK would also drop
+                        # the statements psycopg prepared on this connection. Writes come here
+                        # only for idempotent or at-least-once operations (claim, complete,
+                        # heartbeat, fail), so a retry after one that may have committed is
+                        # harmless.
                         return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     trans = conn.begin()
                     result = fn(conn)
