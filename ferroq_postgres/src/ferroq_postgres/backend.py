@@ -30,11 +30,13 @@ from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
 from ferroq_postgres.options import PostgresOptions, split_url
 from ferroq_postgres.statements import (
+    BULK_INSERT,
     CLAIM,
     COMPLETE,
     HEARTBEAT,
     INSERT,
     NOTIFY,
+    bulk_params,
     lease_params,
 )
 
@@ -146,7 +148,8 @@ class PostgresBackend(SqlBackend):
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
     ) -> list[EnqueueResult]:
         if len(reqs) > self.SMALL_BATCH:
-            return super()._insert_plain(conn, reqs)
+            ids = sorted(int(row[0]) for row in conn.execute(BULK_INSERT, bulk_params(reqs)))
+            return [EnqueueResult(id=i) for i in ids]
         rows = [dict(self._values(r), enqueue_delay=float(r.delay)) for r in reqs]
         return [EnqueueResult(id=int(row[0])) for row in conn.execute(INSERT, rows)]
 

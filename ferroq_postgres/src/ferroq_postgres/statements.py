@@ -8,13 +8,29 @@ so one text serves every batch size (an expanded ``IN`` list is a new text per s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import JOB_COLUMNS
 
-__all__ = ["CLAIM", "COMPLETE", "HEARTBEAT", "INSERT", "NOTIFY", "lease_params"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ferroq_core.records import EnqueueRequest
+
+__all__ = [
+    "BULK_INSERT",
+    "CLAIM",
+    "COMPLETE",
+    "HEARTBEAT",
+    "INSERT",
+    "NOTIFY",
+    "bulk_params",
+    "lease_params",
+]
 
 #: The database clock, not skewed by a long caller transaction (unlike ``now()``).
 NOW = sa.func.statement_timestamp(type_=Timestamp())
@@ -35,6 +51,45 @@ INSERT = (
     )
     .returning(jobs.c.id, sort_by_parameter_order=True)
 )
+
+#: Params: :func:`bulk_params`. A large batch as one statement with one array per column: the
+#: multi-row VALUES that SQLAlchemy builds instead is a new, 11,000-placeholder text per 1,000
+#: rows, and psycopg spent more time parsing it than the server spent inserting (profile:
+#: ~55% of ``dispatch_many``). Rows are inserted in ``ord`` order, so the serial ids come out
+#: ascending in request order; the caller sorts the returned ids.
+BULK_INSERT = sa.text(
+    "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
+    " max_attempts, tenant_id, available_at, created_at)"
+    " SELECT r.queue, r.job_type, r.payload, 'pending', r.priority, 0, r.max_attempts,"
+    " r.tenant_id, statement_timestamp() + make_interval(secs => r.delay),"
+    " statement_timestamp()"
+    " FROM unnest(:queues, :job_types, :payloads, :priorities, :max_attempts, :tenants,"
+    " :delays) WITH ORDINALITY"
+    " AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, ord)"
+    " ORDER BY r.ord RETURNING id"
+).bindparams(
+    sa.bindparam("queues", type_=ARRAY(sa.Text())),
+    sa.bindparam("job_types", type_=ARRAY(sa.Text())),
+    sa.bindparam("payloads", type_=ARRAY(sa.Text())),
+    sa.bindparam("priorities", type_=ARRAY(sa.Integer())),
+    sa.bindparam("max_attempts", type_=ARRAY(sa.Integer())),
+    sa.bindparam("tenants", type_=ARRAY(sa.Text())),
+    sa.bindparam("delays", type_=ARRAY(sa.Float())),
+)
+
+
+def bulk_params(reqs: Sequence[EnqueueRequest]) -> dict[str, list[Any]]:
+    """The arrays :data:`BULK_INSERT` takes (requests without idempotency keys)."""
+    return {
+        "queues": [r.queue for r in reqs],
+        "job_types": [r.job_type for r in reqs],
+        "payloads": [r.payload for r in reqs],
+        "priorities": [r.priority for r in reqs],
+        "max_attempts": [r.max_attempts for r in reqs],
+        "tenants": [r.tenant_id for r in reqs],
+        "delays": [float(r.delay) for r in reqs],
+    }
+
 
 # Lock exactly `limit` rows in a CTE and update those: UPDATE ... WHERE id IN (SELECT ...
 # LIMIT n) may re-evaluate the subquery and claim more than n rows.
