@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 
@@ -66,3 +67,26 @@ def test_second_signal_exits_within_a_second(runtime: Runtime, start_worker, mar
     row = runtime.backend.get_job(job_id)
     assert row is not None
     assert (row.status, row.attempts) == ("pending", 1), worker.output()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_second_signal_exits_even_while_blocked_on_a_locked_database(
+    runtime: Runtime, db_url: str, start_worker
+) -> None:
+    # Another connection holds SQLite's write lock: the worker's claim waits inside the
+    # driver (a C call, where Python-level signal handlers cannot run).
+    path = db_url.removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        worker = start_worker(*FAST)
+        wait_for(lambda: "started: queues=" in worker.output())
+        holder.execute("BEGIN EXCLUSIVE")
+        time.sleep(0.3)  # let the worker's next claim block on the lock
+        worker.signal(signal.SIGTERM)
+        wait_for(lambda: "send it again to exit now" in worker.output())
+        began = time.monotonic()
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(10) == 0, worker.output()
+        assert time.monotonic() - began < 1.5, worker.output()
+    finally:
+        holder.close()

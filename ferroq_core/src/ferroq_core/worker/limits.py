@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import sys
 
 __all__ = ["rss_mb"]
@@ -17,6 +16,10 @@ def rss_mb() -> float | None:
         return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
     except (OSError, ValueError, IndexError):
         pass
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
     # No /proc (macOS): the peak RSS is the best available figure (bytes there, KB on Linux).
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024

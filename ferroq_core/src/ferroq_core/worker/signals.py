@@ -1,11 +1,20 @@
 """SIGTERM/SIGINT handling for a worker: the first signal stops gracefully, the second exits
-within a second after returning what it can."""
+within a second after returning what it can.
+
+Python runs signal handlers on the main thread only between bytecodes, so a handler waits as
+long as the main thread is inside a C call (a SQLite busy wait, a database round trip). The
+promise "a second signal exits within a second" cannot depend on that. So the C-level signal
+handler's wake-up byte (:func:`signal.set_wakeup_fd`) is read by a small watcher thread, which
+reacts at once; the Python-level handler does nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +29,7 @@ log = logging.getLogger("ferroq.worker")
 
 #: After a second signal the process exits within this many seconds, whatever still runs.
 FORCE_EXIT_AFTER = 0.9
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class SignalHandlers:
@@ -29,20 +39,54 @@ class SignalHandlers:
         self._worker = worker
         self._hard_exit = hard_exit
         self._old: dict[int, Any] = {}
+        self._old_fd = -1
+        self._pair: tuple[socket.socket, socket.socket] | None = None
         self._count = 0
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._old[sig] = signal.signal(sig, self._handle)
+        reader, writer = socket.socketpair()
+        reader.setblocking(True)
+        writer.setblocking(False)
+        self._pair = (reader, writer)
+        for sig in _STOP_SIGNALS:
+            self._old[sig] = signal.signal(sig, _noop)
+        self._old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="ferroq-signals", daemon=True).start()
 
     def restore(self) -> None:
+        if self._pair is None:
+            return
+        signal.set_wakeup_fd(self._old_fd)
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old.clear()
+        reader, writer = self._pair
+        self._pair = None
+        with contextlib.suppress(OSError):
+            writer.close()
+            reader.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            reader.close()
 
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+    def _watch(self) -> None:
+        pair = self._pair
+        if pair is None:
+            return
+        reader = pair[0]
+        while True:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in _STOP_SIGNALS:
+                    self._handle(signum)
+
+    def _handle(self, signum: int) -> None:
         self._count += 1
         name = signal.Signals(signum).name
         worker = self._worker
@@ -52,16 +96,16 @@ class SignalHandlers:
                 name,
                 worker.config.shutdown_timeout,
             )
-            target = worker.request_stop
-            kwargs: dict[str, Any] = {"reason": name}
-        else:
-            log.warning("second %s: returning running jobs to pending and exiting now", name)
-            kwargs = {"reason": name, "force": True}
-            target = worker.request_stop
-            if self._hard_exit:
-                threading.Thread(target=_exit_later, name="ferroq-force-exit", daemon=True).start()
-        # Waking takes locks the interrupted code may hold: do it from a fresh thread.
-        threading.Thread(target=target, kwargs=kwargs, daemon=True).start()
+            worker.request_stop(name)
+            return
+        log.warning("second %s: returning running jobs to pending and exiting now", name)
+        if self._hard_exit:
+            threading.Thread(target=_exit_later, name="ferroq-force-exit", daemon=True).start()
+        worker.request_stop(name, force=True)
+
+
+def _noop(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler: the watcher thread does the work (see the module doc)."""
 
 
 def _exit_later() -> None:
