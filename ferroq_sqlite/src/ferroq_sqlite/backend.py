@@ -24,12 +24,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ferroq_core.clock import utcnow
-from ferroq_core.errors import BackendBusy, ConfigError, FerroqError
+from ferroq_core.clock import to_micros, utcnow
+from ferroq_core.errors import BackendBusy, ConfigError, DatabaseError, FerroqError
+from ferroq_core.records import EnqueueResult
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, row_to_job
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
-from ferroq_sqlite.statements import CLAIM, COMPLETE, lease_array
+from ferroq_sqlite.statements import (
+    BULK_INSERT,
+    CLAIM,
+    COMPLETE,
+    MAX_ID,
+    NEW_IDS,
+    lease_array,
+)
 from ferroq_sqlite.watch import ChangeWatcher, PollInterval
 
 if TYPE_CHECKING:
@@ -37,7 +45,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-    from ferroq_core.records import JobRow, Lease
+    from ferroq_core.records import EnqueueRequest, JobRow, Lease
 
 __all__ = ["SqliteBackend"]
 
@@ -204,6 +212,36 @@ class SqliteBackend(SqlBackend):
 
     def _insert(self) -> Any:
         return sqlite_insert(jobs)
+
+    def _insert_plain(
+        self, conn: Connection, reqs: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult]:
+        if len(reqs) < 2:
+            return super()._insert_plain(conn, reqs)
+        base = utcnow()
+        created = to_micros(base)
+        before = int(conn.exec_driver_sql(MAX_ID).scalar_one())
+        rows = [
+            (
+                r.queue,
+                r.job_type,
+                r.payload,
+                r.priority,
+                r.max_attempts,
+                r.tenant_id,
+                to_micros(self._shift(base, r.delay)),
+                created,
+            )
+            for r in reqs
+        ]
+        conn.exec_driver_sql(BULK_INSERT, rows)
+        ids = [int(r[0]) for r in conn.exec_driver_sql(NEW_IDS, (before,))]
+        if len(ids) != len(reqs):
+            raise DatabaseError(
+                f"inserted {len(reqs)} jobs but found {len(ids)} new ids: another writer "
+                "wrote inside this transaction; nothing was committed"
+            )
+        return [EnqueueResult(id=i) for i in ids]
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
         params = {
