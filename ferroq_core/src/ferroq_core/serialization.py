@@ -6,10 +6,12 @@ dicts and Optional fields. NaN and infinities are refused (they are not JSON).
 
 from __future__ import annotations
 
+import collections.abc
+import enum
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 from uuid import UUID
 
 import attrs
@@ -34,7 +36,56 @@ def _make_converter() -> cattrs.Converter:
     # Decimals travel as strings so no precision is lost through a JSON float.
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+    # cattrs coerces primitives by default (a dict into a str field becomes its repr, 1.9 into
+    # an int field becomes 1). A stored payload of the wrong shape is a bug to surface, not to
+    # paper over, so primitives must arrive as the JSON type they were written as.
+    conv.register_structure_hook(str, _strict(str))
+    conv.register_structure_hook(bool, _strict(bool))
+    conv.register_structure_hook(int, _strict(int))
+    conv.register_structure_hook(float, _strict_float)
+    # JSON object keys are always strings, so number keys come back as text and are parsed.
+    conv.register_structure_hook_factory(_has_number_keys, lambda t: _number_key_dict(conv, t))
     return conv
+
+
+def _has_number_keys(t: Any) -> bool:
+    args = get_args(t)
+    return get_origin(t) in _MAPPINGS and len(args) == 2 and args[0] in (int, float)
+
+
+def _number_key_dict(conv: cattrs.Converter, t: Any) -> Any:
+    key_type, value_type = get_args(t)
+
+    def structure(value: Any, _: Any) -> dict[Any, Any]:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            number = key_type(k)  # ValueError for text that is no number
+            out[number] = conv.structure(v, value_type)
+        return out
+
+    return structure
+
+
+def _strict(kind: type[T]) -> Any:
+    def structure(value: Any, target: Any) -> Any:
+        # Class hooks also catch IntEnum/StrEnum fields (int and str subclasses): those
+        # are looked up by value, as cattrs would.
+        if target is not kind and isinstance(target, type) and issubclass(target, enum.Enum):
+            return target(value)
+        # bool is an int subclass: True is not a valid int field value.
+        if type(value) is not kind:
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r:.40}")
+        return value
+
+    return structure
+
+
+def _strict_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected float, got {type(value).__name__} {value!r:.40}")
+    return float(value)
 
 
 def _parse_datetime(value: Any) -> datetime:
@@ -42,6 +93,8 @@ def _parse_datetime(value: Any) -> datetime:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
     return datetime.fromisoformat(value)
 
+
+_MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
 
 _converter = _make_converter()
 
