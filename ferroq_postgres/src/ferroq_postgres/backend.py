@@ -140,7 +140,7 @@ class PostgresBackend(SqlBackend):
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
         params = {"claim_queue": queue, "claim_limit": limit, "claim_worker": worker_id}
-        rows = [row_to_job(r) for r in conn.execute(CLAIM, params)]
+        rows = [row_to_job(r) for r in conn.execute(CLAIM, params).all()]
         rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
         return rows
 
@@ -230,7 +230,7 @@ class PostgresBackend(SqlBackend):
             return set()
         params = lease_params([(lease.id, lease.claimed_by, lease.attempts) for lease in leases])
         with self._one_statement():
-            return self._write(lambda conn: {int(r[0]) for r in conn.execute(stmt, params)})
+            return self._write(lambda conn: {int(r[0]) for r in conn.execute(stmt, params).all()})
 
     def fail(self, lease: Lease, *, error: str) -> bool:
         with self._one_statement():

@@ -250,7 +250,7 @@ class SqliteBackend(SqlBackend):
             "claim_worker": worker_id,
             "claim_now": utcnow(),
         }
-        rows = [row_to_job(r) for r in conn.execute(CLAIM, params)]
+        rows = [row_to_job(r) for r in conn.execute(CLAIM, params).all()]
         rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
         return rows
 
@@ -258,7 +258,7 @@ class SqliteBackend(SqlBackend):
         if not leases:
             return set()
         params = lease_array(leases)
-        return self._write(lambda conn: {int(r[0]) for r in conn.execute(COMPLETE, params)})
+        return self._write(lambda conn: {int(r[0]) for r in conn.execute(COMPLETE, params).all()})
 
     # -- wake-ups ----------------------------------------------------------------------------
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
