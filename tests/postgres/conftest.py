@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-pytestmark = pytest.mark.postgres
-
 
 @pytest.fixture
 def pg_backend(pg_url: str) -> Iterator[PostgresBackend]:

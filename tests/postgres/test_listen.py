@@ -44,9 +44,10 @@ def listening(backend: PostgresBackend) -> int:
 def test_notification_payload_is_the_queue_name_only(
     pg_url: str, producer: PostgresBackend
 ) -> None:
-    url = sa.engine.make_url(pg_url)
+    # A libpq URI (host may be a socket directory in the query, for a throwaway cluster).
+    conninfo = sa.engine.make_url(pg_url).set(drivername="postgresql")
     with psycopg.Connection.connect(
-        host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
+        conninfo.render_as_string(hide_password=False), autocommit=True
     ) as conn:
         conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(CHANNEL)))
         secret = EnqueueRequest(queue="mail", job_type="t", payload='{"card": "4111"}')
