@@ -23,7 +23,7 @@ from ferroq_postgres import PostgresBackend
 from tests.postgres.conftest import wait_until, worker_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 pytestmark = pytest.mark.postgres
 
@@ -119,22 +119,33 @@ def committed_count(backend: PostgresBackend) -> int:
     return len(backend.list_jobs(queue=QUEUE))
 
 
+@contextmanager
+def caller_transaction(
+    kind: str, conn: sa.engine.Connection
+) -> Iterator[tuple[Any, Callable[[bool], None]]]:
+    """The application's open transaction, on a ``Connection`` or a ``Session``: yields what to
+    pass as ``dispatch(connection=...)`` and a function that ends it (True: commit)."""
+    if kind == "session":
+        with Session(bind=conn) as session:
+            session.begin()
+            yield session, lambda commit: session.commit() if commit else session.rollback()
+    else:
+        trans = conn.begin()
+        yield conn, lambda commit: trans.commit() if commit else trans.rollback()
+
+
 @pytest.mark.parametrize("kind", ["connection", "session"])
 def test_rolled_back_dispatch_leaves_no_job_and_no_wakeup(
     pg_runtime: Runtime, pg_backend: PostgresBackend, kind: str
 ) -> None:
-    with Waiter(backend_of(pg_runtime)) as waiter, sa_connection(pg_runtime) as conn:
-        if kind == "session":
-            with Session(bind=conn) as session:
-                session.begin()
-                job_id = dispatch_in(session, 1)
-                assert job_id > 0
-                session.rollback()
-        else:
-            with conn.begin() as trans:
-                job_id = dispatch_in(conn, 1)
-                assert job_id > 0
-                trans.rollback()
+    with (
+        Waiter(backend_of(pg_runtime)) as waiter,
+        sa_connection(pg_runtime) as conn,
+        caller_transaction(kind, conn) as (handle, end),
+    ):
+        job_id = dispatch_in(handle, 1)
+        assert job_id > 0
+        end(False)
         assert pg_backend.get_job(job_id) is None
         assert committed_count(pg_backend) == 0
         assert stays_asleep(waiter), "a rolled-back dispatch woke a worker"
@@ -145,24 +156,17 @@ def test_rolled_back_dispatch_leaves_no_job_and_no_wakeup(
 def test_committed_dispatch_wakes_a_listening_worker_only_after_commit(
     pg_runtime: Runtime, pg_backend: PostgresBackend, kind: str
 ) -> None:
-    with Waiter(backend_of(pg_runtime)) as waiter, sa_connection(pg_runtime) as conn:
-        if kind == "session":
-            session = Session(bind=conn)
-            session.begin()
-            job_id = dispatch_in(session, 2)
-            # Uncommitted: invisible to other connections, and nobody was woken.
-            assert pg_backend.get_job(job_id) is None
-            assert stays_asleep(waiter), "a worker woke before the commit"
-            committed_at = time.monotonic()
-            session.commit()
-            session.close()
-        else:
-            trans = conn.begin()
-            job_id = dispatch_in(conn, 2)
-            assert pg_backend.get_job(job_id) is None
-            assert stays_asleep(waiter), "a worker woke before the commit"
-            committed_at = time.monotonic()
-            trans.commit()
+    with (
+        Waiter(backend_of(pg_runtime)) as waiter,
+        sa_connection(pg_runtime) as conn,
+        caller_transaction(kind, conn) as (handle, end),
+    ):
+        job_id = dispatch_in(handle, 2)
+        # Uncommitted: invisible to other connections, and nobody was woken.
+        assert pg_backend.get_job(job_id) is None
+        assert stays_asleep(waiter), "a worker woke before the commit"
+        committed_at = time.monotonic()
+        end(True)
         woken_at = wait_until(lambda: waiter.woken_at, timeout=10, what="the wake-up")
         assert woken_at >= committed_at
         (row,) = pg_backend.claim([QUEUE], worker_id(), 10)
