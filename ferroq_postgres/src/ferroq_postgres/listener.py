@@ -89,7 +89,7 @@ class Listener:
         while not self._stop.is_set():
             try:
                 conn = self._connect()
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # any failure to connect: keep polling, retry later
                 log.warning(
                     "ferroq: cannot open the LISTEN connection (%s); polling", _first_line(exc)
                 )
@@ -108,6 +108,9 @@ class Listener:
                             "ferroq: the LISTEN connection broke (%s); polling until it is back",
                             _first_line(exc),
                         )
+                except Exception:
+                    # A bug must not end the thread for good: waiters would poll forever.
+                    log.exception("ferroq: the LISTEN thread failed; polling, then reconnecting")
                 finally:
                     was_connected = self.backend_pid is not None
                     self.backend_pid = None
