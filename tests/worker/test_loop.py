@@ -82,7 +82,24 @@ class BlockLoop(Job):
     seconds: float
 
     async def handle(self) -> None:
+        THREADS.append(("block", threading.current_thread().name))
         time.sleep(self.seconds)
+
+
+@attrs.define
+class SlowFailed(Job):
+    """Fails at once; its ``failed()`` callback takes a while."""
+
+    job_name = "test.slow_failed"
+    max_attempts = 1
+    seconds: float
+
+    def handle(self) -> None:
+        raise ValueError("no")
+
+    def failed(self, error: BaseException) -> None:
+        time.sleep(self.seconds)
+        THREADS.append(("failed", threading.current_thread().name))
 
 
 class Watch:
@@ -208,10 +225,12 @@ def test_stop_returns_claimed_but_unstarted_jobs_uncounted(
     watched: tuple[Runtime, Watch],
 ) -> None:
     runtime, _ = watched
+    THREADS.clear()
     BlockLoop(seconds=1.0).dispatch()
     waiting = [WhereAsync(tag=f"w{i}").dispatch() for i in range(2)]
     worker, thread = _run(runtime, WorkerConfig(concurrency=3, sleep=0.05))
     wait_for(lambda: runtime.backend.get_stats().claimed == 3)
+    wait_for(lambda: ("block", "ferroq-async") in THREADS)
     worker.request_stop("test")
     thread.join(10)
     assert not thread.is_alive()
@@ -245,3 +264,23 @@ def test_failing_heartbeats_pause_claiming_until_they_succeed(
     worker.request_stop("test", force=True)
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_slow_failed_callback_does_not_hold_up_other_jobs(
+    watched: tuple[Runtime, Watch],
+) -> None:
+    runtime, _ = watched
+    THREADS.clear()
+    SlowFailed(seconds=1.5).dispatch()
+    worker, thread = _run(runtime, WorkerConfig(concurrency=2, sleep=0.05))
+    wait_for(lambda: runtime.backend.get_stats().failed == 1)
+    began = time.monotonic()
+    later = WhereSync(tag="later").dispatch()
+    wait_for(lambda: runtime.backend.get_job(later) is None)
+    assert time.monotonic() - began < 1.0
+    assert ("failed", "ferroq-callbacks") not in THREADS  # still sleeping
+    worker.request_stop("test")
+    thread.join(10)
+    assert not thread.is_alive()
+    # Stopping waited for the callback to finish.
+    assert ("failed", "ferroq-callbacks") in THREADS

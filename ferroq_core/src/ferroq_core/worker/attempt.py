@@ -116,12 +116,20 @@ def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:
     return 0.0
 
 
-def settle(runtime: Runtime, outcome: Outcome, *, complete: bool = True) -> str:
+def settle(
+    runtime: Runtime,
+    outcome: Outcome,
+    *,
+    complete: bool = True,
+    defer: Callable[[Callable[[], None]], None] | None = None,
+) -> str:
     """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed`` or
     ``stale`` (the lease no longer matched, nothing was written).
 
     With ``complete=False`` a success is not deleted here (the caller acknowledges successes
-    in batches with ``backend.complete``) and ``succeeded`` is returned.
+    in batches with ``backend.complete``) and ``succeeded`` is returned. ``defer`` runs the
+    job's ``failed()`` callback and the ``failed`` hook (user code that may be slow) after
+    the row is parked, e.g. on another thread; by default they run before this returns.
     """
     row = outcome.row
     backend = runtime.backend
@@ -158,8 +166,15 @@ def settle(runtime: Runtime, outcome: Outcome, *, complete: bool = True) -> str:
         " (not retried)" if permanent else "",
         _headline(error),
     )
-    call_failed(outcome.job, error, row)
-    fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
+
+    def finish() -> None:
+        call_failed(outcome.job, error, row)
+        fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
+
+    if defer is None:
+        finish()
+    else:
+        defer(finish)
     return "failed"
 
 

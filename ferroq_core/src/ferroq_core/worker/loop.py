@@ -30,7 +30,7 @@ from ferroq_core.worker.leases import LeaseKeeper
 from ferroq_core.worker.limits import rss_mb
 from ferroq_core.worker.signals import SignalHandlers
 from ferroq_core.worker.slots import LoopThread, Running, ThreadSlots, timeout_error
-from ferroq_core.worker.writeback import WriteBack
+from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
     from ferroq_core.job import Job
@@ -74,7 +74,8 @@ class WorkerLoop:
         self._hard_exit = hard_exit
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
-        self._writeback = WriteBack(runtime, self.config.concurrency)
+        self._callbacks = Callbacks()
+        self._writeback = WriteBack(runtime, self.config.concurrency, self._callbacks.submit)
         self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -146,6 +147,8 @@ class WorkerLoop:
                     signals.restore()
                 # Forced: a second signal promised an exit within a second.
                 budget = 0.2 if self._force else 2.0
+                if not self._callbacks.drain(budget if self._force else 10.0):
+                    log.warning("exiting with failed() callbacks still running")
                 self._leases.stop(budget)
                 self._threads.stop()
                 if self._loop_thread is not None:

@@ -8,17 +8,21 @@ meanwhile.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from typing import TYPE_CHECKING
 
 from ferroq_core.worker.attempt import settle, settle_successes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
     from ferroq_core.worker.attempt import Outcome
 
-__all__ = ["ACK_WINDOW", "WriteBack"]
+__all__ = ["ACK_WINDOW", "Callbacks", "WriteBack"]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -30,8 +34,14 @@ class WriteBack:
     """The worker's pending writes. Used by the worker's main thread only (the heartbeat
     thread only reads :meth:`rows`)."""
 
-    def __init__(self, runtime: Runtime, batch_size: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        batch_size: int,
+        defer: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self._runtime = runtime
+        self._defer = defer
         self._batch_size = batch_size
         self._acks: list[Outcome] = []
         self._acks_since = 0.0
@@ -76,9 +86,55 @@ class WriteBack:
             pending, self._failures = self._failures, []
             for i, outcome in enumerate(pending):
                 try:
-                    released |= settle(self._runtime, outcome) == "retrying"
+                    result = settle(self._runtime, outcome, defer=self._defer)
+                    released |= result == "retrying"
                 except Exception as exc:
                     log.warning("writing back job %s failed (will retry): %s", outcome.row.id, exc)
                     self._failures = pending[i:] + self._failures
                     break
         return released
+
+
+class Callbacks:
+    """One thread that runs ``failed()`` callbacks and ``failed`` hooks in order, so slow user
+    code there never holds up the worker's claiming, timeouts or write-backs."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending += 1
+            self._idle.clear()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="ferroq-callbacks", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(fn)
+
+    def _serve(self) -> None:
+        while True:
+            fn = self._queue.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except BaseException:  # each callback already logs its own errors
+                log.exception("a failed() callback or hook raised")
+            with self._lock:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.set()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for queued callbacks; False if some are left."""
+        done = self._idle.wait(timeout)
+        if self._thread is not None:
+            self._queue.put(None)
+        return done
