@@ -80,7 +80,7 @@ def test_translated_errors(pg_url: str, pg_backend: PostgresBackend) -> None:
 def test_workers_survive_every_backend_being_terminated_mid_load(
     pg_admin: sa.engine.Engine, pg_backend: PostgresBackend
 ) -> None:
-    sent = {r.id for r in pg_backend.enqueue([request() for _ in range(1500)])}
+    sent = {r.id for r in pg_backend.enqueue([request() for _ in range(3000)])}
     completions: collections.Counter[int] = collections.Counter()
     errors: list[str] = []
     lock = threading.Lock()
@@ -115,7 +115,7 @@ def test_workers_survive_every_backend_being_terminated_mid_load(
 
     def kill() -> None:
         while not stop.is_set() and len(kills) < 8:
-            time.sleep(0.15)
+            time.sleep(0.1)
             kills.append(terminate_backends(pg_admin))
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(6)]
@@ -135,6 +135,7 @@ def test_workers_survive_every_backend_being_terminated_mid_load(
     assert set(completions) == sent, f"{len(sent - set(completions))} jobs never completed"
     assert pg_backend.get_job(max(sent)) is None
     assert sum(1 for k in kills if k) >= 3, f"the sabotage did not happen: {kills}"
+    print(f"\n{len(sent)} jobs, kills {kills}, {len(errors)} errors surfaced")
     # Only a broken COMMIT (surfaced as BackendUnavailable) can make a job run twice, and then
     # at most one claim batch (5 jobs) per error.
     twice = sum(1 for n in completions.values() if n > 1)
