@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # `python bench/run.py` works too
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, child_env, median, parse_result
-from bench.systems import SYSTEMS
+from bench.systems import SYSTEMS, base_name
 from bench.targets import check
 
 RESULTS = ROOT / "bench" / "results" / "results.jsonl"
@@ -78,6 +78,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--results", type=Path, default=RESULTS, help="JSON lines file to append to")
     p.add_argument("--note", default="", help="free text stored with the results line")
+    p.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also run ferroq from another source tree (a copy of the repo's ferroq_*/src"
+        " folders), as system ferroq@LABEL: before/after comparisons in one interleaved run",
+    )
     return p.parse_args(argv)
 
 
@@ -128,14 +136,28 @@ class PgDatabase:
         self._admin.close()
 
 
+def tree_env(system: str, trees: dict[str, str]) -> dict[str, str]:
+    env = child_env()
+    if "@" in system:
+        root = Path(trees[system.split("@", 1)[1]])
+        paths = [str(root / d / "src") for d in ("ferroq_core", "ferroq_sqlite", "ferroq_postgres")]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env["PYTHONPATH"]])
+    return env
+
+
 def run_child(
-    system: str, backend: str, url: str, workload: str, opts: dict[str, Any]
+    system: str,
+    backend: str,
+    url: str,
+    workload: str,
+    opts: dict[str, Any],
+    trees: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     child = WORKLOADS[workload][0]
     proc = subprocess.run(
         [sys.executable, "-m", "bench.child", system, backend, url, child, json.dumps(opts)],
         cwd=ROOT,
-        env=child_env(),
+        env=tree_env(system, trees or {}),
         capture_output=True,
         text=True,
         timeout=3600,
@@ -192,7 +214,7 @@ def table(summary: dict[str, Any], systems: list[str]) -> str:
                 vals = []
                 for s in systems:
                     c = cells.get(s)
-                    if c is None or SYSTEMS[s][1].count(backend) == 0:
+                    if c is None or SYSTEMS[base_name(s)][1].count(backend) == 0:
                         vals.append("n/a" if c is None else "-")
                     elif "status" in c:
                         vals.append(c["status"])
@@ -248,13 +270,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick
         else DEFAULT_WORKLOADS
     )
-    systems = [s for s in args.systems.split(",") if s]
+    trees = dict(t.split("=", 1) for t in args.tree)
+    systems = [s for s in args.systems.split(",") if s] + [f"ferroq@{label}" for label in trees]
     backends = [b for b in args.backends.split(",") if b]
     for name in workloads:
         if name not in WORKLOADS:
             raise SystemExit(f"unknown workload {name!r}; pick from {', '.join(WORKLOADS)}")
     for name in systems:
-        if name not in SYSTEMS:
+        if base_name(name) not in SYSTEMS:
             raise SystemExit(f"unknown system {name!r}; pick from {', '.join(SYSTEMS)}")
 
     pg: PgDatabase | None = PgDatabase(args.pg_url) if "postgres" in backends else None
@@ -266,9 +289,9 @@ def main(argv: list[str] | None = None) -> int:
             for workload in workloads:
                 for backend in backends:
                     for system in systems:
-                        if backend not in SYSTEMS[system][1]:
+                        if backend not in SYSTEMS[base_name(system)][1]:
                             continue
-                        if workload in LONG_ONLY and system != "ferroq":
+                        if workload in LONG_ONLY and base_name(system) != "ferroq":
                             continue
                         url = (
                             pg.url
@@ -277,7 +300,12 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         t0 = time.perf_counter()
                         row = run_child(
-                            system, backend, url, workload, options_for(args, workload, system)
+                            system,
+                            backend,
+                            url,
+                            workload,
+                            options_for(args, workload, system),
+                            trees,
                         )
                         row["rep"] = rep
                         rows.append(row)

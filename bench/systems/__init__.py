@@ -21,8 +21,13 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+def base_name(name: str) -> str:
+    """``ferroq@before`` (a system run from another source tree, see ``--tree``) -> ``ferroq``."""
+    return name.split("@", 1)[0]
+
+
 def load(name: str, backend: str, url: str, queue: str, **options: Any) -> System:
-    module, _backends, package = SYSTEMS[name]
+    module, _backends, package = SYSTEMS[base_name(name)]
     try:
         mod = import_module(module)
     except ImportError as exc:
