@@ -78,6 +78,8 @@ def test_supervisor_stops_when_workers_cannot_start(sqlite_url: str, tmp_path) -
     assert "failed to start (exit code 1); stopping" in done.stderr
 
 
+# The supervisor never touches the database: one backend is enough here.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_stop_when_empty_children_are_not_restarted(
     runtime: Runtime, start_worker, marks: Marks
 ) -> None:
@@ -89,6 +91,8 @@ def test_stop_when_empty_children_are_not_restarted(
     assert "restarting" not in supervisor.output()
 
 
+# The supervisor never touches the database: one backend is enough here.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_restart_rate_limit_holds_back_a_crash_looping_slot(
     runtime: Runtime, db_url: str, marks: Marks, tmp_path
 ) -> None:
@@ -115,3 +119,19 @@ def test_restart_rate_limit_holds_back_a_crash_looping_slot(
         finally:
             proc.kill()
     assert len(marks.order()) == runs
+
+
+# The supervisor never touches the database: one backend is enough here.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_children_recycled_by_max_jobs_are_restarted_without_limit(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    for i in range(7):
+        Record(tag=f"r{i}").dispatch()
+    # Each child runs one job and exits cleanly: more recycles than the crash limit (5).
+    supervisor = start_worker("--processes", "1", "--max-jobs", "1", "--sleep", "0.1")
+    wait_for(lambda: len(marks.order()) == 7, timeout=40)
+    assert len(_children_pids(marks)) == 7
+    assert "next restart in" not in supervisor.output()
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(15) == 0, supervisor.output()

@@ -68,6 +68,8 @@ class Child:
     ready: bool = False
     #: The slot finished for good (a clean exit that is not restarted).
     done: bool = False
+    #: The last exit was a crash (counts against the restart limit).
+    crashed: bool = False
 
 
 class Supervisor:
@@ -193,10 +195,18 @@ class Supervisor:
                 self._signals += 1
                 self._stop_children()
                 continue
-            if code == 0 and not self.restart_clean_exits:
-                log.info("worker %d finished", child.slot)
-                child.done = True
+            if code == 0:
+                # A clean exit (--max-jobs, --max-time, --memory): recycle it at once; it
+                # does not count against the crash-restart limit.
+                child.crashed = False
+                if self.restart_clean_exits:
+                    log.info("worker %d exited cleanly; starting a fresh one", child.slot)
+                    child.restart_at = now
+                else:
+                    log.info("worker %d finished", child.slot)
+                    child.done = True
                 continue
+            child.crashed = True
             why = (
                 f"killed after job {child.killed_for} overran its timeout"
                 if (child.killed_for is not None)
@@ -255,7 +265,8 @@ class Supervisor:
                 self._enforce_timeouts()
                 for child in self.children:
                     if child.proc is None and not child.done and now >= child.restart_at:
-                        child.restarts.append(now)
+                        if child.crashed:
+                            child.restarts.append(now)
                         self._spawn(child)
         finally:
             for sig, handler in old.items():
