@@ -4,6 +4,8 @@ batched acknowledgements, lifecycle hooks, unstarted jobs at shutdown, lost hear
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -284,3 +286,16 @@ def test_a_slow_failed_callback_does_not_hold_up_other_jobs(
     assert not thread.is_alive()
     # Stopping waited for the callback to finish.
     assert ("failed", "ferroq-callbacks") in THREADS
+
+
+def test_start_returns_claims_of_a_dead_worker_that_had_our_pid(
+    watched: tuple[Runtime, Watch],
+) -> None:
+    # A container restarted as pid 1 again: the dead worker's pid is ours, so a pid check
+    # alone would think it alive and leave its job claimed until the visibility timeout.
+    runtime, _ = watched
+    job_id = Record(tag="orphan").dispatch()
+    dead = f"{socket.gethostname()}:{os.getpid()}:deadbeef"
+    assert [r.id for r in runtime.backend.claim(["default"], dead, 1)] == [job_id]
+    assert WorkerLoop(runtime, WorkerConfig(stop_when_empty=True, sleep=0.05)).run() == 0
+    assert runtime.backend.get_stats().total == 0

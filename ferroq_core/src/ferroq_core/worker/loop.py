@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import queue
 import threading
 import time
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["Worker", "WorkerLoop"]
 
 log = logging.getLogger("ferroq.worker")
+
+#: Ids of the workers running in this process (see ``_reap_startup_claims``).
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 class WorkerLoop:
@@ -118,7 +123,7 @@ class WorkerLoop:
         cfg = self.config
         backend = self.runtime.backend
         backend.check_schema()
-        returned = backend.reap_startup_claims(hostname(), pid_alive)
+        returned = self._reap_startup_claims()
         if returned:
             log.warning("returned %d job(s) of dead workers on this host to pending", returned)
         log.info(
@@ -143,6 +148,8 @@ class WorkerLoop:
             try:
                 self._shutdown()
             finally:
+                with _LIVE_LOCK:
+                    _LIVE.discard(self.worker_id)
                 if signals is not None:
                     signals.restore()
                 # Forced: a second signal promised an exit within a second.
@@ -160,6 +167,22 @@ class WorkerLoop:
             self.processed,
         )
         return 0
+
+    def _reap_startup_claims(self) -> int:
+        """Return the claims of dead workers on this host. A dead worker with *our* pid (a
+        container restarted as pid 1 again) looks alive to a pid check, so claims under our
+        pid are judged by the ids of the workers this process really runs."""
+        backend = self.runtime.backend
+        host = hostname()
+        own = f"{host}:{os.getpid()}:"
+        with _LIVE_LOCK:
+            _LIVE.add(self.worker_id)
+            live = set(_LIVE)
+        returned = 0
+        for worker_id in backend.claimed_by_host(host):
+            if worker_id.startswith(own) and worker_id not in live:
+                returned += backend.requeue_claimed_by(worker_id)
+        return returned + backend.reap_startup_claims(host, pid_alive)
 
     def _main(self, started: float) -> None:
         cfg = self.config
