@@ -34,6 +34,7 @@ from ferroq_sqlite.statements import (
     BULK_INSERT,
     CLAIM,
     COMPLETE,
+    INSERT_ONE,
     MAX_ID,
     NEW_IDS,
     lease_array,
@@ -216,11 +217,8 @@ class SqliteBackend(SqlBackend):
     def _insert_plain(
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
     ) -> list[EnqueueResult]:
-        if len(reqs) < 2:
-            return super()._insert_plain(conn, reqs)
         base = utcnow()
         created = to_micros(base)
-        before = int(conn.exec_driver_sql(MAX_ID).scalar_one())
         rows = [
             (
                 r.queue,
@@ -234,6 +232,10 @@ class SqliteBackend(SqlBackend):
             )
             for r in reqs
         ]
+        if len(rows) == 1:
+            # One job: INSERT ... RETURNING, built once; no clock query (the clock is ours).
+            return [EnqueueResult(id=int(conn.exec_driver_sql(INSERT_ONE, rows[0]).scalar_one()))]
+        before = int(conn.exec_driver_sql(MAX_ID).scalar_one())
         conn.exec_driver_sql(BULK_INSERT, rows)
         ids = [int(r[0]) for r in conn.exec_driver_sql(NEW_IDS, (before,))]
         if len(ids) != len(reqs):
@@ -242,6 +244,10 @@ class SqliteBackend(SqlBackend):
                 "wrote inside this transaction; nothing was committed"
             )
         return [EnqueueResult(id=i) for i in ids]
+
+    def _clock_value(self, conn: Connection) -> datetime:
+        # The host's clock: reading it through a SELECT cost a statement per dispatch.
+        return utcnow()
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
         params = {

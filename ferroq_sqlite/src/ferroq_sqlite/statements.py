@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.records import Lease
 
-__all__ = ["BULK_INSERT", "CLAIM", "COMPLETE", "MAX_ID", "NEW_IDS", "lease_array"]
+__all__ = ["BULK_INSERT", "CLAIM", "COMPLETE", "INSERT_ONE", "MAX_ID", "NEW_IDS", "lease_array"]
 
 _now = sa.bindparam("claim_now", type_=Timestamp())
 
@@ -71,6 +71,7 @@ BULK_INSERT = (
     " max_attempts, tenant_id, available_at, created_at)"
     " VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)"
 )
+INSERT_ONE = BULK_INSERT + " RETURNING id"
 MAX_ID = "SELECT coalesce(max(id), 0) FROM ferroq_jobs"
 NEW_IDS = "SELECT id FROM ferroq_jobs WHERE id > ? ORDER BY id"
 
