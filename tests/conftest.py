@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 from ferroq_core import QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.queue import Queue
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 PG_ENV = "FERROQ_TEST_POSTGRES_URL"
 REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
@@ -54,7 +57,9 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     admin_url = sa.engine.make_url(pg_server_url).set(drivername="postgresql+psycopg")
     name = f"ferroq_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        admin = sa.create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # name is generated, not input
     except sa.exc.OperationalError as exc:

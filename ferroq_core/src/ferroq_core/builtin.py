@@ -5,7 +5,6 @@ Registered through the same hooks as third-party plugins, so either can be repla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ferroq_core.job import full_jitter
@@ -14,6 +13,8 @@ from ferroq_core.plugins import hookimpl
 from ferroq_core.serialization import JsonSerializer, Serializer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ferroq_core.job import Job
 
 

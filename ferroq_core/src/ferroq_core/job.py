@@ -15,14 +15,13 @@ or ``async def``)::
             mailer.send(self.to, self.subject)
 
     SendEmail(to="a@example.com", subject="Hi").dispatch()
-    SendEmail(to="a@example.com", subject="Hi").delay(timedelta(minutes=5)).on_queue("low").dispatch()
+    SendEmail(to="a@example.com", subject="Hi").delay(timedelta(minutes=5)).on_queue("low") \
+        .dispatch()
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -31,6 +30,9 @@ from ferroq_core.clock import seconds
 from ferroq_core.registry import default_registry, job_type_name
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+    from datetime import timedelta
+
     from typing_extensions import Self
 
 __all__ = ["Job", "JobId", "PendingDispatch", "Queueable"]
