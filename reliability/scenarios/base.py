@@ -59,6 +59,8 @@ def report_figures(report: Report) -> dict[str, Any]:
         "recovery_p50": rounded(percentile(report.recovery, 50)),
         "recovery_p95": rounded(percentile(report.recovery, 95)),
         "recovery_max": rounded(max(report.recovery, default=None)),
+        "rerun_p50": rounded(percentile(report.rerun, 50)),
+        "rerun_max": rounded(max(report.rerun, default=None)),
     }
 
 

@@ -196,8 +196,9 @@ def run(ctx: Context) -> ScenarioResult:
             if e.kind == "start" and e.token in killer_tokens:
                 kind = killer_tokens[e.token]
                 # os._exit ends the process at once; a hang when the supervisor's hard
-                # timeout fires (the job's 1 s timeout plus the 1 s grace).
-                bench.faults.append(Fault(kind, e.pid, e.ts + (2.0 if kind == "hang" else 0.0)))
+                # timeout fires: the job's 1 s timeout, the 1 s grace, the supervisor's 0.2 s
+                # poll, and slack for a loaded machine.
+                bench.faults.append(Fault(kind, e.pid, e.ts + (2.5 if kind == "hang" else 0.0)))
         report = bench.report()
         problems += report.problems
         failed = {r.id: r for r in bench.runtime.backend.list_jobs(limit=1_000_000)}

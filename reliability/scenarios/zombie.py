@@ -109,6 +109,9 @@ def run(ctx: Context) -> ScenarioResult:
             problems.append(
                 f"{report.zombie_writes_rejected} zombie completions seen, expected {expected}"
             )
+        worst = max(report.recovery, default=0.0)
+        if worst > VIS + BEAT + REAP + 1.0:
+            problems.append(f"recovery {worst:.2f}s over the bound {VIS + BEAT + REAP:g}s (+1s)")
         figures = report_figures(report)
         figures.update(trials=trials, zombie_writes_accepted=late)
     return ScenarioResult("zombie", ctx.backend, figures, problems, timer.seconds)
