@@ -9,11 +9,13 @@ They are separate threads so a slow reaper pass can never delay a heartbeat.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from ferroq_core.worker.attempt import describe_row, settle_reaped
+from ferroq_core.worker.identity import hostname, pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,10 +23,38 @@ if TYPE_CHECKING:
     from ferroq_core.config import WorkerConfig
     from ferroq_core.records import Lease
     from ferroq_core.runtime import Runtime
+    from ferroq_core.storage.protocol import Backend
 
-__all__ = ["LeaseKeeper"]
+__all__ = ["LeaseKeeper", "forget_worker", "reap_startup_claims"]
 
 log = logging.getLogger("ferroq.worker")
+
+#: Ids of the workers running in this process (see :func:`reap_startup_claims`).
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def reap_startup_claims(backend: Backend, worker_id: str) -> int:
+    """Register ``worker_id`` as running here and return the claims of dead workers on this
+    host to pending. A dead worker with *our* pid (a container restarted as pid 1 again)
+    looks alive to a pid check, so claims under our pid are judged by the ids of the workers
+    this process really runs."""
+    host = hostname()
+    own = f"{host}:{os.getpid()}:"
+    with _LIVE_LOCK:
+        _LIVE.add(worker_id)
+        live = set(_LIVE)
+    returned = 0
+    for holder in backend.claimed_by_host(host):
+        if holder.startswith(own) and holder not in live:
+            returned += backend.requeue_claimed_by(holder)
+    return returned + backend.reap_startup_claims(host, pid_alive)
+
+
+def forget_worker(worker_id: str) -> None:
+    """``worker_id`` stopped running in this process."""
+    with _LIVE_LOCK:
+        _LIVE.discard(worker_id)
 
 
 class LeaseKeeper:

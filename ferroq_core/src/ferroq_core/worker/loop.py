@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import queue
 import threading
 import time
@@ -26,11 +25,11 @@ from ferroq_core.worker.attempt import (
     execute,
     execute_async,
 )
-from ferroq_core.worker.identity import hostname, new_worker_id, pid_alive
-from ferroq_core.worker.leases import LeaseKeeper
+from ferroq_core.worker.identity import new_worker_id
+from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
 from ferroq_core.worker.limits import rss_mb
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.slots import LoopThread, Running, ThreadSlots, timeout_error
+from ferroq_core.worker.slots import LoopThread, Running, RunningSet, ThreadSlots, timeout_error
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
@@ -42,10 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["Worker", "WorkerLoop"]
 
 log = logging.getLogger("ferroq.worker")
-
-#: Ids of the workers running in this process (see ``_reap_startup_claims``).
-_LIVE: set[str] = set()
-_LIVE_LOCK = threading.Lock()
 
 
 class WorkerLoop:
@@ -77,8 +72,7 @@ class WorkerLoop:
         self._handle_signals = handle_signals
         self._reporter = reporter
         self._hard_exit = hard_exit
-        self._lock = threading.Lock()
-        self._running: dict[int, Running] = {}
+        self._running = RunningSet()
         self._callbacks = Callbacks()
         self._writeback = WriteBack(runtime, self.config.concurrency, self._callbacks.submit)
         self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
@@ -123,7 +117,7 @@ class WorkerLoop:
         cfg = self.config
         backend = self.runtime.backend
         backend.check_schema()
-        returned = self._reap_startup_claims()
+        returned = reap_startup_claims(self.runtime.backend, self.worker_id)
         if returned:
             log.warning("returned %d job(s) of dead workers on this host to pending", returned)
         log.info(
@@ -148,8 +142,7 @@ class WorkerLoop:
             try:
                 self._shutdown()
             finally:
-                with _LIVE_LOCK:
-                    _LIVE.discard(self.worker_id)
+                forget_worker(self.worker_id)
                 if signals is not None:
                     signals.restore()
                 # Forced: a second signal promised an exit within a second.
@@ -167,22 +160,6 @@ class WorkerLoop:
             self.processed,
         )
         return 0
-
-    def _reap_startup_claims(self) -> int:
-        """Return the claims of dead workers on this host. A dead worker with *our* pid (a
-        container restarted as pid 1 again) looks alive to a pid check, so claims under our
-        pid are judged by the ids of the workers this process really runs."""
-        backend = self.runtime.backend
-        host = hostname()
-        own = f"{host}:{os.getpid()}:"
-        with _LIVE_LOCK:
-            _LIVE.add(self.worker_id)
-            live = set(_LIVE)
-        returned = 0
-        for worker_id in backend.claimed_by_host(host):
-            if worker_id.startswith(own) and worker_id not in live:
-                returned += backend.requeue_claimed_by(worker_id)
-        return returned + backend.reap_startup_claims(host, pid_alive)
 
     def _main(self, started: float) -> None:
         cfg = self.config
@@ -282,8 +259,7 @@ class WorkerLoop:
         is_async = cls is not None and inspect.iscoroutinefunction(cls.handle)
         deadline = None if timeout is None else time.monotonic() + timeout
         running = Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
-        with self._lock:
-            self._running[row.id] = running
+        self._running.add(running)
         if self._reporter is not None:
             self._reporter.started(row.id, timeout)
         if row.attempts > row.max_attempts:
@@ -306,11 +282,8 @@ class WorkerLoop:
             self._threads.submit(running)
 
     def _begin(self, running: Running) -> bool:
-        with self._lock:
-            if running.cancelled or running.settled:
-                return False
-            running.started_at = time.monotonic()
-            running.thread_id = None if running.is_async else threading.get_ident()
+        if not self._running.begin(running):
+            return False
         row = running.row
         log.info("%s: started", describe_row(row))
         fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
@@ -345,8 +318,7 @@ class WorkerLoop:
             self._settle(running, outcome)
 
     def _settle(self, running: Running, outcome: Outcome) -> None:
-        with self._lock:
-            self._running.pop(running.row.id, None)
+        self._running.discard(running)
         self.processed += 1
         if self._reporter is not None and not running.abandoned:
             self._reporter.ended(running.row.id)
@@ -358,15 +330,7 @@ class WorkerLoop:
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
-        with self._lock:
-            overdue = [
-                r
-                for r in self._running.values()
-                if r.deadline is not None and now >= r.deadline and not r.settled
-            ]
-            for r in overdue:
-                r.settled = True
-        for running in overdue:
+        for running in self._running.take_overdue(now):
             row = running.row
             started = running.started_at
             error = timeout_error(running)
@@ -397,9 +361,7 @@ class WorkerLoop:
 
     # -- leases ------------------------------------------------------------------------------
     def _held_leases(self) -> list[Lease]:
-        with self._lock:
-            rows = [r.row for r in self._running.values() if not r.settled]
-        rows += self._writeback.rows()
+        rows = self._running.held_rows() + self._writeback.rows()
         return [row.lease for row in rows]
 
     def _on_lost(self, ids: set[int]) -> None:
@@ -427,10 +389,9 @@ class WorkerLoop:
 
     def _wait(self, timeout: float, *, idle: bool) -> None:
         now = time.monotonic()
-        with self._lock:
-            deadlines = [r.deadline for r in self._running.values() if r.deadline is not None]
-        if deadlines:
-            timeout = min(timeout, max(0.0, min(deadlines) - now) + 0.001)
+        deadline = self._running.next_deadline()
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - now) + 0.001)
         if self.config.max_time is not None and not self._stop.is_set():
             timeout = min(timeout, 0.5)
         ack_wait = self._writeback.ack_wait()
@@ -451,11 +412,7 @@ class WorkerLoop:
 
     def _return_unstarted(self) -> None:
         """Claimed but not started: back to pending with the attempt given back."""
-        with self._lock:
-            unstarted = [r for r in self._running.values() if r.started_at is None]
-            for r in unstarted:
-                r.cancelled = r.settled = True
-                self._running.pop(r.row.id, None)
+        unstarted = self._running.take_unstarted()
         self._requeue(unstarted, count_attempt=False, why="claimed but not started")
 
     def _requeue(self, records: list[Running], *, count_attempt: bool, why: str) -> None:
@@ -481,11 +438,7 @@ class WorkerLoop:
         self._collect()
         self._flush(force=True)
         self._return_unstarted()
-        with self._lock:
-            left = [r for r in self._running.values() if not r.settled]
-            for r in left:
-                r.settled = True
-            self._running.clear()
+        left = self._running.take_all()
         self._requeue(left, count_attempt=True, why="still running at shutdown")
         self._flush(force=True)
 

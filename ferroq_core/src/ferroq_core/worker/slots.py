@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.records import JobRow
 
-__all__ = ["LoopThread", "Running", "ThreadSlots", "timeout_error"]
+__all__ = ["LoopThread", "Running", "RunningSet", "ThreadSlots", "timeout_error"]
 
 #: Stack text kept in a timeout's error, at most.
 MAX_STACK_CHARS = 4_000
@@ -60,6 +60,75 @@ class Running:
     thread_id: int | None = None
     #: The async task's future, for cancellation.
     future: concurrent.futures.Future[Any] | None = None
+
+
+class RunningSet:
+    """The worker's claimed jobs by id. Every state change of a :class:`Running` that races
+    between the main thread and a runner (start, cancel, settle) happens under one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[int, Running] = {}
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def add(self, running: Running) -> None:
+        with self._lock:
+            self._jobs[running.row.id] = running
+
+    def discard(self, running: Running) -> None:
+        with self._lock:
+            self._jobs.pop(running.row.id, None)
+
+    def begin(self, running: Running) -> bool:
+        """Mark ``running`` started (runner side); False when it was cancelled or settled."""
+        with self._lock:
+            if running.cancelled or running.settled:
+                return False
+            running.started_at = time.monotonic()
+            running.thread_id = None if running.is_async else threading.get_ident()
+            return True
+
+    def take_overdue(self, now: float) -> list[Running]:
+        """Jobs past their deadline, marked settled (the caller settles them)."""
+        with self._lock:
+            overdue = [
+                r
+                for r in self._jobs.values()
+                if r.deadline is not None and now >= r.deadline and not r.settled
+            ]
+            for r in overdue:
+                r.settled = True
+        return overdue
+
+    def take_unstarted(self) -> list[Running]:
+        """Claimed jobs no runner has started, removed and marked cancelled."""
+        with self._lock:
+            unstarted = [r for r in self._jobs.values() if r.started_at is None]
+            for r in unstarted:
+                r.cancelled = r.settled = True
+                del self._jobs[r.row.id]
+        return unstarted
+
+    def take_all(self) -> list[Running]:
+        """Every job not settled yet, removed and marked settled (shutdown)."""
+        with self._lock:
+            left = [r for r in self._jobs.values() if not r.settled]
+            for r in left:
+                r.settled = True
+            self._jobs.clear()
+        return left
+
+    def held_rows(self) -> list[JobRow]:
+        """Rows whose lease must be kept alive."""
+        with self._lock:
+            return [r.row for r in self._jobs.values() if not r.settled]
+
+    def next_deadline(self) -> float | None:
+        with self._lock:
+            deadlines = [r.deadline for r in self._jobs.values() if r.deadline is not None]
+        return min(deadlines) if deadlines else None
 
 
 class ThreadSlots:
