@@ -215,3 +215,19 @@ class Allocate(Job):
         block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
         HELD.append(block)
         mark(self.tag, "run")
+
+
+@attrs.define
+class AsyncBlock(Job):
+    """An ``async def`` handler that blocks its event loop past its timeout (cannot be
+    cancelled: only killing the process ends it)."""
+
+    job_name = "test.async_block"
+    max_attempts = 1
+    timeout = 0.5
+    tag: str
+
+    async def handle(self) -> None:
+        mark(self.tag, "start")
+        time.sleep(30)
+        mark(self.tag, "end")

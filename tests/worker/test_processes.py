@@ -12,7 +12,7 @@ import pytest
 
 from ferroq_core import JobState
 from tests.worker.conftest import BOOT, ROOT, wait_for
-from tests.worker.jobs import Hang, HardExit, Record
+from tests.worker.jobs import AsyncBlock, Hang, HardExit, Record
 
 if TYPE_CHECKING:
     from ferroq_core import Runtime
@@ -133,5 +133,23 @@ def test_children_recycled_by_max_jobs_are_restarted_without_limit(
     wait_for(lambda: len(marks.order()) == 7, timeout=40)
     assert len(_children_pids(marks)) == 7
     assert "next restart in" not in supervisor.output()
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(15) == 0, supervisor.output()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_supervisor_kills_a_child_whose_async_handler_blocks_the_event_loop(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    job_id = AsyncBlock(tag="wedged").dispatch()
+    supervisor = start_worker("--processes", "1", "--sleep", "0.1", "--hard-timeout-grace", "0.5")
+    wait_for(lambda: "killing worker 1" in supervisor.output(), timeout=20)
+    Record(tag="after").dispatch()
+    wait_for(lambda: marks.order() == ["after"], timeout=20)
+    assert marks.events("wedged") == ["start"]
+    row = runtime.backend.get_job(job_id)
+    assert row is not None
+    assert row.status == "failed"
+    assert (row.error or "").startswith("JobTimeout")
     supervisor.signal(signal.SIGTERM)
     assert supervisor.wait(15) == 0, supervisor.output()
