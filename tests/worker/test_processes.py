@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -45,6 +46,11 @@ def test_os_exit_kills_only_a_child_which_is_restarted_and_the_job_ends_failed(
     assert "attempts exhausted" in (row.error or "")
     out = supervisor.output()
     assert out.count("died (exit code 7); restarting") == 2, out
+    # The database URL (maybe with a password) is not on the children's command lines.
+    alive = [pid for pid in _children_pids(marks) if Path(f"/proc/{pid}/cmdline").exists()]
+    assert alive
+    for pid in alive:
+        assert "database-url" not in Path(f"/proc/{pid}/cmdline").read_text()
     supervisor.signal(signal.SIGTERM)
     assert supervisor.wait(15) == 0, supervisor.output()
     assert "all workers stopped" in supervisor.output()

@@ -54,12 +54,13 @@ def _modules(imports: tuple[str, ...]) -> list[str]:
     return env + [m for m in imports if m not in env]
 
 
-def worker_argv(
-    database_url: str, config: WorkerConfig, imports: list[str], verbose: int
-) -> list[str]:
-    """The command line of one supervised child: the same worker, without ``--processes``."""
-    argv = ["--database-url", database_url]
-    argv += ["-v"] * verbose
+def worker_argv(config: WorkerConfig, imports: list[str], verbose: int) -> list[str]:
+    """The command line of one supervised child: the same worker, without ``--processes``.
+
+    The database URL is not on it (it may hold a password, and command lines are visible to
+    every user of the host): the supervisor passes it in ``FERROQ_DATABASE_URL``.
+    """
+    argv = ["-v"] * verbose
     argv += ["worker", "--queue", ",".join(config.queues)]
     argv += ["--concurrency", str(config.concurrency), "--sleep", repr(config.sleep)]
     argv += ["--visibility-timeout", repr(config.visibility_timeout)]
@@ -238,11 +239,12 @@ def worker(
     if processes is not None:
         from ferroq_core.worker.supervisor import Supervisor
 
-        argv = worker_argv(obj.database_url, config, modules, verbose)
+        argv = worker_argv(config, modules, verbose)
         supervisor = Supervisor(
             argv,
             processes,
             hard_timeout_grace=hard_timeout_grace,
+            env={"FERROQ_DATABASE_URL": obj.database_url},
             # Children that stop on purpose when the queues are empty are not restarted;
             # those recycled by --max-jobs, --max-time or --memory are.
             restart_clean_exits=not (config.stop_when_empty or config.once),

@@ -73,7 +73,16 @@ class Child:
 
 
 class Supervisor:
-    """Runs ``processes`` copies of ``ferroq <argv>`` and keeps them alive."""
+    """Runs ``processes`` copies of ``ferroq <argv>`` and keeps them alive.
+
+    :param argv: the children's ``ferroq`` arguments (see ``cli.worker.worker_argv``).
+    :param processes: how many children.
+    :param hard_timeout_grace: seconds past a job's deadline before its child is killed.
+    :param max_restarts: crash restarts allowed per slot within ``restart_window`` seconds.
+    :param restart_clean_exits: replace children that exit 0 (recycling by limits).
+    :param env: extra environment for the children (the database URL travels here, not on
+        the command line where every user of the host could read it).
+    """
 
     def __init__(
         self,
@@ -84,8 +93,10 @@ class Supervisor:
         max_restarts: int = 5,
         restart_window: float = 60.0,
         restart_clean_exits: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.argv = argv
+        self.env = dict(env or {})
         self.restart_clean_exits = restart_clean_exits
         #: Exit code of a child that failed before it was ready: the supervisor gives up.
         self._fatal: int | None = None
@@ -115,7 +126,7 @@ class Supervisor:
     # -- children ----------------------------------------------------------------------------
     def _spawn(self, child: Child) -> None:
         read_fd, write_fd = os.pipe()
-        env = dict(os.environ)
+        env = dict(os.environ, **self.env)
         env[SUPERVISOR_FD_ENV] = str(write_fd)
         kwargs: dict[str, Any] = {}
         if sys.platform.startswith("linux"):
