@@ -66,6 +66,9 @@ class Child:
     killed_for: int | None = None
     #: The process reported that it started up (schema checked, claiming).
     ready: bool = False
+    #: Some process in this slot has been ready once (later start-up failures are crashes,
+    #: e.g. a database outage, and are retried).
+    was_ready: bool = False
     #: The slot finished for good (a clean exit that is not restarted).
     done: bool = False
     #: The last exit was a crash (counts against the restart limit).
@@ -177,7 +180,7 @@ class Supervisor:
                 continue
             kind, job_id, deadline = parsed
             if kind == "R":
-                child.ready = True
+                child.ready = child.was_ready = True
             elif kind == "S":
                 child.jobs[job_id] = deadline
             else:
@@ -194,9 +197,10 @@ class Supervisor:
             if self._signals:
                 log.info("worker %d exited (code %s)", child.slot, code)
                 continue
-            if not child.ready and code != 0:
-                # It never got to claiming (bad URL, missing schema, failed --import): every
-                # restart would fail the same way, so stop and pass its exit code on.
+            if not child.was_ready and code != 0:
+                # The first start failed before claiming (bad URL, missing schema, failed
+                # --import): every restart would fail the same way, so stop and pass its exit
+                # code on.
                 log.error(
                     "worker %d failed to start (exit code %s); stopping",
                     child.slot,
