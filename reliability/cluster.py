@@ -81,18 +81,29 @@ class TempCluster:
 
     def start(self) -> TempCluster:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        # The port and socket directory are always passed: a bare `pg_ctl start` would use
+        # the defaults (5432, the system socket directory) of the machine's own server.
         opts = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c max_connections=200 -c shared_buffers=32MB"
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.log), "-w", "start")
-        return self
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every session is cut, the server comes back."""
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "restart"
         )
+
+    def outage(self, seconds: float) -> None:
+        """Stop the server (``-m fast``), keep it down ``seconds``, start it again."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        time.sleep(seconds)
+        self._start()
 
     def terminate_backends(self) -> int:
         """End every other session (as an operator's ``pg_terminate_backend`` sweep would)."""

@@ -129,6 +129,9 @@ def run(ctx: Context) -> ScenarioResult:
         for i in range(rounds):
             pg_faults.append((f"restart {i + 1}", lambda _b: _timed(cluster.restart)))
             pg_faults.append((f"terminate {i + 1}", lambda _b: _timed(cluster.terminate_backends)))
+        if not ctx.quick:
+            # Down for longer than the visibility timeout: every lease expires meanwhile.
+            pg_faults.append(("down 8s", lambda _b: _timed(lambda: cluster.outage(8.0))))
         with ctx.bench("dbfaults", server_url=cluster.url) as bench:
             return _run_on(bench, ctx, pg_faults, 250 if ctx.quick else 1500)
 
