@@ -89,6 +89,10 @@ class Report:
     unrecovered: int
     #: Jobs expected to succeed that ended failed, and the reverse (tokens).
     wrong_outcome: tuple[int, ...]
+    #: Runs whose (job id, worker, attempt) matches no claim the database accepted (tokens).
+    unclaimed_runs: tuple[int, ...] = ()
+    #: Jobs whose one attempt (one claim) started more than once (tokens).
+    attempt_run_twice: tuple[int, ...] = ()
 
     @property
     def problems(self) -> list[str]:
@@ -106,6 +110,16 @@ class Report:
             found.append(f"{len(self.duplicate_completions)} duplicate accepted completions")
         if self.unrecovered:
             found.append(f"{self.unrecovered} interrupted jobs never taken back")
+        if self.unclaimed_runs:
+            found.append(
+                f"{len(self.unclaimed_runs)} runs match no accepted claim "
+                f"(tokens {list(self.unclaimed_runs)[:10]})"
+            )
+        if self.attempt_run_twice:
+            found.append(
+                f"{len(self.attempt_run_twice)} claims ran twice "
+                f"(tokens {list(self.attempt_run_twice)[:10]})"
+            )
         if self.wrong_outcome:
             found.append(
                 f"{len(self.wrong_outcome)} jobs ended unlike expected "
@@ -134,6 +148,8 @@ class Report:
             "rerun_max": max(self.rerun, default=None),
             "unrecovered": self.unrecovered,
             "wrong_outcome": len(self.wrong_outcome),
+            "unclaimed_runs": len(self.unclaimed_runs),
+            "attempt_run_twice": len(self.attempt_run_twice),
         }
 
 
@@ -222,6 +238,7 @@ def check(
             else:
                 unexplained.append(token)
 
+    unclaimed, twice = _runs_vs_claims(tokens, by_job, by_token)
     recovery, rerun, unrecovered = _recovery(tokens, by_job, by_token, faults)
     return Report(
         dispatched=len(tokens),
@@ -240,7 +257,32 @@ def check(
         rerun=tuple(rerun),
         unrecovered=unrecovered,
         wrong_outcome=tuple(sorted(wrong)),
+        unclaimed_runs=unclaimed,
+        attempt_run_twice=twice,
     )
+
+
+def _runs_vs_claims(
+    tokens: Mapping[int, int],
+    by_job: Mapping[int, list[Transition]],
+    by_token: Mapping[int, list[Effect]],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Every run the ledger saw must be one claim the database accepted, run once."""
+    unclaimed: set[int] = set()
+    twice: set[int] = set()
+    for job_id, token in tokens.items():
+        claims = {(t.new_by, t.new_attempts) for t in by_job.get(job_id, []) if t.is_claim}
+        seen: set[tuple[str | None, int | None]] = set()
+        for e in by_token.get(token, []):
+            if e.kind != "start" or e.job_id is None:
+                continue
+            lease = (e.worker, e.attempt)
+            if e.job_id != job_id or lease not in claims:
+                unclaimed.add(token)
+            if lease in seen:
+                twice.add(token)
+            seen.add(lease)
+    return tuple(sorted(unclaimed)), tuple(sorted(twice))
 
 
 def _recovery(

@@ -9,17 +9,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
-from ferroq_core import Job
+from ferroq_core import Job, JobRow
 from reliability.ledger import Ledger
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = ["AsyncHang", "Carry", "Keyed", "KnownTenants", "Misbehave", "Work"]
 
 _ledger: Ledger | None = None
+
+
+def current_row() -> JobRow | None:
+    """The claimed row the calling handler runs for, found in the worker's frames.
+
+    Job handlers are not told their row; the worker's ``execute`` holds it in a local named
+    ``row``. A test harness may look (production code should not), so the ledger can record
+    the job id, attempt and worker id the queue believes it is running.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(30):
+        frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return None
+        row = frame.f_locals.get("row")
+        if isinstance(row, JobRow):
+            return row
+    return None
 
 
 def ledger() -> Ledger:
@@ -50,7 +72,7 @@ class Work(Job):
 
     def handle(self) -> None:
         led = ledger()
-        led.start(self.token)
+        led.start(self.token, current_row())
         try:
             if self.duration:
                 time.sleep(self.duration)
@@ -74,7 +96,7 @@ class Misbehave(Job):
     kind: str
 
     def handle(self) -> None:
-        ledger().start(self.token)
+        ledger().start(self.token, current_row())
         if self.kind == "system_exit":
             raise SystemExit(3)
         if self.kind == "keyboard_interrupt":
@@ -100,7 +122,7 @@ class AsyncHang(Job):
     token: int
 
     async def handle(self) -> None:
-        ledger().start(self.token)
+        ledger().start(self.token, current_row())
         await asyncio.sleep(3600)
 
 

@@ -13,9 +13,12 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from ferroq_core import JobRow
 
 __all__ = ["FAIL_MARKS", "LEDGER_ENV", "Effect", "Ledger", "read_ledger"]
 
@@ -41,6 +44,10 @@ class Effect:
     ok: bool | None = None
     #: For a failed ``end``: the exception type.
     error: str | None = None
+    #: For ``start``: the job id, attempt number and worker id the queue gave this run.
+    job_id: int | None = None
+    attempt: int | None = None
+    worker: str | None = None
 
 
 class Ledger:
@@ -78,8 +85,11 @@ class Ledger:
             if self.fsync:
                 os.fsync(fd)
 
-    def start(self, token: int) -> None:
-        self._append({"k": "start", "t": token, "p": os.getpid(), "ts": time.time()})
+    def start(self, token: int, row: JobRow | None = None) -> None:
+        record: dict[str, Any] = {"k": "start", "t": token, "p": os.getpid(), "ts": time.time()}
+        if row is not None:
+            record.update(j=row.id, a=row.attempts, w=row.claimed_by)
+        self._append(record)
 
     def end(self, token: int, *, ok: bool, error: str | None = None) -> None:
         record: dict[str, Any] = {"k": "end", "t": token, "p": os.getpid(), "ts": time.time()}
@@ -117,6 +127,9 @@ def read_ledger(directory: str | Path) -> list[Effect]:
                     ts=float(rec["ts"]),
                     ok=rec.get("ok"),
                     error=rec.get("e"),
+                    job_id=rec.get("j"),
+                    attempt=rec.get("a"),
+                    worker=rec.get("w"),
                 )
             )
     effects.sort(key=lambda e: e.ts)

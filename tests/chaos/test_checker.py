@@ -76,3 +76,19 @@ def test_ledger_skips_a_line_cut_by_a_kill(tmp_path) -> None:  # type: ignore[no
     assert [(e.kind, e.token, e.ok) for e in effects] == [("start", 7, None), ("end", 7, True)]
     assert ledger.first_failure(7) is True
     assert ledger.first_failure(7) is False
+
+
+def test_runs_must_match_accepted_claims() -> None:
+    def start(token: int, ts: float, worker: str, attempt: int) -> Effect:
+        pid = int(worker.split(":")[1])
+        return Effect("start", token, pid, ts, job_id=token, attempt=attempt, worker=worker)
+
+    # Job 1: its one claim (A, attempt 1) started twice. Job 2: ran under a lease (B, 1) the
+    # database never granted.
+    effects = [start(1, 1.0, A, 1), start(1, 1.1, A, 1), start(2, 1.0, B, 1)]
+    effects += [Effect("end", 1, 100, 1.2, ok=True), Effect("end", 2, 200, 1.2, ok=True)]
+    audit = [_claim(1, 1, A, 1, 0.9), _complete(2, 1, A, 1, 1.3), _claim(3, 2, A, 1, 0.9)]
+    audit.append(_complete(4, 2, A, 1, 1.3))
+    report = check({1: 1, 2: 2}, {}, effects, audit, [], [Fault("kill", 100, 1.05)])
+    assert report.attempt_run_twice == (1,)
+    assert report.unclaimed_runs == (2,)
