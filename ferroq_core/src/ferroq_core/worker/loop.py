@@ -130,7 +130,7 @@ class WorkerLoop:
         )
         if self._reporter is not None:
             self._reporter.ready()
-        self._threads = ThreadSlots(cfg.concurrency, self._run_sync)
+        self._threads = ThreadSlots(self._run_sync)
         self._leases.start()
         signals = SignalHandlers(self, hard_exit=self._hard_exit) if self._handle_signals else None
         if signals is not None:

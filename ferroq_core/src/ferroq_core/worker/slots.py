@@ -132,25 +132,29 @@ class RunningSet:
 
 
 class ThreadSlots:
-    """A pool of daemon threads that can replace a thread stuck in an abandoned job."""
+    """Daemon threads for sync handlers, started on demand (a worker that only runs async
+    jobs starts none) and reused. A thread stuck in an abandoned job never comes back: the
+    next job gets a fresh thread, so a timed-out handler never costs a slot."""
 
-    def __init__(self, size: int, run: Callable[[Running], None], name: str = "ferroq-job") -> None:
+    def __init__(self, run: Callable[[Running], None], name: str = "ferroq-job") -> None:
         self._tasks: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
         self._run = run
         self._name = name
         self._count = 0
         self._lock = threading.Lock()
+        #: Threads waiting for a task, and tasks put but not taken yet.
+        self._idle = 0
+        self._queued = 0
         self._live: set[threading.Thread] = set()
-        for _ in range(size):
-            self._spawn()
 
     def _spawn(self) -> None:
-        with self._lock:
-            self._count += 1
-            thread = threading.Thread(
-                target=self._serve, name=f"{self._name}-{self._count}", daemon=True
-            )
-            self._live.add(thread)
+        # Called with the lock held.
+        self._count += 1
+        self._idle += 1
+        thread = threading.Thread(
+            target=self._serve, name=f"{self._name}-{self._count}", daemon=True
+        )
+        self._live.add(thread)
         thread.start()
 
     def _serve(self) -> None:
@@ -158,23 +162,32 @@ class ThreadSlots:
         try:
             while True:
                 item = self._tasks.get()
+                with self._lock:
+                    self._idle -= 1
+                    if item is not None:
+                        self._queued -= 1
                 if item is None:
                     return
                 self._run(item)
                 if item.abandoned:
-                    # A fresh thread already took this one's place in the pool.
+                    # Given up after a timeout: later jobs get a fresh thread.
                     return
+                with self._lock:
+                    self._idle += 1
         finally:
             with self._lock:
                 self._live.discard(me)
 
     def submit(self, running: Running) -> None:
+        with self._lock:
+            if self._idle <= self._queued:
+                self._spawn()
+            self._queued += 1
         self._tasks.put(running)
 
     def abandon(self, running: Running) -> None:
-        """Give up on the thread running ``running`` and start its replacement."""
+        """Give up on the thread running ``running`` (it leaves the pool when it returns)."""
         running.abandoned = True
-        self._spawn()
 
     def stop(self) -> None:
         """Let idle threads exit (running ones are daemons: they never block exit)."""
