@@ -82,12 +82,13 @@ def test_max_time_exits(runtime: Runtime, start_worker) -> None:
 
 
 @pytest.mark.slow
-def test_environment_sets_concurrency_visibility_and_app(
+def test_environment_sets_queue_concurrency_visibility_and_app(
     runtime: Runtime, db_url: str, marks: Marks, tmp_path: Path
 ) -> None:
-    Record(tag="env").dispatch()
+    Record(tag="env").on_queue("mail").dispatch()
     env = dict(
         os.environ,
+        QUEUE_DEFAULT="mail",
         QUEUE_MAX_CONCURRENT="3",
         QUEUE_VISIBILITY_TIMEOUT_SECS="7",
         FERROQ_APP="tests.worker.jobs",
@@ -96,7 +97,7 @@ def test_environment_sets_concurrency_visibility_and_app(
     cmd = [sys.executable, "-c", BOOT, "--database-url", db_url, "worker", "--stop-when-empty"]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert "concurrency=3 visibility-timeout=7s" in done.stderr
+    assert "queues=mail concurrency=3 visibility-timeout=7s" in done.stderr
     assert marks.order() == ["env"]
 
 
