@@ -147,7 +147,8 @@ class WorkerLoop:
                     signals.restore()
                 # Forced: a second signal promised an exit within a second.
                 budget = 0.2 if self._force else 2.0
-                if not self._callbacks.drain(budget if self._force else 10.0):
+                grace = max(1.0, min(10.0, cfg.shutdown_timeout))
+                if not self._callbacks.drain(budget if self._force else grace):
                     log.warning("exiting with failed() callbacks still running")
                 self._leases.stop(budget)
                 self._threads.stop()
