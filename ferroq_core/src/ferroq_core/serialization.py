@@ -16,6 +16,7 @@ from uuid import UUID
 
 import attrs
 import cattrs
+import cattrs.v
 from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 
 from ferroq_core.errors import JobDecodeError, SerializationError
@@ -80,6 +81,13 @@ def _strict(kind: type[T]) -> Any:
         return value
 
     return structure
+
+
+def _describe(exc: BaseException, type_: Any) -> str:
+    """One decode problem in words: our own hooks' messages say what was expected and found."""
+    if isinstance(exc, (TypeError, ValueError)) and str(exc):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
 
 
 def _strict_float(value: Any, _: Any) -> float:
@@ -160,7 +168,7 @@ class JsonSerializer(Serializer):
                 "use JSON-friendly field types"
             ) from exc
         except BaseValidationError as exc:
-            details = "; ".join(cattrs.transform_error(exc))
+            details = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
             raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise JobDecodeError(f"payload does not fit job type {name}: {exc!r}") from exc

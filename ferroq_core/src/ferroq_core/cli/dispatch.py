@@ -2,60 +2,23 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.imports import import_app_modules, import_option
 from ferroq_core.cli.output import DB_EPILOG, echo_json, json_option, ready_backend
 from ferroq_core.errors import ConfigError, JobDecodeError
 
-__all__ = ["import_app_modules", "import_option"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["register"]
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(dispatch)
-
-
-def import_option(fn: F) -> F:
-    """``--import MODULE`` (repeatable), added to the modules FERROQ_APP names."""
-    return click.option(
-        "--import",
-        "imports",
-        metavar="MODULE",
-        multiple=True,
-        help="Import this module first so its job types register (repeatable; also "
-        "FERROQ_APP=mod1,mod2).  [env var: FERROQ_APP]",
-    )(fn)
-
-
-def import_app_modules(names: Iterable[str]) -> None:
-    """Import the modules FERROQ_APP names, then those of ``--import``, from the working
-    directory too (as ``ferroq worker`` does).
-
-    The ``ferroq`` console script does not put the working directory on ``sys.path`` (unlike
-    ``python -m``), so an application's own package would not be importable without this.
-    """
-    given = [os.environ.get("FERROQ_APP", ""), *names]
-    modules = list(dict.fromkeys(n for name in given for n in name.replace(",", " ").split()))
-    if modules and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            raise ConfigError(
-                f"cannot import {module!r} (from --import or FERROQ_APP): "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
 
 
 def _read_payload(text: str) -> str:

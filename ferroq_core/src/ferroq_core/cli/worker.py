@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import sys
 from typing import Any
 
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.imports import APP_ENV, app_modules, import_app_modules
 from ferroq_core.config import WorkerConfig
 from ferroq_core.errors import ConfigError
 
 __all__ = ["register", "worker_argv"]
-
-#: Comma-separated modules to import before the worker starts (like ``--import``).
-APP_ENV = "FERROQ_APP"
 
 
 def register(cli: click.Group) -> None:
@@ -29,29 +25,6 @@ def _split_queues(value: tuple[str, ...]) -> tuple[str, ...]:
     for item in value:
         names.extend(part.strip() for part in item.split(","))
     return tuple(names)
-
-
-def import_modules(modules: list[str]) -> None:
-    """Import the job modules named by ``--import`` and ``FERROQ_APP``.
-
-    The working directory goes first on ``sys.path`` (as with ``python -m``), so a project's own
-    modules import without installing it.
-    """
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            raise ConfigError(
-                f"cannot import {name!r} (from --import or {APP_ENV}): {type(exc).__name__}: {exc}"
-            ) from exc
-
-
-def _modules(imports: tuple[str, ...]) -> list[str]:
-    env = [m.strip() for m in os.environ.get(APP_ENV, "").split(",") if m.strip()]
-    return env + [m for m in imports if m not in env]
 
 
 def worker_argv(config: WorkerConfig, imports: list[str], verbose: int) -> list[str]:
@@ -233,7 +206,7 @@ def worker(
         raise ConfigError(f"--processes must be at least 1, got {processes}")
     if hard_timeout_grace < 0:
         raise ConfigError(f"--hard-timeout-grace must not be negative, got {hard_timeout_grace}")
-    modules = _modules(imports)
+    modules = app_modules(imports)
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     _default_log_level(verbose)
     if processes is not None:
@@ -250,7 +223,7 @@ def worker(
             restart_clean_exits=not (config.stop_when_empty or config.once),
         )
         ctx.exit(supervisor.run())
-    import_modules(modules)
+    import_app_modules(modules)
     from ferroq_core.worker import WorkerLoop
     from ferroq_core.worker.report import Reporter
 
