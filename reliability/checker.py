@@ -41,10 +41,15 @@ class Fault:
     kind: str
     #: The process it hit; None for a fault of the whole database.
     pid: int | None
-    #: When it started (epoch seconds).
+    #: When it started (epoch seconds); for a provoked death, the earliest it can have been.
     at: float
-    #: When it ended (SIGCONT, database back); None for an instant fault.
+    #: When it ended (SIGCONT, database back), or the latest a provoked death can have been;
+    #: None for an instant fault.
     until: float | None = None
+
+    @property
+    def end(self) -> float:
+        return self.at if self.until is None else self.until
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -160,7 +165,7 @@ def _explained(prev: Effect, nxt: Effect, faults: Iterable[Fault]) -> bool:
             end = f.until if f.until is not None else f.at
             if f.at <= nxt.ts and prev.ts <= end + FAULT_SLACK:
                 return True
-        elif f.pid == prev.pid and prev.ts - FAULT_SLACK <= f.at <= nxt.ts:
+        elif f.pid == prev.pid and prev.ts - FAULT_SLACK <= f.end and f.at <= nxt.ts:
             return True
     return False
 
@@ -213,7 +218,7 @@ def check(
                     continue
                 # A run that finished on a process killed before it could acknowledge is not
                 # a zombie: it never wrote. Anything else was refused by the fence.
-                if any(f.kind in DEATHS and f.pid == e.pid and f.at >= e.ts for f in faults):
+                if any(f.kind in DEATHS and f.pid == e.pid and f.end >= e.ts for f in faults):
                     unacked += 1
                 else:
                     zombies += 1

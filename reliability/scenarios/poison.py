@@ -195,10 +195,14 @@ def run(ctx: Context) -> ScenarioResult:
         for e in bench.effects():
             if e.kind == "start" and e.token in killer_tokens:
                 kind = killer_tokens[e.token]
-                # os._exit ends the process at once; a hang when the supervisor's hard
-                # timeout fires: the job's 1 s timeout, the 1 s grace, the supervisor's 0.2 s
-                # poll, and slack for a loaded machine.
-                bench.faults.append(Fault(kind, e.pid, e.ts + (2.5 if kind == "hang" else 0.0)))
+                # When the process ended, between two bounds: os._exit a moment after its
+                # job started (other threads may log a finished run meanwhile); a hang when
+                # the supervisor's hard timeout fires (after the job's 1 s timeout, before
+                # that plus the 1 s grace, the supervisor's 0.2 s poll and some slack).
+                if kind == "hang":
+                    bench.faults.append(Fault(kind, e.pid, e.ts + 1.0, e.ts + 2.5))
+                else:
+                    bench.faults.append(Fault(kind, e.pid, e.ts, e.ts + 0.5))
         report = bench.report()
         problems += report.problems
         failed = {r.id: r for r in bench.runtime.backend.list_jobs(limit=1_000_000)}
