@@ -384,9 +384,9 @@ class SqlBackend(AdminMixin):
             requeued = conn.execute(
                 sa.update(jobs)
                 .where(expired, jobs.c.attempts < jobs.c.max_attempts)
-                .values(
-                    **dict(self._release_values(None), error=message, available_at=self._at(0.0))
-                )
+                # available_at is kept: the job was already due, so it goes back to its
+                # place in line instead of waiting behind the whole backlog again.
+                .values(**dict(self._release_values(None), error=message))
                 .returning(jobs.c.id, jobs.c.queue)
             ).all()
             failed = conn.execute(
@@ -405,7 +405,8 @@ class SqlBackend(AdminMixin):
         return self._write(run)
 
     def requeue_claimed_by(self, worker_id: str, *, count_attempt: bool = True) -> int:
-        values = dict(self._release_values(None), available_at=self._at(0.0))
+        # available_at is kept (the job was due when claimed): it keeps its place in line.
+        values = self._release_values(None)
         values.pop("error")
         if not count_attempt:
             values["attempts"] = jobs.c.attempts - 1
@@ -425,7 +426,8 @@ class SqlBackend(AdminMixin):
         return self._write(run)
 
     def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
-        values = dict(self._release_values(None), available_at=self._at(0.0))
+        # available_at is kept (the job was due when claimed): it keeps its place in line.
+        values = self._release_values(None)
         values.pop("error")
         if not count_attempt:
             values["attempts"] = jobs.c.attempts - 1

@@ -253,6 +253,25 @@ class LeaseContract:
         assert (sb.status, sb.attempts, sb.tenant_id, sb.payload) == ("pending", 1, "t2", b.payload)
         assert backend.requeue([]) == set()
 
+    def test_returned_jobs_keep_their_place_in_line(self, backend: Backend) -> None:
+        # A job taken back from a dead or stopping worker was already due: it must run
+        # before jobs dispatched after it, not wait behind the whole backlog again.
+        first, second, third = (enqueue_one(backend, "q") for _ in range(3))
+        reaped, requeued, by_worker = (
+            claim_one(backend, "q", w) for w in (worker_id(), worker_id(), worker_id())
+        )
+        assert (reaped.id, requeued.id, by_worker.id) == (first, second, third)
+        later = enqueue_one(backend, "q")
+        assert backend.requeue([requeued.lease], count_attempt=False) == {second}
+        assert backend.requeue_claimed_by(by_worker.claimed_by or "") == 1
+        _reap_until_requeued(backend, first)
+        for row in (reaped, requeued, by_worker):
+            stored = backend.get_job(row.id)
+            assert stored is not None
+            assert stored.available_at == row.available_at
+        order = [r.id for r in backend.claim(["q"], worker_id(), 4)]
+        assert order == [first, second, third, later]
+
     def test_reap_startup_claims_of_dead_processes(self, backend: Backend) -> None:
         dead, alive = worker_id(HOST, 111), worker_id(HOST, 222)
         elsewhere = worker_id("other-host", 111)
