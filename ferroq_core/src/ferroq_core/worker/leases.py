@@ -76,6 +76,8 @@ class LeaseKeeper:
         #: monotonic time of the last heartbeat that reached the database.
         self.last_ok = time.monotonic()
         self._failing = False
+        #: Leases a heartbeat found reaped: not beaten (nor reported) again while still held.
+        self._lost: set[Lease] = set()
 
     def start(self) -> None:
         for name, target in (("heartbeat", self._heartbeat_loop), ("reaper", self._reaper_loop)):
@@ -98,7 +100,10 @@ class LeaseKeeper:
     # -- heartbeat ---------------------------------------------------------------------------
     def beat(self) -> None:
         """One heartbeat over every lease held now."""
-        leases = self._leases()
+        current = self._leases()
+        # Forget lost leases whose jobs have ended; a lost one still running stays skipped.
+        self._lost &= set(current)
+        leases = [lease for lease in current if lease not in self._lost]
         if not leases:
             self.last_ok = time.monotonic()
             return
@@ -115,6 +120,7 @@ class LeaseKeeper:
         self.last_ok = time.monotonic()
         lost = {lease.id for lease in leases} - held
         if lost:
+            self._lost.update(lease for lease in leases if lease.id in lost)
             self._on_lost(lost)
 
     def _heartbeat_loop(self) -> None:
