@@ -143,7 +143,9 @@ def sustained(s: System, o: dict[str, Any]) -> dict[str, Any]:
                 break
     finally:
         stop(workers)
-    ratio = windows[-1] / windows[0] if windows and windows[0] else float("nan")
+    # A window cut short by the queue running dry is partial: it does not count.
+    full = windows[:-1] if left == 0 else windows
+    ratio = full[-1] / full[0] if full and full[0] else float("nan")
     growth = (rss[-1] / rss[1] - 1.0) if len(rss) > 2 else float("nan")
     return {
         "windows": windows,
