@@ -39,6 +39,7 @@ from ferroq_postgres.statements import (
     bulk_params,
     lease_params,
 )
+from ferroq_postgres.vacuum import Vacuumer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Sequence, Set
@@ -67,6 +68,7 @@ def _after_fork(ref: weakref.ref[PostgresBackend]) -> None:
     backend._listener = None
     backend._listener_lock = threading.Lock()
     backend._wakeup = threading.Condition()
+    backend._vacuum = Vacuumer(backend.engine, every=backend.options.vacuum_every)
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -98,6 +100,7 @@ class PostgresBackend(SqlBackend):
         self._listener_lock = threading.Lock()
         self._closed = False
         self._local = threading.local()
+        self._vacuum = Vacuumer(engine, every=self.options.vacuum_every)
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: _after_fork(ref))
@@ -220,7 +223,9 @@ class PostgresBackend(SqlBackend):
             return super().claim(queues, worker_id, limit)
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
-        return self._fenced(COMPLETE, leases)
+        done = self._fenced(COMPLETE, leases)
+        self._vacuum.note(len(done))
+        return done
 
     def heartbeat(self, leases: Collection[Lease]) -> set[int]:
         return self._fenced(HEARTBEAT, leases)

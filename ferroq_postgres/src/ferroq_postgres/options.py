@@ -66,6 +66,9 @@ class PostgresOptions:
     reconnect_attempts: int = attrs.field(default=3, converter=int, validator=_non_negative)
     #: Cap, in seconds, of the jittered backoff between those retries.
     reconnect_backoff_cap: float = attrs.field(default=2.0, converter=float, validator=_positive)
+    #: Jobs this process finishes between two ``VACUUM ferroq_jobs`` runs of its own (at most
+    #: one per 5 s, one process at a time); ``0`` leaves vacuuming to autovacuum alone.
+    vacuum_every: int = attrs.field(default=20_000, converter=int, validator=_non_negative)
 
     @classmethod
     def names(cls) -> frozenset[str]:
