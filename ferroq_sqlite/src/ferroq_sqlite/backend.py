@@ -227,7 +227,7 @@ class SqliteBackend(SqlBackend):
                 r.priority,
                 r.max_attempts,
                 r.tenant_id,
-                to_micros(self._shift(base, r.delay)),
+                to_micros(self._shift(base, r.delay)) if r.delay else created,
                 created,
             )
             for r in reqs
