@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import select
 import threading
 import time
 import weakref
@@ -22,7 +23,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ferroq_core.errors import ConfigError, FerroqError
+from ferroq_core.errors import ConfigError, DatabaseError, FerroqError
 from ferroq_core.records import EnqueueResult
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, _as_connection, row_to_job
@@ -33,11 +34,18 @@ from ferroq_postgres.statements import (
     BULK_INSERT,
     CLAIM,
     COMPLETE,
+    ENQUEUE_ONE,
+    ENQUEUE_ONE_KEYED,
     HEARTBEAT,
     INSERT,
+    KEY_HOLDER,
     NOTIFY,
+    RELEASE,
+    RELEASE_NOTIFY,
     bulk_params,
     lease_params,
+    one_params,
+    release_params,
 )
 from ferroq_postgres.vacuum import Vacuumer
 
@@ -69,6 +77,21 @@ def _after_fork(ref: weakref.ref[PostgresBackend]) -> None:
     backend._listener_lock = threading.Lock()
     backend._wakeup = threading.Condition()
     backend._vacuum = Vacuumer(backend.engine, every=backend.options.vacuum_every)
+
+
+def _closed_by_server(conn: Connection) -> bool:
+    """Has the server already closed this idle pooled connection? It then wrote a FATAL
+    message (``pg_terminate_backend``, shutdown) or EOF that sits unread in the socket: a
+    zero-timeout poll, no round trip. An idle connection is otherwise silent (it LISTENs to
+    nothing), so a false alarm only costs a reconnect."""
+    raw: Any = conn.connection.dbapi_connection
+    if raw is None or raw.closed:
+        return True
+    try:
+        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -179,30 +202,50 @@ class PostgresBackend(SqlBackend):
         finally:
             self._local.autocommit = False
 
-    def _retrying(self, fn: Callable[[Connection], T], *, write: bool) -> T:
+    def _once(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``, one autocommit statement that must not run twice (an INSERT, a release):
+        it is run again only when it provably never reached the server (the connection could
+        not be opened, or the pooled one was found closed before sending) or the server rolled
+        it back (deadlock, ...). Once sent, a connection that breaks may have committed it:
+        that raises BackendUnavailable, as a broken COMMIT does."""
+        return self._retrying(fn, write=True, once=True)
+
+    def _retrying(self, fn: Callable[[Connection], T], *, write: bool, once: bool = False) -> T:
         delay = 0.05
         attempts = self.options.reconnect_attempts
-        autocommit = write and getattr(self._local, "autocommit", False)
-        for attempt in range(attempts + 1):
-            committing = False
+        autocommit = once or (write and getattr(self._local, "autocommit", False))
+        # Every pooled connection may be dead (all backends terminated); skipping one costs
+        # no round trip, so skips do not count as attempts.
+        skips = self.options.pool_size + self.options.max_overflow + 1
+        attempt = 0
+        while True:
+            # Set once the operation may have committed: from then on it is not run again.
+            unsafe = False
             try:
                 with self.engine.connect() as conn:
+                    if once:
+                        if skips > 0 and _closed_by_server(conn):
+                            skips -= 1
+                            conn.invalidate()
+                            continue
+                        unsafe = True
                     if autocommit or not write:
                         # No BEGIN/COMMIT (or ROLLBACK) round trips; a ROLLBACK would also drop
                         # the statements psycopg prepared on this connection. Writes come here
-                        # only for idempotent or at-least-once operations (claim, complete,
-                        # heartbeat, fail), so a retry after one that may have committed is
-                        # harmless.
+                        # either through _once or for idempotent or at-least-once operations
+                        # (claim, complete, heartbeat, fail), for which a retry after one that
+                        # may have committed is harmless.
                         return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     trans = conn.begin()
                     result = fn(conn)
-                    committing = True
+                    unsafe = True
                     trans.commit()
                     return result
             except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
                 # A transaction that broke before COMMIT was rolled back by the server, so
                 # running it again is safe; one that broke during COMMIT may have committed.
-                retry = not committing and (is_disconnect(exc) or is_transient(exc))
+                # A conflict (deadlock, serialization) was rolled back wherever it happened.
+                retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
                 if not retry or attempt == attempts:
                     raise translate(exc) from exc
                 log.warning(
@@ -211,9 +254,9 @@ class PostgresBackend(SqlBackend):
                     attempt + 1,
                     attempts,
                 )
+            attempt += 1
             time.sleep(random.uniform(0, delay))
             delay = min(self.options.reconnect_backoff_cap, delay * 4)
-        raise AssertionError("unreachable")
 
     # -- worker: single-statement fast paths --------------------------------------------------
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
@@ -241,6 +284,17 @@ class PostgresBackend(SqlBackend):
         with self._one_statement():
             return super().fail(lease, error=error)
 
+    def release(
+        self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True
+    ) -> bool:
+        # UPDATE and, for a job due now, NOTIFY in one statement: one round trip, not four.
+        params = release_params(lease, delay, error, count_attempt)
+        stmt = RELEASE
+        if delay <= 0:
+            stmt = RELEASE_NOTIFY
+            params["channel"] = CHANNEL
+        return self._once(lambda conn: conn.execute(stmt, params).first() is not None)
+
     # -- dispatch ----------------------------------------------------------------------------
     def enqueue(
         self, requests: Sequence[EnqueueRequest], *, connection: Any = None
@@ -253,12 +307,33 @@ class PostgresBackend(SqlBackend):
             conn = _as_connection(connection)
             with self._errors():
                 return self._enqueue_in(conn, requests)
-        results = self._write(lambda conn: self._enqueue_in(conn, requests))
+        if len(requests) == 1:
+            results = [self._enqueue_one(requests[0])]
+        else:
+            results = self._write(lambda conn: self._enqueue_in(conn, requests))
         listener = self._listener
         if listener is None or not listener.connected:
             # Nobody here hears our own NOTIFY: wake this process's waiters directly.
             self._on_notify({r.queue for r in requests})
         return results
+
+    def _enqueue_one(self, req: EnqueueRequest) -> EnqueueResult:
+        """One job in one round trip: INSERT and NOTIFY as one autocommit statement."""
+        params = one_params(req, CHANNEL)
+        if req.idempotency_key is None:
+            new = self._once(lambda conn: conn.execute(ENQUEUE_ONE, params).scalar_one())
+            return EnqueueResult(id=int(new))
+        key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
+        # As SqlBackend._insert_keyed: the holder may finish between the INSERT and the
+        # SELECT, freeing the key for the next INSERT; a few rounds always settle it.
+        for _ in range(10):
+            new_id = self._once(lambda conn: conn.execute(ENQUEUE_ONE_KEYED, params).scalar())
+            if new_id is not None:
+                return EnqueueResult(id=int(new_id))
+            existing = self._read(lambda conn: conn.execute(KEY_HOLDER, key).scalar())
+            if existing is not None:
+                return EnqueueResult(id=int(existing), duplicate=True)
+        raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
 
     # -- wake-ups ----------------------------------------------------------------------------
     def _ensure_listener(self) -> Listener | None:

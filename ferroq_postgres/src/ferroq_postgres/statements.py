@@ -14,22 +14,29 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import JOB_COLUMNS
+from ferroq_core.storage.sql import JOB_COLUMNS, cap_error
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ferroq_core.records import EnqueueRequest
+    from ferroq_core.records import EnqueueRequest, Lease
 
 __all__ = [
     "BULK_INSERT",
     "CLAIM",
     "COMPLETE",
+    "ENQUEUE_ONE",
+    "ENQUEUE_ONE_KEYED",
     "HEARTBEAT",
     "INSERT",
+    "KEY_HOLDER",
     "NOTIFY",
+    "RELEASE",
+    "RELEASE_NOTIFY",
     "bulk_params",
     "lease_params",
+    "one_params",
+    "release_params",
 ]
 
 #: The database clock, not skewed by a long caller transaction (unlike ``now()``).
@@ -153,4 +160,105 @@ def lease_params(leases: list[tuple[int, str, int]]) -> dict[str, list[int] | li
         "lease_ids": [lease[0] for lease in leases],
         "lease_owners": [lease[1] for lease in leases],
         "lease_attempts": [lease[2] for lease in leases],
+    }
+
+
+def _binds(**types: sa.types.TypeEngine[Any]) -> tuple[sa.BindParameter[Any], ...]:
+    return tuple(sa.bindparam(name, type_=type_) for name, type_ in types.items())
+
+
+# One job, no caller transaction: INSERT and NOTIFY as one autocommit statement, one round trip
+# instead of four (BEGIN, INSERT, NOTIFY, COMMIT). The NOTIFY is still transactional: it is sent
+# when the statement's implicit transaction commits. ``LATERAL pg_notify`` runs once per
+# inserted row, so a conflicting (duplicate) insert notifies nobody.
+_INSERT_ONE = (
+    "WITH ins AS (INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
+    " max_attempts, idempotency_key, tenant_id, available_at, created_at)"
+    " VALUES (:queue, :job_type, :payload, 'pending', :priority, 0, :max_attempts,"
+    " :idempotency_key, :tenant_id, statement_timestamp() + make_interval(secs => :delay),"
+    " statement_timestamp())"
+)
+_NOTIFY_ONE = " RETURNING id, queue) SELECT ins.id FROM ins, LATERAL pg_notify(:channel, ins.queue)"
+_ONE_PARAMS = _binds(
+    queue=sa.Text(),
+    job_type=sa.Text(),
+    payload=sa.Text(),
+    priority=sa.Integer(),
+    max_attempts=sa.Integer(),
+    idempotency_key=sa.Text(),
+    tenant_id=sa.Text(),
+    delay=sa.Float(),
+    channel=sa.Text(),
+)
+#: Params: :func:`one_params`. Returns the new job's id.
+ENQUEUE_ONE = sa.text(_INSERT_ONE + _NOTIFY_ONE).bindparams(*_ONE_PARAMS)
+#: Params: :func:`one_params`. Returns the new job's id, or no row when an active job holds the
+#: key. The conflict target's predicate is written with literals, exactly as the partial
+#: index's: with bound parameters a prepared (generic) plan cannot match the index (0fdde4f).
+ENQUEUE_ONE_KEYED = sa.text(
+    _INSERT_ONE + " ON CONFLICT (job_type, idempotency_key)"
+    " WHERE status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL DO NOTHING"
+    + _NOTIFY_ONE
+).bindparams(*_ONE_PARAMS)
+#: Params: ``job_type``, ``idempotency_key``. The active job holding a key.
+KEY_HOLDER = sa.text(
+    "SELECT id FROM ferroq_jobs WHERE job_type = :job_type AND idempotency_key = :idempotency_key"
+    " AND status IN ('pending', 'claimed')"
+).bindparams(
+    sa.bindparam("job_type", type_=sa.Text()), sa.bindparam("idempotency_key", type_=sa.Text())
+)
+
+
+def one_params(req: EnqueueRequest, channel: str) -> dict[str, Any]:
+    """The parameters of :data:`ENQUEUE_ONE` / :data:`ENQUEUE_ONE_KEYED`."""
+    return {
+        "queue": req.queue,
+        "job_type": req.job_type,
+        "payload": req.payload,
+        "priority": req.priority,
+        "max_attempts": req.max_attempts,
+        "idempotency_key": req.idempotency_key,
+        "tenant_id": req.tenant_id,
+        "delay": float(req.delay),
+        "channel": channel,
+    }
+
+
+# A lease handed back: the shared ``SqlBackend.release`` values, fenced like COMPLETE. With
+# ``count_attempt=False`` the claim's attempt is given back (``uncount`` = 1).
+_RELEASE = (
+    "WITH rel AS (UPDATE ferroq_jobs SET status = 'pending', claimed_by = NULL,"
+    " claimed_at = NULL, heartbeat_at = NULL, error = :error,"
+    " available_at = statement_timestamp() + make_interval(secs => :delay),"
+    " attempts = attempts - :uncount"
+    " WHERE status = 'claimed' AND id = :id AND claimed_by = :owner AND attempts = :attempts"
+    " RETURNING id, queue)"
+)
+_RELEASE_PARAMS = _binds(
+    error=sa.Text(),
+    delay=sa.Float(),
+    uncount=sa.Integer(),
+    id=sa.BigInteger(),
+    owner=sa.Text(),
+    attempts=sa.Integer(),
+)
+#: Params: :func:`release_params`. Returns the id if the lease still held.
+RELEASE = sa.text(_RELEASE + " SELECT rel.id FROM rel").bindparams(*_RELEASE_PARAMS)
+#: As :data:`RELEASE`, and notifies the job's queue when the statement commits (a job due now).
+RELEASE_NOTIFY = sa.text(
+    _RELEASE + " SELECT rel.id FROM rel, LATERAL pg_notify(:channel, rel.queue)"
+).bindparams(*_RELEASE_PARAMS, sa.bindparam("channel", type_=sa.Text()))
+
+
+def release_params(
+    lease: Lease, delay: float, error: str | None, count_attempt: bool
+) -> dict[str, Any]:
+    """The parameters of :data:`RELEASE` (add ``channel`` for :data:`RELEASE_NOTIFY`)."""
+    return {
+        "error": cap_error(error),
+        "delay": float(delay),
+        "uncount": 0 if count_attempt else 1,
+        "id": lease.id,
+        "owner": lease.claimed_by,
+        "attempts": lease.attempts,
     }

@@ -1,0 +1,132 @@
+"""A single dispatch and a release are one statement (one round trip): INSERT/UPDATE and NOTIFY
+together in autocommit. Their NOTIFY still fires only on commit, and a statement that may have
+reached the server is never sent twice."""
+
+from __future__ import annotations
+
+import select
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from ferroq_core.errors import BackendUnavailable
+from ferroq_core.records import Lease
+from ferroq_postgres.backend import CHANNEL
+from tests.postgres.conftest import request, terminate_backends, wait_until, worker_id
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ferroq_postgres import PostgresBackend
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def statements(pg_backend: PostgresBackend) -> Iterator[list[str]]:
+    """Every statement the backend's engine sends, in order."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    sa.event.listen(pg_backend.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(pg_backend.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def heard(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection LISTENing on the backend's channel."""
+    url = sa.engine.make_url(pg_url).set(drivername="postgresql")
+    conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    conn.execute(f"LISTEN {CHANNEL}")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def notified(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every notification heard within 0.3 s (from different transactions: none folded)."""
+    return [n.payload for n in conn.notifies(timeout=0.3)]
+
+
+def test_single_dispatch_and_release_are_one_statement_that_notifies(
+    pg_backend: PostgresBackend, statements: list[str], heard: psycopg.Connection[Any]
+) -> None:
+    [job] = pg_backend.enqueue([request("q1")])
+    assert len(statements) == 1
+    assert notified(heard) == ["q1"]
+    assert pg_backend.get_job(job.id) is not None
+    me = worker_id()
+    [row] = pg_backend.claim(["q1"], me, 1)
+    statements.clear()
+    assert pg_backend.release(Lease(row.id, me, row.attempts), delay=0, error="boom") is True
+    assert len(statements) == 1
+    assert notified(heard) == ["q1"]
+    # A release into the future wakes nobody; a lost lease changes nothing.
+    [row] = pg_backend.claim(["q1"], me, 1)
+    assert pg_backend.release(Lease(row.id, me, row.attempts), delay=60, error=None) is True
+    assert notified(heard) == []
+    assert pg_backend.release(Lease(row.id, me, row.attempts), delay=0, error=None) is False
+    assert notified(heard) == []
+
+
+def test_single_keyed_dispatch_settles_on_the_holder_past_prepared_plans(
+    pg_backend: PostgresBackend, heard: psycopg.Connection[Any]
+) -> None:
+    # psycopg prepares a statement after 5 runs; a generic plan must still find the index.
+    results = [pg_backend.enqueue([request(key="k")])[0] for _ in range(12)]
+    assert not results[0].duplicate
+    assert all(r.duplicate and r.id == results[0].id for r in results[1:])
+    assert notified(heard) == ["default"]  # the duplicates woke nobody
+    assert len(pg_backend.list_jobs(queue="default")) == 1
+
+
+def test_dead_pooled_connections_are_skipped_before_sending(
+    pg_admin: sa.engine.Engine, pg_backend: PostgresBackend, statements: list[str]
+) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: pg_backend.get_stats(), range(16)))
+    assert terminate_backends(pg_admin) >= 1
+    wait_until(lambda: _only_admin_left(pg_admin), what="the terminated backends to exit")
+    statements.clear()
+    [job] = pg_backend.enqueue([request()])
+    assert len(statements) == 1, "the INSERT was sent once, on a live connection"
+    assert pg_backend.get_job(job.id) is not None
+
+
+def test_a_sent_insert_whose_connection_breaks_is_not_sent_again(
+    pg_admin: sa.engine.Engine, pg_backend: PostgresBackend, statements: list[str]
+) -> None:
+    def sabotage(conn: sa.engine.Connection, *_: Any) -> None:
+        raw: Any = conn.connection.dbapi_connection
+        terminate_backends(pg_admin, raw.info.backend_pid)
+        # The FATAL message is in the socket: the statement fails once it is sent.
+        select.select([raw.fileno()], [], [], 10)
+
+    sa.event.listen(pg_backend.engine, "before_cursor_execute", sabotage)
+    try:
+        with pytest.raises(BackendUnavailable):
+            pg_backend.enqueue([request()])
+    finally:
+        sa.event.remove(pg_backend.engine, "before_cursor_execute", sabotage)
+    assert len(statements) == 1
+    assert pg_backend.enqueue([request()])[0].id > 0
+
+
+def _only_admin_left(admin: sa.engine.Engine) -> bool:
+    with admin.connect() as conn:
+        others = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    return others == 0
