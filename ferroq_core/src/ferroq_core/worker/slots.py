@@ -10,6 +10,7 @@ would be rejected by fencing anyway).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import sys
@@ -134,56 +135,85 @@ class RunningSet:
 class ThreadSlots:
     """Daemon threads for sync handlers, started on demand (a worker that only runs async
     jobs starts none) and reused. A thread stuck in an abandoned job never comes back: the
-    next job gets a fresh thread, so a timed-out handler never costs a slot."""
+    next job gets a fresh thread, so a timed-out handler never costs a slot.
+
+    Waking a thread costs far more than a short job (a futex wake-up and a GIL hand-off,
+    ~25 us per job in a profile of no-op jobs), so a thread is woken only when needed: while
+    jobs wait and no thread is already on its way (``_waking``), one more is woken (or
+    started). A thread that finishes a job takes the next waiting one itself. Every waiting
+    job therefore has a thread coming for it that is not busy with another job: a slow job
+    never delays the start of the others (each thread taking a job wakes the next one while
+    more wait), yet a burst of short jobs is run by the few threads already awake.
+    """
 
     def __init__(self, run: Callable[[Running], None], name: str = "ferroq-job") -> None:
-        self._tasks: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
+        self._pending: collections.deque[Running] = collections.deque()
+        #: Wake-up tokens for sleeping threads: True takes work, None ends the thread.
+        self._tokens: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
         self._run = run
         self._name = name
         self._count = 0
         self._lock = threading.Lock()
-        #: Threads waiting for a task, and tasks put but not taken yet.
-        self._idle = 0
-        self._queued = 0
+        #: Threads blocked waiting for a token, and threads woken (or started) that have not
+        #: looked at ``_pending`` yet.
+        self._sleeping = 0
+        self._waking = 0
         self._live: set[threading.Thread] = set()
 
-    def _spawn(self) -> None:
-        # Called with the lock held.
+    def _wake_one(self) -> None:
+        # Called with the lock held, when jobs wait and no thread is on its way.
+        self._waking += 1
+        if self._sleeping >= self._waking:
+            self._tokens.put(True)
+            return
         self._count += 1
-        self._idle += 1
         thread = threading.Thread(
             target=self._serve, name=f"{self._name}-{self._count}", daemon=True
         )
         self._live.add(thread)
         thread.start()
 
+    def _take(self, *, woken: bool) -> Running | None:
+        """The next waiting job, or None (the caller then sleeps, counted)."""
+        with self._lock:
+            if woken:
+                self._waking -= 1
+            if not self._pending:
+                self._sleeping += 1
+                return None
+            item = self._pending.popleft()
+            if self._pending and not self._waking:
+                self._wake_one()
+            return item
+
     def _serve(self) -> None:
         me = threading.current_thread()
+        woken = True  # a new thread was counted as on its way
         try:
             while True:
-                item = self._tasks.get()
-                with self._lock:
-                    self._idle -= 1
-                    if item is not None:
-                        self._queued -= 1
+                item = self._take(woken=woken)
+                woken = False
                 if item is None:
-                    return
+                    token = self._tokens.get()
+                    with self._lock:
+                        self._sleeping -= 1
+                    if token is None:
+                        return
+                    woken = True
+                    continue
                 self._run(item)
                 if item.abandoned:
                     # Given up after a timeout: later jobs get a fresh thread.
                     return
-                with self._lock:
-                    self._idle += 1
         finally:
             with self._lock:
                 self._live.discard(me)
 
     def submit(self, running: Running) -> None:
         with self._lock:
-            if self._idle <= self._queued:
-                self._spawn()
-            self._queued += 1
-        self._tasks.put(running)
+            self._pending.append(running)
+            if not self._waking:
+                self._wake_one()
 
     def abandon(self, running: Running) -> None:
         """Give up on the thread running ``running`` (it leaves the pool when it returns)."""
@@ -194,7 +224,7 @@ class ThreadSlots:
         with self._lock:
             n = len(self._live)
         for _ in range(n):
-            self._tasks.put(None)
+            self._tokens.put(None)
 
 
 class LoopThread:
