@@ -188,7 +188,8 @@ def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]
     for outcome in outcomes:
         row = outcome.row
         if row.id in matched:
-            log.info("%s: succeeded in %.3fs", describe_row(row), outcome.duration)
+            if log.isEnabledFor(logging.INFO):  # describe_row() is not free: only when logged
+                log.info("%s: succeeded in %.3fs", describe_row(row), outcome.duration)
             fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
             results.append("succeeded")
         else:

@@ -91,6 +91,8 @@ class WorkerLoop:
         self._claims = 0
         #: Claiming paused because heartbeats fail.
         self._paused = False
+        #: Whether a job class's ``handle`` is ``async def``, per class.
+        self._async_types: dict[type[Job], bool] = {}
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
@@ -108,7 +110,10 @@ class WorkerLoop:
         return self._stop.is_set()
 
     def _wake(self) -> None:
-        self._wakeup.set()
+        # Every finished job wakes the main thread: skip the event's lock when it is already
+        # set (the main thread clears it only before it looks at the finished jobs again).
+        if not self._wakeup.is_set():
+            self._wakeup.set()
         self.runtime.backend.wake()
 
     # -- main --------------------------------------------------------------------------------
@@ -257,7 +262,13 @@ class WorkerLoop:
         timeout = cls.timeout if cls is not None and cls.timeout is not None else None
         if timeout is None:
             timeout = self.config.timeout
-        is_async = cls is not None and inspect.iscoroutinefunction(cls.handle)
+        is_async = False
+        if cls is not None:
+            # Looked up per class, not per job (inspect is slow next to a no-op job).
+            found = self._async_types.get(cls)
+            if found is None:
+                found = self._async_types[cls] = inspect.iscoroutinefunction(cls.handle)
+            is_async = found
         deadline = None if timeout is None else time.monotonic() + timeout
         running = Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
         self._running.add(running)
@@ -286,7 +297,8 @@ class WorkerLoop:
         if not self._running.begin(running):
             return False
         row = running.row
-        log.info("%s: started", describe_row(row))
+        if log.isEnabledFor(logging.INFO):  # describe_row() is not free: only when logged
+            log.info("%s: started", describe_row(row))
         fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
         return True
 
