@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import psycopg.sql
 import pytest
 import sqlalchemy as sa
 
@@ -26,18 +27,17 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def statements(pg_backend: PostgresBackend) -> Iterator[list[str]]:
-    """Every statement the backend's engine sends, in order."""
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement sent through psycopg (by SQLAlchemy or directly), in order."""
     sent: list[str] = []
+    execute = psycopg.Cursor.execute
 
-    def record(*args: Any) -> None:
-        sent.append(args[2])
+    def record(cur: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(cur, query, *args, **kwargs)
 
-    sa.event.listen(pg_backend.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(pg_backend.engine, "before_cursor_execute", record)
+    monkeypatch.setattr(psycopg.Cursor, "execute", record)
+    return sent
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def heard(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection LISTENing on the backend's channel."""
     url = sa.engine.make_url(pg_url).set(drivername="postgresql")
     conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-    conn.execute(f"LISTEN {CHANNEL}")
+    conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(CHANNEL)))
     try:
         yield conn
     finally:
@@ -60,6 +60,7 @@ def notified(conn: psycopg.Connection[Any]) -> list[str]:
 def test_single_dispatch_and_release_are_one_statement_that_notifies(
     pg_backend: PostgresBackend, statements: list[str], heard: psycopg.Connection[Any]
 ) -> None:
+    statements.clear()
     [job] = pg_backend.enqueue([request("q1")])
     assert len(statements) == 1
     assert notified(heard) == ["q1"]
@@ -105,19 +106,21 @@ def test_dead_pooled_connections_are_skipped_before_sending(
 def test_a_sent_insert_whose_connection_breaks_is_not_sent_again(
     pg_admin: sa.engine.Engine, pg_backend: PostgresBackend, statements: list[str]
 ) -> None:
-    def sabotage(conn: sa.engine.Connection, *_: Any) -> None:
-        raw: Any = conn.connection.dbapi_connection
-        terminate_backends(pg_admin, raw.info.backend_pid)
-        # The FATAL message is in the socket: the statement fails once it is sent.
-        select.select([raw.fileno()], [], [], 10)
+    execute = psycopg.Cursor.execute
 
-    sa.event.listen(pg_backend.engine, "before_cursor_execute", sabotage)
-    try:
+    def sabotage(cur: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        if "INSERT" in str(query):
+            terminate_backends(pg_admin, cur.connection.info.backend_pid)
+            # The FATAL message is in the socket: the statement fails once it is sent.
+            select.select([cur.connection.fileno()], [], [], 10)
+        return execute(cur, query, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg.Cursor, "execute", sabotage)
         with pytest.raises(BackendUnavailable):
             pg_backend.enqueue([request()])
-    finally:
-        sa.event.remove(pg_backend.engine, "before_cursor_execute", sabotage)
-    assert len(statements) == 1
+    inserts = [q for q in statements if "INSERT" in q]
+    assert len(inserts) == 1, "a statement that may have reached the server is not resent"
     assert pg_backend.enqueue([request()])[0].id > 0
 
 

@@ -9,6 +9,7 @@ committed) and raises :class:`~ferroq_core.errors.BackendUnavailable`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -50,7 +51,7 @@ from ferroq_postgres.statements import (
 from ferroq_postgres.vacuum import Vacuumer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator, Sequence, Set
+    from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 
     from sqlalchemy.engine import Connection, Engine
 
@@ -92,6 +93,24 @@ def _closed_by_server(conn: Connection) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+def _send(sql: str, params: Mapping[str, Any], conn: Connection) -> tuple[Any, ...] | None:
+    """``sql`` in autocommit on the pooled psycopg connection itself, its first row: see
+    statements.py for why not through SQLAlchemy. A connection that broke is discarded."""
+    raw: Any = conn.connection.driver_connection
+    try:
+        raw.autocommit = True
+        try:
+            row: tuple[Any, ...] | None = raw.execute(sql, params, prepare=True).fetchone()
+        finally:
+            if not raw.closed:
+                raw.autocommit = False
+    except psycopg.Error as exc:
+        if is_disconnect(exc):
+            conn.invalidate()
+        raise
+    return row
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -202,18 +221,19 @@ class PostgresBackend(SqlBackend):
         finally:
             self._local.autocommit = False
 
-    def _once(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn``, one autocommit statement that must not run twice (an INSERT, a release):
-        it is run again only when it provably never reached the server (the connection could
-        not be opened, or the pooled one was found closed before sending) or the server rolled
-        it back (deadlock, ...). Once sent, a connection that breaks may have committed it:
-        that raises BackendUnavailable, as a broken COMMIT does."""
-        return self._retrying(fn, write=True, once=True)
+    def _once(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run ``sql``, one autocommit statement that must not run twice (an INSERT, a
+        release), and return its first row. It is run again only when it provably never
+        reached the server (the connection could not be opened, or the pooled one was found
+        closed before sending) or the server rolled it back (deadlock, ...). Once sent, a
+        connection that breaks may have committed it: that raises BackendUnavailable, as a
+        broken COMMIT does."""
+        return self._retrying(functools.partial(_send, sql, params), write=True, once=True)
 
     def _retrying(self, fn: Callable[[Connection], T], *, write: bool, once: bool = False) -> T:
         delay = 0.05
         attempts = self.options.reconnect_attempts
-        autocommit = once or (write and getattr(self._local, "autocommit", False))
+        autocommit = write and getattr(self._local, "autocommit", False)
         # Every pooled connection may be dead (all backends terminated); skipping one costs
         # no round trip, so skips do not count as attempts.
         skips = self.options.pool_size + self.options.max_overflow + 1
@@ -229,10 +249,11 @@ class PostgresBackend(SqlBackend):
                             conn.invalidate()
                             continue
                         unsafe = True
+                        return fn(conn)
                     if autocommit or not write:
                         # No BEGIN/COMMIT (or ROLLBACK) round trips; a ROLLBACK would also drop
                         # the statements psycopg prepared on this connection. Writes come here
-                        # either through _once or for idempotent or at-least-once operations
+                        # only for idempotent or at-least-once operations
                         # (claim, complete, heartbeat, fail), for which a retry after one that
                         # may have committed is harmless.
                         return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
@@ -241,7 +262,7 @@ class PostgresBackend(SqlBackend):
                     unsafe = True
                     trans.commit()
                     return result
-            except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+            except (sa.exc.DBAPIError, sa.exc.TimeoutError, psycopg.Error) as exc:
                 # A transaction that broke before COMMIT was rolled back by the server, so
                 # running it again is safe; one that broke during COMMIT may have committed.
                 # A conflict (deadlock, serialization) was rolled back wherever it happened.
@@ -293,7 +314,7 @@ class PostgresBackend(SqlBackend):
         if delay <= 0:
             stmt = RELEASE_NOTIFY
             params["channel"] = CHANNEL
-        return self._once(lambda conn: conn.execute(stmt, params).first() is not None)
+        return self._once(stmt, params) is not None
 
     # -- dispatch ----------------------------------------------------------------------------
     def enqueue(
@@ -321,15 +342,16 @@ class PostgresBackend(SqlBackend):
         """One job in one round trip: INSERT and NOTIFY as one autocommit statement."""
         params = one_params(req, CHANNEL)
         if req.idempotency_key is None:
-            new = self._once(lambda conn: conn.execute(ENQUEUE_ONE, params).scalar_one())
-            return EnqueueResult(id=int(new))
+            row = self._once(ENQUEUE_ONE, params)
+            assert row is not None  # an INSERT without ON CONFLICT returns its row
+            return EnqueueResult(id=int(row[0]))
         key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
         # As SqlBackend._insert_keyed: the holder may finish between the INSERT and the
         # SELECT, freeing the key for the next INSERT; a few rounds always settle it.
         for _ in range(10):
-            new_id = self._once(lambda conn: conn.execute(ENQUEUE_ONE_KEYED, params).scalar())
-            if new_id is not None:
-                return EnqueueResult(id=int(new_id))
+            row = self._once(ENQUEUE_ONE_KEYED, params)
+            if row is not None:
+                return EnqueueResult(id=int(row[0]))
             existing = self._read(lambda conn: conn.execute(KEY_HOLDER, key).scalar())
             if existing is not None:
                 return EnqueueResult(id=int(existing), duplicate=True)
