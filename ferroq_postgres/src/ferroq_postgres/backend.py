@@ -4,7 +4,8 @@ wake-ups, and operations that survive a broken connection.
 Connections come from SQLAlchemy's own ``QueuePool`` (see docs/postgres.md for why not
 psycopg_pool). An operation whose connection breaks before it commits is run again on a fresh
 connection, with capped jittered backoff; one that breaks while committing is not (it may have
-committed) and raises :class:`~ferroq_core.errors.BackendUnavailable`.
+committed) and raises :class:`~ferroq_core.errors.BackendUnavailable`. A single dispatch or
+release is one autocommit statement, run again only if it never reached the server.
 """
 
 from __future__ import annotations
@@ -89,9 +90,15 @@ def _closed_by_server(conn: Connection) -> bool:
     if raw is None or raw.closed:
         return True
     try:
+        if hasattr(select, "poll"):  # select() cannot watch a descriptor above 1023
+            poller = select.poll()
+            poller.register(raw.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([raw.fileno()], [], [], 0)
     except (OSError, ValueError):
-        return True
+        # Cannot tell: treat it as alive (a dead one then fails after sending, no resend)
+        # rather than reconnecting on every call.
+        return False
     return bool(readable)
 
 
