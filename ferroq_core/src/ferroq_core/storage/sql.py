@@ -25,30 +25,24 @@ from ferroq_core.errors import (
     SchemaOutdated,
 )
 from ferroq_core.records import (
-    EnqueueRequest,
-    EnqueueResult,
     JobRow,
     Lease,
     ReapResult,
 )
 from ferroq_core.schema import SCHEMA_VERSION, current_version, jobs, migrate
 from ferroq_core.storage.sql_admin import AdminMixin
+from ferroq_core.storage.sql_enqueue import EnqueueMixin, _as_connection
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Sequence
 
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["SqlBackend", "row_to_job"]
+# _as_connection is re-exported for the backends that take a caller's connection.
+__all__ = ["SqlBackend", "_as_connection", "row_to_job"]
 
 T = TypeVar("T")
 
-_ACTIVE = jobs.c.status.in_(("pending", "claimed"))
-# The ON CONFLICT target's predicate, written with literals exactly as the partial index's
-# (schema.py): with bound parameters Postgres can only match the index while it plans with the
-# values, and fails ("no unique or exclusion constraint matching the ON CONFLICT
-# specification") once psycopg prepares the statement and a generic plan is used.
-_ACTIVE_KEYED = sa.text("status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL")
 #: Every column, in the order :func:`row_to_job` reads them.
 JOB_COLUMNS = tuple(jobs.c)
 # Error text is capped so one runaway traceback cannot bloat the table.
@@ -97,7 +91,7 @@ def _fence(leases: Collection[Lease]) -> sa.ColumnElement[bool]:
     )
 
 
-class SqlBackend(AdminMixin):
+class SqlBackend(EnqueueMixin, AdminMixin):
     """Shared SQLAlchemy Core implementation of :class:`~ferroq_core.storage.Backend`."""
 
     name = "sql"
@@ -179,107 +173,6 @@ class SqlBackend(AdminMixin):
     def close(self) -> None:
         self.wake()
         self.engine.dispose()
-
-    # -- dispatch ----------------------------------------------------------------------------
-    @staticmethod
-    def _values(req: EnqueueRequest) -> dict[str, Any]:
-        return {
-            "queue": req.queue,
-            "job_type": req.job_type,
-            "payload": req.payload,
-            "status": "pending",
-            "priority": req.priority,
-            "attempts": 0,
-            "max_attempts": req.max_attempts,
-            "idempotency_key": req.idempotency_key,
-            "tenant_id": req.tenant_id,
-        }
-
-    def _enqueue_in(
-        self, conn: Connection, requests: Sequence[EnqueueRequest]
-    ) -> list[EnqueueResult]:
-        results: list[EnqueueResult | None] = [None] * len(requests)
-        plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
-        keyed = [i for i, r in enumerate(requests) if r.idempotency_key is not None]
-        if plain:
-            # Delays differ per job, so available_at is a per-row parameter; created_at and the
-            # base clock are evaluated once for the batch.
-            for i, req in zip(
-                plain, self._insert_plain(conn, [requests[i] for i in plain]), strict=True
-            ):
-                results[i] = req
-        for i in keyed:
-            results[i] = self._insert_keyed(conn, requests[i])
-        if requests:
-            self._notify(conn, {r.queue for r in requests})
-        return [r for r in results if r is not None]
-
-    def _insert_plain(
-        self, conn: Connection, reqs: Sequence[EnqueueRequest]
-    ) -> list[EnqueueResult]:
-        base = self._clock_value(conn)
-        rows = [
-            dict(self._values(r), available_at=self._shift(base, r.delay), created_at=base)
-            for r in reqs
-        ]
-        stmt = sa.insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-        ids = [int(row[0]) for row in conn.execute(stmt, rows)]
-        return [EnqueueResult(id=i) for i in ids]
-
-    def _insert_keyed(self, conn: Connection, req: EnqueueRequest) -> EnqueueResult:
-        base = self._clock_value(conn)
-        values = dict(self._values(req), available_at=self._shift(base, req.delay), created_at=base)
-        stmt = (
-            self._insert()
-            .values(**values)
-            .on_conflict_do_nothing(
-                index_elements=[jobs.c.job_type, jobs.c.idempotency_key],
-                index_where=_ACTIVE_KEYED,
-            )
-            .returning(jobs.c.id)
-        )
-        # The existing job may finish between our INSERT and SELECT; then the key is free again
-        # and the next INSERT wins. A few rounds always settle it.
-        for _ in range(10):
-            new_id = conn.execute(stmt).scalar()
-            if new_id is not None:
-                return EnqueueResult(id=int(new_id))
-            existing = conn.execute(
-                sa.select(jobs.c.id).where(
-                    jobs.c.job_type == req.job_type,
-                    jobs.c.idempotency_key == req.idempotency_key,
-                    _ACTIVE,
-                )
-            ).scalar()
-            if existing is not None:
-                return EnqueueResult(id=int(existing), duplicate=True)
-        raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
-
-    def _clock_value(self, conn: Connection) -> datetime:
-        """The clock read once (so a batch shares one created_at)."""
-        value = conn.execute(sa.select(self._at(0.0))).scalar_one()
-        assert isinstance(value, datetime)
-        return value
-
-    @staticmethod
-    def _shift(base: datetime, delay: float) -> datetime:
-        from datetime import timedelta
-
-        return base + timedelta(seconds=delay) if delay else base
-
-    def enqueue(
-        self, requests: Sequence[EnqueueRequest], *, connection: Any = None
-    ) -> list[EnqueueResult]:
-        if not requests:
-            return []
-        if connection is None:
-            results = self._write(lambda conn: self._enqueue_in(conn, requests))
-        else:
-            conn = _as_connection(connection)
-            with self._errors():
-                results = self._enqueue_in(conn, requests)
-        self.wake()
-        return results
 
     # -- worker ------------------------------------------------------------------------------
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
@@ -485,18 +378,3 @@ class SqlBackend(AdminMixin):
         with self._wakeup:
             self._wake_generation += 1
             self._wakeup.notify_all()
-
-
-def _as_connection(connection: Any) -> Connection:
-    """Accept a SQLAlchemy ``Connection`` or ``Session`` for transactional dispatch."""
-    if isinstance(connection, sa.engine.Connection):
-        return connection
-    get = getattr(connection, "connection", None)
-    if callable(get):
-        conn = get()
-        if isinstance(conn, sa.engine.Connection):
-            return conn
-    raise TypeError(
-        "dispatch(connection=...) takes a SQLAlchemy Connection or Session, "
-        f"not {type(connection).__name__}"
-    )
