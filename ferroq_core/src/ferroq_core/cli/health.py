@@ -158,9 +158,10 @@ def health(obj: CliContext, max_heartbeat_age: float, skip_workers: bool, as_jso
       ferroq health --max-heartbeat-age 120 --json
 
     \b
-    In a pod spec:
-      livenessProbe:
-        exec: {command: ["ferroq", "health"]}
+    In a pod spec (the worker check covers every worker, so run it from
+    monitoring, not as a per-pod liveness probe):
+      readinessProbe:
+        exec: {command: ["ferroq", "health", "--skip-workers"]}
         periodSeconds: 30
     """
     checks: dict[str, dict[str, Any]] = {
