@@ -114,6 +114,9 @@ def _reject_constant(name: str) -> Any:
 #: One decoder for every payload: ``json.loads(..., parse_constant=...)`` builds a new
 #: ``JSONDecoder`` per call, a measurable part of a worker's time per no-op job.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+#: One encoder for every payload, for the same reason (``json.dumps`` with options builds a
+#: ``JSONEncoder`` per call); ``encode`` keeps no state between calls, so threads can share it.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
 class Serializer:
@@ -136,15 +139,14 @@ class JsonSerializer(Serializer):
 
     def encode(self, job: Any) -> str:
         cls = type(job)
-        name = getattr(cls, "job_name", None) or f"{cls.__module__}:{cls.__qualname__}"
         if not attrs.has(cls):
             raise SerializationError(
-                f"job type {name} is not an attrs class: decorate it with @attrs.define"
+                f"job type {_name(cls)} is not an attrs class: decorate it with @attrs.define"
             )
         try:
-            data = _converter.unstructure(job)
-            return json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+            return _ENCODER.encode(_converter.unstructure(job))
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            name = _name(cls)
             field = _culprit(job)
             where = f" field {field!r}" if field else ""
             raise SerializationError(
@@ -180,6 +182,10 @@ class JsonSerializer(Serializer):
             raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             raise JobDecodeError(f"payload does not fit job type {name}: {exc!r}") from exc
+
+
+def _name(cls: type) -> str:
+    return getattr(cls, "job_name", None) or f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _culprit(job: Any) -> str | None:
