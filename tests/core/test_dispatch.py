@@ -139,6 +139,32 @@ def test_the_tenancy_plugin_captures_the_current_tenant(runtime: Runtime) -> Non
     ]
 
 
+def test_the_capture_hook_runs_per_job_and_through_wrappers(runtime: Runtime) -> None:
+    # dispatch_many calls a lone plain capture implementation without pluggy: a job-dependent
+    # hook, a wrapper and a plugin registered later must behave as through pluggy.
+    with tenant_scope("acme"):
+        before = dispatch_many([Plain(n=1), Plain(n=2).for_tenant("x")])
+
+    class ByJob:
+        @hookimpl
+        def ferroq_capture_tenant(self, job: Job) -> str | None:
+            return f"t{job.n}" if isinstance(job, Plain) and job.n % 2 else None
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def ferroq_capture_tenant(self, job: Job) -> Iterator[None]:
+            result = yield
+            return None if result is None else f"{result}-wrapped"
+
+    runtime.pm.register(ByJob())
+    with tenant_scope("acme"):
+        by_job = dispatch_many([Plain(n=1), Plain(n=2)])
+        runtime.pm.register(Wrapper())
+        wrapped = dispatch_many([Plain(n=3), Plain(n=4)])
+    tenants = [_row(runtime, i).tenant_id for i in [*before, *by_job, *wrapped]]
+    assert tenants == ["acme", "x", "t1", "acme", "t3-wrapped", "acme-wrapped"]
+
+
 @pytest.fixture
 def statements(runtime: Runtime) -> Iterator[list[str]]:
     """Every statement and COMMIT the backend's engine runs while the test body runs."""

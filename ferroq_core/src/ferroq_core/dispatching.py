@@ -19,6 +19,8 @@ from ferroq_core.runtime import fire
 if TYPE_CHECKING:
     from datetime import timedelta
 
+    from pluggy import HookImpl
+
     from ferroq_core.runtime import JobContext, Runtime
 
 __all__ = [
@@ -82,6 +84,8 @@ class _RequestBuilder:
         self.default_queue = runtime.config.default_queue
         self.pm = runtime.pm
         self.capture_hook = runtime.pm.hook.ferroq_capture_tenant
+        #: The capture hook's implementation last found callable directly.
+        self.plain_impl: HookImpl | None = None
         #: job class -> (type name, queue, priority, max_attempts)
         self.by_class: dict[type, tuple[str, str, int, int]] = {}
 
@@ -99,8 +103,13 @@ class _RequestBuilder:
         # pluggy's call machinery costs more than a typical capture function; with exactly one
         # plain implementation (no wrappers, no tracing) calling it directly is what pluggy
         # would do. Checked per job, so plugins registered meanwhile are honoured.
-        if len(impls) == 1 and _plain_impl(self.pm, impls[0]):
-            return impls[0].function(job)
+        if len(impls) == 1:
+            impl = impls[0]
+            if impl is self.plain_impl or _plain_impl(impl):
+                self.plain_impl = impl
+                # Tracing (pluggy's hook call monitoring) may be switched on at any time.
+                if getattr(self.pm, "_inner_hookexec", None) is _multicall:
+                    return impl.function(job)
         return hook(job=job)
 
     def build(self, pending: PendingDispatch) -> EnqueueRequest:
@@ -135,13 +144,12 @@ class _RequestBuilder:
         )
 
 
-def _plain_impl(pm: Any, impl: Any) -> bool:
+def _plain_impl(impl: HookImpl) -> bool:
     return (
         not impl.hookwrapper
         and not impl.wrapper
         and impl.argnames == ("job",)
         and not impl.kwargnames
-        and getattr(pm, "_inner_hookexec", None) is _multicall
     )
 
 
@@ -155,8 +163,16 @@ def enqueue_pending(
     build = _RequestBuilder(runtime).build
     requests = [build(_pending(i)) for i in items]
     results = runtime.backend.enqueue(requests, connection=connection)
-    for req, res in zip(requests, results, strict=False):
-        fire(runtime.pm, "ferroq_job_enqueued", job_id=res.id, request=req, duplicate=res.duplicate)
+    # Nothing in this loop can register a plugin while none listens: check once, not per job.
+    if runtime.pm.hook.ferroq_job_enqueued.get_hookimpls():
+        for req, res in zip(requests, results, strict=False):
+            fire(
+                runtime.pm,
+                "ferroq_job_enqueued",
+                job_id=res.id,
+                request=req,
+                duplicate=res.duplicate,
+            )
     return [JobId(r.id, duplicate=r.duplicate) for r in results]
 
 
