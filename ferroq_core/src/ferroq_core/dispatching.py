@@ -7,8 +7,6 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from pluggy._callers import _multicall
-
 from ferroq_core.clock import seconds
 from ferroq_core.errors import PayloadTooLarge
 from ferroq_core.execution import call_handle, job_scope
@@ -18,8 +16,6 @@ from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
     from datetime import timedelta
-
-    from pluggy import HookImpl
 
     from ferroq_core.runtime import JobContext, Runtime
 
@@ -84,8 +80,6 @@ class _RequestBuilder:
         self.default_queue = runtime.config.default_queue
         self.pm = runtime.pm
         self.capture_hook = runtime.pm.hook.ferroq_capture_tenant
-        #: The capture hook's implementation last found callable directly.
-        self.plain_impl: HookImpl | None = None
         #: job class -> (type name, queue, priority, max_attempts)
         self.by_class: dict[type, tuple[str, str, int, int]] = {}
 
@@ -96,21 +90,6 @@ class _RequestBuilder:
             info = (cls.type_name(), queue, int(cls.priority), int(cls.max_attempts))
             self.by_class[cls] = info
         return info
-
-    def _capture(self, job: Job) -> object:
-        hook = self.capture_hook
-        impls = hook.get_hookimpls()
-        # pluggy's call machinery costs more than a typical capture function; with exactly one
-        # plain implementation (no wrappers, no tracing) calling it directly is what pluggy
-        # would do. Checked per job, so plugins registered meanwhile are honoured.
-        if len(impls) == 1:
-            impl = impls[0]
-            if impl is self.plain_impl or _plain_impl(impl):
-                self.plain_impl = impl
-                # Tracing (pluggy's hook call monitoring) may be switched on at any time.
-                if getattr(self.pm, "_inner_hookexec", None) is _multicall:
-                    return impl.function(job)
-        return hook(job=job)
 
     def build(self, pending: PendingDispatch) -> EnqueueRequest:
         job = pending.job
@@ -127,7 +106,7 @@ class _RequestBuilder:
             )
         tenant = pending.tenant_id
         if tenant is None:
-            captured = self._capture(job)
+            captured = self.capture_hook(job=job)
             tenant = None if captured is None else str(captured)
         key = pending.idempotency_key
         if key is None:
@@ -142,15 +121,6 @@ class _RequestBuilder:
             idempotency_key=None if key is None else str(key),
             tenant_id=tenant,
         )
-
-
-def _plain_impl(impl: HookImpl) -> bool:
-    return (
-        not impl.hookwrapper
-        and not impl.wrapper
-        and impl.argnames == ("job",)
-        and not impl.kwargnames
-    )
 
 
 def enqueue_pending(
