@@ -26,19 +26,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ferroq_core.errors import ConfigError, DatabaseError, FerroqError
-from ferroq_core.records import EnqueueResult
+from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import SqlBackend, _as_connection, row_to_job
+from ferroq_core.storage.sql import SqlBackend, _as_connection
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
 from ferroq_postgres.options import PostgresOptions, split_url
 from ferroq_postgres.statements import (
     BULK_INSERT,
-    CLAIM,
-    COMPLETE,
+    CLAIM_COLUMNS,
+    CLAIM_SQL,
+    COMPLETE_SQL,
     ENQUEUE_ONE,
     ENQUEUE_ONE_KEYED,
-    HEARTBEAT,
+    HEARTBEAT_SQL,
     INSERT,
     KEY_HOLDER,
     NOTIFY,
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-    from ferroq_core.records import EnqueueRequest, JobRow, Lease
+    from ferroq_core.records import EnqueueRequest, Lease
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -102,22 +103,36 @@ def _closed_by_server(conn: Connection) -> bool:
     return bool(readable)
 
 
-def _send(sql: str, params: Mapping[str, Any], conn: Connection) -> tuple[Any, ...] | None:
-    """``sql`` in autocommit on the pooled psycopg connection itself, its first row: see
-    statements.py for why not through SQLAlchemy. A connection that broke is discarded."""
+def _send(sql: str, params: Mapping[str, Any], conn: Connection) -> list[tuple[Any, ...]]:
+    """``sql`` in autocommit on the pooled psycopg connection itself, its rows: see
+    statements.py for why not through SQLAlchemy."""
+    raw: Any = conn.connection.driver_connection
+    raw.autocommit = True
+    try:
+        return _prepared(sql, params, conn)
+    finally:
+        if not raw.closed:
+            raw.autocommit = False
+
+
+def _prepared(sql: str, params: Mapping[str, Any], conn: Connection) -> list[tuple[Any, ...]]:
+    """``sql`` prepared on the pooled psycopg connection, in whatever transaction state it is.
+    A connection that broke is discarded (SQLAlchemy does not see driver-level errors)."""
     raw: Any = conn.connection.driver_connection
     try:
-        raw.autocommit = True
-        try:
-            row: tuple[Any, ...] | None = raw.execute(sql, params, prepare=True).fetchone()
-        finally:
-            if not raw.closed:
-                raw.autocommit = False
+        rows: list[tuple[Any, ...]] = raw.execute(sql, params, prepare=True).fetchall()
     except psycopg.Error as exc:
         if is_disconnect(exc):
             conn.invalidate()
         raise
-    return row
+    return rows
+
+
+def _claimed(rows: list[tuple[Any, ...]]) -> list[JobRow]:
+    """:data:`CLAIM_SQL` rows as records, in claim order (RETURNING has no defined order)."""
+    jobs_ = [JobRow(**dict(zip(CLAIM_COLUMNS, row, strict=True))) for row in rows]
+    jobs_.sort(key=lambda r: (r.priority, r.available_at, r.id))
+    return jobs_
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -191,10 +206,9 @@ class PostgresBackend(SqlBackend):
         return pg_insert(jobs)
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
-        params = {"claim_queue": queue, "claim_limit": limit, "claim_worker": worker_id}
-        rows = [row_to_job(r) for r in conn.execute(CLAIM, params).all()]
-        rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
-        return rows
+        # Inside the several-queue claim's transaction (see ``claim``).
+        params = {"queue": queue, "limit": limit, "worker": worker_id}
+        return _claimed(_prepared(CLAIM_SQL, params, conn))
 
     def _insert_plain(
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
@@ -229,6 +243,10 @@ class PostgresBackend(SqlBackend):
             self._local.autocommit = False
 
     def _once(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        rows = self._once_rows(sql, params)
+        return rows[0] if rows else None
+
+    def _once_rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run ``sql``, one autocommit statement that must not run twice (an INSERT, a
         release), and return its first row. It is run again only when it provably never
         reached the server (the connection could not be opened, or the pooled one was found
@@ -260,9 +278,8 @@ class PostgresBackend(SqlBackend):
                     if autocommit or not write:
                         # No BEGIN/COMMIT (or ROLLBACK) round trips; a ROLLBACK would also drop
                         # the statements psycopg prepared on this connection. Writes come here
-                        # only for idempotent or at-least-once operations
-                        # (claim, complete, heartbeat, fail), for which a retry after one that
-                        # may have committed is harmless.
+                        # only for idempotent or at-least-once operations (fail), for which a
+                        # retry after one that may have committed is harmless.
                         return fn(conn.execution_options(isolation_level="AUTOCOMMIT"))
                     trans = conn.begin()
                     result = fn(conn)
@@ -287,26 +304,28 @@ class PostgresBackend(SqlBackend):
             delay = min(self.options.reconnect_backoff_cap, delay * 4)
 
     # -- worker: single-statement fast paths --------------------------------------------------
+    # One prepared statement each, run again only if it never reached the server: a claim
+    # that may have committed must not run twice (its rows would be stranded as claimed).
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        if len(queues) != 1:
+        if len(queues) != 1 or limit <= 0:
+            # Several queues: one transaction, strict queue order (SqlBackend.claim).
             return super().claim(queues, worker_id, limit)
-        with self._one_statement():
-            return super().claim(queues, worker_id, limit)
+        params = {"queue": queues[0], "limit": limit, "worker": worker_id}
+        return _claimed(self._once_rows(CLAIM_SQL, params))
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
-        done = self._fenced(COMPLETE, leases)
+        done = self._fenced(COMPLETE_SQL, leases)
         self._vacuum.note(len(done))
         return done
 
     def heartbeat(self, leases: Collection[Lease]) -> set[int]:
-        return self._fenced(HEARTBEAT, leases)
+        return self._fenced(HEARTBEAT_SQL, leases)
 
-    def _fenced(self, stmt: Any, leases: Collection[Lease]) -> set[int]:
+    def _fenced(self, sql: str, leases: Collection[Lease]) -> set[int]:
         if not leases:
             return set()
         params = lease_params([(lease.id, lease.claimed_by, lease.attempts) for lease in leases])
-        with self._one_statement():
-            return self._write(lambda conn: {int(r[0]) for r in conn.execute(stmt, params).all()})
+        return {int(r[0]) for r in self._once_rows(sql, params)}
 
     def fail(self, lease: Lease, *, error: str) -> bool:
         with self._one_statement():
