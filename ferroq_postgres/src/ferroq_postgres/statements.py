@@ -106,12 +106,14 @@ NOTIFY = sa.text("SELECT pg_notify(:channel, q) FROM unnest(:queues) AS q").bind
 )
 
 
-def lease_params(leases: list[tuple[int, str, int]]) -> dict[str, list[int] | list[str]]:
-    """The three arrays the fenced statements take, from ``(id, claimed_by, attempts)``."""
+def lease_params(leases: list[tuple[int, str, int]]) -> dict[str, Any]:
+    """The three arrays the fenced statements take, from ``(id, claimed_by, attempts)``, and
+    the status they must still have."""
     return {
         "lease_ids": [lease[0] for lease in leases],
         "lease_owners": [lease[1] for lease in leases],
         "lease_attempts": [lease[2] for lease in leases],
+        "claimed": "claimed",
     }
 
 
@@ -205,14 +207,17 @@ def release_params(
 #: Params: ``queue``, ``limit``, ``worker``; returns :data:`CLAIM_COLUMNS`. The same claim fields
 #: as the shared ``SqlBackend._claim_values``. Lock exactly ``limit`` rows in a CTE and update
 #: those: UPDATE ... WHERE id IN (SELECT ... LIMIT n) may re-evaluate the subquery and claim
-#: more than n rows.
+#: more than n rows. ``= ANY(ARRAY(...))``, not a join with the CTE: the prepared (generic)
+#: plan guesses 10% of the table for ``LIMIT $n`` and joined it by hashing a sequential scan of
+#: the whole table (measured: 2 workers draining 0.73x as fast); this plan is a primary-key
+#: lookup whatever the guess.
 CLAIM_SQL = (
     "WITH picked AS (SELECT id FROM ferroq_jobs WHERE status = 'pending'"
     " AND queue = %(queue)s AND available_at <= statement_timestamp()"
     " ORDER BY priority, available_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
     " UPDATE ferroq_jobs SET status = 'claimed', claimed_by = %(worker)s,"
     " claimed_at = statement_timestamp(), heartbeat_at = statement_timestamp(),"
-    " attempts = ferroq_jobs.attempts + 1 FROM picked WHERE ferroq_jobs.id = picked.id"
+    " attempts = ferroq_jobs.attempts + 1 WHERE ferroq_jobs.id = ANY(ARRAY(SELECT id FROM picked))"
     " RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts,"
     " max_attempts, idempotency_key, tenant_id, available_at, claimed_at, claimed_by,"
     " heartbeat_at, error, failed_at, created_at"
@@ -240,10 +245,14 @@ CLAIM_COLUMNS = (
 
 _LEASES = (
     " unnest(%(lease_ids)s::bigint[], %(lease_owners)s::text[], %(lease_attempts)s::integer[])"
-    " AS lease(id, claimed_by, attempts) WHERE ferroq_jobs.status = 'claimed'"
+    " AS lease(id, claimed_by, attempts) WHERE ferroq_jobs.status = %(claimed)s"
     " AND ferroq_jobs.id = lease.id AND ferroq_jobs.claimed_by = lease.claimed_by"
     " AND ferroq_jobs.attempts = lease.attempts RETURNING ferroq_jobs.id"
 )
+# The status is a parameter (``claimed``), not a literal: matched to the partial index of
+# claimed rows, the planner (trusting stale statistics of ~1 claimed row) scanned every claimed
+# row once per lease, instead of one primary-key lookup per lease (measured: 2 workers draining
+# ~0.8x as fast).
 #: Params: :func:`lease_params`. Deletes the leases that still match; returns their ids.
 COMPLETE_SQL = "DELETE FROM ferroq_jobs USING" + _LEASES
 #: Params: :func:`lease_params`. Extends the leases that still match; returns their ids.
