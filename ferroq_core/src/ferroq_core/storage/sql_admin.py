@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -12,6 +11,7 @@ from ferroq_core.schema import jobs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
+    from datetime import datetime
 
     from sqlalchemy.engine import Connection
 
@@ -101,17 +101,10 @@ class AdminMixin:
         def run(conn: Connection) -> QueueStats:
             out = []
             for r in conn.execute(stmt):
+                # min() over the CASE keeps the Timestamp type, so both dialects return an
+                # aware datetime here.
                 oldest = r.oldest
-                age = None
-                if oldest is not None:
-                    oldest_dt = (
-                        jobs.c.available_at.type.process_result_value(  # type: ignore[attr-defined]
-                            oldest, conn.dialect
-                        )
-                        if not isinstance(oldest, datetime)
-                        else oldest
-                    )
-                    age = max(0.0, (r.now - oldest_dt).total_seconds())
+                age = None if oldest is None else max(0.0, (r.now - oldest).total_seconds())
                 out.append(
                     SingleQueueStats(
                         queue=r.queue,
