@@ -74,11 +74,9 @@ class _RequestBuilder:
     batch (per job it was a measurable part of ``dispatch_many``, see docs/performance.md)."""
 
     def __init__(self, runtime: JobContext) -> None:
-        self.runtime = runtime
         self.encode = runtime.serializer.encode
         self.limit = runtime.config.max_payload_bytes
         self.default_queue = runtime.config.default_queue
-        self.pm = runtime.pm
         self.capture_hook = runtime.pm.hook.ferroq_capture_tenant
         #: job class -> (type name, queue, priority, max_attempts)
         self.by_class: dict[type, tuple[str, str, int, int]] = {}
