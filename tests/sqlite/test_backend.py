@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,10 +20,6 @@ from ferroq_core.runtime import open_backend
 from ferroq_sqlite.backend import SqliteBackend
 from ferroq_sqlite.watch import PollInterval
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
-
 
 def _req(queue: str = "q", **fields: Any) -> EnqueueRequest:
     return EnqueueRequest(queue=queue, job_type="t:Job", payload="{}", **fields)
@@ -32,19 +28,6 @@ def _req(queue: str = "q", **fields: Any) -> EnqueueRequest:
 def _pragma(backend: SqliteBackend, name: str) -> Any:
     with backend.engine.connect() as conn:
         return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "jobs.db")
-
-
-@pytest.fixture
-def backend(db_path: str) -> Iterator[SqliteBackend]:
-    b = SqliteBackend.from_url(f"sqlite:///{db_path}")
-    b.migrate()
-    yield b
-    b.close()
 
 
 # -- options and connection set-up ------------------------------------------------------------

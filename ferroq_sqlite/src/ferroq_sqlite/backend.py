@@ -28,16 +28,17 @@ from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendBusy, ConfigError, DatabaseError, FerroqError
 from ferroq_core.records import EnqueueResult
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import SqlBackend, row_to_job
+from ferroq_core.storage.sql import SqlBackend
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
+from ferroq_sqlite.rows import job_rows
 from ferroq_sqlite.statements import (
     BULK_INSERT,
-    CLAIM,
-    COMPLETE,
+    CLAIM_SQL,
+    COMPLETE_SQL,
     INSERT_ONE,
     MAX_ID,
     NEW_IDS,
-    lease_array,
+    complete_params,
 )
 from ferroq_sqlite.watch import ChangeWatcher, PollInterval
 
@@ -250,21 +251,24 @@ class SqliteBackend(SqlBackend):
         return utcnow()
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
-        params = {
-            "claim_queue": queue,
-            "claim_limit": limit,
-            "claim_worker": worker_id,
-            "claim_now": utcnow(),
-        }
-        rows = [row_to_job(r) for r in conn.execute(CLAIM, params).all()]
-        rows.sort(key=lambda r: (r.priority, r.available_at, r.id))
-        return rows
+        now = to_micros(utcnow())
+        params = (worker_id, now, now, queue, now, limit)
+        rows = conn.exec_driver_sql(CLAIM_SQL, params).fetchall()
+        # RETURNING gives no order: sort by (priority, available_at, id), columns 5, 10, 0.
+        return job_rows(sorted(rows, key=lambda r: (r[5], r[10], r[0])))
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
         if not leases:
             return set()
-        params = lease_array(leases)
-        return self._write(lambda conn: {int(r[0]) for r in conn.execute(COMPLETE, params).all()})
+        groups = complete_params(leases)
+
+        def run(conn: Connection) -> set[int]:
+            done: set[int] = set()
+            for params in groups:
+                done.update(r[0] for r in conn.exec_driver_sql(COMPLETE_SQL, params).fetchall())
+            return done
+
+        return self._write(run)
 
     # -- wake-ups ----------------------------------------------------------------------------
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:

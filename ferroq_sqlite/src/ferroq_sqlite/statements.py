@@ -1,10 +1,11 @@
-"""The worker's hot statements, built once.
+"""The hot statements as constant SQL texts, run with ``exec_driver_sql``.
 
 Building a SQLAlchemy construct per call (and its cache key, and expanding an ``IN`` list into
 one bound parameter per lease) cost more client CPU than SQLite spent running the statement: a
 profile of a no-op drain showed claim and complete construction at about a third of the
-worker's time. These statements are constant, so SQLAlchemy compiles each once; the leases of a
-fenced write travel as one JSON array parameter read with ``json_each``.
+worker's time. Then SQLAlchemy's result processing of the claimed rows cost as much again
+(see :mod:`ferroq_sqlite.rows`). The leases of a fenced write travel as JSON array parameters
+read with ``json_each``.
 """
 
 from __future__ import annotations
@@ -12,55 +13,22 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import JOB_COLUMNS
+from ferroq_sqlite.rows import JOB_ROW_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
     from ferroq_core.records import Lease
 
-__all__ = ["BULK_INSERT", "CLAIM", "COMPLETE", "INSERT_ONE", "MAX_ID", "NEW_IDS", "lease_array"]
-
-_now = sa.bindparam("claim_now", type_=Timestamp())
-
-# Inside BEGIN IMMEDIATE the claiming transaction is the only writer, so selecting then
-# updating by id cannot double-claim.
-CLAIM = (
-    sa.update(jobs)
-    .where(
-        jobs.c.id.in_(
-            sa.select(jobs.c.id)
-            .where(
-                jobs.c.status == "pending",
-                jobs.c.queue == sa.bindparam("claim_queue"),
-                jobs.c.available_at <= _now,
-            )
-            .order_by(jobs.c.priority, jobs.c.available_at, jobs.c.id)
-            .limit(sa.bindparam("claim_limit", type_=sa.Integer()))
-            .scalar_subquery()
-        )
-    )
-    .values(
-        status="claimed",
-        claimed_by=sa.bindparam("claim_worker"),
-        claimed_at=_now,
-        heartbeat_at=_now,
-        attempts=jobs.c.attempts + 1,
-    )
-    .returning(*JOB_COLUMNS)
-)
-
-# Fenced by (id, claimed_by, attempts): a row value IN over the lease array; SQLite looks each
-# one up by primary key.
-COMPLETE = sa.text(
-    "DELETE FROM ferroq_jobs WHERE status = 'claimed' AND (id, claimed_by, attempts) IN"
-    " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-    " json_extract(value, '$[2]') FROM json_each(:leases)) RETURNING id"
-)
-
+__all__ = [
+    "BULK_INSERT",
+    "CLAIM_SQL",
+    "COMPLETE_SQL",
+    "INSERT_ONE",
+    "MAX_ID",
+    "NEW_IDS",
+    "complete_params",
+]
 
 # Enqueue of many jobs: SQLAlchemy cannot trust the order of a multi-row INSERT ... RETURNING on
 # SQLite, so it sent one INSERT per row (20,000 statements for 20,000 jobs). Instead one
@@ -76,6 +44,42 @@ MAX_ID = "SELECT coalesce(max(id), 0) FROM ferroq_jobs"
 NEW_IDS = "SELECT id FROM ferroq_jobs WHERE id > ? ORDER BY id"
 
 
-def lease_array(leases: Collection[Lease]) -> dict[str, str]:
-    """The ``:leases`` parameter: ``[[id, claimed_by, attempts], ...]`` as JSON text."""
-    return {"leases": json.dumps([[x.id, x.claimed_by, x.attempts] for x in leases])}
+
+# The worker's claim and acknowledgement as plain SQL texts, run with exec_driver_sql: the
+# constructs above cost SQLAlchemy's per-row result processing (see ferroq_sqlite.rows).
+# Inside BEGIN IMMEDIATE the claiming transaction is the only writer, so selecting then
+# updating by id cannot double-claim. Params: worker, now, now, queue, now, limit (now in
+# epoch microseconds).
+CLAIM_SQL = (
+    "UPDATE ferroq_jobs SET status = 'claimed', claimed_by = ?, claimed_at = ?,"
+    " heartbeat_at = ?, attempts = attempts + 1"
+    " WHERE id IN (SELECT id FROM ferroq_jobs WHERE status = 'pending' AND queue = ?"
+    " AND available_at <= ? ORDER BY priority, available_at, id LIMIT ?)"
+    " RETURNING " + JOB_ROW_COLUMNS
+)
+
+# Fenced by (id, claimed_by, attempts) for the leases of one worker. The ids find the rows by
+# primary key; the attempts fence compares "id:attempts" keys against a second array, which
+# SQLite turns into one lookup table per statement. (Pairs read with json_extract were 40%
+# slower per row: each call re-parses its array element.) Params: claimed_by, ids as a JSON
+# array, "id:attempts" keys as a JSON array.
+COMPLETE_SQL = (
+    "DELETE FROM ferroq_jobs WHERE id IN (SELECT value FROM json_each(?2))"
+    " AND status = 'claimed' AND claimed_by = ?1"
+    " AND (id || ':' || attempts) IN (SELECT value FROM json_each(?3)) RETURNING id"
+)
+
+
+def complete_params(leases: Collection[Lease]) -> list[tuple[str, str, str]]:
+    """:data:`COMPLETE_SQL`'s parameters: one set per worker holding some of ``leases``."""
+    by_owner: dict[str, list[Lease]] = {}
+    for lease in leases:
+        by_owner.setdefault(lease.claimed_by, []).append(lease)
+    return [
+        (
+            owner,
+            json.dumps([x.id for x in group]),
+            json.dumps([f"{x.id}:{x.attempts}" for x in group]),
+        )
+        for owner, group in by_owner.items()
+    ]
