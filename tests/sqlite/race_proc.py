@@ -50,7 +50,10 @@ def drain_thread(url: str, index: int, limit_max: int, report: dict[str, Any]) -
 def run_process(
     url: str, out_dir: str, index: int, threads: int, limit_max: int, start: Any, private: bool
 ) -> None:
-    """Entry point of one race process (``multiprocessing`` spawn target)."""
+    """Entry point of one race process (``multiprocessing`` spawn target); ``start`` is a
+    barrier shared with the other processes and the test."""
+    import ferroq_sqlite.backend  # noqa: F401 - imported before the start, not during the race
+
     if private:
         # Every backend gets a lock of its own: all writers then meet only in SQLite's own
         # locking, the harshest case for busy handling.
@@ -60,7 +63,7 @@ def run_process(
     reports: list[dict[str, Any]] = [
         {"claimed": [], "over_limit": [], "errors": [], "busy_retried": 0} for _ in range(threads)
     ]
-    start.wait(60)
+    start.wait(120)
     workers = [
         threading.Thread(target=drain_thread, args=(url, i, limit_max, reports[i]))
         for i in range(threads)

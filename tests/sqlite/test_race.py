@@ -51,7 +51,9 @@ def test_each_job_claimed_exactly_once(
     assert len(expected) == jobs
 
     ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event()
+    # Every process is ready (imports done) before any claims: otherwise the first one up
+    # can drain the queue alone before the others have imported ferroq.
+    start = ctx.Barrier(PROCESSES + 1)
     procs = [
         ctx.Process(
             target=run_process,
@@ -61,7 +63,7 @@ def test_each_job_claimed_exactly_once(
     ]
     for p in procs:
         p.start()
-    start.set()
+    start.wait(120)
     for p in procs:
         p.join(240)
     for p in procs:

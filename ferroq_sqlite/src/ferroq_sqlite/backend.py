@@ -251,24 +251,67 @@ class SqliteBackend(SqlBackend):
         return utcnow()
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
-        now = to_micros(utcnow())
-        params = (worker_id, now, now, queue, now, limit)
-        rows = conn.exec_driver_sql(CLAIM_SQL, params).fetchall()
-        # RETURNING gives no order: sort by (priority, available_at, id), columns 5, 10, 0.
-        return job_rows(sorted(rows, key=lambda r: (r[5], r[10], r[0])))
+        db: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        return _claim_rows(db, queue, worker_id, limit, to_micros(utcnow()))
+
+    # The worker's claim and acknowledgement run on the pooled sqlite3 connection itself:
+    # SQLAlchemy's transaction and execution layers cost more per call than SQLite spends on
+    # a 100-job claim's bookkeeping (see docs/performance.md).
+    def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
+        if limit <= 0 or not queues:
+            return []
+
+        def run(db: sqlite3.Connection) -> list[JobRow]:
+            now = to_micros(utcnow())
+            claimed: list[JobRow] = []
+            for queue in queues:  # strict queue order, one transaction
+                left = limit - len(claimed)
+                if left <= 0:
+                    break
+                claimed.extend(_claim_rows(db, queue, worker_id, left, now))
+            return claimed
+
+        return self._raw_write(run)
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
         if not leases:
             return set()
         groups = complete_params(leases)
 
-        def run(conn: Connection) -> set[int]:
+        def run(db: sqlite3.Connection) -> set[int]:
             done: set[int] = set()
             for params in groups:
-                done.update(r[0] for r in conn.exec_driver_sql(COMPLETE_SQL, params).fetchall())
+                done.update(r[0] for r in db.execute(COMPLETE_SQL, params).fetchall())
             return done
 
-        return self._write(run)
+        return self._raw_write(run)
+
+    def _raw_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT`` on a pooled sqlite3 connection,
+        with the same write lock, busy retries and error translation as :meth:`_write`."""
+
+        def once() -> T:
+            pooled = self.engine.raw_connection()
+            try:
+                db: sqlite3.Connection = pooled.driver_connection  # type: ignore[assignment]
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    result = fn(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                return result
+            except sqlite3.Error as exc:
+                # The shape _retrying and _translate expect from SQLAlchemy.
+                raise sa.exc.DBAPIError.instance(
+                    None, None, exc, sqlite3.Error, ismulti=None
+                ) from exc
+            finally:
+                pooled.close()
+
+        return self._retrying(once, write=True)
 
     # -- wake-ups ----------------------------------------------------------------------------
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
@@ -326,6 +369,14 @@ class SqliteBackend(SqlBackend):
         if not isinstance(earliest, datetime):
             return None
         return time.monotonic() + max(0.0, (earliest - utcnow()).total_seconds())
+
+
+def _claim_rows(
+    db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int
+) -> list[JobRow]:
+    rows = db.execute(CLAIM_SQL, (worker_id, now, now, queue, now, limit)).fetchall()
+    # RETURNING gives no order: sort by (priority, available_at, id), columns 5, 10, 0.
+    return job_rows(sorted(rows, key=lambda r: (r[5], r[10], r[0])))
 
 
 def _reject_unknown(rest: dict[str, Any]) -> None:

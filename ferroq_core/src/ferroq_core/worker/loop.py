@@ -77,6 +77,8 @@ class WorkerLoop:
         self._writeback = WriteBack(runtime, self.config.concurrency, self._callbacks.submit)
         self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
+        #: Set while the main thread sleeps in ``backend.wait_for_jobs``.
+        self._idle_waiting = False
         self._stop = threading.Event()
         self._force = False
         self._stop_reason = ""
@@ -103,18 +105,23 @@ class WorkerLoop:
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
-        self._wake()
+        self._wake(always=True)
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _wake(self) -> None:
+    def _wake(self, *, always: bool = False) -> None:
         # Every finished job wakes the main thread: skip the event's lock when it is already
-        # set (the main thread clears it only before it looks at the finished jobs again).
+        # set (the main thread clears it only before it looks at the finished jobs again),
+        # and the backend's wake-up (a lock and a notify) unless the main thread sleeps in
+        # wait_for_jobs. No wake is lost: the main thread raises _idle_waiting before it
+        # looks at _wakeup and _done a last time, and a runner posts to _done and sets
+        # _wakeup before it reads _idle_waiting.
         if not self._wakeup.is_set():
             self._wakeup.set()
-        self.runtime.backend.wake()
+        if always or self._idle_waiting:
+            self.runtime.backend.wake()
 
     # -- main --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -410,17 +417,21 @@ class WorkerLoop:
         ack_wait = self._writeback.ack_wait()
         if ack_wait is not None:
             timeout = min(timeout, ack_wait)
-        if self._wakeup.is_set() or not self._done.empty():
-            self._wakeup.clear()
-            return
-        if idle:
-            try:
-                self.runtime.backend.wait_for_jobs(self.config.queues, max(0.0, timeout))
-            except Exception as exc:  # a broken wake-up channel degrades to polling
-                log.debug("waiting for notifications failed: %s", exc)
+        self._idle_waiting = idle
+        try:
+            if self._wakeup.is_set() or not self._done.empty():
+                self._wakeup.clear()
+                return
+            if idle:
+                try:
+                    self.runtime.backend.wait_for_jobs(self.config.queues, max(0.0, timeout))
+                except Exception as exc:  # a broken wake-up channel degrades to polling
+                    log.debug("waiting for notifications failed: %s", exc)
+                    self._wakeup.wait(max(0.0, timeout))
+            else:
                 self._wakeup.wait(max(0.0, timeout))
-        else:
-            self._wakeup.wait(max(0.0, timeout))
+        finally:
+            self._idle_waiting = False
         self._wakeup.clear()
 
     def _return_unstarted(self) -> None:
