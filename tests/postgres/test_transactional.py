@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ferroq_core import Job, QueueConfig, Runtime, make_plugin_manager
+from ferroq_core import Job, QueueConfig, Runtime, dispatch_many, make_plugin_manager
+from ferroq_core.errors import DatabaseError
 from ferroq_core.queue import Queue
 from ferroq_postgres import PostgresBackend
 from tests.postgres.conftest import wait_until, worker_id
@@ -172,3 +173,36 @@ def test_committed_dispatch_wakes_a_listening_worker_only_after_commit(
         (row,) = pg_backend.claim([QUEUE], worker_id(), 10)
         assert row.id == job_id
         assert row.job_type == "pg-tests.invoice"
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["commit", "rollback"])
+def test_bulk_dispatch_lives_and_dies_with_the_callers_transaction(
+    pg_runtime: Runtime, pg_backend: PostgresBackend, commit: bool
+) -> None:
+    # More than SMALL_BATCH jobs: the one-statement bulk insert, sent on the caller's psycopg
+    # connection inside its transaction, with queue names that need quoting.
+    queue = "tx-'bulk\"{a,b}\\"
+    jobs = [Invoice(number=i).on_queue(queue) for i in range(50)]
+    with sa_connection(pg_runtime) as conn, caller_transaction("connection", conn) as (h, end):
+        ids = dispatch_many(jobs, connection=h)
+        assert len(set(ids)) == 50
+        end(commit)
+    stored = pg_backend.list_jobs(queue=queue)
+    if commit:
+        assert sorted(r.id for r in stored) == sorted(ids)
+        assert {r.queue for r in stored} == {queue}
+    else:
+        assert stored == []
+
+
+def test_bulk_dispatch_in_a_failed_transaction_raises_a_ferroq_error(
+    pg_runtime: Runtime, pg_backend: PostgresBackend
+) -> None:
+    with sa_connection(pg_runtime) as conn, caller_transaction("connection", conn) as (h, end):
+        with pytest.raises(sa.exc.DBAPIError):
+            conn.exec_driver_sql("SELECT 1/0")
+        # The caller's transaction is aborted: the bulk insert fails with ferroq's own error.
+        with pytest.raises(DatabaseError, match="aborted"):
+            dispatch_many([Invoice(number=i) for i in range(20)], connection=h)
+        end(False)
+    assert committed_count(pg_backend) == 0

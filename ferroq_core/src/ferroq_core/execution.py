@@ -72,7 +72,7 @@ def call_handle(job: Job) -> None:
     """Call ``job.handle()``; an ``async def`` handler runs to completion on a fresh event loop
     (on a helper thread when this thread already runs a loop)."""
     result: Any = job.handle()
-    if not inspect.isawaitable(result):
+    if result is None or not inspect.isawaitable(result):
         return
     try:
         asyncio.get_running_loop()

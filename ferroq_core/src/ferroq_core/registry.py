@@ -61,8 +61,9 @@ class JobRegistry:
             return sorted(self._types)
 
     def get(self, name: str, pm: pluggy.PluginManager | None = None) -> type[Job]:
-        with self._lock:
-            found = self._types.get(name)
+        # Read without the lock (the worker looks up every job): a dict lookup is atomic, and
+        # a name being registered right now is simply found on the slow path below.
+        found = self._types.get(name)
         if found is not None:
             return found
         if pm is not None:

@@ -33,7 +33,7 @@ from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
 from ferroq_postgres.options import PostgresOptions, split_url
 from ferroq_postgres.statements import (
-    BULK_INSERT,
+    BULK_INSERT_SQL,
     CLAIM_COLUMNS,
     CLAIM_SQL,
     COMPLETE_SQL,
@@ -145,7 +145,7 @@ class PostgresBackend(SqlBackend):
 
     name = "postgres"
     #: Up to this many jobs, enqueue uses the per-row INSERT; beyond, the unnest-array
-    #: BULK_INSERT. Measured client CPU: 1 job 445 vs 521 us, 5 jobs 777 vs 554 us, 10 jobs
+    #: BULK_INSERT_SQL. Measured client CPU: 1 job 445 vs 521 us, 5 jobs 777 vs 554 us, 10 jobs
     #: 1001 vs 588 us (break-even at about 2 jobs).
     SMALL_BATCH = 1
 
@@ -214,13 +214,23 @@ class PostgresBackend(SqlBackend):
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
     ) -> list[EnqueueResult]:
         if len(reqs) > self.SMALL_BATCH:
-            ids = sorted(int(row[0]) for row in conn.execute(BULK_INSERT, bulk_params(reqs)))
+            inserted = _prepared(BULK_INSERT_SQL, bulk_params(reqs), conn)
+            ids = sorted(int(row[0]) for row in inserted)
             return [EnqueueResult(id=i) for i in ids]
         rows = [dict(self._values(r), enqueue_delay=float(r.delay)) for r in reqs]
         return [EnqueueResult(id=int(row[0])) for row in conn.execute(INSERT, rows)]
 
     def _notify(self, conn: Connection, queues: Collection[str]) -> None:
         conn.execute(NOTIFY, {"channel": CHANNEL, "queues": sorted(queues)})
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        # Statements sent on the psycopg connection itself (the bulk insert, inside a caller's
+        # transaction too) raise psycopg's own errors.
+        try:
+            yield
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            raise translate(exc) from exc
 
     def _translate(self, exc: sa.exc.DBAPIError) -> FerroqError:
         return translate(exc)
@@ -268,11 +278,16 @@ class PostgresBackend(SqlBackend):
             unsafe = False
             try:
                 with self.engine.connect() as conn:
+                    # A pooled connection the server closed (all backends terminated, a
+                    # restart) is skipped before anything is sent. Statements run on the
+                    # psycopg connection itself bypass SQLAlchemy's own disconnect handling,
+                    # which would otherwise have dropped the whole stale pool at the first
+                    # failure.
+                    if skips > 0 and _closed_by_server(conn):
+                        skips -= 1
+                        conn.invalidate()
+                        continue
                     if once:
-                        if skips > 0 and _closed_by_server(conn):
-                            skips -= 1
-                            conn.invalidate()
-                            continue
                         unsafe = True
                         return fn(conn)
                     if autocommit or not write:

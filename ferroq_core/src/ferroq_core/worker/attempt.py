@@ -185,12 +185,16 @@ def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]
         return []
     matched = runtime.backend.complete([o.row.lease for o in outcomes])
     results: list[str] = []
+    # Looked up once per batch, not per job: describe_row() is not free, nor is a hook call.
+    logged = log.isEnabledFor(logging.INFO)
+    listened = bool(runtime.pm.hook.ferroq_job_succeeded.get_hookimpls())
     for outcome in outcomes:
         row = outcome.row
         if row.id in matched:
-            if log.isEnabledFor(logging.INFO):  # describe_row() is not free: only when logged
+            if logged:
                 log.info("%s: succeeded in %.3fs", describe_row(row), outcome.duration)
-            fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
+            if listened:
+                fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
             results.append("succeeded")
         else:
             log.warning("job %s: completion rejected, lease lost (reaped and reclaimed)", row.id)
