@@ -166,13 +166,25 @@ def test_the_capture_hook_runs_per_job_and_through_wrappers(runtime: Runtime) ->
 
 
 @pytest.fixture
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """Every statement and COMMIT the backend's engine runs while the test body runs."""
+def statements(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every statement and COMMIT the backend's engine runs while the test body runs, the
+    ones the Postgres backend sends on the psycopg connection itself included."""
     engine = runtime.backend.engine  # type: ignore[attr-defined]
     seen: list[str] = []
 
     def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement.split(None, 1)[0].upper())
+
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        direct = psycopg.Connection.execute
+
+        def spy(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            on_execute(None, None, str(query))
+            return direct(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", spy)
 
     def on_commit(conn: Any) -> None:
         seen.append("COMMIT")
