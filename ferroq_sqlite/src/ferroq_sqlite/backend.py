@@ -215,9 +215,30 @@ class SqliteBackend(SqlBackend):
     def _insert(self) -> Any:
         return sqlite_insert(jobs)
 
+    def enqueue(
+        self, requests: Sequence[EnqueueRequest], *, connection: Any = None
+    ) -> list[EnqueueResult]:
+        if connection is not None or any(r.idempotency_key is not None for r in requests):
+            # The caller's transaction, or keys to settle: the shared SQLAlchemy path.
+            return super().enqueue(requests, connection=connection)
+        if not requests:
+            return []
+        # Plain jobs on the pooled sqlite3 connection itself, as claim and complete: for one
+        # job SQLAlchemy's transaction and execution layers cost more than the INSERT.
+        results = self._raw_write(lambda db: self._insert_rows(db, requests))
+        self.wake()
+        return results
+
     def _insert_plain(
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
     ) -> list[EnqueueResult]:
+        db: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        return self._insert_rows(db, reqs)
+
+    def _insert_rows(
+        self, db: sqlite3.Connection, reqs: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult]:
+        """Insert jobs without idempotency keys inside the open write transaction."""
         base = utcnow()
         created = to_micros(base)
         rows = [
@@ -234,11 +255,11 @@ class SqliteBackend(SqlBackend):
             for r in reqs
         ]
         if len(rows) == 1:
-            # One job: INSERT ... RETURNING, built once; no clock query (the clock is ours).
-            return [EnqueueResult(id=int(conn.exec_driver_sql(INSERT_ONE, rows[0]).scalar_one()))]
-        before = int(conn.exec_driver_sql(MAX_ID).scalar_one())
-        conn.exec_driver_sql(BULK_INSERT, rows)
-        ids = [int(r[0]) for r in conn.exec_driver_sql(NEW_IDS, (before,))]
+            # One job: INSERT ... RETURNING; no clock query (the clock is ours).
+            return [EnqueueResult(id=int(db.execute(INSERT_ONE, rows[0]).fetchone()[0]))]
+        before = int(db.execute(MAX_ID).fetchone()[0])
+        db.executemany(BULK_INSERT, rows)
+        ids = [int(r[0]) for r in db.execute(NEW_IDS, (before,)).fetchall()]
         if len(ids) != len(reqs):
             raise DatabaseError(
                 f"inserted {len(reqs)} jobs but found {len(ids)} new ids: another writer "
