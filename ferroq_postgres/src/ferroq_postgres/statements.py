@@ -216,10 +216,11 @@ CLAIM_SQL = (
     " claimed_at = statement_timestamp(), heartbeat_at = statement_timestamp(),"
     " attempts = ferroq_jobs.attempts + 1 WHERE ferroq_jobs.id = ANY(ARRAY(SELECT id FROM picked))"
     " RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts,"
-    " max_attempts, idempotency_key, tenant_id, available_at, claimed_at, claimed_by,"
-    " heartbeat_at, error, failed_at, created_at"
+    " max_attempts, idempotency_key, tenant_id, available_at, created_at, claimed_at,"
+    " claimed_by, heartbeat_at, error, failed_at"
 )
-#: The column order of :data:`CLAIM_SQL`'s rows.
+#: The column order of :data:`CLAIM_SQL`'s rows: :class:`~ferroq_core.records.JobRow`'s field
+#: order, so a row is the record's positional arguments (tests/postgres checks this).
 CLAIM_COLUMNS = (
     "id",
     "queue",
@@ -232,12 +233,12 @@ CLAIM_COLUMNS = (
     "idempotency_key",
     "tenant_id",
     "available_at",
+    "created_at",
     "claimed_at",
     "claimed_by",
     "heartbeat_at",
     "error",
     "failed_at",
-    "created_at",
 )
 
 _LEASES = (
