@@ -199,6 +199,31 @@ def test_commit_by_another_process_wakes_a_waiter(backend: SqliteBackend, db_pat
     assert elapsed < 30
 
 
+def test_a_long_idle_waiter_still_sees_other_commits_quickly(
+    backend: SqliteBackend, db_path: str
+) -> None:
+    # After seconds without a change the poll has backed off as far as it goes (poll_max,
+    # default 0.1 s), not toward the wait's whole timeout (where it had grown to checks
+    # about 1.5 s apart after 3.5 idle seconds): a job dispatched by another process then
+    # waits at most about poll_max, however long the worker was idle.
+    other = SqliteBackend.from_url(f"sqlite:///{db_path}")  # its own connections
+    backend.wait_for_jobs(["idle"], 0.01)
+    result: list[tuple[bool, float]] = []
+    waiter = threading.Thread(target=lambda: result.append(_timed_wait(backend, ["idle"], 30)))
+    waiter.start()
+    try:
+        time.sleep(3.5)
+        committed = time.monotonic()
+        other.enqueue([_req("idle")])
+        waiter.join(30)
+    finally:
+        other.close()
+    ((woke, _elapsed),) = result
+    assert woke
+    assert time.monotonic() - committed < 0.35
+    assert backend.options.poll_max == 0.1
+
+
 def test_commits_on_other_queues_do_not_wake(backend: SqliteBackend, db_path: str) -> None:
     other = SqliteBackend.from_url(f"sqlite:///{db_path}")  # its own connections
     stop = threading.Event()
