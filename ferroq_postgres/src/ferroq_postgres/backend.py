@@ -14,7 +14,6 @@ import functools
 import logging
 import os
 import random
-import select
 import threading
 import time
 import weakref
@@ -29,6 +28,7 @@ from ferroq_core.errors import ConfigError, DatabaseError, FerroqError
 from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, _as_connection
+from ferroq_postgres.driver import claimed_rows, closed_by_server, run_autocommit, run_prepared
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
 from ferroq_postgres.options import PostgresOptions, split_url
@@ -79,60 +79,6 @@ def _after_fork(ref: weakref.ref[PostgresBackend]) -> None:
     backend._listener_lock = threading.Lock()
     backend._wakeup = threading.Condition()
     backend._vacuum = Vacuumer(backend.engine, every=backend.options.vacuum_every)
-
-
-def _closed_by_server(conn: Connection) -> bool:
-    """Has the server already closed this idle pooled connection? It then wrote a FATAL
-    message (``pg_terminate_backend``, shutdown) or EOF that sits unread in the socket: a
-    zero-timeout poll, no round trip. An idle connection is otherwise silent (it LISTENs to
-    nothing), so a false alarm only costs a reconnect."""
-    raw: Any = conn.connection.dbapi_connection
-    if raw is None or raw.closed:
-        return True
-    try:
-        if hasattr(select, "poll"):  # select() cannot watch a descriptor above 1023
-            poller = select.poll()
-            poller.register(raw.fileno(), select.POLLIN)
-            return bool(poller.poll(0))
-        readable, _, _ = select.select([raw.fileno()], [], [], 0)
-    except (OSError, ValueError):
-        # Cannot tell: treat it as alive (a dead one then fails after sending, no resend)
-        # rather than reconnecting on every call.
-        return False
-    return bool(readable)
-
-
-def _send(sql: str, params: Mapping[str, Any], conn: Connection) -> list[tuple[Any, ...]]:
-    """``sql`` in autocommit on the pooled psycopg connection itself, its rows: see
-    statements.py for why not through SQLAlchemy."""
-    raw: Any = conn.connection.driver_connection
-    raw.autocommit = True
-    try:
-        return _prepared(sql, params, conn)
-    finally:
-        if not raw.closed:
-            raw.autocommit = False
-
-
-def _prepared(sql: str, params: Mapping[str, Any], conn: Connection) -> list[tuple[Any, ...]]:
-    """``sql`` prepared on the pooled psycopg connection, in whatever transaction state it is.
-    A connection that broke is discarded (SQLAlchemy does not see driver-level errors)."""
-    raw: Any = conn.connection.driver_connection
-    try:
-        rows: list[tuple[Any, ...]] = raw.execute(sql, params, prepare=True).fetchall()
-    except psycopg.Error as exc:
-        if is_disconnect(exc):
-            conn.invalidate()
-        raise
-    return rows
-
-
-def _claimed(rows: list[tuple[Any, ...]]) -> list[JobRow]:
-    """:data:`CLAIM_SQL` rows as records, in claim order (RETURNING has no defined order)."""
-    # Positional: the columns come in JobRow's field order (a dict per row cost ~10% more).
-    jobs_ = [JobRow(*row) for row in rows]
-    jobs_.sort(key=lambda r: (r.priority, r.available_at, r.id))
-    return jobs_
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -208,13 +154,13 @@ class PostgresBackend(SqlBackend):
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
         # Inside the several-queue claim's transaction (see ``claim``).
         params = {"queue": queue, "limit": limit, "worker": worker_id}
-        return _claimed(_prepared(CLAIM_SQL, params, conn))
+        return claimed_rows(run_prepared(CLAIM_SQL, params, conn))
 
     def _insert_plain(
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
     ) -> list[EnqueueResult]:
         if len(reqs) > self.SMALL_BATCH:
-            inserted = _prepared(BULK_INSERT_SQL, bulk_params(reqs), conn)
+            inserted = run_prepared(BULK_INSERT_SQL, bulk_params(reqs), conn)
             ids = sorted(int(row[0]) for row in inserted)
             return [EnqueueResult(id=i) for i in ids]
         rows = [dict(self._values(r), enqueue_delay=float(r.delay)) for r in reqs]
@@ -263,7 +209,7 @@ class PostgresBackend(SqlBackend):
         closed before sending) or the server rolled it back (deadlock, ...). Once sent, a
         connection that breaks may have committed it: that raises BackendUnavailable, as a
         broken COMMIT does."""
-        return self._retrying(functools.partial(_send, sql, params), write=True, once=True)
+        return self._retrying(functools.partial(run_autocommit, sql, params), write=True, once=True)
 
     def _retrying(self, fn: Callable[[Connection], T], *, write: bool, once: bool = False) -> T:
         delay = 0.05
@@ -283,7 +229,7 @@ class PostgresBackend(SqlBackend):
                     # psycopg connection itself bypass SQLAlchemy's own disconnect handling,
                     # which would otherwise have dropped the whole stale pool at the first
                     # failure.
-                    if skips > 0 and _closed_by_server(conn):
+                    if skips > 0 and closed_by_server(conn):
                         skips -= 1
                         conn.invalidate()
                         continue
@@ -326,7 +272,7 @@ class PostgresBackend(SqlBackend):
             # Several queues: one transaction, strict queue order (SqlBackend.claim).
             return super().claim(queues, worker_id, limit)
         params = {"queue": queues[0], "limit": limit, "worker": worker_id}
-        return _claimed(self._once_rows(CLAIM_SQL, params))
+        return claimed_rows(self._once_rows(CLAIM_SQL, params))
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
         done = self._fenced(COMPLETE_SQL, leases)
