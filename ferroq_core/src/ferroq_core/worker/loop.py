@@ -27,9 +27,9 @@ from ferroq_core.worker.attempt import (
 )
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
-from ferroq_core.worker.limits import rss_mb
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.slots import LoopThread, Running, RunningSet, ThreadSlots, timeout_error
+from ferroq_core.worker.slots import LoopThread, Running, RunningSet, ThreadSlots
+from ferroq_core.worker.stopping import StoppingMixin
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ __all__ = ["Worker", "WorkerLoop"]
 log = logging.getLogger("ferroq.worker")
 
 
-class WorkerLoop:
+class WorkerLoop(StoppingMixin):
     """A worker: ``WorkerLoop(runtime, WorkerConfig(...)).run()`` returns the exit code.
 
     :param runtime: the queue runtime (backend, plugins, registry).
@@ -348,31 +348,6 @@ class WorkerLoop:
         """Write outcomes back; successes are batched while other jobs run."""
         return self._writeback.flush(force=force or not self._running or self._stop.is_set())
 
-    def _check_deadlines(self) -> None:
-        now = time.monotonic()
-        for running in self._running.take_overdue(now):
-            row = running.row
-            started = running.started_at
-            error = timeout_error(running)
-            if running.is_async:
-                # Report the end to a supervisor only when the task really ends: a handler
-                # that blocks the event loop is then killed with its process.
-                running.abandoned = started is not None
-                if running.future is not None:
-                    running.future.cancel()
-            elif started is not None and self._threads is not None:
-                self._threads.abandon(running)
-            log.warning(
-                "%s: timed out after %gs%s",
-                describe_row(row),
-                running.timeout,
-                "" if running.is_async else " (its thread is abandoned)",
-            )
-            duration = now - started if started is not None else 0.0
-            self._settle(
-                running, Outcome(row=row, error=error, duration=duration, job=self._decode(row))
-            )
-
     def _decode(self, row: JobRow) -> Job | None:
         try:
             return decode_row(self.runtime, row.job_type, row.payload)
@@ -390,22 +365,6 @@ class WorkerLoop:
                 "job %s: lease lost (reaped after missed heartbeats); its result will be discarded",
                 job_id,
             )
-
-    # -- limits and shutdown ------------------------------------------------------------------
-    def _check_limits(self, started: float) -> None:
-        cfg = self.config
-        # --max-jobs and --once stop claiming through _free_slots and stop once the jobs they
-        # claimed are settled, so nothing claimed under them is handed back unstarted.
-        if cfg.max_jobs is not None and self.processed >= cfg.max_jobs:
-            self.request_stop(f"--max-jobs {cfg.max_jobs} reached")
-        elif cfg.once and self._claims and not self._running:
-            self.request_stop("--once")
-        elif cfg.max_time is not None and time.monotonic() - started >= cfg.max_time:
-            self.request_stop(f"--max-time {cfg.max_time:g}s reached")
-        elif cfg.memory_limit_mb is not None:
-            used = rss_mb()
-            if used is not None and used > cfg.memory_limit_mb:
-                self.request_stop(f"memory {used:.0f} MB over --memory {cfg.memory_limit_mb:g}")
 
     def _wait(self, timeout: float, *, idle: bool) -> None:
         now = time.monotonic()
@@ -434,37 +393,6 @@ class WorkerLoop:
             self._idle_waiting = False
         self._wakeup.clear()
 
-    def _return_unstarted(self) -> None:
-        """Claimed but not started: back to pending with the attempt given back."""
-        unstarted = self._running.take_unstarted()
-        self._requeue(unstarted, count_attempt=False, why="claimed but not started")
-
-    def _requeue(self, records: list[Running], *, count_attempt: bool, why: str) -> None:
-        if not records:
-            return
-        for r in records:
-            if r.future is not None:
-                r.future.cancel()
-            if self._reporter is not None:
-                self._reporter.ended(r.row.id)
-        try:
-            done = self.runtime.backend.requeue(
-                [r.row.lease for r in records], count_attempt=count_attempt
-            )
-        except Exception as exc:
-            log.warning("could not return %d job(s) to pending: %s", len(records), exc)
-            return
-        for r in records:
-            if r.row.id in done:
-                log.info("%s: returned to pending (%s)", describe_row(r.row), why)
-
-    def _shutdown(self) -> None:
-        self._collect()
-        self._flush(force=True)
-        self._return_unstarted()
-        left = self._running.take_all()
-        self._requeue(left, count_attempt=True, why="still running at shutdown")
-        self._flush(force=True)
 
 
 #: The seed crate's name for the worker.
