@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from ferroq_core import make_plugin_manager
-from ferroq_core.errors import BackendBusy, ConfigError
+from ferroq_core.errors import BackendBusy, ConfigError, SchemaMissing
 from ferroq_core.records import EnqueueRequest
 from ferroq_core.runtime import open_backend
 from ferroq_sqlite.backend import SqliteBackend
@@ -171,6 +171,23 @@ def test_reads_do_not_wait_for_a_writer(backend: SqliteBackend, db_path: str) ->
         assert time.monotonic() - start < 2.5
     finally:
         holder.release()
+
+
+def test_a_missing_table_is_schema_missing_on_every_write_path(db_path: str) -> None:
+    # Plain jobs are written on the sqlite3 connection itself, alone, next to keyed jobs and
+    # inside a caller's transaction: the driver's error must come out as ferroq's every time.
+    b = SqliteBackend.from_url(f"sqlite:///{db_path}")  # never migrated
+    try:
+        with pytest.raises(SchemaMissing):
+            b.enqueue([_req()])
+        with pytest.raises(SchemaMissing):
+            b.enqueue([_req(), _req(idempotency_key="k")])
+        with pytest.raises(SchemaMissing):
+            b.claim(["q"], "h:1:a", 5)
+        with b.engine.connect() as conn, pytest.raises(SchemaMissing):
+            b.enqueue([_req()], connection=conn)
+    finally:
+        b.close()
 
 
 # -- wake-ups -------------------------------------------------------------------------------

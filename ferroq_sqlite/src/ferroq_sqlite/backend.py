@@ -233,7 +233,10 @@ class SqliteBackend(SqlBackend):
         self, conn: Connection, reqs: Sequence[EnqueueRequest]
     ) -> list[EnqueueResult]:
         db: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        return self._insert_rows(db, reqs)
+        try:
+            return self._insert_rows(db, reqs)
+        except sqlite3.Error as exc:
+            raise _dbapi_error(exc) from exc
 
     def _insert_rows(
         self, db: sqlite3.Connection, reqs: Sequence[EnqueueRequest]
@@ -273,7 +276,10 @@ class SqliteBackend(SqlBackend):
 
     def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
         db: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        return _claim_rows(db, queue, worker_id, limit, to_micros(utcnow()))
+        try:
+            return _claim_rows(db, queue, worker_id, limit, to_micros(utcnow()))
+        except sqlite3.Error as exc:
+            raise _dbapi_error(exc) from exc
 
     # The worker's claim and acknowledgement run on the pooled sqlite3 connection itself:
     # SQLAlchemy's transaction and execution layers cost more per call than SQLite spends on
@@ -325,10 +331,7 @@ class SqliteBackend(SqlBackend):
                     raise
                 return result
             except sqlite3.Error as exc:
-                # The shape _retrying and _translate expect from SQLAlchemy.
-                raise sa.exc.DBAPIError.instance(
-                    None, None, exc, sqlite3.Error, ismulti=None
-                ) from exc
+                raise _dbapi_error(exc) from exc
             finally:
                 pooled.close()
 
@@ -390,6 +393,14 @@ class SqliteBackend(SqlBackend):
         if not isinstance(earliest, datetime):
             return None
         return time.monotonic() + max(0.0, (earliest - utcnow()).total_seconds())
+
+
+def _dbapi_error(exc: sqlite3.Error) -> sa.exc.DBAPIError:
+    """A driver error raised on the sqlite3 connection itself, in the shape SQLAlchemy gives
+    its own (what busy retries and error translation expect)."""
+    err = sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error, ismulti=None)
+    # instance() picks the subclass matching the driver's class (OperationalError, ...).
+    return err if isinstance(err, sa.exc.DBAPIError) else sa.exc.DBAPIError(None, None, exc)
 
 
 def _claim_rows(
