@@ -28,7 +28,7 @@ from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendBusy, ConfigError, DatabaseError, FerroqError
 from ferroq_core.records import EnqueueResult
 from ferroq_core.schema import Timestamp, jobs
-from ferroq_core.storage.sql import SqlBackend
+from ferroq_core.storage.sql import SqlBackend, claim_in_order
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
 from ferroq_sqlite.rows import job_rows
 from ferroq_sqlite.statements import (
@@ -274,13 +274,6 @@ class SqliteBackend(SqlBackend):
         # The host's clock: reading it through a SELECT cost a statement per dispatch.
         return utcnow()
 
-    def _claim_one(self, conn: Connection, queue: str, worker_id: str, limit: int) -> list[JobRow]:
-        db: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        try:
-            return _claim_rows(db, queue, worker_id, limit, to_micros(utcnow()))
-        except sqlite3.Error as exc:
-            raise _dbapi_error(exc) from exc
-
     # The worker's claim and acknowledgement run on the pooled sqlite3 connection itself:
     # SQLAlchemy's transaction and execution layers cost more per call than SQLite spends on
     # a 100-job claim's bookkeeping (see docs/performance.md).
@@ -290,13 +283,9 @@ class SqliteBackend(SqlBackend):
 
         def run(db: sqlite3.Connection) -> list[JobRow]:
             now = to_micros(utcnow())
-            claimed: list[JobRow] = []
-            for queue in queues:  # strict queue order, one transaction
-                left = limit - len(claimed)
-                if left <= 0:
-                    break
-                claimed.extend(_claim_rows(db, queue, worker_id, left, now))
-            return claimed
+            return claim_in_order(
+                queues, limit, lambda queue, n: _claim_rows(db, queue, worker_id, n, now)
+            )
 
         return self._raw_write(run)
 

@@ -1,10 +1,11 @@
 """The storage contract implemented once with SQLAlchemy Core, for every SQL backend.
 
 A backend plugin subclasses :class:`SqlBackend` and supplies what differs per database: the
-clock expression (:meth:`SqlBackend._at`), the claim statement (:meth:`SqlBackend._claim_one`),
-how a write transaction starts and is retried, error translation and wake-ups. Everything else
-(fenced transitions, the reaper, idempotent enqueue) is shared, so both databases keep the same
-semantics by construction and pass the same contract suite.
+clock expression (:meth:`SqlBackend._at`), the claim statement (:meth:`SqlBackend._claim_one`,
+or ``claim`` itself over :func:`claim_in_order`), how a write transaction starts and is
+retried, error translation and wake-ups. Everything else (fenced transitions, the reaper,
+idempotent enqueue) is shared, so both databases keep the same semantics by construction and
+pass the same contract suite.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 # _as_connection is re-exported for the backends that take a caller's connection.
-__all__ = ["SqlBackend", "_as_connection", "row_to_job"]
+__all__ = ["SqlBackend", "_as_connection", "claim_in_order", "row_to_job"]
 
 T = TypeVar("T")
 
@@ -71,6 +72,20 @@ def row_to_job(row: Any) -> JobRow:
         error=m["error"],
         failed_at=m["failed_at"],
     )
+
+
+def claim_in_order(
+    queues: Sequence[str], limit: int, claim_one: Callable[[str, int], list[JobRow]]
+) -> list[JobRow]:
+    """Up to ``limit`` jobs, queue by queue in strict order: ``claim_one(queue, n)`` claims up
+    to ``n`` of one queue (inside the caller's transaction)."""
+    claimed: list[JobRow] = []
+    for queue in queues:
+        left = limit - len(claimed)
+        if left <= 0:
+            break
+        claimed.extend(claim_one(queue, left))
+    return claimed
 
 
 def cap_error(error: str | None) -> str | None:
@@ -180,13 +195,9 @@ class SqlBackend(EnqueueMixin, AdminMixin):
             return []
 
         def run(conn: Connection) -> list[JobRow]:
-            claimed: list[JobRow] = []
-            for queue in queues:
-                left = limit - len(claimed)
-                if left <= 0:
-                    break
-                claimed.extend(self._claim_one(conn, queue, worker_id, left))
-            return claimed
+            return claim_in_order(
+                queues, limit, lambda queue, n: self._claim_one(conn, queue, worker_id, n)
+            )
 
         return self._write(run)
 
