@@ -183,6 +183,29 @@ class DispatchContract:
         assert stored.attempts == 1
         assert backend.claim(["q"], worker_id(), 5) == [], "a claimed job is not claimed twice"
 
+    def test_claimed_records_equal_what_get_job_reads(self, backend: Backend) -> None:
+        # Backends may build claimed records on a path of their own (SQLite and Postgres read
+        # the driver's rows directly): every field must still match the stored row.
+        backend.enqueue(
+            [
+                request("q", job_type="a", payload='{"x": 1}', priority=2),
+                request("q", job_type="b", idempotency_key="k", tenant_id="t1"),
+                request("q", job_type="c", payload="[]", max_attempts=7),
+            ]
+        )
+        claimed = backend.claim(["q"], worker_id(), 10)
+        assert len(claimed) == 3
+        assert [r.job_type for r in claimed][-1] == "a"
+        assert claimed == sorted(claimed, key=lambda r: (r.priority, r.available_at, r.id))
+        for row in claimed:
+            assert row == backend.get_job(row.id)  # every field, timestamps included
+            assert row.status == "claimed"
+            assert row.claimed_at is not None
+            assert row.claimed_at.tzinfo is not None
+            assert row.heartbeat_at == row.claimed_at
+            # A per-claim conversion cache must not make distinct values share a datetime.
+            assert row.created_at <= row.claimed_at
+
     def test_claim_respects_limit(self, backend: Backend) -> None:
         backend.enqueue([request("q") for _ in range(10)])
         assert backend.claim(["q"], worker_id(), 0) == []
