@@ -24,10 +24,11 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ferroq_core.errors import ConfigError, DatabaseError, FerroqError
+from ferroq_core.errors import ConfigError, FerroqError
 from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, _as_connection
+from ferroq_core.storage.sql_enqueue import settle_key
 from ferroq_postgres.driver import claimed_rows, closed_by_server, run_autocommit, run_prepared
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
@@ -333,16 +334,14 @@ class PostgresBackend(SqlBackend):
             assert row is not None  # an INSERT without ON CONFLICT returns its row
             return EnqueueResult(id=int(row[0]))
         key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
-        # As SqlBackend._insert_keyed: the holder may finish between the INSERT and the
-        # SELECT, freeing the key for the next INSERT; a few rounds always settle it.
-        for _ in range(10):
+
+        def insert() -> Any:
             row = self._once(ENQUEUE_ONE_KEYED, params)
-            if row is not None:
-                return EnqueueResult(id=int(row[0]))
-            existing = self._read(lambda conn: conn.execute(KEY_HOLDER, key).scalar())
-            if existing is not None:
-                return EnqueueResult(id=int(existing), duplicate=True)
-        raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
+            return None if row is None else row[0]
+
+        return settle_key(
+            req, insert, lambda: self._read(lambda conn: conn.execute(KEY_HOLDER, key).scalar())
+        )
 
     # -- wake-ups ----------------------------------------------------------------------------
     def _ensure_listener(self) -> Listener | None:

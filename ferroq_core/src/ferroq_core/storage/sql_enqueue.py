@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-__all__ = ["EnqueueMixin"]
+__all__ = ["EnqueueMixin", "settle_key"]
 
 T = TypeVar("T")
 
@@ -100,22 +100,14 @@ class EnqueueMixin:
             )
             .returning(jobs.c.id)
         )
-        # The existing job may finish between our INSERT and SELECT; then the key is free again
-        # and the next INSERT wins. A few rounds always settle it.
-        for _ in range(10):
-            new_id = conn.execute(stmt).scalar()
-            if new_id is not None:
-                return EnqueueResult(id=int(new_id))
-            existing = conn.execute(
-                sa.select(jobs.c.id).where(
-                    jobs.c.job_type == req.job_type,
-                    jobs.c.idempotency_key == req.idempotency_key,
-                    _ACTIVE,
-                )
-            ).scalar()
-            if existing is not None:
-                return EnqueueResult(id=int(existing), duplicate=True)
-        raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
+        holder = sa.select(jobs.c.id).where(
+            jobs.c.job_type == req.job_type,
+            jobs.c.idempotency_key == req.idempotency_key,
+            _ACTIVE,
+        )
+        return settle_key(
+            req, lambda: conn.execute(stmt).scalar(), lambda: conn.execute(holder).scalar()
+        )
 
     def _clock_value(self, conn: Connection) -> datetime:
         """The clock read once (so a batch shares one created_at)."""
@@ -140,6 +132,25 @@ class EnqueueMixin:
                 results = self._enqueue_in(conn, requests)
         self.wake()
         return results
+
+
+def settle_key(
+    req: EnqueueRequest, insert: Callable[[], Any], holder: Callable[[], Any]
+) -> EnqueueResult:
+    """The result of enqueueing ``req`` (which has an idempotency key): ``insert()`` returns
+    the new id or None when the key is taken, ``holder()`` the id of the job holding it.
+
+    The existing job may finish between our INSERT and SELECT; then the key is free again and
+    the next INSERT wins. A few rounds always settle it.
+    """
+    for _ in range(10):
+        new_id = insert()
+        if new_id is not None:
+            return EnqueueResult(id=int(new_id))
+        existing = holder()
+        if existing is not None:
+            return EnqueueResult(id=int(existing), duplicate=True)
+    raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
 
 
 def _as_connection(connection: Any) -> Connection:
