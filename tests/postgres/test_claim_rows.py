@@ -18,4 +18,3 @@ def test_claim_columns_follow_the_record_fields() -> None:
     returning = CLAIM_SQL.split(" RETURNING ", 1)[1]
     names = [c.strip().removeprefix("ferroq_jobs.") for c in returning.split(",")]
     assert names == list(CLAIM_COLUMNS)
-

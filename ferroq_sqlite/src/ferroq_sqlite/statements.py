@@ -1,11 +1,12 @@
-"""The hot statements as constant SQL texts, run with ``exec_driver_sql``.
+"""The hot statements as constant SQL texts, run on the pooled sqlite3 connection itself.
 
 Building a SQLAlchemy construct per call (and its cache key, and expanding an ``IN`` list into
 one bound parameter per lease) cost more client CPU than SQLite spent running the statement: a
 profile of a no-op drain showed claim and complete construction at about a third of the
 worker's time. Then SQLAlchemy's result processing of the claimed rows cost as much again
-(see :mod:`ferroq_sqlite.rows`). The leases of a fenced write travel as JSON array parameters
-read with ``json_each``.
+(see :mod:`ferroq_sqlite.rows`), and its transaction and execute layers more than a one-job
+INSERT (see ``SqliteBackend._raw_write``). The leases of a fenced write travel as JSON array
+parameters read with ``json_each``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __all__ = [
 # Enqueue of many jobs: SQLAlchemy cannot trust the order of a multi-row INSERT ... RETURNING on
 # SQLite, so it sent one INSERT per row (20,000 statements for 20,000 jobs). Instead one
 # executemany without RETURNING, then the new ids: under the write lock every row above the
-# previous largest id is ours, in insertion order. Params: see SqliteBackend._insert_plain.
+# previous largest id is ours, in insertion order. Params: see SqliteBackend._insert_rows.
 BULK_INSERT = (
     "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
     " max_attempts, tenant_id, available_at, created_at)"
@@ -44,12 +45,9 @@ MAX_ID = "SELECT coalesce(max(id), 0) FROM ferroq_jobs"
 NEW_IDS = "SELECT id FROM ferroq_jobs WHERE id > ? ORDER BY id"
 
 
-
-# The worker's claim and acknowledgement as plain SQL texts, run with exec_driver_sql: the
-# constructs above cost SQLAlchemy's per-row result processing (see ferroq_sqlite.rows).
-# Inside BEGIN IMMEDIATE the claiming transaction is the only writer, so selecting then
-# updating by id cannot double-claim. Params: worker, now, now, queue, now, limit (now in
-# epoch microseconds).
+# The worker's claim returns JobRow's fields in order (see ferroq_sqlite.rows). Inside BEGIN
+# IMMEDIATE the claiming transaction is the only writer, so selecting then updating by id
+# cannot double-claim. Params: worker, now, now, queue, now, limit (now in epoch microseconds).
 CLAIM_SQL = (
     "UPDATE ferroq_jobs SET status = 'claimed', claimed_by = ?, claimed_at = ?,"
     " heartbeat_at = ?, attempts = attempts + 1"

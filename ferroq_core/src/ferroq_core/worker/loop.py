@@ -394,6 +394,5 @@ class WorkerLoop(StoppingMixin):
         self._wakeup.clear()
 
 
-
 #: The seed crate's name for the worker.
 Worker = WorkerLoop
