@@ -9,14 +9,14 @@ module turns them into records with as little Python per row as it can.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ferroq_core.clock import EPOCH
+from ferroq_core.clock import from_micros
 from ferroq_core.records import JobRow
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
 __all__ = ["JOB_ROW_COLUMNS", "job_rows"]
 
@@ -40,7 +40,7 @@ def job_rows(rows: Iterable[Sequence[Any]]) -> list[JobRow]:
     def at(value: int) -> datetime:
         found = seen.get(value)
         if found is None:
-            found = seen[value] = EPOCH + timedelta(microseconds=value)
+            found = seen[value] = from_micros(value)
         return found
 
     def maybe(value: int | None) -> datetime | None:
