@@ -91,6 +91,7 @@ class PostgresBackend(SqlBackend):
     """Share one instance per process; it is thread-safe."""
 
     name = "postgres"
+    remote = True
     #: Up to this many jobs, enqueue uses the per-row INSERT; beyond, the unnest-array
     #: BULK_INSERT_SQL. Measured client CPU: 1 job 445 vs 521 us, 5 jobs 777 vs 554 us, 10 jobs
     #: 1001 vs 588 us (break-even at about 2 jobs).

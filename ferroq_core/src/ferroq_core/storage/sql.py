@@ -110,6 +110,9 @@ class SqlBackend(EnqueueMixin, AdminMixin):
     """Shared SQLAlchemy Core implementation of :class:`~ferroq_core.storage.Backend`."""
 
     name = "sql"
+    #: Whether each write waits on a database server (a network round trip), not only on
+    #: this process: the worker then claims before it writes back (see docs/plugins.md).
+    remote = False
     #: Largest number of leases finished in one statement (bounded by bind-parameter limits).
     BATCH = 500
 

@@ -89,6 +89,11 @@ class WorkerLoop(StoppingMixin):
         self._loop_thread: LoopThread | None = None
         self._leases = LeaseKeeper(runtime, self.config, self._held_leases, self._on_lost)
         self._claim_failing = False
+        # Where a write waits on a database server, claim first and write back after: the
+        # jobs just claimed run during the write's round trip (Postgres drain 1.17x). Where
+        # it is CPU in this process (SQLite), the other order measured faster with two
+        # processes (0.84-0.92x with claim first). Optional: plugin backends may lack it.
+        self._claim_first = bool(getattr(runtime.backend, "remote", False))
         #: Successful claim calls (``--once`` allows one).
         self._claims = 0
         #: Claiming paused because heartbeats fail.
@@ -180,7 +185,7 @@ class WorkerLoop(StoppingMixin):
         while True:
             self._collect()
             self._check_deadlines()
-            if self._flush():
+            if not self._claim_first and self._flush():
                 queue_empty = False
             if not self._stop.is_set():
                 self._check_limits(started)
@@ -219,6 +224,8 @@ class WorkerLoop(StoppingMixin):
             self._claims += 1
             for row in rows:
                 self._start(row)
+            if self._claim_first and self._flush():
+                continue  # a job went back to pending: it may be claimable at once
             if len(rows) < free:
                 queue_empty = True
                 if cfg.stop_when_empty and not self._running:
@@ -367,6 +374,10 @@ class WorkerLoop(StoppingMixin):
             )
 
     def _wait(self, timeout: float, *, idle: bool) -> None:
+        """Write back what is due, then sleep up to ``timeout`` or until woken (at once when
+        a job went back to pending: it may be claimable)."""
+        if self._flush():
+            return
         now = time.monotonic()
         deadline = self._running.next_deadline()
         if deadline is not None:
