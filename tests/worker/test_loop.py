@@ -112,6 +112,8 @@ class Watch:
         #: (limit asked, handlers running at that moment) per claim.
         self.claims: list[tuple[int, int]] = []
         self.completes: list[int] = []
+        #: "claim <rows>" and "complete <leases>", in call order.
+        self.calls: list[str] = []
         self.fail_heartbeats = False
 
     def __getattr__(self, name: str) -> Any:
@@ -119,10 +121,13 @@ class Watch:
 
     def claim(self, queues: Any, worker_id: str, limit: int) -> Any:
         self.claims.append((limit, Gauge.now))
-        return self._backend.claim(queues, worker_id, limit)
+        rows = self._backend.claim(queues, worker_id, limit)
+        self.calls.append(f"claim {len(rows)}")
+        return rows
 
     def complete(self, leases: Any) -> Any:
         self.completes.append(len(leases))
+        self.calls.append(f"complete {len(leases)}")
         return self._backend.complete(leases)
 
     def heartbeat(self, leases: Any) -> Any:
@@ -184,6 +189,26 @@ def test_claims_only_free_slots_and_acknowledges_in_batches(
     assert sum(watch.completes) == 52
     assert len(watch.completes) < 52, watch.completes
     assert max(watch.completes) > 1
+
+
+@pytest.mark.parametrize("remote", [True, False])
+def test_a_remote_backend_gets_the_next_claim_before_the_write_back(
+    watched: tuple[Runtime, Watch], remote: bool
+) -> None:
+    # With writes that wait on a server (remote), the next job is claimed first so that it
+    # runs during the acknowledgement's round trip; otherwise the write-back goes first.
+    runtime, watch = watched
+    watch.remote = remote  # type: ignore[attr-defined]
+    for i in range(3):
+        Record(tag=f"o{i}").dispatch()
+    config = WorkerConfig(concurrency=1, stop_when_empty=True, sleep=0.05)
+    assert WorkerLoop(runtime, config).run() == 0
+    assert runtime.backend.get_stats().total == 0
+    if remote:
+        assert watch.calls[:5] == ["claim 1", "claim 1", "complete 1", "claim 1", "complete 1"]
+    else:
+        assert watch.calls[:5] == ["claim 1", "complete 1", "claim 1", "complete 1", "claim 1"]
+    assert sum(watch.completes) == 3
 
 
 def test_lifecycle_hooks_fire_once_per_state_change(watched: tuple[Runtime, Watch]) -> None:
