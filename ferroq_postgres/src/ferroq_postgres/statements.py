@@ -241,8 +241,10 @@ CLAIM_COLUMNS = (
     "failed_at",
 )
 
+# The arrays travel in the binary format: psycopg's text dumper ran a regex per element (a
+# tenth of a draining worker's main thread; 273 -> 210 us of client CPU per 100 leases).
 _LEASES = (
-    " unnest(%(lease_ids)s::bigint[], %(lease_owners)s::text[], %(lease_attempts)s::integer[])"
+    " unnest(%(lease_ids)b::bigint[], %(lease_owners)b::text[], %(lease_attempts)b::integer[])"
     " AS lease(id, claimed_by, attempts) WHERE ferroq_jobs.status = %(claimed)s"
     " AND ferroq_jobs.id = lease.id AND ferroq_jobs.claimed_by = lease.claimed_by"
     " AND ferroq_jobs.attempts = lease.attempts RETURNING ferroq_jobs.id"
