@@ -125,6 +125,31 @@ def test_job_scope_plugins_see_a_claimed_row() -> None:
     )
 
 
+def test_job_scopes_behave_as_through_pluggy_around_the_lone_tenancy_impl() -> None:
+    # job_scope calls the tenancy plugin's impl directly while it is the hook's only plain
+    # one: a wrapper registered later must see (and may extend) what pluggy would return.
+    ctx = LocalContext.from_env()
+    seen: list[int] = []
+
+    @contextmanager
+    def scope() -> Iterator[None]:
+        ran.append(("wrapped", current_tenant()))
+        yield
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def ferroq_job_scope(self, job: Job, row: JobRow | None) -> Iterator[None]:
+            scopes: list[Any] = yield
+            seen.append(len(scopes))
+            return [*scopes, scope()]
+
+    run_job(RecordsTenant(), runtime=ctx)
+    ctx.pm.register(Wrapper())
+    run_job(RecordsTenant(), runtime=ctx)
+    assert seen == [1]  # the tenancy plugin's scope (a stored job runs in no tenant)
+    assert ran == [("tenant", None), ("wrapped", None), ("tenant", None)]
+
+
 def test_the_payload_limit_applies() -> None:
     ctx = attrs.evolve(LocalContext.from_env(), config=QueueConfig(max_payload_bytes=10))
     with pytest.raises(PayloadTooLarge):

@@ -12,7 +12,7 @@ from ferroq_core.errors import PayloadTooLarge
 from ferroq_core.execution import call_handle, job_scope
 from ferroq_core.job import Job, JobId, PendingDispatch
 from ferroq_core.records import EnqueueRequest
-from ferroq_core.runtime import fire
+from ferroq_core.runtime import fire, lone_impl
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -132,14 +132,11 @@ def _capture_function(pm: pluggy.PluginManager) -> Callable[[Job], object]:
     pluggy's public ``HookImpl`` attributes tell. Anything else goes through pluggy.
     """
     hook = pm.hook.ferroq_capture_tenant
-    impls = hook.get_hookimpls()
-    if not impls:
+    if not hook.get_hookimpls():
         return _no_tenant
-    if len(impls) == 1:
-        impl = impls[0]
-        if not (impl.wrapper or impl.hookwrapper) and tuple(impl.argnames) == ("job",):
-            function: Callable[[Job], object] = impl.function
-            return function
+    function = lone_impl(hook, ("job",))
+    if function is not None:
+        return function
     return lambda job: hook(job=job)
 
 

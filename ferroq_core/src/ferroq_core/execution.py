@@ -10,6 +10,8 @@ import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+from ferroq_core.runtime import lone_impl
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -50,7 +52,10 @@ def job_scope(
         scope = pm.hook.ferroq_tenant_scope(tenant_id=tenant_id)
         if scope is not None:
             scopes.append(scope)
-    for scope in pm.hook.ferroq_job_scope(job=job, row=row):
+    hook = pm.hook.ferroq_job_scope
+    only = lone_impl(hook, ("job", "row"))
+    # The tenancy plugin's impl alone, for every stored job: called as pluggy would call it.
+    for scope in [only(job, row)] if only is not None else hook(job=job, row=row):
         if scope is not None:
             scopes.append(scope)
     if len(scopes) == 1:

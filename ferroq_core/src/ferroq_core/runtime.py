@@ -17,6 +17,8 @@ from ferroq_core.errors import ConfigError, UnknownBackend
 from ferroq_core.registry import JobRegistry, default_registry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pluggy
 
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
@@ -27,6 +29,7 @@ __all__ = [
     "JobContext",
     "Runtime",
     "fire",
+    "lone_impl",
     "open_backend",
     "scheme_of",
     "select_backoff",
@@ -95,6 +98,26 @@ def fire(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
         hook(**kwargs)
     except Exception:
         log.exception("ferroq plugin hook %s raised; ignoring", name)
+
+
+def lone_impl(hook: pluggy.HookCaller, argnames: tuple[str, ...]) -> Callable[..., Any] | None:
+    """The function pluggy would call for ``hook``, when it is the hook's one plain
+    implementation (no wrapper) and takes exactly ``argnames``, else None.
+
+    Called with those arguments in that order it does what pluggy's call does, minus
+    pluggy's machinery (about 1.3 us, more than a no-op job's scope itself): for a
+    ``firstresult`` hook its result is the hook's, for a list hook the hook's list is
+    ``[result]`` unless that is None. Used on per-job and per-batch paths; the lookup is cheap
+    (pluggy's public ``HookImpl`` attributes), so a plugin registered later is still seen.
+    """
+    impls = hook.get_hookimpls()
+    if len(impls) != 1:
+        return None
+    impl = impls[0]
+    if impl.wrapper or impl.hookwrapper or tuple(impl.argnames) != argnames:
+        return None
+    function: Callable[..., Any] = impl.function
+    return function
 
 
 class JobContext(Protocol):
