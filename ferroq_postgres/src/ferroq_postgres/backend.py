@@ -29,7 +29,13 @@ from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, _as_connection
 from ferroq_core.storage.sql_enqueue import settle_key
-from ferroq_postgres.driver import claimed_rows, closed_by_server, run_autocommit, run_prepared
+from ferroq_postgres.driver import (
+    claimed_rows,
+    closed_by_server,
+    run_autocommit,
+    run_prepared,
+    utc_sessions,
+)
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
 from ferroq_postgres.listener import Listener
 from ferroq_postgres.options import PostgresOptions, split_url
@@ -132,6 +138,7 @@ class PostgresBackend(SqlBackend):
             pool_recycle=opts.pool_recycle,
             pool_pre_ping=opts.pool_pre_ping,
         )
+        utc_sessions(engine)  # an engine passed in keeps its sessions as they are
         return cls(engine, opts)
 
     @property

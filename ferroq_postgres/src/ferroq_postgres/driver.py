@@ -14,6 +14,7 @@ import select
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import sqlalchemy as sa
 
 from ferroq_core.records import JobRow
 from ferroq_postgres.errors import is_disconnect
@@ -21,9 +22,9 @@ from ferroq_postgres.errors import is_disconnect
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["claimed_rows", "closed_by_server", "run_autocommit", "run_prepared"]
+__all__ = ["claimed_rows", "closed_by_server", "run_autocommit", "run_prepared", "utc_sessions"]
 
 
 def closed_by_server(conn: Connection) -> bool:
@@ -78,3 +79,22 @@ def claimed_rows(rows: list[tuple[Any, ...]]) -> list[JobRow]:
     jobs_ = [JobRow(*row) for row in rows]
     jobs_.sort(key=lambda r: (r.priority, r.available_at, r.id))
     return jobs_
+
+
+def utc_sessions(engine: Engine) -> None:
+    """Give every new connection of ``engine`` (one ferroq created) the session time zone UTC.
+
+    psycopg converts each ``timestamptz`` it reads into the session's zone, and only the zone
+    named ``UTC`` skips zoneinfo: on a server set to ``Etc/UTC`` (Debian's default) reading the
+    four timestamps of 100 claimed rows cost 158 us of client CPU, against 60 us in ``UTC``
+    (psycopg's ``fetchall``, binary or text alike). The instants are the same; records now
+    carry UTC datetimes on every server, as they do on SQLite. A ``SET`` after connecting,
+    not the ``options`` startup parameter, because PgBouncer tracks and replays ``TimeZone``
+    but refuses unknown startup parameters.
+    """
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()  # a SET inside a transaction that is rolled back is undone
+
+    sa.event.listen(engine, "connect", on_connect)
