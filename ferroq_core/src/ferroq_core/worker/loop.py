@@ -374,9 +374,10 @@ class WorkerLoop(StoppingMixin):
             )
 
     def _wait(self, timeout: float, *, idle: bool) -> None:
-        """Write back what is due, then sleep up to ``timeout`` or until woken (at once when
-        a job went back to pending: it may be claimable)."""
-        if self._flush():
+        """Sleep up to ``timeout`` or until woken. Claiming first, the turn has not written
+        back yet: that is done here first (and no sleep when a job went back to pending: it
+        may be claimable); otherwise the top of the turn already did it."""
+        if self._claim_first and self._flush():
             return
         now = time.monotonic()
         deadline = self._running.next_deadline()
