@@ -193,9 +193,10 @@ def _checkpoint(s: System) -> bool:
         return False
     import psycopg
 
-    url = s.url.replace("postgresql+psycopg://", "postgresql://")
+    from bench.systems.raw_sys import connect
+
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with connect("postgres", s.url) as conn:  # autocommit, the URL's driver prefix dropped
             conn.execute("CHECKPOINT")
     except psycopg.Error:
         return False
