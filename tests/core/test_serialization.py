@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -154,6 +155,38 @@ def test_round_trip_property(
 ) -> None:
     job = _everything(when=when, amount=amount, tags=tags, scores=scores, maybe=maybe)
     assert serializer.decode(Everything, serializer.encode(job)) == job
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=_json_values)
+def test_payload_text_is_the_standard_librarys(value: Any) -> None:
+    # The serializer keeps json's C encoder between calls instead of going through
+    # JSONEncoder.encode: the text must stay byte for byte what json.dumps writes.
+    expected = json.dumps(
+        {"count": 3, "value": value, "ratio": 0.5},
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    assert serializer.encode(Holder(count=3, value=value, ratio=0.5)) == expected
+
+
+def test_a_cyclic_value_is_a_serialization_error() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    with pytest.raises(SerializationError, match="field 'value'"):
+        serializer.encode(Holder(count=1, value=cycle))
 
 
 def test_unencodable_field_names_the_job_type_and_the_field() -> None:

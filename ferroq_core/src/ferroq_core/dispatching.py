@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -111,15 +112,16 @@ class _RequestBuilder:
         key = pending.idempotency_key
         if key is None:
             key = job.idempotency_key()
+        # Positional, in EnqueueRequest's field order (keywords cost 0.1 us per job here).
         return EnqueueRequest(
-            queue=pending.queue or queue,
-            job_type=type_name,
-            payload=payload,
-            priority=pending.priority if pending.priority is not None else priority,
-            max_attempts=max_attempts,
-            delay=pending.delay_seconds,
-            idempotency_key=None if key is None else str(key),
-            tenant_id=tenant,
+            pending.queue or queue,
+            type_name,
+            payload,
+            priority if pending.priority is None else pending.priority,
+            max_attempts,
+            pending.delay_seconds,
+            None if key is None else str(key),
+            tenant,
         )
 
 
@@ -144,6 +146,11 @@ def _no_tenant(_job: Job) -> None:
     return None
 
 
+# A JobId with no flag set, without JobId's Python-level ``__new__``: int's own builds the
+# same object (the flags are class-level defaults) in 0.09 us instead of 0.37.
+_plain_id: Callable[[int], JobId] = functools.partial(int.__new__, JobId)
+
+
 def enqueue_pending(
     items: Iterable[Job | PendingDispatch], runtime: Runtime, connection: Any = None
 ) -> list[JobId]:
@@ -164,7 +171,7 @@ def enqueue_pending(
                 request=req,
                 duplicate=res.duplicate,
             )
-    return [JobId(r.id, duplicate=r.duplicate) for r in results]
+    return [JobId(r.id, duplicate=True) if r.duplicate else _plain_id(r.id) for r in results]
 
 
 def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
