@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from ferroq_core import make_plugin_manager
-from ferroq_core.errors import BackendBusy, ConfigError, SchemaMissing
+from ferroq_core.errors import BackendBusy, ConfigError, DatabaseError, SchemaMissing
 from ferroq_core.records import EnqueueRequest
 from ferroq_core.runtime import open_backend
 from ferroq_sqlite.backend import SqliteBackend
@@ -107,6 +107,37 @@ def test_ids_are_never_reused(backend: SqliteBackend) -> None:
     assert backend.complete([row.lease]) == {first.id}
     (second,) = backend.enqueue([_req()])
     assert second.id > first.id
+
+
+def test_bulk_ids_follow_a_deleted_newest_row(backend: SqliteBackend) -> None:
+    # The bulk path reads the new ids back as a range above the largest id it saw: with the
+    # newest row deleted, AUTOINCREMENT continues past it and the range still holds them all.
+    first, second = backend.enqueue([_req(), _req()])
+    rows = backend.claim(["q"], "h:1:a", 2)
+    assert backend.complete([r.lease for r in rows]) == {first.id, second.id}
+    results = backend.enqueue([EnqueueRequest("q", "t:Job", f'{{"n":{i}}}') for i in range(3)])
+    ids = [r.id for r in results]
+    assert ids == [second.id + 1, second.id + 2, second.id + 3]
+    with backend.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT id, payload FROM ferroq_jobs ORDER BY id").all()
+    assert [tuple(r) for r in stored] == [(ids[i], f'{{"n":{i}}}') for i in range(3)]
+
+
+def test_bulk_insert_refuses_rows_it_did_not_write(backend: SqliteBackend, db_path: str) -> None:
+    # A trigger stands in for any other writer inside the transaction: the ids above the
+    # previous largest are then not all ours, so nothing may be committed or returned.
+    raw = sqlite3.connect(db_path)
+    raw.execute(
+        "CREATE TRIGGER twin AFTER INSERT ON ferroq_jobs WHEN NEW.queue = 'twin' BEGIN"
+        " INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
+        " max_attempts, available_at, created_at) VALUES ('echo', NEW.job_type, NEW.payload,"
+        " 'pending', 0, 0, 1, NEW.available_at, NEW.created_at); END"
+    )
+    raw.commit()
+    raw.close()
+    with pytest.raises(DatabaseError, match="another writer"):
+        backend.enqueue([_req("twin"), _req("twin")])
+    assert backend.get_stats().total == 0
 
 
 # -- locks ----------------------------------------------------------------------------------

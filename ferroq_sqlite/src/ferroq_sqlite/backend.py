@@ -262,13 +262,13 @@ class SqliteBackend(SqlBackend):
             return [EnqueueResult(id=int(db.execute(INSERT_ONE, rows[0]).fetchone()[0]))]
         before = int(db.execute(MAX_ID).fetchone()[0])
         db.executemany(BULK_INSERT, rows)
-        ids = [int(r[0]) for r in db.execute(NEW_IDS, (before,)).fetchall()]
-        if len(ids) != len(reqs):
+        first, last, count = db.execute(NEW_IDS, (before,)).fetchone()
+        if count != len(reqs) or last - first + 1 != count:
             raise DatabaseError(
-                f"inserted {len(reqs)} jobs but found {len(ids)} new ids: another writer "
-                "wrote inside this transaction; nothing was committed"
+                f"inserted {len(reqs)} jobs but found {count} new ids from {first} to {last}: "
+                "another writer wrote inside this transaction; nothing was committed"
             )
-        return [EnqueueResult(id=i) for i in ids]
+        return [EnqueueResult(i) for i in range(first, last + 1)]
 
     def _clock_value(self, conn: Connection) -> datetime:
         # The host's clock: reading it through a SELECT cost a statement per dispatch.

@@ -34,7 +34,9 @@ __all__ = [
 # Enqueue of many jobs: SQLAlchemy cannot trust the order of a multi-row INSERT ... RETURNING on
 # SQLite, so it sent one INSERT per row (20,000 statements for 20,000 jobs). Instead one
 # executemany without RETURNING, then the new ids: under the write lock every row above the
-# previous largest id is ours, in insertion order. Params: see SqliteBackend._insert_rows.
+# previous largest id is ours, in insertion order, and with AUTOINCREMENT they are consecutive,
+# so NEW_IDS reads their bounds and count (one row, not one per job; the count checks it).
+# Params: see SqliteBackend._insert_rows.
 BULK_INSERT = (
     "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
     " max_attempts, tenant_id, available_at, created_at)"
@@ -42,7 +44,7 @@ BULK_INSERT = (
 )
 INSERT_ONE = BULK_INSERT + " RETURNING id"
 MAX_ID = "SELECT coalesce(max(id), 0) FROM ferroq_jobs"
-NEW_IDS = "SELECT id FROM ferroq_jobs WHERE id > ? ORDER BY id"
+NEW_IDS = "SELECT min(id), max(id), count(*) FROM ferroq_jobs WHERE id > ?"
 
 
 # The worker's claim returns JobRow's fields in order (see ferroq_sqlite.rows). Inside BEGIN
