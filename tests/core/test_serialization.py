@@ -224,6 +224,12 @@ def test_a_plain_class_is_refused() -> None:
         ('{"count": "many"}', "count"),
         ("{}", "count"),
         ('{"count": 1, "ratio": "fast"}', "ratio"),
+        # Shapes the compact fast path hands to the full parser.
+        ('{"count": 1} x', "not valid JSON"),
+        ('{"count": 1}{"count": 2}', "not valid JSON"),
+        ('{"count": Infinity}', "not valid JSON"),
+        ('{"count": 1', "not valid JSON"),
+        ("\ufeff{}", "not valid JSON"),
     ],
 )
 def test_bad_payloads_raise_job_decode_error(payload: str, needle: str) -> None:
@@ -231,6 +237,15 @@ def test_bad_payloads_raise_job_decode_error(payload: str, needle: str) -> None:
         serializer.decode(Holder, payload)
     assert "tests.holder" in str(info.value)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ['{"count":2}', ' {"count": 2}', '{"count": 2}\n', '\t{ "count" : 2 } ', b'{"count":2}'],
+)
+def test_payloads_with_whitespace_or_as_bytes_decode(payload: str) -> None:
+    # ferroq writes compact text, but a payload edited or written by hand is JSON all the same.
+    assert serializer.decode(Holder, payload) == Holder(count=2)
 
 
 def test_wrong_nested_types_raise_job_decode_error() -> None:

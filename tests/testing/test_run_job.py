@@ -19,7 +19,7 @@ from ferroq_core import (
 )
 from ferroq_core.testing import run_job
 from ferroq_core.testing._context import LocalContext
-from ferroq_tenancy import current_tenant
+from ferroq_tenancy import current_tenant, register_tenant_capture_hook, tenant_scope
 from tests.testing.jobs import AlwaysFails, AsyncJob, SendEmail, failed_calls, ran
 
 if TYPE_CHECKING:
@@ -143,11 +143,20 @@ def test_job_scopes_behave_as_through_pluggy_around_the_lone_tenancy_impl() -> N
             seen.append(len(scopes))
             return [*scopes, scope()]
 
+    # Jobs stored without a tenant, run while one is current: the tenancy plugin's scope
+    # clears it (with none current it has nothing to clear and gives no scope at all).
+    previous = register_tenant_capture_hook(lambda job: None)
+    try:
+        with tenant_scope("outer"):
+            run_job(RecordsTenant(), runtime=ctx)
+            ctx.pm.register(Wrapper())
+            run_job(RecordsTenant(), runtime=ctx)
+    finally:
+        register_tenant_capture_hook(previous)
     run_job(RecordsTenant(), runtime=ctx)
-    ctx.pm.register(Wrapper())
-    run_job(RecordsTenant(), runtime=ctx)
-    assert seen == [1]  # the tenancy plugin's scope (a stored job runs in no tenant)
-    assert ran == [("tenant", None), ("wrapped", None), ("tenant", None)]
+    assert seen == [1, 0]
+    # Inside the tenant: the job, then the wrapper's scope and the job; then outside.
+    assert ran == [("tenant", None)] + [("wrapped", None), ("tenant", None)] * 2
 
 
 def test_the_payload_limit_applies() -> None:

@@ -61,8 +61,12 @@ def job_scope(
     if len(scopes) == 1:
         return scopes[0]
     if not scopes:
-        return nullcontext()
+        return _NO_SCOPE
     return _nested(scopes)
+
+
+# Stateless and reentrant: one serves every job that needs no scope.
+_NO_SCOPE: AbstractContextManager[None] = nullcontext()
 
 
 @contextmanager

@@ -156,6 +156,36 @@ def _one_encoder() -> Callable[[Any], str]:
 _encode = _one_encoder()
 
 
+#: Structure hook per job class (see :meth:`JsonSerializer.decode`).
+_structure_hooks: dict[type[Any], Callable[[Any, Any], Any]] = {}
+
+
+def _compact_scanner() -> Callable[[str, int], tuple[Any, int]] | None:
+    """``_DECODER``'s own scanner (the C one where json has it), when it has one."""
+    scan = getattr(_DECODER, "scan_once", None)
+    return scan if callable(scan) else None
+
+
+_scan = _compact_scanner()
+
+
+def _compact_object(payload: Any) -> dict[str, Any] | None:
+    """The object a payload as ferroq writes it holds (``{`` first, nothing after the
+    closing brace), parsed with the decoder's scanner directly; None for anything else,
+    which :meth:`JsonSerializer._parse` then reads with every check and message.
+
+    ``JSONDecoder.decode`` wraps the same scanner in two whitespace regex matches and an
+    exception handler: a third of its 0.7 us on a small payload.
+    """
+    if _scan is None or type(payload) is not str or not payload.startswith("{"):
+        return None
+    try:
+        data, end = _scan(payload, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return data if end == len(payload) else None
+
+
 class Serializer:
     """What a serializer plugin provides (see the ``ferroq_serializers`` hook)."""
 
@@ -193,7 +223,36 @@ class JsonSerializer(Serializer):
             ) from exc
 
     def decode(self, job_type: type[T], payload: str) -> T:
-        name = getattr(job_type, "job_name", None) or job_type.__qualname__
+        data = _compact_object(payload)
+        if data is None:
+            data = self._parse(job_type, payload)
+        try:
+            hook = _structure_hooks.get(job_type)
+            if hook is None:
+                # The converter is private and takes no hooks after it is built, so a class's
+                # hook never changes (the lookup cost a third of structuring a small job).
+                hook = _structure_hooks[job_type] = _converter.get_structure_hook(job_type)
+            return hook(data, job_type)  # type: ignore[no-any-return]
+        except StructureHandlerNotFoundError as exc:
+            name = _decode_name(job_type)
+            # A field type the converter has no hook for: no payload can ever decode, so this
+            # must fail as a decode error (at once, never retried), not as a raw cattrs error.
+            raise JobDecodeError(
+                f"job type {name} has a field of type {exc.type_!r} that ferroq cannot decode: "
+                "use JSON-friendly field types"
+            ) from exc
+        except BaseValidationError as exc:
+            details = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
+            name = _decode_name(job_type)
+            raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            name = _decode_name(job_type)
+            raise JobDecodeError(f"payload does not fit job type {name}: {exc!r}") from exc
+
+    @staticmethod
+    def _parse(job_type: type[Any], payload: str) -> dict[str, Any]:
+        """Any payload text, with the errors a stored payload may need explained."""
+        name = _decode_name(job_type)
         try:
             if isinstance(payload, str) and not payload.startswith("\ufeff"):
                 data = _DECODER.decode(payload)
@@ -205,20 +264,11 @@ class JsonSerializer(Serializer):
             raise JobDecodeError(
                 f"payload of {name} must be a JSON object, got {type(data).__name__}"
             )
-        try:
-            return _converter.structure(data, job_type)
-        except StructureHandlerNotFoundError as exc:
-            # A field type the converter has no hook for: no payload can ever decode, so this
-            # must fail as a decode error (at once, never retried), not as a raw cattrs error.
-            raise JobDecodeError(
-                f"job type {name} has a field of type {exc.type_!r} that ferroq cannot decode: "
-                "use JSON-friendly field types"
-            ) from exc
-        except BaseValidationError as exc:
-            details = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
-            raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
-        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-            raise JobDecodeError(f"payload does not fit job type {name}: {exc!r}") from exc
+        return data
+
+
+def _decode_name(job_type: type[Any]) -> str:
+    return getattr(job_type, "job_name", None) or job_type.__qualname__
 
 
 def _name(cls: type) -> str:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferroq_core import hookimpl
 from ferroq_tenancy.capture import capture_tenant
-from ferroq_tenancy.context import tenant_scope
+from ferroq_tenancy.context import current_tenant, tenant_scope
 from ferroq_tenancy.provider import enter_tenant
 
 if TYPE_CHECKING:
@@ -30,7 +30,11 @@ def ferroq_tenant_scope(tenant_id: str) -> AbstractContextManager[Any] | None:
 @hookimpl
 def ferroq_job_scope(job: Job, row: JobRow | None) -> AbstractContextManager[Any] | None:
     """A stored job without a tenant runs explicitly in no tenant, whatever the worker thread
-    or event loop ran before (sync mode has no row: it keeps the caller's context)."""
-    if row is not None and row.tenant_id is None:
+    or event loop ran before (sync mode has no row: it keeps the caller's context).
+
+    Where no tenant is current already (a worker thread between jobs, normally) there is
+    nothing to clear: no scope, which cost more per no-op job than the job itself did.
+    """
+    if row is not None and row.tenant_id is None and current_tenant() is not None:
         return tenant_scope(None)
     return None
