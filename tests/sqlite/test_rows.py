@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.records import EnqueueRequest, JobRow, Lease
-from ferroq_sqlite.rows import JOB_ROW_COLUMNS
+from ferroq_sqlite.rows import CLAIMED_COLUMNS, SET_BY_CLAIM
 
 if TYPE_CHECKING:
     from ferroq_sqlite.backend import SqliteBackend
 
 
 def test_columns_follow_the_record_fields() -> None:
-    names = [name.strip() for name in JOB_ROW_COLUMNS.split(",")]
-    assert names == [f.name for f in attrs.fields(JobRow)]
+    names = [name.strip() for name in CLAIMED_COLUMNS.split(",")]
+    assert names == [f.name for f in attrs.fields(JobRow) if f.name not in SET_BY_CLAIM]
 
 
 def test_complete_fences_on_attempts_and_owner(backend: SqliteBackend) -> None:
@@ -30,3 +30,18 @@ def test_complete_fences_on_attempts_and_owner(backend: SqliteBackend) -> None:
     # Leases of several owners in one call: each owner's are fenced on their own.
     assert backend.complete([first, second, third, foreign]) == {first.id, second.id, third.id}
     assert all(backend.get_job(x.id) is None for x in (first, second, third))
+
+
+def test_complete_of_one_owner_with_some_leases_lost(backend: SqliteBackend) -> None:
+    # One owner's statement deletes fewer rows than it has leases: the matching ones are
+    # still acknowledged, and only they.
+    backend.enqueue([EnqueueRequest(queue="q", job_type="a", payload="{}") for _ in range(4)])
+    leases = [r.lease for r in backend.claim(["q"], "w1", 4)]
+    stale = Lease(leases[0].id, "w1", leases[0].attempts + 1)
+    assert backend.complete([stale, leases[1], leases[2], leases[2]]) == {
+        leases[1].id,
+        leases[2].id,
+    }
+    assert backend.get_job(leases[0].id) is not None, "the stale lease deleted nothing"
+    assert backend.get_job(leases[3].id) is not None, "a lease not given is untouched"
+    assert backend.complete([leases[0], leases[3]]) == {leases[0].id, leases[3].id}

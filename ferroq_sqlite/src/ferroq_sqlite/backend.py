@@ -30,10 +30,11 @@ from ferroq_core.records import EnqueueResult
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, claim_in_order
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
-from ferroq_sqlite.rows import job_rows
+from ferroq_sqlite.rows import claimed_rows
 from ferroq_sqlite.statements import (
     BULK_INSERT,
     CLAIM_SQL,
+    COMPLETE_RETURNING_SQL,
     COMPLETE_SQL,
     INSERT_ONE,
     MAX_ID,
@@ -294,11 +295,20 @@ class SqliteBackend(SqlBackend):
             return set()
         groups = complete_params(leases)
 
-        def run(db: sqlite3.Connection) -> set[int]:
+        def returning(db: sqlite3.Connection) -> set[int]:
             done: set[int] = set()
-            for params in groups:
-                done.update(r[0] for r in db.execute(COMPLETE_SQL, params).fetchall())
+            for params, _count in groups:
+                done.update(r[0] for r in db.execute(COMPLETE_RETURNING_SQL, params).fetchall())
             return done
+
+        def run(db: sqlite3.Connection) -> set[int]:
+            db.execute("SAVEPOINT ack")
+            for params, count in groups:
+                if db.execute(COMPLETE_SQL, params).rowcount != count:
+                    # Some lease did not match (lost, or listed twice): undo, ask which did.
+                    db.execute("ROLLBACK TO ack")
+                    return returning(db)
+            return {lease.id for lease in leases}
 
         return self._raw_write(run)
 
@@ -396,8 +406,8 @@ def _claim_rows(
     db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int
 ) -> list[JobRow]:
     rows = db.execute(CLAIM_SQL, (worker_id, now, now, queue, now, limit)).fetchall()
-    # RETURNING gives no order: sort by (priority, available_at, id), columns 5, 10, 0.
-    return job_rows(sorted(rows, key=lambda r: (r[5], r[10], r[0])))
+    # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
+    return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), worker_id, now)
 
 
 def _reject_unknown(rest: dict[str, Any]) -> None:
