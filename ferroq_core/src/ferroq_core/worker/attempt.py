@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Outcome",
+    "attempts_exhausted",
     "describe_row",
     "execute",
     "execute_async",
@@ -100,6 +101,16 @@ async def execute_async(runtime: Runtime, row: JobRow) -> Outcome:
     except BaseException as exc:  # isolation, as in execute()
         return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
     return Outcome(row=row, duration=time.monotonic() - start, job=job)
+
+
+def attempts_exhausted(row: JobRow) -> LeaseExpired:
+    """The error of a claimed row whose attempts are already spent: its last attempt killed
+    its worker or lost its lease, so it must not run again."""
+    last = f"; last error: {row.error.splitlines()[0]}" if row.error else ""
+    return LeaseExpired(
+        f"attempts exhausted ({row.attempts - 1} of {row.max_attempts} used): the last "
+        f"attempt never finished (its worker was killed or lost its lease){last}"
+    )
 
 
 def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:

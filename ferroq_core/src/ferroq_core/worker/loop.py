@@ -16,11 +16,11 @@ import time
 from typing import TYPE_CHECKING
 
 from ferroq_core.config import WorkerConfig
-from ferroq_core.errors import LeaseExpired
 from ferroq_core.execution import decode_row
 from ferroq_core.runtime import fire
 from ferroq_core.worker.attempt import (
     Outcome,
+    attempts_exhausted,
     describe_row,
     execute,
     execute_async,
@@ -222,8 +222,7 @@ class WorkerLoop(StoppingMixin):
                 self._wait(cfg.sleep, idle=False)
                 continue
             self._claims += 1
-            for row in rows:
-                self._start(row)
+            self._start_all(rows)
             if self._claim_first and self._flush():
                 continue  # a job went back to pending: it may be claimable at once
             if len(rows) < free:
@@ -267,7 +266,34 @@ class WorkerLoop(StoppingMixin):
         self._claim_failing = False
         return rows
 
-    def _start(self, row: JobRow) -> None:
+    def _start_all(self, rows: list[JobRow]) -> None:
+        """Start a claim's jobs: every record is added under one lock and the sync ones are
+        handed to the threads in one call (per job, the locks were a tenth of a no-op job's
+        cost on the main thread)."""
+        runs = [self._running_for(row) for row in rows]
+        self._running.add_all(runs)
+        sync: list[Running] = []
+        for running in runs:
+            row = running.row
+            if self._reporter is not None:
+                self._reporter.started(row.id, running.timeout)
+            if row.attempts > row.max_attempts:
+                # Only a job that killed its worker (or was cut off by shutdown) on its last
+                # attempt comes back with more attempts than allowed: it must not run again.
+                running.settled = True
+                error = attempts_exhausted(row)
+                self._settle(running, Outcome(row=row, error=error, job=self._decode(row)))
+            elif running.is_async:
+                if self._loop_thread is None:
+                    self._loop_thread = LoopThread()
+                running.future = self._loop_thread.submit(self._run_async(running))
+            else:
+                sync.append(running)
+        if sync:
+            assert self._threads is not None
+            self._threads.submit_all(sync)
+
+    def _running_for(self, row: JobRow) -> Running:
         cls: type[Job] | None
         try:
             cls = self.runtime.registry.get(row.job_type, self.runtime.pm)
@@ -284,28 +310,7 @@ class WorkerLoop(StoppingMixin):
                 found = self._async_types[cls] = inspect.iscoroutinefunction(cls.handle)
             is_async = found
         deadline = None if timeout is None else time.monotonic() + timeout
-        running = Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
-        self._running.add(running)
-        if self._reporter is not None:
-            self._reporter.started(row.id, timeout)
-        if row.attempts > row.max_attempts:
-            # Only a job that killed its worker (or was cut off by shutdown) on its last
-            # attempt comes back with more attempts than allowed: it must not run again.
-            last = f"; last error: {row.error.splitlines()[0]}" if row.error else ""
-            error = LeaseExpired(
-                f"attempts exhausted ({row.attempts - 1} of {row.max_attempts} used): the last "
-                f"attempt never finished (its worker was killed or lost its lease){last}"
-            )
-            running.settled = True
-            self._settle(running, Outcome(row=row, error=error, job=self._decode(row)))
-            return
-        if is_async:
-            if self._loop_thread is None:
-                self._loop_thread = LoopThread()
-            running.future = self._loop_thread.submit(self._run_async(running))
-        else:
-            assert self._threads is not None
-            self._threads.submit(running)
+        return Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
 
     def _begin(self, running: Running) -> bool:
         if not self._running.begin(running):
@@ -329,11 +334,13 @@ class WorkerLoop(StoppingMixin):
 
     # -- finishing ---------------------------------------------------------------------------
     def _collect(self) -> None:
+        get = self._done.get_nowait
+        finished: list[tuple[Running, Outcome]] = []
         while True:
             try:
-                running, outcome = self._done.get_nowait()
+                running, outcome = get()
             except queue.Empty:
-                return
+                break
             if running.settled:
                 # Timed out or returned at shutdown; the late result is dropped (a write
                 # would be rejected by fencing anyway).
@@ -342,7 +349,18 @@ class WorkerLoop(StoppingMixin):
                     self._reporter.ended(running.row.id)
                 continue
             running.settled = True
-            self._settle(running, outcome)
+            finished.append((running, outcome))
+        if not finished:
+            return
+        # As _settle, for all of them: the records leave the set under one lock.
+        self._running.discard_all([running for running, _ in finished])
+        self.processed += len(finished)
+        reporter = self._reporter
+        add = self._writeback.add
+        for running, outcome in finished:
+            if reporter is not None and not running.abandoned:
+                reporter.ended(running.row.id)
+            add(outcome)
 
     def _settle(self, running: Running, outcome: Outcome) -> None:
         self._running.discard(running)

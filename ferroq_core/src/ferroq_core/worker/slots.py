@@ -74,13 +74,21 @@ class RunningSet:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def add(self, running: Running) -> None:
+    def add_all(self, runs: list[Running]) -> None:
         with self._lock:
-            self._jobs[running.row.id] = running
+            jobs = self._jobs
+            for running in runs:
+                jobs[running.row.id] = running
 
     def discard(self, running: Running) -> None:
         with self._lock:
             self._jobs.pop(running.row.id, None)
+
+    def discard_all(self, runs: list[Running]) -> None:
+        with self._lock:
+            pop = self._jobs.pop
+            for running in runs:
+                pop(running.row.id, None)
 
     def begin(self, running: Running) -> bool:
         """Mark ``running`` started (runner side); False when it was cancelled or settled."""
@@ -209,9 +217,11 @@ class ThreadSlots:
             with self._lock:
                 self._live.discard(me)
 
-    def submit(self, running: Running) -> None:
+    def submit_all(self, runs: list[Running]) -> None:
+        """Queue jobs in order; one thread is woken (or started) if none is on its way, and
+        each thread that takes one wakes the next while more wait (see the class)."""
         with self._lock:
-            self._pending.append(running)
+            self._pending.extend(runs)
             if not self._waking:
                 self._wake_one()
 
