@@ -171,6 +171,28 @@ def test_lock_outlasting_the_busy_timeout_is_retried(db_path: str) -> None:
     b.close()
 
 
+def test_a_claim_takes_the_lock_soon_after_another_process_lets_go(
+    backend: SqliteBackend, db_path: str
+) -> None:
+    # SQLite's own busy handler would sleep 1, 2, 5, ... ms between tries and wake 28 ms after
+    # a 150 ms lock ends; the worker's writes try again within a millisecond or so.
+    backend.enqueue([_req(), _req()])
+    holder = WriteLockHolder(db_path)
+    released: list[float] = []
+
+    def release_later() -> None:
+        time.sleep(0.15)
+        released.append(time.monotonic())
+        holder.release()
+
+    threading.Thread(target=release_later).start()
+    rows = backend.claim(["q"], "h:1:a", 2)
+    late = time.monotonic() - released[0]
+    assert len(rows) == 2
+    assert late < 0.015, f"took the lock {late * 1000:.1f} ms after it was released"
+    assert _pragma(backend, "busy_timeout") == 5000, "the connection's busy timeout is back"
+
+
 def test_lock_held_past_every_retry_raises_backend_busy(db_path: str) -> None:
     b = SqliteBackend.from_url(f"sqlite:///{db_path}", busy_timeout=0.1, busy_retries=2)
     b.migrate()

@@ -96,6 +96,8 @@ class SqliteBackend(SqlBackend):
         #: Busy errors absorbed by a retry so far (none of them reached a caller).
         self.busy_retried = 0
         self._write_lock = _file_lock(engine.url.database or "")
+        # An int: nothing to inject (see _install_events).
+        self._busy_timeout_pragma = f"PRAGMA busy_timeout={int(self.options.busy_timeout * 1000):d}"
         self._watcher = ChangeWatcher(engine)
         self._interval = PollInterval(self.options.poll_min, self.options.poll_max)
         self._seen = threading.local()
@@ -288,7 +290,7 @@ class SqliteBackend(SqlBackend):
                 queues, limit, lambda queue, n: _claim_rows(db, queue, worker_id, n, now)
             )
 
-        return self._raw_write(run)
+        return self._raw_write(run, batch=True)
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
         if not leases:
@@ -310,18 +312,26 @@ class SqliteBackend(SqlBackend):
                     return returning(db)
             return {lease.id for lease in leases}
 
-        return self._raw_write(run)
+        return self._raw_write(run, batch=True)
 
-    def _raw_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _raw_write(self, fn: Callable[[sqlite3.Connection], T], *, batch: bool = False) -> T:
         """``fn`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT`` on a pooled sqlite3 connection,
-        with the same write lock, busy retries and error translation as :meth:`_write`."""
+        with the same write lock, busy retries and error translation as :meth:`_write`.
+
+        ``batch``: a worker's claim or acknowledgement, which waits for another process's
+        write in fine steps (:meth:`_begin_immediate`); two more statements per call, which
+        a single dispatch would feel (0.91x) and a batch of jobs does not.
+        """
 
         def once() -> T:
             pooled = self.engine.raw_connection()
             try:
                 db: sqlite3.Connection = pooled.driver_connection  # type: ignore[assignment]
-                try:
+                if batch:
+                    self._begin_immediate(db)
+                else:
                     db.execute("BEGIN IMMEDIATE")
+                try:
                     result = fn(db)
                     db.execute("COMMIT")
                 except BaseException:
@@ -335,6 +345,38 @@ class SqliteBackend(SqlBackend):
                 pooled.close()
 
         return self._retrying(once, write=True)
+
+    def _begin_immediate(self, db: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting for another process's write in fine steps.
+
+        SQLite's own busy handler sleeps 1 ms, then 2, then 5 and more between tries, while a
+        worker's claim or acknowledgement holds the lock for a few tenths of a millisecond:
+        with two worker processes on one file each spent a third of its time asleep there
+        (0.64 ms per wait on average). Here the tries are made with the busy timeout off and
+        a busy one is retried after 20 us, doubling up to 1 ms, for at most the busy timeout;
+        then the error goes to the retries of :meth:`_retrying`, as SQLite's would have. A
+        lock held longer than 0.1 s (a long transaction, a VACUUM) is polled every 10 ms.
+        """
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            started: float | None = None
+            delay = 20e-6
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+                    now = time.monotonic()
+                    if started is None:
+                        started = now
+                    elif now - started >= self.options.busy_timeout:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.001 if now - started < 0.1 else 0.01)
+        finally:
+            db.execute(self._busy_timeout_pragma)
 
     # -- wake-ups ----------------------------------------------------------------------------
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
