@@ -105,8 +105,12 @@ def options_for(args: argparse.Namespace, workload: str, system: str = "") -> di
     child, extra, _ = WORKLOADS[workload]
     opts = {**base, **extra}
     if workload == "sustained":
+        # The backlog must outlast the run: 80,000 jobs per second of it, more than one
+        # worker drains here (2,000,000 ran dry after 25 s on SQLite once the worker passed
+        # 65,000 jobs/s, and Postgres's last windows ran near an empty table).
+        default_n = int(80_000 * args.seconds)
         opts.update(
-            seconds=args.seconds, window=5.0 if not args.quick else 1.0, n=args.n or 2_000_000
+            seconds=args.seconds, window=5.0 if not args.quick else 1.0, n=args.n or default_n
         )
     if child == "drain" and system in DRAIN_CAP:
         opts["n"] = min(opts["n"], DRAIN_CAP[system])
