@@ -8,7 +8,6 @@ rules in one place: a job is settled exactly once, by the main thread, fenced by
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
 import threading
@@ -28,7 +27,7 @@ from ferroq_core.worker.attempt import (
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.slots import LoopThread, Running, RunningSet, ThreadSlots
+from ferroq_core.worker.slots import LoopThread, Running, RunningRecords, RunningSet, ThreadSlots
 from ferroq_core.worker.stopping import StoppingMixin
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
@@ -98,8 +97,7 @@ class WorkerLoop(StoppingMixin):
         self._claims = 0
         #: Claiming paused because heartbeats fail.
         self._paused = False
-        #: Whether a job class's ``handle`` is ``async def``, per class.
-        self._async_types: dict[type[Job], bool] = {}
+        self._records = RunningRecords(runtime, self.config.timeout)
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
@@ -270,7 +268,7 @@ class WorkerLoop(StoppingMixin):
         """Start a claim's jobs: every record is added under one lock and the sync ones are
         handed to the threads in one call (per job, the locks were a tenth of a no-op job's
         cost on the main thread)."""
-        runs = [self._running_for(row) for row in rows]
+        runs = [self._records.record(row) for row in rows]
         self._running.add_all(runs)
         sync: list[Running] = []
         for running in runs:
@@ -292,25 +290,6 @@ class WorkerLoop(StoppingMixin):
         if sync:
             assert self._threads is not None
             self._threads.submit_all(sync)
-
-    def _running_for(self, row: JobRow) -> Running:
-        cls: type[Job] | None
-        try:
-            cls = self.runtime.registry.get(row.job_type, self.runtime.pm)
-        except Exception:
-            cls = None  # the attempt fails with the reason when it decodes
-        timeout = cls.timeout if cls is not None and cls.timeout is not None else None
-        if timeout is None:
-            timeout = self.config.timeout
-        is_async = False
-        if cls is not None:
-            # Looked up per class, not per job (inspect is slow next to a no-op job).
-            found = self._async_types.get(cls)
-            if found is None:
-                found = self._async_types[cls] = inspect.iscoroutinefunction(cls.handle)
-            is_async = found
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
 
     def _begin(self, running: Running) -> bool:
         if not self._running.begin(running):

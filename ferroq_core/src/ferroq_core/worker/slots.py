@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import logging
 import queue
 import sys
@@ -27,9 +28,18 @@ if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Callable, Coroutine
 
+    from ferroq_core.job import Job
     from ferroq_core.records import JobRow
+    from ferroq_core.runtime import Runtime
 
-__all__ = ["LoopThread", "Running", "RunningSet", "ThreadSlots", "timeout_error"]
+__all__ = [
+    "LoopThread",
+    "Running",
+    "RunningRecords",
+    "RunningSet",
+    "ThreadSlots",
+    "timeout_error",
+]
 
 #: Stack text kept in a timeout's error, at most.
 MAX_STACK_CHARS = 4_000
@@ -61,6 +71,36 @@ class Running:
     thread_id: int | None = None
     #: The async task's future, for cancellation.
     future: concurrent.futures.Future[Any] | None = None
+
+
+class RunningRecords:
+    """Makes the :class:`Running` record of a claimed row: its job class's timeout (else the
+    worker's) and whether its ``handle`` is ``async def``, looked up once per class (inspect
+    is slow next to a no-op job)."""
+
+    def __init__(self, runtime: Runtime, default_timeout: float | None) -> None:
+        self._runtime = runtime
+        self._default_timeout = default_timeout
+        self._async_types: dict[type[Job], bool] = {}
+
+    def record(self, row: JobRow) -> Running:
+        runtime = self._runtime
+        cls: type[Job] | None
+        try:
+            cls = runtime.registry.get(row.job_type, runtime.pm)
+        except Exception:
+            cls = None  # the attempt fails with the reason when it decodes
+        timeout = cls.timeout if cls is not None and cls.timeout is not None else None
+        if timeout is None:
+            timeout = self._default_timeout
+        is_async = False
+        if cls is not None:
+            found = self._async_types.get(cls)
+            if found is None:
+                found = self._async_types[cls] = inspect.iscoroutinefunction(cls.handle)
+            is_async = found
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
 
 
 class RunningSet:
