@@ -329,9 +329,15 @@ class WorkerLoop(StoppingMixin):
                 continue
             running.settled = True
             finished.append((running, outcome))
-        if not finished:
-            return
-        # As _settle, for all of them: the records leave the set under one lock.
+        if finished:
+            self._settle_all(finished)
+
+    def _settle(self, running: Running, outcome: Outcome) -> None:
+        self._settle_all([(running, outcome)])
+
+    def _settle_all(self, finished: list[tuple[Running, Outcome]]) -> None:
+        """Queue outcomes for writing back; their records leave the running set under one
+        lock (a drain settles a batch per turn)."""
         self._running.discard_all([running for running, _ in finished])
         self.processed += len(finished)
         reporter = self._reporter
@@ -340,13 +346,6 @@ class WorkerLoop(StoppingMixin):
             if reporter is not None and not running.abandoned:
                 reporter.ended(running.row.id)
             add(outcome)
-
-    def _settle(self, running: Running, outcome: Outcome) -> None:
-        self._running.discard(running)
-        self.processed += 1
-        if self._reporter is not None and not running.abandoned:
-            self._reporter.ended(running.row.id)
-        self._writeback.add(outcome)
 
     def _flush(self, *, force: bool = False) -> bool:
         """Write outcomes back; successes are batched while other jobs run."""

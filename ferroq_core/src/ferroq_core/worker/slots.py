@@ -120,10 +120,6 @@ class RunningSet:
             for running in runs:
                 jobs[running.row.id] = running
 
-    def discard(self, running: Running) -> None:
-        with self._lock:
-            self._jobs.pop(running.row.id, None)
-
     def discard_all(self, runs: list[Running]) -> None:
         with self._lock:
             pop = self._jobs.pop
