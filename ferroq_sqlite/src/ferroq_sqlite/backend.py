@@ -96,8 +96,9 @@ class SqliteBackend(SqlBackend):
         #: Busy errors absorbed by a retry so far (none of them reached a caller).
         self.busy_retried = 0
         self._write_lock = _file_lock(engine.url.database or "")
-        # An int: nothing to inject (see _install_events).
-        self._busy_timeout_pragma = f"PRAGMA busy_timeout={int(self.options.busy_timeout * 1000):d}"
+        # Set on every new connection, and restored after _begin_immediate turned it off.
+        busy_ms = int(self.options.busy_timeout * 1000)
+        self._busy_timeout_pragma = f"PRAGMA busy_timeout={busy_ms:d}"  # an int: nothing to inject
         self._watcher = ChangeWatcher(engine)
         self._interval = PollInterval(self.options.poll_min, self.options.poll_max)
         self._seen = threading.local()
@@ -125,7 +126,7 @@ class SqliteBackend(SqlBackend):
         return cls(engine, opts)
 
     def _install_events(self, engine: Engine) -> None:
-        busy_ms = int(self.options.busy_timeout * 1000)
+        busy_timeout = self._busy_timeout_pragma
         synchronous = self.options.synchronous
 
         @sa.event.listens_for(engine, "connect")
@@ -134,7 +135,7 @@ class SqliteBackend(SqlBackend):
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             # The busy timeout first: switching to WAL itself may have to wait for a lock.
-            cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")  # an int: nothing to inject
+            cur.execute(busy_timeout)
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")  # validated: one of four words
             cur.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT:d}")

@@ -80,15 +80,14 @@ def complete_params(leases: Collection[Lease]) -> list[tuple[tuple[str, str, str
     holding some of ``leases``."""
     by_owner: dict[str, list[Lease]] = {}
     for lease in leases:
-        group = by_owner.get(lease.claimed_by)
-        if group is None:
-            by_owner[lease.claimed_by] = [lease]
-        else:
-            group.append(lease)
-    dumps = json.dumps
+        by_owner.setdefault(lease.claimed_by, []).append(lease)
     return [
         (
-            (owner, dumps([x.id for x in group]), dumps([f"{x.id}:{x.attempts}" for x in group])),
+            (
+                owner,
+                json.dumps([x.id for x in group]),
+                json.dumps([f"{x.id}:{x.attempts}" for x in group]),
+            ),
             len(group),
         )
         for owner, group in by_owner.items()
