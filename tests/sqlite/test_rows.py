@@ -45,3 +45,17 @@ def test_complete_of_one_owner_with_some_leases_lost(backend: SqliteBackend) -> 
     assert backend.get_job(leases[0].id) is not None, "the stale lease deleted nothing"
     assert backend.get_job(leases[3].id) is not None, "a lease not given is untouched"
     assert backend.complete([leases[0], leases[3]]) == {leases[0].id, leases[3].id}
+
+
+def test_complete_of_one_owner_at_several_attempts_counts(backend: SqliteBackend) -> None:
+    # One statement per (owner, attempts): a batch mixing first attempts and retries is
+    # acknowledged whole, and a lease one attempt behind its row still matches nothing.
+    backend.enqueue([EnqueueRequest(queue="q", job_type="a", payload="{}") for _ in range(3)])
+    retried, *_ = backend.claim(["q"], "w1", 1)
+    assert backend.release(retried.lease, delay=0.0, error="boom")
+    rows = backend.claim(["q"], "w1", 3)
+    assert sorted(r.attempts for r in rows) == [1, 1, 2]
+    behind = Lease(retried.id, "w1", retried.attempts)
+    assert backend.complete([behind]) == set()
+    assert backend.complete([r.lease for r in rows]) == {r.id for r in rows}
+    assert all(backend.get_job(r.id) is None for r in rows)

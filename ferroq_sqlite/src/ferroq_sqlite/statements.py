@@ -60,35 +60,28 @@ CLAIM_SQL = (
     " RETURNING " + CLAIMED_COLUMNS
 )
 
-# Fenced by (id, claimed_by, attempts) for the leases of one worker. The ids find the rows by
-# primary key; the attempts fence compares "id:attempts" keys against a second array, which
-# SQLite turns into one lookup table per statement. (Pairs read with json_extract were 40%
-# slower per row: each call re-parses its array element.) Params: claimed_by, ids as a JSON
-# array, "id:attempts" keys as a JSON array. Without RETURNING: when the count of deleted rows
-# is the count of leases every lease matched, and returning the ids cost 0.3 us per job; on
-# a shortfall the caller rolls back and runs COMPLETE_RETURNING_SQL to learn which matched.
+# Fenced by (id, claimed_by, attempts) for the leases of one worker at one attempts count: the
+# ids find the rows by primary key, owner and attempts are plain comparisons. A drain's
+# batch is one group (every job on its first attempt); retried jobs add a group per attempts
+# value. (The previous fence compared "id:attempts" text keys against a second JSON array:
+# 2.2 against 1.8 us per job for the statement, and its parameters cost 0.8 more to build.)
+# Params: claimed_by, ids as a JSON array, attempts. Without RETURNING: when the count of
+# deleted rows is the count of leases every lease matched, and returning the ids cost 0.3 us
+# per job; on a shortfall the caller rolls back and runs COMPLETE_RETURNING_SQL to learn
+# which matched.
 COMPLETE_SQL = (
     "DELETE FROM ferroq_jobs WHERE id IN (SELECT value FROM json_each(?2))"
-    " AND status = 'claimed' AND claimed_by = ?1"
-    " AND (id || ':' || attempts) IN (SELECT value FROM json_each(?3))"
+    " AND status = 'claimed' AND claimed_by = ?1 AND attempts = ?3"
 )
 COMPLETE_RETURNING_SQL = COMPLETE_SQL + " RETURNING id"
 
 
-def complete_params(leases: Collection[Lease]) -> list[tuple[tuple[str, str, str], int]]:
-    """:data:`COMPLETE_SQL`'s parameters, and how many leases they carry: one set per worker
-    holding some of ``leases``."""
-    by_owner: dict[str, list[Lease]] = {}
+def complete_params(leases: Collection[Lease]) -> list[tuple[tuple[str, str, int], int]]:
+    """:data:`COMPLETE_SQL`'s parameters, and how many leases they carry: one set per
+    (worker, attempts) pair among ``leases``."""
+    groups: dict[tuple[str, int], list[int]] = {}
     for lease in leases:
-        by_owner.setdefault(lease.claimed_by, []).append(lease)
+        groups.setdefault((lease.claimed_by, lease.attempts), []).append(lease.id)
     return [
-        (
-            (
-                owner,
-                json.dumps([x.id for x in group]),
-                json.dumps([f"{x.id}:{x.attempts}" for x in group]),
-            ),
-            len(group),
-        )
-        for owner, group in by_owner.items()
+        ((owner, json.dumps(ids), attempts), len(ids)) for (owner, attempts), ids in groups.items()
     ]
