@@ -40,13 +40,14 @@ def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> lis
     """
     claimed_at = from_micros(now)
     seen: dict[int, datetime] = {}
+    get = seen.get
 
     def at(value: int) -> datetime:
-        found = seen.get(value)
-        if found is None:
-            found = seen[value] = from_micros(value)
+        found = seen[value] = from_micros(value)
         return found
 
+    # ``get(v) or at(v)``: a found datetime is always true, and the dict lookup inline costs
+    # less than calling ``at`` for every row.
     return [
         JobRow(
             r[0],
@@ -59,8 +60,8 @@ def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> lis
             r[6],
             r[7],
             r[8],
-            at(r[9]),
-            at(r[10]),
+            get(r[9]) or at(r[9]),
+            get(r[10]) or at(r[10]),
             claimed_at,
             worker_id,
             claimed_at,
