@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import JobContext
 
-__all__ = ["call_handle", "decode_row", "describe_error", "job_scope"]
+__all__ = ["NO_SCOPE", "call_handle", "decode_row", "describe_error", "job_scope"]
 
 #: Traceback text kept with a failed job, at most.
 MAX_TRACEBACK_CHARS = 8_000
@@ -61,12 +61,13 @@ def job_scope(
     if len(scopes) == 1:
         return scopes[0]
     if not scopes:
-        return _NO_SCOPE
+        return NO_SCOPE
     return _nested(scopes)
 
 
-# Stateless and reentrant: one serves every job that needs no scope.
-_NO_SCOPE: AbstractContextManager[None] = nullcontext()
+#: What :func:`job_scope` returns when a job needs no scope. Stateless and reentrant: one
+#: serves every such job, and callers may skip entering it.
+NO_SCOPE: AbstractContextManager[None] = nullcontext()
 
 
 @contextmanager

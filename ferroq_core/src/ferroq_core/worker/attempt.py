@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.errors import JobDecodeError, LeaseExpired, UnknownJobType
-from ferroq_core.execution import call_handle, decode_row, describe_error, job_scope
+from ferroq_core.execution import NO_SCOPE, call_handle, decode_row, describe_error, job_scope
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ log = logging.getLogger("ferroq.worker")
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, UnknownJobType)
 
 
-@attrs.frozen
+# Not slotted: one per attempt on the worker's hot path, and a frozen slotted class sets its
+# fields through object.__setattr__ (0.62 against 0.3 us per record).
+@attrs.frozen(slots=False)
 class Outcome:
     """How an attempt ended."""
 
@@ -77,11 +79,15 @@ def execute(
     job: Job | None = None
     try:
         job = decode_row(runtime, row.job_type, row.payload)
-        with job_scope(runtime, job, row, row.tenant_id):
+        scope = job_scope(runtime, job, row, row.tenant_id)
+        if scope is NO_SCOPE:  # entering and leaving a nullcontext is two Python calls
             call(job)
+        else:
+            with scope:
+                call(job)
     except BaseException as exc:  # isolation: every failure of a job is that job's
-        return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
-    return Outcome(row=row, duration=time.monotonic() - start, job=job)
+        return Outcome(row, exc, time.monotonic() - start, job)
+    return Outcome(row, None, time.monotonic() - start, job)
 
 
 async def execute_async(runtime: Runtime, row: JobRow) -> Outcome:
