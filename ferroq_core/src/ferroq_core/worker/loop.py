@@ -98,6 +98,8 @@ class WorkerLoop(StoppingMixin):
         #: Claiming paused because heartbeats fail.
         self._paused = False
         self._records = RunningRecords(runtime, self.config.timeout)
+        #: Whether a plugin implements ``ferroq_job_started`` (see :meth:`_start_all`).
+        self._started_hook = True
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
@@ -268,7 +270,10 @@ class WorkerLoop(StoppingMixin):
         """Start a claim's jobs: every record is added under one lock and the sync ones are
         handed to the threads in one call (per job, the locks were a tenth of a no-op job's
         cost on the main thread)."""
-        runs = [self._records.record(row) for row in rows]
+        runs = self._records.records(rows)
+        # Looked up once per claim, not per job: a plugin registered meanwhile is seen by
+        # the next claim's jobs.
+        self._started_hook = bool(self.runtime.pm.hook.ferroq_job_started.get_hookimpls())
         self._running.add_all(runs)
         sync: list[Running] = []
         for running in runs:
@@ -297,7 +302,8 @@ class WorkerLoop(StoppingMixin):
         row = running.row
         if log.isEnabledFor(logging.INFO):  # describe_row() is not free: only when logged
             log.info("%s: started", describe_row(row))
-        fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
+        if self._started_hook:
+            fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
         return True
 
     def _run_sync(self, running: Running) -> None:

@@ -74,33 +74,44 @@ class Running:
 
 
 class RunningRecords:
-    """Makes the :class:`Running` record of a claimed row: its job class's timeout (else the
-    worker's) and whether its ``handle`` is ``async def``, looked up once per class (inspect
-    is slow next to a no-op job)."""
+    """Makes the :class:`Running` records of claimed rows: each job class's timeout (else the
+    worker's) and whether its ``handle`` is ``async def``, looked up once per job type
+    (inspect is slow next to a no-op job) and checked against the registry's current class."""
 
     def __init__(self, runtime: Runtime, default_timeout: float | None) -> None:
         self._runtime = runtime
         self._default_timeout = default_timeout
-        self._async_types: dict[type[Job], bool] = {}
+        self._kinds: dict[str, tuple[type[Job] | None, float | None, bool]] = {}
 
-    def record(self, row: JobRow) -> Running:
+    def records(self, rows: list[JobRow]) -> list[Running]:
+        """The records of one claim's rows (one clock reading: they were claimed together)."""
+        now = time.monotonic()
+        kinds = self._kinds
+        out = []
+        for row in rows:
+            cls, timeout, is_async = kinds.get(row.job_type) or self._kind(row.job_type)
+            if cls is not None and self._runtime.registry.get(row.job_type) is not cls:
+                # Re-registered (a reloaded module's class replaces its old self): look again.
+                cls, timeout, is_async = self._kind(row.job_type)
+            deadline = None if timeout is None else now + timeout
+            out.append(Running(row, is_async, deadline, timeout))
+        return out
+
+    def _kind(self, job_type: str) -> tuple[type[Job] | None, float | None, bool]:
+        """A job type's class, timeout and whether it is async; remembered unless unknown."""
         runtime = self._runtime
         cls: type[Job] | None
         try:
-            cls = runtime.registry.get(row.job_type, runtime.pm)
+            cls = runtime.registry.get(job_type, runtime.pm)
         except Exception:
             cls = None  # the attempt fails with the reason when it decodes
         timeout = cls.timeout if cls is not None and cls.timeout is not None else None
         if timeout is None:
             timeout = self._default_timeout
-        is_async = False
+        kind = (cls, timeout, cls is not None and inspect.iscoroutinefunction(cls.handle))
         if cls is not None:
-            found = self._async_types.get(cls)
-            if found is None:
-                found = self._async_types[cls] = inspect.iscoroutinefunction(cls.handle)
-            is_async = found
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return Running(row=row, is_async=is_async, deadline=deadline, timeout=timeout)
+            self._kinds[job_type] = kind
+        return kind
 
 
 class RunningSet:
