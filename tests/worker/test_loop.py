@@ -324,3 +324,30 @@ def test_start_returns_claims_of_a_dead_worker_that_had_our_pid(
     assert [r.id for r in runtime.backend.claim(["default"], dead, 1)] == [job_id]
     assert WorkerLoop(runtime, WorkerConfig(stop_when_empty=True, sleep=0.05)).run() == 0
     assert runtime.backend.get_stats().total == 0
+
+
+STAMPS: list[float] = []
+
+
+@attrs.define
+class Stamp(Job):
+    job_name = "test.stamp"
+
+    def handle(self) -> None:
+        STAMPS.append(time.monotonic())
+
+
+def test_an_idle_worker_starts_a_delayed_job_at_its_time(runtime: Runtime) -> None:
+    # Not at its next poll, 30 s away here, nor (Postgres) at the dispatch's notification.
+    STAMPS.clear()
+    Stamp().delay(0.7).dispatch()
+    dispatched = time.monotonic()
+    worker = WorkerLoop(runtime, WorkerConfig(sleep=30, max_jobs=1), handle_signals=False)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        worker.request_stop("test over", force=True)
+        thread.join(10)
+    assert len(STAMPS) == 1, "the delayed job did not run within 10 s"
+    assert 0.6 <= STAMPS[0] - dispatched < 3

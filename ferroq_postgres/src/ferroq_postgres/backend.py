@@ -400,16 +400,21 @@ class PostgresBackend(SqlBackend):
             timeout = min(timeout, self.options.poll_interval)
         key = tuple(queues)
         with self._wakeup:
-            now = self._mark(key)
             # A notification that came between this thread's last wait and this one (while it
             # was claiming) must not be slept through: compare with what it saw last time.
+            # Taken before the due-time query, so one that comes during the query counts too.
             seen = getattr(self._seen, "mark", None)
-            start = seen[1] if seen is not None and seen[0] == key else now
-            if start == now:
-                self._wakeup.wait_for(lambda: self._mark(key) != start, timeout)
+            start = seen[1] if seen is not None and seen[0] == key else self._mark(key)
+        # A delayed job's notification came when it was dispatched: wake at its time instead.
+        due_in = self._due_in(queues)
+        due = due_in is not None and due_in <= timeout
+        if due_in is not None and due:
+            timeout = due_in
+        with self._wakeup:
+            self._wakeup.wait_for(lambda: self._mark(key) != start, timeout)
             after = self._mark(key)
             self._seen.mark = (key, after)
-            return after != start
+            return after != start or due
 
     def close(self) -> None:
         self._closed = True

@@ -422,19 +422,8 @@ class SqliteBackend(SqlBackend):
 
     def _next_due(self, queues: Sequence[str]) -> float | None:
         """When (on the monotonic clock) the earliest pending job of ``queues`` is due."""
-        if not queues:
-            return None
-        stmt = sa.select(sa.func.min(jobs.c.available_at)).where(
-            jobs.c.status == "pending", jobs.c.queue.in_(list(queues))
-        )
-        try:
-            earliest = self._read(lambda conn: conn.execute(stmt).scalar())
-        except FerroqError as exc:
-            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
-            return None
-        if not isinstance(earliest, datetime):
-            return None
-        return time.monotonic() + max(0.0, (earliest - utcnow()).total_seconds())
+        due_in = self._due_in(queues)
+        return None if due_in is None else time.monotonic() + due_in
 
 
 def _dbapi_error(exc: sqlite3.Error) -> sa.exc.DBAPIError:

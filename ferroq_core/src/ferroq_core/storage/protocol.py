@@ -99,8 +99,10 @@ class Backend(Protocol):
         testing kit's ``drain(advance_time=...)``; returns how many jobs became due."""
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
-        """Block up to ``timeout`` seconds or until jobs may be available on ``queues``.
-        Returns True when woken by a notification. Must return early after :meth:`wake`."""
+        """Block up to ``timeout`` seconds or until jobs may be available on ``queues``: a
+        notification of new jobs, or the earliest pending (delayed) job of ``queues`` becoming
+        due, so it starts at its time and not at the caller's next poll. Returns True when it
+        ended for one of those, False on timeout. Must return early after :meth:`wake`."""
 
     def wake(self) -> None:
         """Interrupt every :meth:`wait_for_jobs` of this process."""

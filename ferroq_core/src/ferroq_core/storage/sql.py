@@ -33,6 +33,7 @@ from ferroq_core.records import (
 from ferroq_core.schema import SCHEMA_VERSION, current_version, jobs, migrate
 from ferroq_core.storage.sql_admin import AdminMixin
 from ferroq_core.storage.sql_enqueue import EnqueueMixin, _as_connection
+from ferroq_core.storage.sql_wait import WaitMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Sequence
@@ -106,7 +107,7 @@ def _fence(leases: Collection[Lease]) -> sa.ColumnElement[bool]:
     )
 
 
-class SqlBackend(EnqueueMixin, AdminMixin):
+class SqlBackend(EnqueueMixin, AdminMixin, WaitMixin):
     """Shared SQLAlchemy Core implementation of :class:`~ferroq_core.storage.Backend`."""
 
     name = "sql"
@@ -380,15 +381,3 @@ class SqlBackend(EnqueueMixin, AdminMixin):
         return self._make_eligible(
             sa.update(jobs).where(*conds).values(available_at=now).returning(jobs.c.queue)
         )
-
-    # -- wake-ups ----------------------------------------------------------------------------
-    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
-        with self._wakeup:
-            generation = self._wake_generation
-            self._wakeup.wait_for(lambda: self._wake_generation != generation, timeout)
-            return self._wake_generation != generation
-
-    def wake(self) -> None:
-        with self._wakeup:
-            self._wake_generation += 1
-            self._wakeup.notify_all()

@@ -10,6 +10,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from ferroq_core.records import EnqueueRequest, JobState, Lease
 from ferroq_core.storage.functions import reap_startup_claims
 from ferroq_core.testing._contract_support import (
@@ -321,6 +323,21 @@ class LeaseContract:
         start = time.monotonic()
         assert backend.wait_for_jobs(["idle"], 0.3) is False
         assert time.monotonic() - start >= 0.25
+
+    @pytest.mark.parametrize("levels", [1, 3])
+    def test_wait_ends_when_a_delayed_job_is_due(self, backend: Backend, levels: int) -> None:
+        # An idle worker must not sleep through a delayed job's time, nor wait for the next
+        # poll. The soonest job is on the last of several priority levels.
+        later = [request("later", priority=p, delay=60) for p in range(levels - 1)]
+        backend.enqueue([*later, request("later", priority=levels, delay=0.6)])
+        start = time.monotonic()
+        claimed: list[JobRow] = []
+        while not claimed and time.monotonic() - start < 30:
+            backend.wait_for_jobs(["later"], 30)  # the dispatch's own notification ends one
+            claimed = backend.claim(["later"], worker_id(), 1)
+        elapsed = time.monotonic() - start
+        assert [r.priority for r in claimed] == [levels]
+        assert 0.5 <= elapsed < 5, f"the job was claimed {elapsed:.2f}s after its dispatch"
 
     def test_wake_interrupts_wait(self, backend: Backend) -> None:
         self._assert_wakes(backend, backend.wake)
