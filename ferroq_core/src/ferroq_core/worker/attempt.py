@@ -44,9 +44,7 @@ log = logging.getLogger("ferroq.worker")
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, UnknownJobType)
 
 
-# Not slotted: one per attempt on the worker's hot path, and a frozen slotted class sets its
-# fields through object.__setattr__ (0.62 against 0.3 us per record).
-@attrs.frozen(slots=False)
+@attrs.frozen
 class Outcome:
     """How an attempt ended."""
 
