@@ -87,12 +87,22 @@ class RunningRecords:
         """The records of one claim's rows (one clock reading: they were claimed together)."""
         now = time.monotonic()
         kinds = self._kinds
+        registry = self._runtime.registry
         out = []
         for row in rows:
-            cls, timeout, is_async = kinds.get(row.job_type) or self._kind(row.job_type)
-            if cls is not None and self._runtime.registry.get(row.job_type) is not cls:
-                # Re-registered (a reloaded module's class replaces its old self): look again.
-                cls, timeout, is_async = self._kind(row.job_type)
+            kind = kinds.get(row.job_type)
+            if kind is not None:
+                try:
+                    current: type[Job] | None = registry.get(row.job_type)
+                except Exception:
+                    current = None
+                if current is not kind[0]:
+                    # Re-registered (a reloaded module's class replaces its old self), or
+                    # the registry was cleared: look again.
+                    kind = None
+            if kind is None:
+                kind = self._kind(row.job_type)
+            _cls, timeout, is_async = kind
             deadline = None if timeout is None else now + timeout
             out.append(Running(row, is_async, deadline, timeout))
         return out
