@@ -294,6 +294,35 @@ def test_a_long_idle_waiter_still_sees_other_commits_quickly(
     assert backend.options.poll_max == 0.1
 
 
+def test_jobs_arriving_faster_than_the_polls_end_a_wait_at_once(
+    backend: SqliteBackend, db_path: str
+) -> None:
+    # Another process dispatches every 3 ms: each change makes the waiter look at due times
+    # again, and a job due now must end the wait then (a floor under "due in" once pushed
+    # the wake-up 10 ms ahead at every change, and the wait lasted its whole timeout).
+    other = SqliteBackend.from_url(f"sqlite:///{db_path}")  # its own connections
+    backend.wait_for_jobs(["busy"], 0.01)
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.is_set():
+            other.enqueue([_req("busy")])
+            time.sleep(0.003)
+
+    feeder = threading.Thread(target=feed)
+    try:
+        started = time.monotonic()
+        feeder.start()
+        woke, _elapsed = _timed_wait(backend, ["busy"], 10)
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        feeder.join(10)
+        other.close()
+    assert woke
+    assert waited < 1
+
+
 def test_commits_on_other_queues_do_not_wake(backend: SqliteBackend, db_path: str) -> None:
     other = SqliteBackend.from_url(f"sqlite:///{db_path}")  # its own connections
     stop = threading.Event()

@@ -29,6 +29,7 @@ from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, _as_connection
 from ferroq_core.storage.sql_enqueue import settle_key
+from ferroq_core.storage.sql_wait import DUE_FLOOR
 from ferroq_postgres.driver import (
     claimed_rows,
     closed_by_server,
@@ -43,13 +44,13 @@ from ferroq_postgres.statements import (
     BULK_INSERT_SQL,
     CLAIM_SQL,
     COMPLETE_SQL,
+    DUE_SQL,
     ENQUEUE_ONE,
     ENQUEUE_ONE_KEYED,
     HEARTBEAT_SQL,
     INSERT,
     KEY_HOLDER,
     NOTIFY,
-    RELEASE,
     RELEASE_NOTIFY,
     bulk_params,
     lease_params,
@@ -304,13 +305,11 @@ class PostgresBackend(SqlBackend):
     def release(
         self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True
     ) -> bool:
-        # UPDATE and, for a job due now, NOTIFY in one statement: one round trip, not four.
+        # UPDATE and NOTIFY in one statement: one round trip, not four. A job released with a
+        # delay is announced too: idle workers then look again at when their next job is due.
         params = release_params(lease, delay, error, count_attempt)
-        stmt = RELEASE
-        if delay <= 0:
-            stmt = RELEASE_NOTIFY
-            params["channel"] = CHANNEL
-        return self._once(stmt, params) is not None
+        params["channel"] = CHANNEL
+        return self._once(RELEASE_NOTIFY, params) is not None
 
     # -- dispatch ----------------------------------------------------------------------------
     def enqueue(
@@ -352,6 +351,19 @@ class PostgresBackend(SqlBackend):
         )
 
     # -- wake-ups ----------------------------------------------------------------------------
+    def _due_in(self, queues: Sequence[str]) -> float | None:
+        # As SqlBackend's, with one prepared statement per queue that also reads the clock.
+        try:
+            found = [
+                self._read(functools.partial(run_autocommit, DUE_SQL, {"queue": queue}))
+                for queue in dict.fromkeys(queues)
+            ]
+        except FerroqError as exc:
+            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
+            return None
+        seconds = [float(rows[0][0]) for rows in found if rows and rows[0][0] is not None]
+        return min(seconds) if seconds else None
+
     def _ensure_listener(self) -> Listener | None:
         if not self.options.listen or self._closed:
             return None
@@ -409,7 +421,7 @@ class PostgresBackend(SqlBackend):
         due_in = self._due_in(queues)
         due = due_in is not None and due_in <= timeout
         if due_in is not None and due:
-            timeout = due_in
+            timeout = max(DUE_FLOOR, due_in)
         with self._wakeup:
             self._wakeup.wait_for(lambda: self._mark(key) != start, timeout)
             after = self._mark(key)

@@ -257,7 +257,7 @@ class SqlBackend(EnqueueMixin, AdminMixin, WaitMixin):
 
         def run(conn: Connection) -> bool:
             row = conn.execute(stmt).first()
-            if row is not None and delay <= 0:
+            if row is not None:  # delayed too: idle workers then look again at due times
                 self._notify(conn, {row.queue})
             return row is not None
 

@@ -14,7 +14,9 @@ each: a probe per priority in use, whatever the number of rows (2 and 3 ms there
 
 from __future__ import annotations
 
+import functools
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -28,23 +30,27 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-__all__ = ["DUE_FLOOR", "WaitMixin", "seconds_until_due"]
+__all__ = ["DUE_FLOOR", "WaitMixin", "earliest_due"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("ferroq.storage")
 
-#: An idle wait lasts at least this long even when a pending job is due already: one that
-#: another worker is claiming right now (or a lock holds) must not make this one spin.
+#: A wait that starts when a pending job is due already lasts this long where no notification
+#: ends it: that job is one another worker is claiming right now (or a lock holds), and this
+#: one must not spin on it. (SQLite serialises claims: its waits return at once instead.)
 DUE_FLOOR = 0.01
 
 
-def _earliest(queue: str) -> sa.Select[Any]:
-    """The earliest ``available_at`` among ``queue``'s pending rows (NULL when none)."""
+@functools.cache
+def _earliest() -> sa.Select[Any]:
+    """The earliest ``available_at`` among the pending rows of queue ``:queue`` (NULL when
+    none). Built once: building it cost 0.6 ms, running it 0.04 ms."""
 
     def pending(table: sa.FromClause) -> list[sa.ColumnElement[bool]]:
         # A literal, not a bound parameter: only then may the planner use the partial index.
-        return [table.c.status == sa.literal_column("'pending'"), table.c.queue == queue]
+        status = table.c.status == sa.literal_column("'pending'")
+        return [status, table.c.queue == sa.bindparam("queue", type_=sa.String())]
 
     first = (
         sa.select(jobs.c.priority).where(*pending(jobs)).order_by(jobs.c.priority).limit(1)
@@ -68,24 +74,17 @@ def _earliest(queue: str) -> sa.Select[Any]:
     return sa.select(sa.func.min(soonest)).where(levels.c.priority.is_not(None))
 
 
-def seconds_until_due(
-    conn: Connection, queues: Sequence[str], clock: sa.ColumnElement[Any]
-) -> float | None:
-    """Seconds from ``clock`` (the backend's clock expression) until the earliest pending job
-    of ``queues`` is due: zero or less when one is due already, None when none is pending."""
-    soonest: float | None = None
-    for queue in dict.fromkeys(queues):
-        earliest = _earliest(queue).subquery()
-        row = conn.execute(sa.select(earliest.c[0], clock)).one()
-        if row[0] is None:
-            continue
-        seconds = (row[0] - row[1]).total_seconds()
-        soonest = seconds if soonest is None else min(soonest, seconds)
-    return soonest
+def earliest_due(conn: Connection, queues: Sequence[str]) -> datetime | None:
+    """When the earliest pending job of ``queues`` is due (``available_at``), or None."""
+    stmt = _earliest()
+    found = [conn.execute(stmt, {"queue": queue}).scalar() for queue in dict.fromkeys(queues)]
+    due = [at for at in found if isinstance(at, datetime)]
+    return min(due) if due else None
 
 
 class WaitMixin:
-    """:meth:`wait_for_jobs` and :meth:`wake` within one process; needs ``_read`` and ``_at``.
+    """:meth:`wait_for_jobs` and :meth:`wake` within one process; needs ``_read`` and
+    ``_clock_value``.
     Backends that hear other processes (Postgres ``LISTEN``, SQLite's data version) override
     ``wait_for_jobs`` and bound their waits with :meth:`_due_in` too."""
 
@@ -93,23 +92,29 @@ class WaitMixin:
 
         def _read(self, fn: Callable[[Connection], T]) -> T: ...
 
-        def _at(self, offset: float = 0.0) -> sa.ColumnElement[Any]: ...
+        def _clock_value(self, conn: Connection) -> datetime: ...
 
     _wakeup: threading.Condition
     _wake_generation: int
 
     def _due_in(self, queues: Sequence[str]) -> float | None:
-        """Seconds until the earliest pending job of ``queues`` is due (at least
-        :data:`DUE_FLOOR`), or None: none is pending, or the database cannot say now (the
-        caller then waits out its timeout, as it would have)."""
+        """Seconds on the backend's clock until the earliest pending job of ``queues`` is due
+        (zero or less: one is due now), or None: none is pending, or the database cannot say
+        now (the caller then waits out its timeout, as it would have)."""
         if not queues:
             return None
+
+        def read(conn: Connection) -> float | None:
+            due = earliest_due(conn, queues)
+            if due is None:
+                return None
+            return (due - self._clock_value(conn)).total_seconds()
+
         try:
-            due_in = self._read(lambda conn: seconds_until_due(conn, queues, self._at(0.0)))
+            return self._read(read)
         except FerroqError as exc:
             log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
             return None
-        return None if due_in is None else max(DUE_FLOOR, due_in)
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
         with self._wakeup:  # before the query: a wake during it must end this wait
@@ -117,7 +122,7 @@ class WaitMixin:
         due_in = self._due_in(queues)
         due = due_in is not None and due_in <= timeout
         if due_in is not None and due:
-            timeout = due_in
+            timeout = max(DUE_FLOOR, due_in)
         with self._wakeup:
             self._wakeup.wait_for(lambda: self._wake_generation != generation, timeout)
             # Ended by the due time: a job may be claimable, as after a notification.
