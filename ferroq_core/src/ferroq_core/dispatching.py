@@ -159,7 +159,7 @@ def enqueue_pending(
     if intercept is not None:
         return intercept([_pending(i) for i in items], runtime)
     build = _RequestBuilder(runtime).build
-    requests = [build(_pending(i)) for i in items]
+    requests = [build(i if type(i) is PendingDispatch else _pending(i)) for i in items]
     results = runtime.backend.enqueue(requests, connection=connection)
     # Nothing in this loop can register a plugin while none listens: check once, not per job.
     if runtime.pm.hook.ferroq_job_enqueued.get_hookimpls():
