@@ -29,10 +29,10 @@ from ferroq_core.errors import BackendBusy, ConfigError, DatabaseError, FerroqEr
 from ferroq_core.records import EnqueueResult
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, claim_in_order
+from ferroq_sqlite.bulk import insert_in_order
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
 from ferroq_sqlite.rows import claimed_rows
 from ferroq_sqlite.statements import (
-    BULK_INSERT,
     CLAIM_SQL,
     COMPLETE_RETURNING_SQL,
     COMPLETE_SQL,
@@ -265,7 +265,7 @@ class SqliteBackend(SqlBackend):
             # One job: INSERT ... RETURNING; no clock query (the clock is ours).
             return [EnqueueResult(id=int(db.execute(INSERT_ONE, rows[0]).fetchone()[0]))]
         before = int(db.execute(MAX_ID).fetchone()[0])
-        db.executemany(BULK_INSERT, rows)
+        insert_in_order(db, rows)
         first, last, count = db.execute(NEW_IDS, (before,)).fetchone()
         if count != len(reqs) or last - first + 1 != count:
             raise DatabaseError(

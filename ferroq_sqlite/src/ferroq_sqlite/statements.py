@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BULK_INSERT",
+    "BULK_INSERT_JSON",
     "CLAIM_SQL",
     "COMPLETE_RETURNING_SQL",
     "COMPLETE_SQL",
@@ -42,6 +43,14 @@ BULK_INSERT = (
     "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
     " max_attempts, tenant_id, available_at, created_at)"
     " VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)"
+)
+# A run of jobs that differ only in their payload, given as one JSON array of payload texts
+# (see ferroq_sqlite.bulk). ORDER BY key: the rows go in, and get their ids, in array order.
+# Params: queue, job_type, priority, max_attempts, tenant_id, available_at, created_at, array.
+BULK_INSERT_JSON = (
+    "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
+    " max_attempts, tenant_id, available_at, created_at)"
+    " SELECT ?1, ?2, value, 'pending', ?3, 0, ?4, ?5, ?6, ?7 FROM json_each(?8) ORDER BY key"
 )
 INSERT_ONE = BULK_INSERT + " RETURNING id"
 MAX_ID = "SELECT coalesce(max(id), 0) FROM ferroq_jobs"
