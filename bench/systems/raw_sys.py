@@ -2,8 +2,10 @@
 
 Same ``ferroq_jobs`` table and indexes (created by ferroq's migration), the driver used
 directly (psycopg 3 / sqlite3), autocommit statements so a transaction costs no extra round
-trip: one multi-row INSERT per chunk, one claim statement per batch (``FOR UPDATE SKIP
-LOCKED`` CTE / ``BEGIN IMMEDIATE`` + ``UPDATE ... RETURNING``), one fenced DELETE per batch.
+trip: one multi-row INSERT per chunk (Postgres: arrays through ``unnest``; SQLite: the payloads
+as one JSON array through ``json_each``, since 2026-11-29: ``executemany`` before, 0.57x as
+fast), one claim statement per batch (``FOR UPDATE SKIP LOCKED`` CTE / ``BEGIN IMMEDIATE`` +
+``UPDATE ... RETURNING``), one fenced DELETE per batch.
 Wake-ups: LISTEN/NOTIFY on Postgres, ``PRAGMA data_version`` polled every millisecond on
 SQLite.
 """
@@ -50,6 +52,13 @@ PG_DELETE = "DELETE FROM ferroq_jobs WHERE status = 'claimed' AND claimed_by = %
 SQ_INSERT = (
     "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
     " max_attempts, available_at, created_at) VALUES (?, 'noop', ?, 'pending', 0, 0, 3, ?, ?)"
+)
+# Rows that differ only in their payload, as one JSON array (ferroq_sqlite.bulk does the same:
+# 1.8 against 4 us per row for executemany on the 2026-11-29 machine).
+SQ_INSERT_JSON = (
+    "INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,"
+    " max_attempts, available_at, created_at)"
+    " SELECT ?, 'noop', value, 'pending', 0, 0, 3, ?, ? FROM json_each(?) ORDER BY key"
 )
 SQ_CLAIM = (
     "UPDATE ferroq_jobs SET status = 'claimed', claimed_by = ?, claimed_at = ?,"
@@ -106,7 +115,9 @@ class RawSystem(System):
         else:
             now = _micros()
             db.execute("BEGIN IMMEDIATE")
-            db.executemany(SQ_INSERT, [(self.queue, p, now, now) for p in payloads])
+            for start in range(0, n, CHUNK):
+                array = json.dumps(payloads[start : start + CHUNK], ensure_ascii=False)
+                db.execute(SQ_INSERT_JSON, (self.queue, now, now, array))
             db.execute("COMMIT")
         self._first = self._min_id()
 
