@@ -9,7 +9,8 @@ orders them by priority first, and neither SQLite without statistics nor Postgre
 skips through it. With 200,000 jobs scheduled for later that was 54 ms (SQLite) and 24 ms
 (Postgres) per idle wait, per worker. Instead a recursive query steps from one distinct
 priority to the next (one index probe each) and takes the first ``available_at`` within
-each: a probe per priority in use, whatever the number of rows (2 and 3 ms there).
+each: a probe per priority in use, whatever the number of rows (0.7 and 1.5 ms there, a
+tenth of a millisecond with few rows).
 """
 
 from __future__ import annotations
@@ -84,9 +85,8 @@ def earliest_due(conn: Connection, queues: Sequence[str]) -> datetime | None:
 
 class WaitMixin:
     """:meth:`wait_for_jobs` and :meth:`wake` within one process; needs ``_read`` and
-    ``_clock_value``.
-    Backends that hear other processes (Postgres ``LISTEN``, SQLite's data version) override
-    ``wait_for_jobs`` and bound their waits with :meth:`_due_in` too."""
+    ``_clock_value``. Backends that hear other processes (Postgres ``LISTEN``, SQLite's data
+    version) override ``wait_for_jobs`` and bound their waits with :meth:`_due_in` too."""
 
     if TYPE_CHECKING:
 
