@@ -29,7 +29,6 @@ from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import Timestamp, jobs
 from ferroq_core.storage.sql import SqlBackend, _as_connection
 from ferroq_core.storage.sql_enqueue import settle_key
-from ferroq_core.storage.sql_wait import DUE_FLOOR
 from ferroq_postgres.driver import (
     claimed_rows,
     closed_by_server,
@@ -351,16 +350,12 @@ class PostgresBackend(SqlBackend):
         )
 
     # -- wake-ups ----------------------------------------------------------------------------
-    def _due_in(self, queues: Sequence[str]) -> float | None:
-        # As SqlBackend's, with one prepared statement per queue that also reads the clock.
-        try:
-            found = [
-                self._read(functools.partial(run_autocommit, DUE_SQL, {"queue": queue}))
-                for queue in dict.fromkeys(queues)
-            ]
-        except FerroqError as exc:
-            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
-            return None
+    def _read_due_in(self, queues: Sequence[str]) -> float | None:
+        # One prepared statement per queue that also reads the clock (see DUE_SQL).
+        found = [
+            self._read(functools.partial(run_autocommit, DUE_SQL, {"queue": queue}))
+            for queue in dict.fromkeys(queues)
+        ]
         seconds = [float(rows[0][0]) for rows in found if rows and rows[0][0] is not None]
         return min(seconds) if seconds else None
 
@@ -418,10 +413,7 @@ class PostgresBackend(SqlBackend):
             seen = getattr(self._seen, "mark", None)
             start = seen[1] if seen is not None and seen[0] == key else self._mark(key)
         # A delayed job's notification came when it was dispatched: wake at its time instead.
-        due_in = self._due_in(queues)
-        due = due_in is not None and due_in <= timeout
-        if due_in is not None and due:
-            timeout = max(DUE_FLOOR, due_in)
+        timeout, due = self._due_bound(queues, timeout)
         with self._wakeup:
             self._wakeup.wait_for(lambda: self._mark(key) != start, timeout)
             after = self._mark(key)

@@ -103,6 +103,14 @@ class WaitMixin:
         now (the caller then waits out its timeout, as it would have)."""
         if not queues:
             return None
+        try:
+            return self._read_due_in(queues)
+        except FerroqError as exc:
+            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
+            return None
+
+    def _read_due_in(self, queues: Sequence[str]) -> float | None:
+        """:meth:`_due_in`'s query (a backend may run its own, as Postgres does)."""
 
         def read(conn: Connection) -> float | None:
             due = earliest_due(conn, queues)
@@ -110,19 +118,20 @@ class WaitMixin:
                 return None
             return (due - self._clock_value(conn)).total_seconds()
 
-        try:
-            return self._read(read)
-        except FerroqError as exc:
-            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
-            return None
+        return self._read(read)
+
+    def _due_bound(self, queues: Sequence[str], timeout: float) -> tuple[float, bool]:
+        """``timeout`` cut to when the earliest pending job of ``queues`` is due (at least
+        :data:`DUE_FLOOR`), and whether it was: a wait that ends then may find a job."""
+        due_in = self._due_in(queues)
+        if due_in is None or due_in > timeout:
+            return timeout, False
+        return max(DUE_FLOOR, due_in), True
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
         with self._wakeup:  # before the query: a wake during it must end this wait
             generation = self._wake_generation
-        due_in = self._due_in(queues)
-        due = due_in is not None and due_in <= timeout
-        if due_in is not None and due:
-            timeout = max(DUE_FLOOR, due_in)
+        timeout, due = self._due_bound(queues, timeout)
         with self._wakeup:
             self._wakeup.wait_for(lambda: self._wake_generation != generation, timeout)
             # Ended by the due time: a job may be claimable, as after a notification.
