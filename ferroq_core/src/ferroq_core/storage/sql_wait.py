@@ -86,7 +86,8 @@ def earliest_due(conn: Connection, queues: Sequence[str]) -> datetime | None:
 class WaitMixin:
     """:meth:`wait_for_jobs` and :meth:`wake` within one process; needs ``_read`` and
     ``_clock_value``. Backends that hear other processes (Postgres ``LISTEN``, SQLite's data
-    version) override ``wait_for_jobs`` and bound their waits with :meth:`_due_in` too."""
+    version) override ``wait_for_jobs`` and bound their waits with :meth:`_due_bound` or
+    :meth:`_due_in` too."""
 
     if TYPE_CHECKING:
 
