@@ -84,28 +84,33 @@ class RunningRecords:
         self._kinds: dict[str, tuple[type[Job] | None, float | None, bool]] = {}
 
     def records(self, rows: list[JobRow]) -> list[Running]:
-        """The records of one claim's rows (one clock reading: they were claimed together)."""
+        """The records of one claim's rows (one clock reading: they were claimed together;
+        each job type's kind checked once per claim, not per row)."""
         now = time.monotonic()
-        kinds = self._kinds
-        registry = self._runtime.registry
+        claim_kinds: dict[str, tuple[type[Job] | None, float | None, bool]] = {}
         out = []
         for row in rows:
-            kind = kinds.get(row.job_type)
-            if kind is not None:
-                try:
-                    current: type[Job] | None = registry.get(row.job_type)
-                except Exception:
-                    current = None
-                if current is not kind[0]:
-                    # Re-registered (a reloaded module's class replaces its old self), or
-                    # the registry was cleared: look again.
-                    kind = None
+            kind = claim_kinds.get(row.job_type)
             if kind is None:
-                kind = self._kind(row.job_type)
+                kind = claim_kinds[row.job_type] = self._current_kind(row.job_type)
             _cls, timeout, is_async = kind
             deadline = None if timeout is None else now + timeout
             out.append(Running(row, is_async, deadline, timeout))
         return out
+
+    def _current_kind(self, job_type: str) -> tuple[type[Job] | None, float | None, bool]:
+        """The remembered kind of ``job_type`` while the registry still holds its class."""
+        kind = self._kinds.get(job_type)
+        if kind is not None:
+            try:
+                current: type[Job] | None = self._runtime.registry.get(job_type)
+            except Exception:
+                current = None
+            if current is kind[0]:
+                return kind
+            # Re-registered (a reloaded module's class replaces its old self), or the
+            # registry was cleared: look again.
+        return self._kind(job_type)
 
     def _kind(self, job_type: str) -> tuple[type[Job] | None, float | None, bool]:
         """A job type's class, timeout and whether it is async; remembered unless unknown."""
