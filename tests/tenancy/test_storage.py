@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from click.testing import CliRunner
 
 from ferroq_core.cli import make_cli
+from ferroq_core.storage.rules import reap_dead_on_host
 from ferroq_core.worker.attempt import execute, settle
 from ferroq_tenancy import set_tenant_scope_provider
 from tests.tenancy import jobs
@@ -69,7 +70,7 @@ def test_tenant_survives_every_return_to_pending(runtime: Runtime) -> None:
     assert tenant() == ("pending", "acme")
 
     row = _claim_one(runtime)
-    assert backend.reap_startup_claims("tenancy-host", lambda pid: False) == 1
+    assert reap_dead_on_host(backend, "tenancy-host", lambda pid: False) == 1
     assert tenant() == ("pending", "acme")
 
     row = _claim_one(runtime)

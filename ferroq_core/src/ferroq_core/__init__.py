@@ -28,6 +28,7 @@ from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
 from ferroq_core.plugins import hookimpl, make_plugin_manager
 from ferroq_core.queue import Queue
 from ferroq_core.records import (
+    Capabilities,
     EnqueueRequest,
     EnqueueResult,
     FailedJobInfo,
@@ -63,6 +64,7 @@ __all__ = [
     "BackendSpec",
     "BackendUnavailable",
     "BackoffPolicy",
+    "Capabilities",
     "ConfigError",
     "DatabaseError",
     "EnqueueRequest",

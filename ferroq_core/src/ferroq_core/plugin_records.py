@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ferroq_core.records import Capabilities
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -28,6 +30,9 @@ class BackendSpec:
     factory: Callable[[Any, dict[str, Any]], Backend]
     #: The distribution to ``pip install`` for this backend (named in errors).
     distribution: str
+    #: What the backend can do beyond the protocol (the same record as the backend's own
+    #: ``capabilities``), readable without building the backend.
+    capabilities: Capabilities = attrs.field(factory=Capabilities)
 
 
 @attrs.frozen

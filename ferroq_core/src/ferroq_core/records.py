@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "Capabilities",
     "EnqueueRequest",
     "EnqueueResult",
     "FailedJobInfo",
@@ -228,3 +229,27 @@ class ReapResult:
     requeued: tuple[int, ...] = ()
     #: Rows parked as failed (attempts exhausted), so the caller can run ``failed()``.
     failed: tuple[JobRow, ...] = ()
+
+
+@attrs.frozen
+class Capabilities:
+    """What a storage backend can do beyond the protocol, declared rather than probed.
+
+    A backend class has them as ``capabilities``; its plugin's
+    :class:`~ferroq_core.BackendSpec` names the same record, so they can be read without
+    building (or importing) the backend.
+    """
+
+    #: Every write waits on a database server across a connection (a round trip), not only on
+    #: this process: the worker then claims its next batch before it writes the last one back,
+    #: so jobs run during the round trip.
+    remote: bool = False
+    #: Idle workers are woken by other processes' dispatches (LISTEN/NOTIFY) rather than by
+    #: polling the database.
+    listens: bool = False
+    #: ``enqueue(..., connection=...)`` accepts a caller's SQLAlchemy ``Connection`` or
+    #: ``Session`` and inserts inside its transaction.
+    caller_connection: bool = False
+    #: Every time comparison uses the database server's clock (one clock for every host),
+    #: not the clock of the process that asks.
+    database_clock: bool = False

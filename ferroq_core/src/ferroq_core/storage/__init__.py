@@ -1,4 +1,4 @@
-"""Storage: the backend protocol, the shared SQL implementation and the storage functions."""
+"""Storage: the backend protocol in roles, the rules backends share, and the storage functions."""
 
 from __future__ import annotations
 
@@ -16,10 +16,22 @@ from ferroq_core.storage.functions import (
     release_job,
     requeue_claimed_by,
 )
-from ferroq_core.storage.protocol import Backend
+from ferroq_core.storage.protocol import (
+    Admin,
+    Backend,
+    Dispatcher,
+    SchemaStore,
+    TestingStore,
+    WorkerStore,
+)
 
 __all__ = [
+    "Admin",
     "Backend",
+    "Dispatcher",
+    "SchemaStore",
+    "TestingStore",
+    "WorkerStore",
     "claim",
     "delete_job",
     "enqueue",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.records import JobState
+from ferroq_core.storage.rules import reap_dead_on_host
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -87,7 +88,7 @@ def reap_startup_claims(host: str, *, backend: Backend | None = None) -> int:
     """Requeue the claims of dead worker processes on ``host`` (checked by pid)."""
     from ferroq_core.worker.identity import pid_alive
 
-    return _backend(backend).reap_startup_claims(host, pid_alive)
+    return reap_dead_on_host(_backend(backend), host, pid_alive)
 
 
 def reaper(visibility_timeout: float, *, backend: Backend | None = None) -> ReapResult:

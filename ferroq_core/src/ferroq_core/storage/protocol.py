@@ -1,9 +1,16 @@
-"""The storage contract: everything the worker, dispatch and the CLI need from a database.
+"""The storage contract, in the roles its callers use.
 
-The worker sees only this protocol (no SQL, no driver). Every finishing write is fenced by a
-:class:`~ferroq_core.records.Lease`: it matches the row only while ``status = 'claimed'`` and
-``claimed_by`` and ``attempts`` are still the lease's, and reports whether it matched, so a
-late or zombie worker can never overwrite a job that was reclaimed.
+Dispatch needs :class:`Dispatcher`; the worker needs :class:`WorkerStore`; the CLI's listings
+and operator actions need :class:`Admin`; ``ferroq migrate`` and start-up checks need
+:class:`SchemaStore`. A backend implements all four as :class:`Backend`, declares what it can
+do beyond them in a :class:`~ferroq_core.records.Capabilities` record, and may implement
+:class:`TestingStore` for the testing kit. ``ferroq_core.testing.contract`` is the one
+definition of a correct backend.
+
+Every finishing write is fenced by a :class:`~ferroq_core.records.Lease`: it matches the row
+only while ``status = 'claimed'`` and ``claimed_by`` and ``attempts`` are still the lease's,
+and reports whether it matched, so a late or zombie worker can never overwrite a job that was
+reclaimed (see :mod:`ferroq_core.storage.rules`).
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from ferroq_core.records import (
+        Capabilities,
         EnqueueRequest,
         EnqueueResult,
         JobRow,
@@ -24,43 +32,37 @@ if TYPE_CHECKING:
         ReapResult,
     )
 
-__all__ = ["Backend"]
+__all__ = ["Admin", "Backend", "Dispatcher", "SchemaStore", "TestingStore", "WorkerStore"]
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """A storage backend. Implementations must be safe to share between threads."""
+class Dispatcher(Protocol):
+    """Writes new jobs."""
 
-    #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
-    name: str
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        """Apply pending schema migrations; return the names applied (idempotent)."""
-
-    def schema_version(self) -> int:
-        """The schema version recorded in the database (0 when never migrated)."""
-
-    def check_schema(self) -> None:
-        """Raise :class:`SchemaMissing` or :class:`SchemaOutdated` unless ready."""
-
-    def now(self) -> datetime:
-        """The clock every comparison uses (the database's on PostgreSQL)."""
-
-    def close(self) -> None:
-        """Release connections and listeners."""
-
-    # -- dispatch ----------------------------------------------------------------------------
     def enqueue(
         self, requests: Sequence[EnqueueRequest], *, connection: Any = None
     ) -> list[EnqueueResult]:
-        """Insert jobs in one transaction (the caller's, when ``connection`` is given: a
-        SQLAlchemy ``Connection`` or ``Session``). Results are in request order."""
+        """Insert jobs in one transaction; results are in request order. A request with an
+        idempotency key that an active (pending or claimed) job of its type holds is not
+        inserted: its result is that job's id with ``duplicate=True``.
 
-    # -- worker ------------------------------------------------------------------------------
+        :param connection: a caller's SQLAlchemy ``Connection`` or ``Session`` (backends whose
+            capabilities have ``caller_connection``): the jobs are inserted inside its open
+            transaction and commit or roll back with it. Anything else raises ``TypeError``.
+        """
+
+
+@runtime_checkable
+class WorkerStore(Protocol):
+    """What a worker does with jobs: claim, finish under a lease, keep leases, wait."""
+
+    def now(self) -> datetime:
+        """The clock every comparison uses (the database's where ``database_clock``)."""
+
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        """Claim up to ``limit`` eligible jobs, from ``queues`` in strict priority order, in one
-        transaction. Sets the claim fields and increments ``attempts``."""
+        """Claim up to ``limit`` due pending jobs, from ``queues`` in strict order (then by
+        priority, ``available_at``, id), in one transaction. Sets ``status = 'claimed'``,
+        ``claimed_by``, ``claimed_at``, ``heartbeat_at`` and increments ``attempts``."""
 
     def complete(self, leases: Collection[Lease]) -> set[int]:
         """Delete succeeded jobs; return the ids whose lease still matched."""
@@ -68,46 +70,45 @@ class Backend(Protocol):
     def release(
         self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True
     ) -> bool:
-        """Return a claimed job to pending after ``delay`` seconds. With
-        ``count_attempt=False`` the claim's attempt is given back (the job never started)."""
+        """Return a claimed job to pending, due after ``delay`` seconds, with ``error`` (capped
+        by :func:`~ferroq_core.storage.rules.cap_error`). With ``count_attempt=False`` the
+        claim's attempt is given back (the job never started). True if the lease matched."""
 
     def fail(self, lease: Lease, *, error: str) -> bool:
-        """Park a claimed job as failed with ``error``."""
+        """Park a claimed job as failed with ``error`` and ``failed_at``. True if it matched."""
 
     def heartbeat(self, leases: Collection[Lease]) -> set[int]:
         """Extend the leases; return the ids still held (a missing id was reaped)."""
 
     def reap(self, visibility_timeout: float) -> ReapResult:
         """Return claims whose heartbeat is older than ``visibility_timeout`` seconds to
-        pending, or park them as failed when no attempts are left."""
+        pending (``available_at`` kept), or park them as failed when no attempts are left;
+        the error is :func:`~ferroq_core.storage.rules.lease_expired_error`."""
+
+    def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
+        """Return these claimed jobs to pending at once (``available_at`` kept); return the
+        ids that matched."""
 
     def requeue_claimed_by(self, worker_id: str, *, count_attempt: bool = True) -> int:
         """Return every job claimed by ``worker_id`` to pending; return how many."""
 
-    def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
-        """Return these claimed jobs to pending at once; return the ids that matched."""
-
     def claimed_by_host(self, host: str) -> list[str]:
-        """Worker ids (``host:pid:uuid``) on ``host`` that hold claims."""
-
-    def reap_startup_claims(self, host: str, alive: Callable[[int], bool]) -> int:
-        """Requeue claims of workers on ``host`` whose process is gone; return how many."""
-
-    def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
-        """Make delayed pending jobs of ``queues`` (None: every queue) eligible now, as if the
-        clock had moved forward ``within`` seconds (None: as far as needed). Used by the
-        testing kit's ``drain(advance_time=...)``; returns how many jobs became due."""
+        """Worker ids (``host:pid:uuid``) on exactly ``host`` that hold claims."""
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
         """Block up to ``timeout`` seconds or until jobs may be available on ``queues``: a
-        notification of new jobs, or the earliest pending (delayed) job of ``queues`` becoming
-        due, so it starts at its time and not at the caller's next poll. Returns True when it
-        ended for one of those, False on timeout. Must return early after :meth:`wake`."""
+        dispatch (by any process) or the earliest pending job of ``queues`` becoming due
+        (:func:`~ferroq_core.storage.rules.due_bound`). True when it ended for one of those,
+        False on timeout. Returns early after :meth:`wake`."""
 
     def wake(self) -> None:
         """Interrupt every :meth:`wait_for_jobs` of this process."""
 
-    # -- introspection and operations ---------------------------------------------------------
+
+@runtime_checkable
+class Admin(Protocol):
+    """Listings, counts and operator actions (the CLI, dashboards)."""
+
     def get_job(self, job_id: int) -> JobRow | None:
         """One job by id, or None."""
 
@@ -121,7 +122,8 @@ class Backend(Protocol):
         limit: int = 100,
         offset: int = 0,
     ) -> list[JobRow]:
-        """Jobs matching every given filter (failed newest first, others oldest first)."""
+        """Jobs matching every given filter: failed newest first (``failed_at``, id),
+        claimed by ``claimed_at`` and id, the others by priority, ``available_at`` and id."""
 
     def get_stats(self) -> QueueStats:
         """Counts per queue."""
@@ -148,3 +150,40 @@ class Backend(Protocol):
 
     def worker_heartbeats(self) -> dict[str, datetime]:
         """The latest heartbeat of every worker that holds claims."""
+
+
+@runtime_checkable
+class SchemaStore(Protocol):
+    """The schema: migrations and the start-up check."""
+
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return the names applied (idempotent)."""
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database (0 when never migrated)."""
+
+    def check_schema(self) -> None:
+        """Raise :class:`SchemaMissing` or :class:`SchemaOutdated` unless ready
+        (:func:`~ferroq_core.storage.rules.check_version`)."""
+
+
+@runtime_checkable
+class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, Protocol):
+    """A storage backend: every role. Implementations must be safe to share between threads."""
+
+    #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
+    name: str
+    #: What it can do beyond the protocol (the same record as its plugin's ``BackendSpec``).
+    capabilities: Capabilities
+
+    def close(self) -> None:
+        """Release connections and listeners; wake every waiter."""
+
+
+@runtime_checkable
+class TestingStore(Protocol):
+    """What the testing kit needs beyond :class:`Backend` (``drain(advance_time=...)``)."""
+
+    def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
+        """Make delayed pending jobs of ``queues`` (None: every queue) due now, as if the clock
+        had moved forward ``within`` seconds (None: as far as needed); return how many."""

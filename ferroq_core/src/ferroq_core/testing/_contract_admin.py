@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ferroq_core.records import JobState
+from ferroq_core.storage.protocol import TestingStore
 from ferroq_core.testing._contract_support import (
     age_of,
     claim_one,
@@ -232,6 +233,7 @@ class AdminContract:
         assert set(backend.worker_heartbeats()) == {w2}
 
     def test_make_due(self, backend: Backend) -> None:
+        assert isinstance(backend, TestingStore), "the testing kit's drain() needs make_due"
         soon = enqueue_one(backend, "q", delay=60)
         later = enqueue_one(backend, "q", delay=7200)
         other = enqueue_one(backend, "other", delay=60)

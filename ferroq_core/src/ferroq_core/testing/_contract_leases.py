@@ -14,6 +14,7 @@ import pytest
 
 from ferroq_core.records import EnqueueRequest, JobState, Lease
 from ferroq_core.storage.functions import reap_startup_claims
+from ferroq_core.storage.rules import reap_dead_on_host
 from ferroq_core.testing._contract_support import (
     HOST,
     claim_one,
@@ -282,7 +283,7 @@ class LeaseContract:
         claim_one(backend, "q", alive)
         claim_one(backend, "q", elsewhere)
         assert sorted(backend.claimed_by_host(HOST)) == sorted([dead, alive])
-        assert backend.reap_startup_claims(HOST, lambda pid: pid == 222) == 2
+        assert reap_dead_on_host(backend, HOST, lambda pid: pid == 222) == 2
         for row in dead_rows:
             stored = backend.get_job(row.id)
             assert stored is not None

@@ -40,8 +40,10 @@ import pytest
 import sqlalchemy as sa
 
 from ferroq_core.errors import SchemaMissing
+from ferroq_core.plugins import make_plugin_manager
+from ferroq_core.records import Capabilities
 from ferroq_core.schema import SCHEMA_VERSION
-from ferroq_core.storage.protocol import Backend
+from ferroq_core.storage.protocol import Admin, Backend, Dispatcher, SchemaStore, WorkerStore
 from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
 from ferroq_core.testing._contract_leases import LeaseContract
@@ -73,9 +75,14 @@ class BackendContract(DispatchContract, LeaseContract, AdminContract):
 
     @pytest.fixture
     def sa_engine(self, backend: Backend) -> Engine:
+        if not backend.capabilities.caller_connection:
+            pytest.skip("the backend takes no caller's connection: transactional checks not run")
         engine = getattr(backend, "engine", None)
         if not isinstance(engine, sa.engine.Engine):
-            pytest.skip("no `sa_engine` fixture: transactional dispatch checks not run")
+            pytest.fail(
+                "the backend declares caller_connection: provide an `sa_engine` fixture (a "
+                "SQLAlchemy Engine on the same database) or give the backend an `engine`"
+            )
         return engine
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -83,6 +90,20 @@ class BackendContract(DispatchContract, LeaseContract, AdminContract):
         assert isinstance(backend, Backend)
         assert isinstance(backend.name, str)
         assert backend.name
+        assert isinstance(backend.capabilities, Capabilities)
+        for role in (Dispatcher, WorkerStore, Admin, SchemaStore):
+            assert isinstance(backend, role), f"{backend.name} lacks the {role.__name__} role"
+
+    def test_spec_declares_the_backends_capabilities(self, backend: Backend) -> None:
+        specs = [
+            spec
+            for specs in make_plugin_manager().hook.ferroq_backends()
+            for spec in specs
+            if spec.name == backend.name
+        ]
+        if not specs:
+            pytest.skip(f"no installed plugin offers a backend named {backend.name!r}")
+        assert specs[0].capabilities == backend.capabilities
 
     def test_migrated_schema_is_current(self, backend: Backend) -> None:
         assert backend.schema_version() == SCHEMA_VERSION

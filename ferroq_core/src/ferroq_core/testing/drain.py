@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.clock import seconds
+from ferroq_core.errors import ConfigError
 from ferroq_core.runtime import fire
+from ferroq_core.storage.protocol import TestingStore
 from ferroq_core.worker.attempt import execute, settle
 from ferroq_core.worker.identity import new_worker_id
 
@@ -120,7 +122,7 @@ def drain(
         current = names if names is not None else [q.queue for q in store.get_stats().queues]
         rows = store.claim(current, worker_id, 1) if current else []
         if not rows:
-            if advancing and store.make_due(names, within=within) > 0:
+            if advancing and _testing(store).make_due(names, within=within) > 0:
                 continue
             break
         row = rows[0]
@@ -146,3 +148,12 @@ def drain(
         stale=counts["stale"],
         errors=tuple(errors),
     )
+
+
+def _testing(store: Backend) -> TestingStore:
+    if not isinstance(store, TestingStore):
+        raise ConfigError(
+            f"drain(advance_time=...) needs a backend with make_due (the testing role); "
+            f"the {store.name} backend has none: drain without advance_time"
+        )
+    return store

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ferroq_core.storage.rules import reap_dead_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.identity import hostname, pid_alive
 
@@ -48,7 +49,7 @@ def reap_startup_claims(backend: Backend, worker_id: str) -> int:
     for holder in backend.claimed_by_host(host):
         if holder.startswith(own) and holder not in live:
             returned += backend.requeue_claimed_by(holder)
-    return returned + backend.reap_startup_claims(host, pid_alive)
+    return returned + reap_dead_on_host(backend, host, pid_alive)
 
 
 def forget_worker(worker_id: str) -> None:

@@ -1,0 +1,211 @@
+"""The rules every backend shares, written once: what a lease fence means, the order of a
+claim, how a reaped lease reads, when an idle wait ends, how an idempotency key settles.
+
+Backends phrase these in their own SQL (see each backend's ``queries.sql``); what can be
+decided outside the database is decided here, so the two backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ferroq_core.errors import DatabaseError, SchemaMissing, SchemaOutdated
+from ferroq_core.records import EnqueueResult, JobRow
+from ferroq_core.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from ferroq_core.records import EnqueueRequest, Lease
+    from ferroq_core.storage.protocol import WorkerStore
+
+__all__ = [
+    "DUE_FLOOR",
+    "JOB_COLUMNS",
+    "LEASE_BATCH",
+    "MAX_ERROR_CHARS",
+    "LeaseGroup",
+    "cap_error",
+    "check_version",
+    "claim_in_order",
+    "claim_order",
+    "due_bound",
+    "host_like_pattern",
+    "job_from_row",
+    "lease_arrays",
+    "lease_expired_error",
+    "lease_groups",
+    "reap_dead_on_host",
+    "settle_key",
+    "worker_pid",
+]
+
+#: Every ``ferroq_jobs`` column, in :class:`~ferroq_core.records.JobRow`'s field order: a row
+#: selected in this order is the record's positional arguments (:func:`job_from_row`).
+JOB_COLUMNS = (
+    "id",
+    "queue",
+    "job_type",
+    "payload",
+    "status",
+    "priority",
+    "attempts",
+    "max_attempts",
+    "idempotency_key",
+    "tenant_id",
+    "available_at",
+    "created_at",
+    "claimed_at",
+    "claimed_by",
+    "heartbeat_at",
+    "error",
+    "failed_at",
+)
+
+#: Error text is capped so one runaway traceback cannot bloat the table.
+MAX_ERROR_CHARS = 16_000
+
+#: Most leases one fenced statement carries (keeps parameter sizes bounded).
+LEASE_BATCH = 500
+
+#: A wait that starts when a pending job is due already lasts at least this long where no
+#: notification ends it: that job is one another worker is claiming right now (or a lock
+#: holds), and this one must not spin on it.
+DUE_FLOOR = 0.01
+
+
+def job_from_row(row: Sequence[Any]) -> JobRow:
+    """A row of :data:`JOB_COLUMNS` (timestamps already aware datetimes) as a record."""
+    return JobRow(*row)
+
+
+def claim_order(row: JobRow) -> tuple[int, Any, int]:
+    """The order claimed jobs are handed out in: priority, ``available_at``, id."""
+    return (row.priority, row.available_at, row.id)
+
+
+def claim_in_order(
+    queues: Sequence[str], limit: int, claim_one: Callable[[str, int], list[JobRow]]
+) -> list[JobRow]:
+    """Up to ``limit`` jobs, queue by queue in strict order: ``claim_one(queue, n)`` claims up
+    to ``n`` of one queue (inside the caller's transaction) in :func:`claim_order`."""
+    claimed: list[JobRow] = []
+    for queue in dict.fromkeys(queues):
+        left = limit - len(claimed)
+        if left <= 0:
+            break
+        claimed.extend(claim_one(queue, left))
+    return claimed
+
+
+def cap_error(error: str | None) -> str | None:
+    """``error`` cut to :data:`MAX_ERROR_CHARS`, keeping its start and its end."""
+    if error is None or len(error) <= MAX_ERROR_CHARS:
+        return error
+    half = MAX_ERROR_CHARS // 2
+    return (
+        f"{error[:half]}\n... [{len(error) - MAX_ERROR_CHARS} characters cut] ...\n{error[-half:]}"
+    )
+
+
+def lease_expired_error(visibility_timeout: float) -> str:
+    """The error a reaped job gets; the backend appends the lease holder's worker id."""
+    return (
+        "lease expired: worker stopped heartbeating for more than "
+        f"{visibility_timeout:g}s (killed, frozen or cut off); last held by "
+    )
+
+
+class LeaseGroup(NamedTuple):
+    """Leases of one owner at one attempts count: a fence can then compare ``claimed_by`` and
+    ``attempts`` as plain values and find the rows by id."""
+
+    #: The worker holding these leases.
+    owner: str
+    #: The attempts count every one of these leases was claimed at.
+    attempts: int
+    #: The jobs' ids, in the order given.
+    ids: list[int]
+
+
+def lease_groups(leases: Iterable[Lease]) -> list[LeaseGroup]:
+    """``leases`` grouped by (owner, attempts): a worker's batch of first attempts is one."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for lease in leases:
+        groups.setdefault((lease.claimed_by, lease.attempts), []).append(lease.id)
+    return [LeaseGroup(owner, attempts, ids) for (owner, attempts), ids in groups.items()]
+
+
+def lease_arrays(leases: Iterable[Lease]) -> tuple[list[int], list[str], list[int]]:
+    """``leases`` as three parallel arrays: ids, owners, attempts."""
+    items = list(leases)
+    return (
+        [lease.id for lease in items],
+        [lease.claimed_by for lease in items],
+        [lease.attempts for lease in items],
+    )
+
+
+def due_bound(due_in: float | None, timeout: float) -> tuple[float, bool]:
+    """An idle wait's length: ``timeout`` cut to ``due_in`` (seconds until the earliest
+    pending job of its queues is due; None when there is none) but at least
+    :data:`DUE_FLOOR`, and whether it was cut: a wait that ends then may find a job."""
+    if due_in is None or due_in > timeout:
+        return timeout, False
+    return max(DUE_FLOOR, due_in), True
+
+
+def settle_key(
+    req: EnqueueRequest, insert: Callable[[], Any], holder: Callable[[], Any]
+) -> EnqueueResult:
+    """The result of enqueueing ``req`` (which has an idempotency key): ``insert()`` returns
+    the new id or None when the key is taken, ``holder()`` the id of the active job holding it.
+
+    The holder may finish between the INSERT and the SELECT; then the key is free again and
+    the next INSERT wins. A few rounds always settle it.
+    """
+    for _ in range(10):
+        new_id = insert()
+        if new_id is not None:
+            return EnqueueResult(id=int(new_id))
+        existing = holder()
+        if existing is not None:
+            return EnqueueResult(id=int(existing), duplicate=True)
+    raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
+
+
+def check_version(version: int) -> None:
+    """Raise unless a database at schema ``version`` is ready for this ferroq."""
+    if version == 0:
+        raise SchemaMissing()
+    if version < SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"the ferroq schema in this database is version {version}, this ferroq needs "
+            f"{SCHEMA_VERSION}: run `ferroq migrate`"
+        )
+
+
+def worker_pid(worker_id: str) -> int | None:
+    """The process id in a ``host:pid:uuid`` worker id (None for another form)."""
+    parts = worker_id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def host_like_pattern(host: str) -> str:
+    """A ``LIKE`` pattern (escape character ``\\``) for worker ids on ``host``. It only
+    narrows: SQLite's ``LIKE`` ignores ASCII case, so callers keep the ids that start with
+    ``host + ':'`` exactly."""
+    escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + ":%"
+
+
+def reap_dead_on_host(store: WorkerStore, host: str, alive: Callable[[int], bool]) -> int:
+    """Requeue the claims of workers on ``host`` whose process is gone; return how many."""
+    total = 0
+    for worker_id in store.claimed_by_host(host):
+        pid = worker_pid(worker_id)
+        if pid is not None and not alive(pid):
+            total += store.requeue_claimed_by(worker_id)
+    return total
