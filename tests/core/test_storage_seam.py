@@ -39,7 +39,7 @@ DELETE FROM t
         "claim": "UPDATE t SET x = 1\n  WHERE y = :y",
         "complete": "DELETE FROM t",
     }
-    with pytest.raises(KeyError, match="no query named 'missing' in x.sql"):
+    with pytest.raises(KeyError, match=r"no query named 'missing' in x\.sql"):
         queries["missing"]
 
 
