@@ -15,7 +15,14 @@ from ferroq_postgres.connections import QUERIES
 
 pytestmark = pytest.mark.postgres
 
-JOB_QUERIES = ("claim", "reap_fail", "get_job", "list_jobs", "list_claimed_jobs", "list_failed_jobs")
+JOB_QUERIES = (
+    "claim",
+    "reap_fail",
+    "get_job",
+    "list_jobs",
+    "list_claimed_jobs",
+    "list_failed_jobs",
+)
 
 
 def _columns(sql: str) -> list[str]:
