@@ -169,7 +169,8 @@ def test_the_capture_hook_runs_per_job_and_through_wrappers(runtime: Runtime) ->
 def statements(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The first word of every statement the backend runs while the test body runs, the ones
     it sends on the driver's connection itself included. Postgres: SQLAlchemy's events plus
-    a spy on psycopg's ``Connection.execute``; SQLite: sqlite3's trace callback, which reports
+    spies on psycopg's ``Connection.execute`` and ``Connection.commit`` (SQLAlchemy commits
+    through the latter too); SQLite: sqlite3's trace callback, which reports
     each step of an ``executemany`` as one statement."""
     engine = runtime.backend.engine  # type: ignore[attr-defined]
     seen: list[str] = []
@@ -194,25 +195,26 @@ def statements(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
     import psycopg
 
     direct = psycopg.Connection.execute
+    commit = psycopg.Connection.commit
 
     def spy(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
         record(str(query))
         return direct(self, query, *args, **kwargs)
 
+    def spy_commit(self: Any) -> None:
+        seen.append("COMMIT")
+        commit(self)
+
     def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         record(statement)
 
-    def on_commit(conn: Any) -> None:
-        seen.append("COMMIT")
-
     monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    monkeypatch.setattr(psycopg.Connection, "commit", spy_commit)
     sa.event.listen(engine, "before_cursor_execute", on_execute)
-    sa.event.listen(engine, "commit", on_commit)
     try:
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", on_execute)
-        sa.event.remove(engine, "commit", on_commit)
 
 
 def test_dispatch_many_is_one_insert_in_one_transaction(

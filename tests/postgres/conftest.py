@@ -45,17 +45,27 @@ def pg_admin(pg_url: str) -> Iterator[sa.engine.Engine]:
         engine.dispose()
 
 
-def terminate_backends(admin: sa.engine.Engine, pid: int | None = None) -> int:
-    """``pg_terminate_backend`` one server process, or every other one of this database."""
+def terminate_backends(
+    admin: sa.engine.Engine, pid: int | None = None, *, wait: bool = False
+) -> int:
+    """``pg_terminate_backend`` one server process, or every other one of this database.
+
+    :param wait: return only once each is gone (up to 5 s), so its connection's FATAL message
+        is already in the client's socket; otherwise a client may send a statement to a
+        process that is still on its way out (a sent statement is never resent).
+    """
+    timeout = 5000 if wait else 0
     with admin.connect() as conn:
         if pid is not None:
-            query = sa.text("SELECT pg_terminate_backend(:pid)")
-            return int(bool(conn.execute(query, {"pid": pid}).scalar()))
+            query = sa.text("SELECT pg_terminate_backend(:pid, :timeout)")
+            return int(bool(conn.execute(query, {"pid": pid, "timeout": timeout}).scalar()))
         killed = conn.execute(
             sa.text(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, :timeout)) "
+                "FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            ),
+            {"timeout": timeout},
         ).scalar()
     return int(killed or 0)
 

@@ -37,20 +37,20 @@ def test_every_operation_recovers_after_all_backends_are_terminated(
     # Fill the pool with open connections, then kill them all while they sit idle.
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda _: pg_backend.get_stats(), range(16)))
-    assert terminate_backends(pg_admin) >= 1
+    assert terminate_backends(pg_admin, wait=True) >= 1
     me = worker_id()
     ids = [r.id for r in pg_backend.enqueue([request() for _ in range(4)])]
     rows = pg_backend.claim(["default"], me, 4)
     assert sorted(r.id for r in rows) == ids
     leases = [Lease(r.id, me, r.attempts) for r in rows]
-    assert terminate_backends(pg_admin) >= 1
+    assert terminate_backends(pg_admin, wait=True) >= 1
     assert pg_backend.heartbeat(leases) == set(ids)
-    assert terminate_backends(pg_admin) >= 1
+    assert terminate_backends(pg_admin, wait=True) >= 1
     assert pg_backend.complete(leases[:2]) == set(ids[:2])
-    assert terminate_backends(pg_admin) >= 1
+    assert terminate_backends(pg_admin, wait=True) >= 1
     assert pg_backend.release(leases[2], delay=0, error="boom") is True
     assert pg_backend.fail(leases[3], error="boom") is True
-    assert terminate_backends(pg_admin) >= 1
+    assert terminate_backends(pg_admin, wait=True) >= 1
     stats = pg_backend.get_stats()
     assert pg_backend.now().tzinfo is not None
     assert pg_backend.reap(60).requeued == ()

@@ -75,7 +75,7 @@ def test_notification_between_two_waits_is_not_slept_through(
     listening(pg_backend)
     pg_backend.wait_for_jobs(["default"], 0.01)
     producer.enqueue([request()])  # arrives while "the worker" is busy claiming
-    wait_until(lambda: pg_backend._notified.get("default"), what="the notification")
+    wait_until(lambda: pg_backend._notifications.counts.get("default"), what="the notification")
     started = time.monotonic()
     assert pg_backend.wait_for_jobs(["default"], 10) is True
     assert time.monotonic() - started < 1

@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import pq, sql
 
+from ferroq_postgres.connections import QUERIES
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Set
 
-__all__ = ["Listener"]
+    from sqlalchemy.engine import Engine
+
+__all__ = ["Listener", "listen_connection"]
 
 log = logging.getLogger("ferroq.postgres")
 
@@ -31,6 +35,20 @@ log = logging.getLogger("ferroq.postgres")
 #: (a half-open TCP connection delivers nothing and raises nothing on its own).
 HEALTH_INTERVAL = 30.0
 _BACKOFF_BASE = 0.05
+
+
+def listen_connection(engine: Engine) -> psycopg.Connection[tuple[object, ...]]:
+    """A new autocommit connection to ``engine``'s database, outside its pool (it is held for
+    as long as the backend listens)."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    params = dict(cparams)
+    params.setdefault("application_name", "ferroq-listener")
+    # Keepalives let the kernel notice a dead peer on an otherwise silent connection.
+    params.setdefault("keepalives", 1)
+    params.setdefault("keepalives_idle", 30)
+    params.setdefault("keepalives_interval", 10)
+    params.setdefault("keepalives_count", 3)
+    return psycopg.Connection.connect(*cargs, autocommit=True, **params)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -51,6 +69,7 @@ class Listener:
         health_interval: float = HEALTH_INTERVAL,
     ) -> None:
         self._connect = connect
+        # The driver's composition of an identifier: LISTEN takes no bound parameter.
         self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
         self._on_notify = on_notify
         self._on_state = on_state
@@ -133,7 +152,7 @@ class Listener:
             while not self._stop.is_set():
                 events = selector.select(self._health_interval)
                 if not events:
-                    conn.execute("SELECT 1")
+                    conn.execute(QUERIES["ping"])
                     continue
                 if any(key.data == "stop" for key, _ in events):
                     return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core import BackendSpec, hookimpl
+from ferroq_postgres.capabilities import CAPABILITIES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,5 +25,6 @@ def ferroq_backends() -> Sequence[BackendSpec]:
             schemes=("postgresql",),
             factory=_factory,
             distribution="ferroq-postgres",
+            capabilities=CAPABILITIES,
         )
     ]

@@ -3,10 +3,8 @@
 Every job leaves two dead row versions (the claim's update and the delete). The migration sets
 aggressive per-table autovacuum thresholds, but the autovacuum launcher visits a database only
 every ``autovacuum_naptime`` (a server setting, 60 s by default), and until a vacuum runs the
-claim walks the dead entries at the head of its index. Measured with the benchmark's sustained
-drain (600,000-job backlog, one worker): 14,600 jobs/s in the first 5 s window fell to 8,500
-within 35 s; with a VACUUM every 5 s it stayed at about 16,000. A vacuum of a table that is
-mostly dead rows takes tens of milliseconds.
+claim walks the dead entries at the head of its index, so a sustained drain slows down (the
+measurement is in docs/performance.md). A vacuum of a table that is mostly dead rows is quick.
 
 So a worker process that has deleted ``every`` jobs since the last vacuum (and at least
 ``min_interval`` seconds ago) runs ``VACUUM ferroq_jobs`` on a background thread. A
@@ -21,7 +19,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
+from ferroq_postgres.connections import QUERIES, autocommit, fetch
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -30,11 +28,6 @@ __all__ = ["Vacuumer"]
 
 log = logging.getLogger("ferroq.postgres")
 
-# Any constant works; it only has to be the same for every ferroq process (and differ from the
-# migration's lock).
-_LOCK = sa.text("SELECT pg_try_advisory_lock(7203391852)")
-_UNLOCK = sa.text("SELECT pg_advisory_unlock(7203391852)")
-_VACUUM = "VACUUM ferroq_jobs"
 #: Shortest time between two vacuums started by one process, in seconds.
 MIN_INTERVAL = 5.0
 
@@ -71,16 +64,16 @@ class Vacuumer:
 
     def _run(self) -> None:
         try:
-            with self.engine.connect() as conn:
-                auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-                if auto.execute(_LOCK).scalar():
+            # The lock is the session's: taken and released on this one connection.
+            with autocommit(self.engine) as conn:
+                if fetch(conn, "vacuum_lock", prepare=False)[0][0]:
                     try:
                         started = time.monotonic()
-                        auto.exec_driver_sql(_VACUUM)
+                        conn.execute(QUERIES["vacuum"], prepare=False)
                         self.runs += 1
                         log.debug("vacuumed ferroq_jobs in %.3fs", time.monotonic() - started)
                     finally:
-                        auto.execute(_UNLOCK)
+                        fetch(conn, "vacuum_unlock", prepare=False)
         except Exception as exc:  # maintenance only: never fails a job or the worker
             log.warning("ferroq: VACUUM ferroq_jobs failed (%s); autovacuum remains", exc)
         finally:

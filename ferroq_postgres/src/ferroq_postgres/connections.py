@@ -1,0 +1,253 @@
+"""Pooled psycopg connections: checkout, retries, autocommit discipline, stale connections.
+
+Every operation runs named queries (``queries.sql``) on the psycopg connection of one
+SQLAlchemy pool checkout (``engine.raw_connection()``), in one of three modes:
+
+* a read, or a write that may safely run twice: one autocommit statement (no BEGIN/COMMIT
+  round trips), run again on a fresh connection when the connection breaks;
+* a write that must not run twice (a dispatch, a claim, a fenced finish): one autocommit
+  statement, run again only when it provably never reached the server; once sent, a broken
+  connection may have committed it and raises :class:`~ferroq_core.errors.BackendUnavailable`;
+* a transaction of several statements: run again when it broke before COMMIT (the server
+  rolled it back), not when COMMIT itself broke.
+
+A conflict the server rolled back (deadlock, serialization failure, no free connection slot)
+is run again in every mode. Retries back off with capped full jitter. A connection goes back
+to the pool as SQLAlchemy expects it, autocommit off and no transaction open, since an engine
+passed in by the application is shared with its own code; one in any other state is dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import select
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import pq
+
+from ferroq_core.storage.queries import load_queries
+from ferroq_postgres.errors import is_disconnect, is_transient, translate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import PoolProxiedConnection
+
+    from ferroq_postgres.options import PostgresOptions
+
+__all__ = [
+    "QUERIES",
+    "Connections",
+    "Row",
+    "autocommit",
+    "closed_by_server",
+    "fetch",
+    "rowcount",
+    "utc_sessions",
+]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+log = logging.getLogger("ferroq.postgres")
+
+#: Every statement of this backend, by name.
+QUERIES = load_queries("ferroq_postgres")
+
+_IDLE = pq.TransactionStatus.IDLE
+_OPEN = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
+
+
+def fetch(
+    conn: psycopg.Connection[Any],
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    prepare: bool | None = True,
+) -> list[Row]:
+    """The rows of query ``name`` run on ``conn`` (prepared server-side unless told not to:
+    the hot statements are; queries with optional filters are planned with their values)."""
+    rows: list[Row] = conn.execute(QUERIES[name], params, prepare=prepare).fetchall()
+    return rows
+
+
+def rowcount(conn: psycopg.Connection[Any], name: str, params: Mapping[str, Any]) -> int:
+    """How many rows query ``name`` (a write without RETURNING) touched."""
+    return conn.execute(QUERIES[name], params, prepare=False).rowcount
+
+
+def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Has the server already closed this idle pooled connection? It then wrote a FATAL
+    message (``pg_terminate_backend``, shutdown) or EOF that sits unread in the socket: a
+    zero-timeout poll, no round trip. An idle connection is otherwise silent (it LISTENs to
+    nothing), so a false alarm only costs a reconnect."""
+    if conn.closed:
+        return True
+    try:
+        if hasattr(select, "poll"):  # select() cannot watch a descriptor above 1023
+            poller = select.poll()
+            poller.register(conn.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        # Cannot tell: treat it as alive (a dead one then fails after sending, no resend)
+        # rather than reconnecting on every call.
+        return False
+    return bool(readable)
+
+
+def _give_back(fairy: PoolProxiedConnection, conn: psycopg.Connection[Any]) -> None:
+    """Return a checkout to the pool with autocommit off and no transaction open; drop the
+    connection when it is broken or cannot be brought to that state."""
+    try:
+        if not conn.closed:
+            status = conn.pgconn.transaction_status
+            if status in _OPEN:
+                conn.rollback()
+                status = conn.pgconn.transaction_status
+            if status == _IDLE:
+                if conn.autocommit:
+                    conn.autocommit = False
+                fairy.close()
+                return
+    except psycopg.Error:
+        pass  # broken while cleaning up: dropped below
+    fairy.invalidate()
+
+
+def _fresh(fairy: PoolProxiedConnection) -> psycopg.Connection[Any]:
+    """The psycopg connection of a pool checkout."""
+    conn = fairy.driver_connection
+    if conn is None:  # only after invalidate(), which ends the checkout
+        raise psycopg.InterfaceError("the pooled connection was invalidated")
+    return cast("psycopg.Connection[Any]", conn)
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[psycopg.Connection[Any]]:
+    """One pooled connection in autocommit, given back clean (no retries: for maintenance)."""
+    fairy = engine.raw_connection()
+    conn = _fresh(fairy)
+    try:
+        conn.autocommit = True
+        yield conn
+    finally:
+        _give_back(fairy, conn)
+
+
+def utc_sessions(engine: Engine) -> None:
+    """Give every new connection of ``engine`` (one ferroq created) the session time zone UTC:
+    psycopg converts each ``timestamptz`` it reads into the session's zone, and only the zone
+    named ``UTC`` skips zoneinfo (see docs/performance.md). The instants are the same; records
+    then carry UTC datetimes on every server, as they do on SQLite."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(QUERIES["set_utc"])
+        dbapi_connection.commit()  # a SET inside a transaction that is rolled back is undone
+
+    sa.event.listen(engine, "connect", on_connect)
+
+
+class _Mode(enum.Enum):
+    #: A read, or a write that may run twice: retried when the connection breaks.
+    AGAIN = enum.auto()
+    #: A write that must not run twice: retried only if it never reached the server.
+    ONCE = enum.auto()
+    #: Several statements in one transaction: retried when it broke before COMMIT.
+    TRANSACTION = enum.auto()
+
+
+class Connections:
+    """Runs work on pooled psycopg connections in the modes of the module docstring."""
+
+    def __init__(self, engine: Engine, options: PostgresOptions) -> None:
+        self.engine = engine
+        self.options = options
+
+    def rows(
+        self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
+    ) -> list[Row]:
+        """Query ``name`` as one autocommit statement that may run twice (a read)."""
+        return self._run(lambda conn: fetch(conn, name, params, prepare=prepare), _Mode.AGAIN)
+
+    def rows_once(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """Query ``name`` as one autocommit statement that must not run twice."""
+        return self._run(lambda conn: fetch(conn, name, params), _Mode.ONCE)
+
+    def transaction(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work(conn)`` inside one transaction, committed when it returns."""
+        return self._run(work, _Mode.TRANSACTION)
+
+    def _run(self, work: Callable[[psycopg.Connection[Any]], T], mode: _Mode) -> T:
+        options = self.options
+        delay = 0.05
+        # Every pooled connection may be dead (all backends terminated); skipping one costs
+        # no round trip, so skips do not count as attempts.
+        skips = options.pool_size + options.max_overflow + 1
+        attempt = 0
+        while True:
+            # Set once the work may have committed: from then on it is not run again.
+            unsafe = False
+            try:
+                fairy: PoolProxiedConnection | None = self.engine.raw_connection()
+                assert fairy is not None
+                conn = _fresh(fairy)
+                try:
+                    # A pooled connection the server closed (all backends terminated, a
+                    # restart) is skipped before anything is sent: SQLAlchemy never sees the
+                    # driver's errors, so it would not drop it on its own.
+                    if skips > 0 and closed_by_server(conn):
+                        skips -= 1
+                        fairy.invalidate()
+                        fairy = None
+                        continue
+                    if mode is _Mode.TRANSACTION:
+                        result = work(conn)
+                        unsafe = True
+                        conn.commit()
+                        return result
+                    conn.autocommit = True
+                    unsafe = mode is _Mode.ONCE
+                    return work(conn)
+                finally:
+                    if fairy is not None:
+                        _give_back(fairy, conn)
+            except (sa.exc.DBAPIError, sa.exc.TimeoutError, psycopg.Error) as exc:
+                # A conflict was rolled back wherever it happened; a broken connection is
+                # safe to retry only while nothing may have committed.
+                retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
+                if not retry or attempt == options.reconnect_attempts:
+                    raise translate(exc) from exc
+                log.warning(
+                    "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
+                    str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                    attempt + 1,
+                    options.reconnect_attempts,
+                )
+            attempt += 1
+            time.sleep(random.uniform(0, delay))
+            delay = min(options.reconnect_backoff_cap, delay * 4)
+
+    def schema(self, work: Callable[[sa.engine.Connection], T]) -> T:
+        """``work(conn)`` in one SQLAlchemy transaction (migrations, the schema version: the
+        schema is SQLAlchemy's). Both are idempotent, so a broken connection is retried even
+        when COMMIT broke."""
+        attempt = 0
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+                retry = is_transient(exc) or is_disconnect(exc)
+                if not retry or attempt == self.options.reconnect_attempts:
+                    raise translate(exc) from exc
+            attempt += 1
+            time.sleep(
+                random.uniform(0, min(self.options.reconnect_backoff_cap, 0.05 * 4**attempt))
+            )

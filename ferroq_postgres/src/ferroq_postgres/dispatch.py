@@ -1,0 +1,107 @@
+"""Writing new jobs: one job in one round trip, a batch in one transaction, or inside the
+caller's own transaction (transactional dispatch).
+
+Outside a caller's transaction a single job is one autocommit statement that inserts and
+notifies (``enqueue_one``), sent again only if it provably never reached the server. A batch
+is one transaction: its jobs without idempotency keys go in as one array statement
+(``insert_jobs``), each keyed job settles on its key
+(:func:`~ferroq_core.storage.rules.settle_key`), and one ``notify_queues`` wakes the workers
+of every queue when it commits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ferroq_core.records import EnqueueResult
+from ferroq_core.storage.connections import driver_connection
+from ferroq_core.storage.rules import settle_key
+from ferroq_postgres.connections import fetch
+from ferroq_postgres.errors import translate
+from ferroq_postgres.params import CHANNEL, bulk_params, job_params
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ferroq_core.records import EnqueueRequest
+    from ferroq_postgres.connections import Connections
+
+__all__ = ["SMALL_BATCH", "enqueue_in_caller", "enqueue_one", "insert_all"]
+
+#: Up to this many jobs without keys, a batch inserts them one statement each; beyond, as
+#: one ``insert_jobs`` array statement (the client's cost of each crosses at about two jobs:
+#: docs/performance.md).
+SMALL_BATCH = 1
+
+
+def enqueue_one(connections: Connections, req: EnqueueRequest) -> EnqueueResult:
+    """One job, outside a caller's transaction, in one round trip."""
+    params = job_params(req)
+    if req.idempotency_key is None:
+        [(new_id,)] = connections.rows_once("enqueue_one", params)
+        return EnqueueResult(id=int(new_id))
+    key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
+
+    def insert() -> Any:
+        rows = connections.rows_once("enqueue_one_keyed", params)
+        return rows[0][0] if rows else None
+
+    def holder() -> Any:
+        rows = connections.rows("key_holder", key)
+        return rows[0][0] if rows else None
+
+    return settle_key(req, insert, holder)
+
+
+def insert_all(
+    conn: psycopg.Connection[Any], requests: Sequence[EnqueueRequest], *, prepare: bool | None
+) -> list[EnqueueResult]:
+    """Insert ``requests`` inside the open transaction of ``conn`` and notify their queues on
+    commit; results in request order."""
+    results: list[EnqueueResult | None] = [None] * len(requests)
+    plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
+    if len(plain) > SMALL_BATCH:
+        rows = fetch(
+            conn, "insert_jobs", bulk_params([requests[i] for i in plain]), prepare=prepare
+        )
+        for i, new_id in zip(plain, sorted(int(row[0]) for row in rows), strict=True):
+            results[i] = EnqueueResult(id=new_id)
+    else:
+        for i in plain:
+            [(new_id,)] = fetch(conn, "insert_job", job_params(requests[i]), prepare=prepare)
+            results[i] = EnqueueResult(id=int(new_id))
+    for i, req in enumerate(requests):
+        if req.idempotency_key is None:
+            continue
+        params = job_params(req)
+        key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
+
+        def insert(params: dict[str, Any] = params) -> Any:
+            rows = fetch(conn, "insert_job_keyed", params, prepare=prepare)
+            return rows[0][0] if rows else None
+
+        def holder(key: dict[str, Any] = key) -> Any:
+            rows = fetch(conn, "key_holder", key, prepare=prepare)
+            return rows[0][0] if rows else None
+
+        results[i] = settle_key(req, insert, holder)
+    queues = sorted({r.queue for r in requests})
+    fetch(conn, "notify_queues", {"channel": CHANNEL, "queues": queues}, prepare=prepare)
+    return [r for r in results if r is not None]
+
+
+def enqueue_in_caller(connection: Any, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]:
+    """Insert ``requests`` inside the open transaction of a caller's SQLAlchemy ``Connection``
+    or ``Session``: they commit or roll back with the caller's rows, and the NOTIFY goes out
+    only on commit. No retry: the transaction is the caller's.
+
+    The statements are prepared as the caller's connection is set to (psycopg's threshold),
+    not forced: the application may sit behind a pooler that cannot keep them.
+    """
+    _, conn = driver_connection(connection, "postgresql")
+    try:
+        return insert_all(conn, requests, prepare=None)
+    except psycopg.Error as exc:
+        raise translate(exc) from exc

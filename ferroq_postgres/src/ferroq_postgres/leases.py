@@ -1,0 +1,137 @@
+"""The worker's store: claims, the fenced finishing writes, lease upkeep and the reaper.
+
+A single-queue claim and every fenced write are one prepared autocommit statement, never sent
+twice once they may have reached the server: a claim that may have committed and ran again
+would strand its first rows as claimed (the reaper returns them); a finish that ran twice would
+report a held lease as lost. Several statements that belong together (a claim over several
+queues, the reaper, a worker's requeue and its notification) are one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ferroq_core.records import ReapResult
+from ferroq_core.storage.rules import (
+    cap_error,
+    claim_in_order,
+    claim_order,
+    host_like_pattern,
+    job_from_row,
+    lease_expired_error,
+)
+from ferroq_postgres.connections import fetch
+from ferroq_postgres.params import CHANNEL, fence_params, lease_params, release_params
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    import psycopg
+
+    from ferroq_core.records import JobRow, Lease
+    from ferroq_postgres.connections import Connections, Row
+
+__all__ = [
+    "claim",
+    "claimed_by_host",
+    "fail",
+    "fenced",
+    "reap",
+    "release",
+    "requeue_claimed_by",
+]
+
+
+def _claimed(rows: list[Row]) -> list[JobRow]:
+    """Claimed rows as records in claim order (RETURNING has no defined order)."""
+    jobs = [job_from_row(row) for row in rows]
+    jobs.sort(key=claim_order)
+    return jobs
+
+
+def claim(connections: Connections, queues: Sequence[str], worker: str, limit: int) -> list[JobRow]:
+    """Up to ``limit`` due jobs of ``queues``, in strict queue order."""
+    if limit <= 0 or not queues:
+        return []
+    if len(queues) == 1:
+        params = {"queue": queues[0], "limit": limit, "worker": worker}
+        return _claimed(connections.rows_once("claim", params))
+
+    def several(conn: psycopg.Connection[Any]) -> list[JobRow]:
+        def one(queue: str, n: int) -> list[JobRow]:
+            return _claimed(fetch(conn, "claim", {"queue": queue, "limit": n, "worker": worker}))
+
+        return claim_in_order(queues, limit, one)
+
+    return connections.transaction(several)
+
+
+def fenced(
+    connections: Connections, name: str, leases: Collection[Lease], **extra: Any
+) -> set[int]:
+    """Run the lease-fenced batch statement ``name`` (complete, heartbeat, requeue); return the
+    ids whose lease still matched."""
+    if not leases:
+        return set()
+    params = lease_params(leases)
+    params.update(extra)
+    return {int(row[0]) for row in connections.rows_once(name, params)}
+
+
+def release(
+    connections: Connections, lease: Lease, delay: float, error: str | None, count_attempt: bool
+) -> bool:
+    """Hand a lease back (pending after ``delay`` seconds) and notify its queue, one statement."""
+    params = release_params(lease, delay, error, count_attempt)
+    return bool(connections.rows_once("release", params))
+
+
+def fail(connections: Connections, lease: Lease, error: str) -> bool:
+    """Park a claimed job as failed. At least once: a retry after a broken connection that had
+    committed it finds the lease gone and reports False."""
+    params = fence_params(lease)
+    params["error"] = cap_error(error)
+    return bool(connections.rows("fail", params))
+
+
+def _notify(conn: psycopg.Connection[Any], queues: set[str]) -> None:
+    if queues:
+        fetch(conn, "notify_queues", {"channel": CHANNEL, "queues": sorted(queues)})
+
+
+def reap(connections: Connections, visibility_timeout: float) -> ReapResult:
+    """Expired leases back to pending, or failed when no attempts are left."""
+    params = {
+        "timeout": float(visibility_timeout),
+        "message": lease_expired_error(visibility_timeout),
+    }
+
+    def run(conn: psycopg.Connection[Any]) -> ReapResult:
+        requeued = fetch(conn, "reap_requeue", params)
+        failed = fetch(conn, "reap_fail", params)
+        _notify(conn, {str(row[1]) for row in requeued})
+        return ReapResult(
+            requeued=tuple(sorted(int(row[0]) for row in requeued)),
+            failed=tuple(job_from_row(row) for row in failed),
+        )
+
+    return connections.transaction(run)
+
+
+def requeue_claimed_by(connections: Connections, worker: str, count_attempt: bool) -> int:
+    """Every claim of ``worker`` back to pending; returns how many."""
+    params = {"worker": worker, "uncount": 0 if count_attempt else 1}
+
+    def run(conn: psycopg.Connection[Any]) -> int:
+        rows = fetch(conn, "requeue_worker", params)
+        _notify(conn, {str(row[1]) for row in rows})
+        return len(rows)
+
+    return connections.transaction(run)
+
+
+def claimed_by_host(connections: Connections, host: str) -> list[str]:
+    """Worker ids on exactly ``host`` holding claims (``LIKE`` narrows, the prefix decides)."""
+    rows = connections.rows("claimed_by_host", {"pattern": host_like_pattern(host)})
+    exact = host + ":"
+    return [str(row[0]) for row in rows if str(row[0]).startswith(exact)]
