@@ -104,6 +104,10 @@ class Transactions:
         self.busy_retried = 0
         self._write_lock = file_lock(engine.url.database or "")
         self._busy_timeout = busy_timeout_pragma(options.busy_timeout)
+        # Looked up once: every write runs these, a single dispatch among them.
+        self._begin = sql("begin_immediate")
+        self._commit = sql("commit")
+        self._rollback = sql("rollback")
 
     def busy(self, detail: str) -> BackendBusy:
         """The error for a write lock that stayed taken."""
@@ -124,19 +128,23 @@ class Transactions:
         """
 
         def once() -> T:
-            with self._driver() as db:
+            pooled = self.engine.raw_connection()
+            try:
+                db = cast("sqlite3.Connection", pooled.driver_connection)
                 if batch:
                     self.begin_immediate(db)
                 else:
-                    db.execute(sql("begin_immediate"))
+                    db.execute(self._begin)
                 try:
                     result = fn(db)
-                    db.execute(sql("commit"))
+                    db.execute(self._commit)
                 except BaseException:
                     if db.in_transaction:
-                        db.execute(sql("rollback"))
+                        db.execute(self._rollback)
                     raise
                 return result
+            finally:
+                pooled.close()
 
         return self.retrying(once, write=True)
 
@@ -144,8 +152,11 @@ class Transactions:
         """``fn`` on a pooled connection, each statement its own read (no write lock)."""
 
         def once() -> T:
-            with self._driver() as db:
-                return fn(db)
+            pooled = self.engine.raw_connection()
+            try:
+                return fn(cast("sqlite3.Connection", pooled.driver_connection))
+            finally:
+                pooled.close()
 
         return self.retrying(once, write=False)
 
@@ -210,7 +221,7 @@ class Transactions:
             delay = 20e-6
             while True:
                 try:
-                    db.execute(sql("begin_immediate"))
+                    db.execute(self._begin)
                     return
                 except sqlite3.OperationalError as exc:
                     if not is_busy(exc):
@@ -224,21 +235,3 @@ class Transactions:
                 delay = min(delay * 2, 0.001 if now - started < 0.1 else 0.01)
         finally:
             db.execute(self._busy_timeout)
-
-    def _driver(self) -> _Pooled:
-        return _Pooled(self.engine)
-
-
-class _Pooled:
-    """A pooled connection's sqlite3 connection, returned to the pool on exit."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._pooled: Any = None
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._pooled = self._engine.raw_connection()
-        return cast("sqlite3.Connection", self._pooled.driver_connection)
-
-    def __exit__(self, *_exc: object) -> None:
-        self._pooled.close()
