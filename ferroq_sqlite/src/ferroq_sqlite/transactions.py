@@ -164,10 +164,12 @@ class Transactions:
         """``fn`` on the driver connection of a caller's SQLAlchemy ``Connection`` or
         ``Session``, inside its open transaction (started if none is): no lock, no retry (the
         caller owns the transaction), errors translated."""
-        _conn, db = driver_connection(connection, "sqlite")
         try:
+            # May begin the caller's transaction (BEGIN IMMEDIATE), which may find the lock
+            # taken: that is met inside the dispatch too.
+            _conn, db = driver_connection(connection, "sqlite")
             return fn(cast("sqlite3.Connection", db))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, sa.exc.DBAPIError) as exc:
             if is_busy(exc):
                 raise self.busy("inside the caller's transaction") from exc
             raise translate(exc) from exc
