@@ -57,9 +57,9 @@ def run_process(
     if private:
         # Every backend gets a lock of its own: all writers then meet only in SQLite's own
         # locking, the harshest case for busy handling.
-        import ferroq_sqlite.backend as backend_module
+        import ferroq_sqlite.transactions as transactions_module
 
-        backend_module._file_lock = lambda _db: threading.Lock()  # type: ignore[assignment]
+        transactions_module.file_lock = lambda _db: threading.Lock()
     reports: list[dict[str, Any]] = [
         {"claimed": [], "over_limit": [], "errors": [], "busy_retried": 0} for _ in range(threads)
     ]

@@ -205,7 +205,7 @@ def test_lock_held_past_every_retry_raises_backend_busy(db_path: str) -> None:
         message = str(info.value)
         assert "busy_timeout" in message
         assert "database is locked" not in message
-        assert isinstance(info.value.__cause__, sa.exc.OperationalError)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
     finally:
         holder.release()
         b.close()

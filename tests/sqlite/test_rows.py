@@ -1,5 +1,6 @@
-"""The claim's fast row path (plain SQL text, ``ferroq_sqlite.rows``) returns JobRow's fields in
-order, and its fenced acknowledgement keeps the full lease fence for leases of several owners.
+"""The claim's fast row path (the ``claim`` query, ``ferroq_sqlite.rows``) returns JobRow's
+fields in order, and its fenced acknowledgement keeps the full lease fence for leases of
+several owners.
 That claimed records equal what ``get_job`` reads is part of the contract suite."""
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.records import EnqueueRequest, JobRow, Lease
-from ferroq_sqlite.rows import CLAIMED_COLUMNS, SET_BY_CLAIM
+from ferroq_core.storage.queries import load_queries
+from ferroq_sqlite.rows import SET_BY_CLAIM
 
 if TYPE_CHECKING:
     from ferroq_sqlite.backend import SqliteBackend
 
 
 def test_columns_follow_the_record_fields() -> None:
-    names = [name.strip() for name in CLAIMED_COLUMNS.split(",")]
+    returning = load_queries("ferroq_sqlite")["claim"].split("RETURNING", 1)[1]
+    names = [name.strip() for name in returning.split(",")]
     assert names == [f.name for f in attrs.fields(JobRow) if f.name not in SET_BY_CLAIM]
 
 

@@ -1,10 +1,11 @@
-"""Claimed rows as :class:`~ferroq_core.records.JobRow` records, straight from SQLite tuples.
+"""SQLite tuples as :class:`~ferroq_core.records.JobRow` records, timestamps decoded from the
+stored integer microseconds.
 
-Going through SQLAlchemy's result processing (a ``TypeDecorator`` call per timestamp column,
-then a mapping lookup per field) cost about 45 us per claimed row on a slow machine, three
-times what SQLite spent claiming it. The claim statement returns the columns it does not
-set itself, in :class:`JobRow`'s field order, with timestamps as the stored integer
-microseconds, and this module turns them into records with as little Python per row as it can.
+The claim is the hot one: it returns the columns it does not set itself, in
+:class:`JobRow`'s field order (the ``claim`` query), and :func:`claimed_rows` fills in the
+four it set from the call's own values, with as little Python per row as it can. Every other
+query reads whole rows in :data:`~ferroq_core.storage.rules.JOB_COLUMNS` order
+(:func:`stored_row`).
 """
 
 from __future__ import annotations
@@ -13,26 +14,38 @@ from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import from_micros
 from ferroq_core.records import JobRow
+from ferroq_core.storage.rules import job_from_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import datetime
 
-__all__ = ["CLAIMED_COLUMNS", "SET_BY_CLAIM", "claimed_rows"]
+__all__ = ["SET_BY_CLAIM", "claimed_rows", "optional_time", "stored_row"]
 
-#: The columns a claim returns: JobRow's fields in order, minus :data:`SET_BY_CLAIM`
-#: (tests/sqlite checks this). Returning those four too cost 0.4 us per claimed job: the
-#: claim statement bound their values, so the records take them from the call.
-CLAIMED_COLUMNS = (
-    "id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,"
-    " tenant_id, available_at, created_at, error, failed_at"
-)
-#: The fields every claimed row gets from the claim statement itself.
+#: The fields every claimed row gets from the claim statement itself; the ``claim`` query
+#: returns the others, in JobRow's order (tests/sqlite checks this).
 SET_BY_CLAIM = ("status", "claimed_at", "claimed_by", "heartbeat_at")
+
+#: Positions of the timestamps in a row of JOB_COLUMNS.
+_TIMES = (10, 11, 12, 14, 16)
+
+
+def optional_time(value: int | None) -> datetime | None:
+    """A stored timestamp (epoch microseconds, or NULL) as an aware datetime."""
+    return None if value is None else from_micros(value)
+
+
+def stored_row(row: Sequence[Any]) -> JobRow:
+    """A row of JOB_COLUMNS, timestamps as stored, as a record."""
+    values = list(row)
+    for i in _TIMES:
+        if values[i] is not None:
+            values[i] = from_micros(values[i])
+    return job_from_row(values)
 
 
 def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> list[JobRow]:
-    """Records for rows of :data:`CLAIMED_COLUMNS` just claimed by ``worker_id`` at ``now``
+    """Records for rows of the ``claim`` query just claimed by ``worker_id`` at ``now``
     (epoch microseconds, as bound to the claim statement).
 
     A bulk dispatch gives its jobs one ``created_at`` (and, without a delay, one

@@ -1,4 +1,4 @@
-"""Cross-process change detection for SQLite: ``PRAGMA data_version`` on one connection.
+"""Idle waits on SQLite: local wake-ups, other processes' commits, delayed jobs' due times.
 
 SQLite has no LISTEN/NOTIFY. ``PRAGMA data_version`` on a connection changes whenever any
 *other* connection (in this process or another) commits to the file, and costs a couple of
@@ -9,13 +9,26 @@ change. The watcher's connection never writes, so every commit counts as a chang
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
+from ferroq_core.clock import to_micros, utcnow
+from ferroq_core.errors import FerroqError
+from ferroq_sqlite.queries import sql
+
 if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable, Sequence
+
     from sqlalchemy.engine import Engine
 
-__all__ = ["ChangeWatcher", "PollInterval"]
+    from ferroq_core.storage.wakeup import WakeSignal
+
+__all__ = ["ChangeWatcher", "IdleWait", "PollInterval", "due_in"]
+
+log = logging.getLogger("ferroq.sqlite")
 
 
 class ChangeWatcher:
@@ -35,7 +48,7 @@ class ChangeWatcher:
             try:
                 if self._raw is None:
                     self._raw = self._engine.raw_connection()
-                cur = self._raw.driver_connection.execute("PRAGMA data_version")
+                cur = self._raw.driver_connection.execute(sql("data_version"))
                 row = cur.fetchone()
                 cur.close()
                 return int(row[0])
@@ -53,6 +66,7 @@ class ChangeWatcher:
                 raw.invalidate()
 
     def close(self) -> None:
+        """Release the connection; :meth:`version` then returns None."""
         with self._lock:
             self._closed = True
             raw, self._raw = self._raw, None
@@ -75,6 +89,7 @@ class PollInterval:
         self._lock = threading.Lock()
 
     def changed(self) -> None:
+        """A change was seen: poll fast again."""
         with self._lock:
             self._current = self.low
 
@@ -85,3 +100,84 @@ class PollInterval:
             limit = cap if self.high is None else min(cap, self.high)
             self._current = min(max(self.low, limit), self._current * self.GROWTH)
             return max(0.0, min(value, limit))
+
+
+def due_in(db: sqlite3.Connection, queues: Sequence[str]) -> float | None:
+    """Seconds until the earliest pending job of ``queues`` is due (zero or less: one is due
+    now), or None when none is pending."""
+    found = [
+        db.execute(sql("earliest_due"), {"queue": queue}).fetchone()[0]
+        for queue in dict.fromkeys(queues)
+    ]
+    due = [int(at) for at in found if at is not None]
+    if not due:
+        return None
+    return (min(due) - to_micros(utcnow())) / 1e6
+
+
+class IdleWait:
+    """``wait_for_jobs`` for one backend: until a local wake-up, a commit by another
+    connection that leaves a job due on the queues, or a delayed job's time.
+
+    Commits are seen through ``PRAGMA data_version``, polled every ``poll_min`` seconds right
+    after a change and less often the longer nothing changes (up to ``poll_max``, or the
+    timeout). A wake or change that came while the calling thread was busy claiming counts
+    too: each thread remembers the last wake generation and data version it saw.
+    """
+
+    def __init__(
+        self,
+        signal: WakeSignal,
+        watcher: ChangeWatcher,
+        interval: PollInterval,
+        read_due_in: Callable[[Sequence[str]], float | None],
+    ) -> None:
+        self._signal = signal
+        self._watcher = watcher
+        self._interval = interval
+        self._read_due_in = read_due_in
+        self._seen = threading.local()
+
+    def wait(self, queues: Sequence[str], timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when jobs may be available."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        generation = self._signal.generation
+        last_generation = getattr(self._seen, "generation", generation)
+        self._seen.generation = generation
+        if generation != last_generation:
+            return True
+        self._saw_change(self._watcher.version())
+        due_at = self._next_due(queues)
+        while True:
+            now = time.monotonic()
+            if due_at is not None and due_at <= now:
+                return True
+            end = deadline if due_at is None else min(deadline, due_at)
+            if end <= now:
+                return end < deadline
+            if self._signal.wait_since(generation, self._interval.next(end - now)):
+                self._seen.generation = self._signal.generation
+                return True
+            if self._saw_change(self._watcher.version()):
+                due_at = self._next_due(queues)
+
+    def _saw_change(self, version: int | None) -> bool:
+        """Record the data version this thread saw; True when it differs from the last one."""
+        if version is None or version == getattr(self._seen, "version", None):
+            return False
+        self._seen.version = version
+        self._interval.changed()
+        return True
+
+    def _next_due(self, queues: Sequence[str]) -> float | None:
+        """When (on the monotonic clock) the earliest pending job of ``queues`` is due; None
+        when none is, or when the database cannot say now (the wait then runs to its
+        timeout, and the next claim reports a real error)."""
+        if not queues:
+            return None
+        try:
+            seconds = self._read_due_in(queues)
+        except FerroqError as exc:
+            log.debug("could not look for due jobs (%s); waiting for the timeout", exc)
+            return None
+        return None if seconds is None else time.monotonic() + seconds

@@ -1,0 +1,114 @@
+"""New jobs into SQLite, inside a write transaction the caller opened (the backend's own, or
+a caller's transactional dispatch): plain jobs in bulk with consecutive ids, keyed jobs one
+by one through the partial unique index.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ferroq_core.clock import to_micros, utcnow
+from ferroq_core.errors import DatabaseError
+from ferroq_core.records import EnqueueResult
+from ferroq_core.storage.rules import settle_key
+from ferroq_sqlite.bulk import insert_in_order
+from ferroq_sqlite.queries import sql
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
+
+    from ferroq_core.records import EnqueueRequest
+
+__all__ = ["insert_keyed", "insert_plain", "insert_requests"]
+
+
+def insert_requests(
+    db: sqlite3.Connection, requests: Sequence[EnqueueRequest]
+) -> list[EnqueueResult]:
+    """Insert ``requests`` in the open write transaction; results in request order."""
+    if all(r.idempotency_key is None for r in requests):
+        return insert_plain(db, requests)
+    results: list[EnqueueResult | None] = [None] * len(requests)
+    plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
+    if plain:
+        inserted = insert_plain(db, [requests[i] for i in plain])
+        for i, result in zip(plain, inserted, strict=True):
+            results[i] = result
+    now = to_micros(utcnow())
+    for i, req in enumerate(requests):
+        if req.idempotency_key is not None:
+            results[i] = insert_keyed(db, req, now)
+    return [r for r in results if r is not None]
+
+
+def _available_at(created: int, delay: float) -> int:
+    return created + round(delay * 1_000_000) if delay else created
+
+
+def insert_plain(db: sqlite3.Connection, reqs: Sequence[EnqueueRequest]) -> list[EnqueueResult]:
+    """Insert jobs without idempotency keys; their ids are consecutive, in request order.
+
+    One job is one ``insert_job_returning_id``. More go in with :func:`insert_in_order`
+    (which returns no ids), then ``new_ids`` reads the ids above the largest id seen before:
+    inside the write transaction every one of them is ours, and with AUTOINCREMENT they are
+    consecutive, so their bounds and count (one row, not one per job) are the ids.
+
+    :raises DatabaseError: the new ids are not exactly ours (another writer in the same
+        transaction, such as a trigger); the caller's transaction must then roll back.
+    """
+    if not reqs:
+        return []
+    created = to_micros(utcnow())
+    rows = [
+        (
+            r.queue,
+            r.job_type,
+            r.payload,
+            r.priority,
+            r.max_attempts,
+            r.tenant_id,
+            _available_at(created, r.delay),
+            created,
+        )
+        for r in reqs
+    ]
+    if len(rows) == 1:
+        return [
+            EnqueueResult(id=int(db.execute(sql("insert_job_returning_id"), rows[0]).fetchone()[0]))
+        ]
+    before = int(db.execute(sql("max_id")).fetchone()[0])
+    insert_in_order(db, rows)
+    first, last, count = db.execute(sql("new_ids"), (before,)).fetchone()
+    if count != len(reqs) or last - first + 1 != count:
+        raise DatabaseError(
+            f"inserted {len(reqs)} jobs but found {count} new ids from {first} to {last}: "
+            "another writer wrote inside this transaction; nothing was committed"
+        )
+    return [EnqueueResult(i) for i in range(first, last + 1)]
+
+
+def insert_keyed(db: sqlite3.Connection, req: EnqueueRequest, now: int) -> EnqueueResult:
+    """Insert a job with an idempotency key at ``now`` (epoch microseconds), or find the
+    active job of its type that holds the key (:func:`~ferroq_core.storage.rules.settle_key`)."""
+    params = (
+        req.queue,
+        req.job_type,
+        req.payload,
+        req.priority,
+        req.max_attempts,
+        req.idempotency_key,
+        req.tenant_id,
+        _available_at(now, req.delay),
+        now,
+    )
+
+    def insert() -> int | None:
+        row = db.execute(sql("insert_keyed"), params).fetchone()
+        return None if row is None else int(row[0])
+
+    def holder() -> int | None:
+        row = db.execute(sql("key_holder"), (req.job_type, req.idempotency_key)).fetchone()
+        return None if row is None else int(row[0])
+
+    return settle_key(req, insert, holder)
