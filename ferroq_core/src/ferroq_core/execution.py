@@ -52,8 +52,8 @@ def job_scope(
         if scope is not None:
             scopes.append(scope)
     hook = pm.hook.ferroq_job_scope
-    # pluggy's empty-hook check: the call itself costs more than the check when no plugin
-    # offers a scope, and pluggy's tracing has nothing to see then.
+    # Skipped when no plugin implements it (pluggy's get_hookimpls), as runtime.fire does:
+    # this runs once per job.
     if hook.get_hookimpls():
         scopes.extend(scope for scope in hook(job=job, row=row) if scope is not None)
     if len(scopes) == 1:

@@ -88,8 +88,9 @@ def open_backend(
 def fire(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
     """Call a lifecycle hook; a plugin's error is logged, never raised into the job path."""
     hook = getattr(pm.hook, name)
-    # Fired per job on the hot paths (dispatch, worker): with no plugin listening, skipping
-    # pluggy's call machinery saves measurable time per job (see docs/performance.md).
+    # Fired per job on the hot paths (dispatch, worker): a hook no plugin implements is
+    # skipped (pluggy's get_hookimpls), which spares its call machinery once per job; a
+    # hook monitor then sees no call for a hook that nobody implements.
     if not hook.get_hookimpls():
         return
     try:
