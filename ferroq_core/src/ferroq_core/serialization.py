@@ -19,7 +19,7 @@ import cattrs
 import cattrs.v
 from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 
-from ferroq_core._fastjson import compact_encoder, object_parser
+from ferroq_core._fastjson import compact_encoder
 from ferroq_core.errors import JobDecodeError, SerializationError
 
 if TYPE_CHECKING:
@@ -148,15 +148,14 @@ class Serializer:
 class JsonSerializer(Serializer):
     """attrs job -> dict (cattrs) -> compact JSON text.
 
-    :param fast: use :mod:`ferroq_core._fastjson`'s paths for the JSON text (same results
-        and errors as the public :mod:`json` API, which ``fast=False`` uses throughout).
+    :param fast: encode through :mod:`ferroq_core._fastjson` (the same text and errors as
+        the public :mod:`json` API, which ``fast=False`` uses).
     """
 
     name = "json"
 
     def __init__(self, *, fast: bool = True) -> None:
         self._encode = compact_encoder(_ENCODER, fast=fast)
-        self._compact_object = object_parser(_DECODER, fast=fast)
 
     def encode(self, job: Any) -> str:
         cls = type(job)
@@ -182,9 +181,7 @@ class JsonSerializer(Serializer):
             ) from exc
 
     def decode(self, job_type: type[T], payload: str) -> T:
-        data = self._compact_object(payload)
-        if data is None:
-            data = self._parse(job_type, payload)
+        data = self._parse(job_type, payload)
         try:
             hook = _structure_hooks.get(job_type)
             if hook is None:
@@ -210,7 +207,7 @@ class JsonSerializer(Serializer):
 
     @staticmethod
     def _parse(job_type: type[Any], payload: str) -> dict[str, Any]:
-        """Any payload text, with the errors a stored payload may need explained."""
+        """The object a payload holds, with the errors a stored payload may need explained."""
         name = _decode_name(job_type)
         try:
             if isinstance(payload, str) and not payload.startswith("\ufeff"):
