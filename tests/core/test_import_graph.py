@@ -2,6 +2,8 @@
 
 - No import cycle, counting module-level imports and imports inside functions (an import
   under ``if TYPE_CHECKING:`` never runs, so it is not counted).
+- ferroq_core's modules import only from their own layer or below: model -> plugins ->
+  runtime -> API -> worker -> CLI and testing kit.
 - A plugin distribution uses only public names of ``ferroq_core``.
 - Inside ``ferroq_core``, an import inside a function is only of an optional dependency.
 """
@@ -265,6 +267,55 @@ def test_counts_function_local_imports_but_not_type_checking_ones(tmp_path: Path
         ("pkg", ("a",), False),
         ("pkg.c", ("thing",), True),
     }
+
+
+#: ferroq_core's layers, lowest first: a module imports only from its own layer or below. Names
+#: are the first part after ``ferroq_core.`` (a subpackage belongs to one layer whole).
+CORE_LAYERS = (
+    (
+        "model",
+        {
+            "_fastjson",
+            "backoff",
+            "clock",
+            "config",
+            "errors",
+            "jobmodel",
+            "markers",
+            "processes",
+            "records",
+            "schema",
+            "serialization",
+        },
+    ),
+    ("plugins", {"builtin", "hookspecs", "plugin_records", "plugins", "registry"}),
+    ("runtime", {"execution", "runtime"}),
+    ("API", {"dispatching", "job", "queue", "storage"}),
+    ("worker", {"worker"}),
+    ("CLI and testing kit", {"cli", "testing"}),
+)
+
+
+def _layer(module: str) -> int:
+    if module == "ferroq_core":
+        return len(CORE_LAYERS)  # the package re-exports every layer
+    name = module.split(".")[1]
+    for rank, (_, names) in enumerate(CORE_LAYERS):
+        if name in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer: add it to CORE_LAYERS")
+
+
+def test_core_modules_import_only_their_layer_or_below() -> None:
+    bad = []
+    for module, targets in _graph().items():
+        if module.split(".")[0] != "ferroq_core":
+            continue
+        for target in targets:
+            if target.split(".")[0] == "ferroq_core" and _layer(target) > _layer(module):
+                mine, theirs = CORE_LAYERS[_layer(module)][0], CORE_LAYERS[_layer(target)][0]
+                bad.append(f"{module} ({mine}) imports {target} ({theirs})")
+    assert not bad, "imports up the layers:\n" + "\n".join(sorted(bad))
 
 
 def test_no_module_of_a_package_imports_its_own_package_init() -> None:
