@@ -1,7 +1,8 @@
-"""Dispatch: run inline (sync mode) or write a row (db mode).
+"""Dispatch: run a job inline (sync mode) or write its row (db mode).
 
-:class:`PendingDispatch` (a job with its dispatch options) lives here, next to the functions
-its ``dispatch()`` calls; :mod:`ferroq_core.job` builds on it.
+:class:`PendingDispatch` (a job with its dispatch options) and :class:`Queueable` (the
+dispatch methods of :class:`~ferroq_core.Job`) live here, next to the functions they call;
+:mod:`ferroq_core.job` adds them to the job model.
 """
 
 from __future__ import annotations
