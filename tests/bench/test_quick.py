@@ -20,7 +20,11 @@ def test_quick_run_appends_a_results_line(tmp_path: Path) -> None:
     backends = "sqlite"
     if os.environ.get("FERROQ_TEST_POSTGRES_URL"):
         backends += ",postgres"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Keep the caller's PYTHONPATH after the repo: it names the source tree under test.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     if os.environ.get("FERROQ_TEST_POSTGRES_URL"):
         env["FERROQ_BENCH_POSTGRES_URL"] = os.environ["FERROQ_TEST_POSTGRES_URL"]
     proc = subprocess.run(

@@ -77,7 +77,9 @@ def test_2000_jobs_20_tenants_every_handler_sees_its_rows_tenant(
     stored = {json.loads(r.payload)["key"]: r.tenant_id for r in rows}
     assert stored == meant  # capture: for_tenant, else the scope, else none
 
-    env = dict(os.environ, PYTHONPATH=str(REPO), **{PROVIDER_ENV: "tests.tenancy.jobs:AppTenants"})
+    # Keep the caller's PYTHONPATH after the repo: it names the source tree under test.
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, **{PROVIDER_ENV: "tests.tenancy.jobs:AppTenants"})
     env.pop("FERROQ_LOAD_PLUGINS", None)
     proc = subprocess.run(
         [

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ferroq_core.job import full_jitter
+from ferroq_core.backoff import exponential_bound, full_jitter
+from ferroq_core.markers import hookimpl
 from ferroq_core.plugin_records import BackoffPolicy
-from ferroq_core.plugins import hookimpl
 from ferroq_core.serialization import JsonSerializer, Serializer
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def _full_jitter(job: Job, attempt: int) -> float:
 
 
 def _exponential(job: Job, attempt: int) -> float:
-    return float(min(job.backoff_cap, job.backoff_base * (2.0 ** min(attempt, 64))))
+    return exponential_bound(attempt, job.backoff_base, job.backoff_cap)
 
 
 @hookimpl

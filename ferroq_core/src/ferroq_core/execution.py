@@ -10,8 +10,6 @@ import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from ferroq_core.runtime import lone_impl
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -42,9 +40,10 @@ def job_scope(
     """The tenant scope (when the job carries a tenant) and every plugin's job scope, as one
     context manager that enters them in that order and leaves them in reverse.
 
-    The hooks are called here, the scopes entered by ``with``. One scope (the tenancy
-    plugin's, for every stored job) is returned as it is: a generator-based wrapper and an
-    ``ExitStack`` per job cost more than a no-op job (see docs/performance.md).
+    The hooks are called here, the scopes entered by ``with``. A single scope (the tenancy
+    plugin's, for every stored job) is returned as it is, and no scope at all as
+    :data:`NO_SCOPE`: the worker calls this for every job, and a generator-based wrapper with
+    an ``ExitStack`` around one scope would add work that changes nothing.
     """
     pm = runtime.pm
     scopes: list[AbstractContextManager[Any]] = []
@@ -53,11 +52,10 @@ def job_scope(
         if scope is not None:
             scopes.append(scope)
     hook = pm.hook.ferroq_job_scope
-    only = lone_impl(hook, ("job", "row"))
-    # The tenancy plugin's impl alone, for every stored job: called as pluggy would call it.
-    for scope in [only(job, row)] if only is not None else hook(job=job, row=row):
-        if scope is not None:
-            scopes.append(scope)
+    # Skipped when no plugin implements it (pluggy's get_hookimpls), as runtime.fire does:
+    # this runs once per job.
+    if hook.get_hookimpls():
+        scopes.extend(scope for scope in hook(job=job, row=row) if scope is not None)
     if len(scopes) == 1:
         return scopes[0]
     if not scopes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from ferroq_core.markers import hookspec
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,7 +29,22 @@ if TYPE_CHECKING:
     from ferroq_core.records import EnqueueRequest, JobRow
     from ferroq_core.serialization import Serializer
 
-hookspec = pluggy.HookspecMarker("ferroq")
+__all__ = [
+    "ferroq_backends",
+    "ferroq_backoff_policies",
+    "ferroq_capture_tenant",
+    "ferroq_job_enqueued",
+    "ferroq_job_failed",
+    "ferroq_job_retrying",
+    "ferroq_job_scope",
+    "ferroq_job_started",
+    "ferroq_job_succeeded",
+    "ferroq_job_types",
+    "ferroq_register_commands",
+    "ferroq_serializers",
+    "ferroq_tenant_scope",
+    "hookspec",
+]
 
 # ---------------------------------------------------------------------------------------------
 # registries: plugins contribute typed records
@@ -90,17 +105,18 @@ def ferroq_backoff_policies() -> Sequence[BackoffPolicy]:
 
 
 @hookspec
-def ferroq_jobs() -> Sequence[type[Job]]:
+def ferroq_job_types() -> Sequence[type[Job]]:
     """Job types this plugin registers (besides the ``ferroq.jobs`` entry points).
 
-    Called when the worker meets a job type name it does not know yet.
+    Called when the worker meets a job type name it does not know yet; every type returned
+    is registered under its stable name (:meth:`~ferroq_core.Job.type_name`).
 
     :return: a sequence of ``Job`` subclasses.
 
     Example::
 
         @hookimpl
-        def ferroq_jobs():
+        def ferroq_job_types():
             return [SendEmail, ResizeImage]
     """
 
@@ -176,16 +192,24 @@ def ferroq_tenant_scope(tenant_id: str) -> AbstractContextManager[Any] | None:
 def ferroq_register_commands(cli: click.Group) -> None:
     """Add commands to the ``ferroq`` command line.
 
+    Called once per command line built (:func:`ferroq_core.cli.make_cli`), after core's own
+    commands are added; every plugin's implementation is called. A command's ``click.pass_obj``
+    object is the command line's context: ``.pm`` (the plugin manager) and ``.runtime()``
+    (the queue for ``--database-url``). Give commands names core does not use: a command
+    added under a taken name replaces the other one.
+
     :param cli: the top-level click group; call ``cli.add_command(...)`` or decorate with
         ``@cli.command()``.
+    :return: nothing; the commands are added to ``cli``.
 
     Example::
 
         @hookimpl
         def ferroq_register_commands(cli):
-            @cli.command()
-            def hello():
-                click.echo("hi")
+            @cli.command(help="List the tenants that have pending jobs.")
+            @click.pass_obj
+            def tenants(obj):
+                click.echo(", ".join(list_tenants(obj.runtime())))
     """
 
 

@@ -10,16 +10,13 @@ import os
 
 import pluggy
 
-from ferroq_core import hookspecs
+from ferroq_core import builtin, hookspecs
+from ferroq_core.markers import PROJECT, hookimpl
 
 __all__ = ["PLUGINS_ENV", "PROJECT", "hookimpl", "make_plugin_manager"]
 
-#: The pluggy project name, the hook marker name and the entry-point group.
-PROJECT = "ferroq"
 #: Comma-separated entry-point names to load (unset: all; empty: none but core's).
 PLUGINS_ENV = "FERROQ_LOAD_PLUGINS"
-
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
@@ -28,8 +25,6 @@ def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
     :param load_entrypoints: also load installed plugins from the ``ferroq`` entry-point
         group, limited to the names in ``FERROQ_LOAD_PLUGINS`` when that is set.
     """
-    from ferroq_core import builtin
-
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name="ferroq.builtin")

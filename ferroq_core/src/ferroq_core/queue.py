@@ -6,12 +6,12 @@ import threading
 from typing import TYPE_CHECKING, Any, final
 
 from ferroq_core.errors import NotInitialized
+from ferroq_core.runtime import Runtime
 
 if TYPE_CHECKING:
     import pluggy
 
     from ferroq_core.config import QueueConfig
-    from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
 
 __all__ = ["Queue"]
@@ -48,8 +48,6 @@ class Queue:
         :param backend_options: passed to the backend factory (e.g. ``pool_size``).
         :return: the runtime now in use. Calling ``init`` again replaces it.
         """
-        from ferroq_core.runtime import Runtime
-
         runtime = Runtime.build(url_or_engine, config, pm, backend_options)
         with cls._lock:
             old, cls._runtime = cls._runtime, runtime

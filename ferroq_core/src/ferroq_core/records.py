@@ -61,8 +61,8 @@ class EnqueueRequest:
     #: Tenant id as text, or None.
     tenant_id: str | None = None
 
-    # One check after init rather than a field validator as well: every dispatched job makes
-    # one of these, and the validator's call was a fifth of the record's cost.
+    # One check after init rather than field validators: every dispatched job makes one of
+    # these, and a validator adds a call per field to each.
     def __attrs_post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")

@@ -1,7 +1,7 @@
 """Job types by stable name: the stored ``job_type`` and the worker's lookup key.
 
 Lookup order: types registered in code (every ``Job`` subclass registers itself when its
-class is created, so importing a module is enough), types returned by the ``ferroq_jobs``
+class is created, so importing a module is enough), types returned by the ``ferroq_job_types``
 hook, then the ``ferroq.jobs`` entry-point group, loaded lazily the first time a name is met.
 """
 
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ferroq_core.errors import ConfigError, UnknownJobType
+from ferroq_core.jobmodel import JobBase, job_type_name
 
 if TYPE_CHECKING:
     import pluggy
@@ -21,14 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["JOBS_ENTRY_POINT_GROUP", "JobRegistry", "default_registry", "job_type_name"]
 
 JOBS_ENTRY_POINT_GROUP = "ferroq.jobs"
-
-
-def job_type_name(cls: type) -> str:
-    """The stable name of a job type: its ``job_name`` or ``module:QualName``."""
-    name = cls.__dict__.get("job_name") or getattr(cls, "_ferroq_default_name", None)
-    if isinstance(name, str) and name:
-        return name
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 class JobRegistry:
@@ -67,7 +60,7 @@ class JobRegistry:
         if found is not None:
             return found
         if pm is not None:
-            for batch in pm.hook.ferroq_jobs():
+            for batch in pm.hook.ferroq_job_types():
                 for cls in batch:
                     self.register(cls)
             with self._lock:
@@ -86,13 +79,12 @@ class JobRegistry:
                 raise UnknownJobType(
                     f"job type {name!r}: its entry point {ep.value!r} failed to load: {exc!r}"
                 ) from exc
-            from ferroq_core.job import Job
-
-            if not (isinstance(cls, type) and issubclass(cls, Job)):
+            if not (isinstance(cls, type) and issubclass(cls, JobBase)):
                 raise UnknownJobType(
                     f"job type {name!r}: entry point {ep.value!r} is not a ferroq Job subclass"
                 )
-            return self.register(cls, name)
+            # Every JobBase users can define is a Job: Job is the only public subclass.
+            return self.register(cast("type[Job]", cls), name)
         raise UnknownJobType(
             f"no job type is registered under {name!r}: install the package that defines it, "
             "add it to the `ferroq.jobs` entry points, or pass `--import MODULE` to the worker"

@@ -14,11 +14,10 @@ import sqlalchemy as sa
 
 from ferroq_core.config import QueueConfig
 from ferroq_core.errors import ConfigError, UnknownBackend
+from ferroq_core.plugins import make_plugin_manager
 from ferroq_core.registry import JobRegistry, default_registry
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import pluggy
 
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
@@ -29,7 +28,6 @@ __all__ = [
     "JobContext",
     "Runtime",
     "fire",
-    "lone_impl",
     "open_backend",
     "scheme_of",
     "select_backoff",
@@ -90,34 +88,15 @@ def open_backend(
 def fire(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
     """Call a lifecycle hook; a plugin's error is logged, never raised into the job path."""
     hook = getattr(pm.hook, name)
-    # Fired per job on the hot paths (dispatch, worker): with no plugin listening, skipping
-    # pluggy's call machinery saves measurable time per job (see docs/performance.md).
+    # Fired per job on the hot paths (dispatch, worker): a hook no plugin implements is
+    # skipped (pluggy's get_hookimpls), which spares its call machinery once per job; a
+    # hook monitor then sees no call for a hook that nobody implements.
     if not hook.get_hookimpls():
         return
     try:
         hook(**kwargs)
     except Exception:
         log.exception("ferroq plugin hook %s raised; ignoring", name)
-
-
-def lone_impl(hook: pluggy.HookCaller, argnames: tuple[str, ...]) -> Callable[..., Any] | None:
-    """The function pluggy would call for ``hook``, when it is the hook's one plain
-    implementation (no wrapper) and takes exactly ``argnames``, else None.
-
-    Called with those arguments in that order it does what pluggy's call does, minus
-    pluggy's machinery (about 1.3 us, more than a no-op job's scope itself): for a
-    ``firstresult`` hook its result is the hook's, for a list hook the hook's list is
-    ``[result]`` unless that is None. Used on per-job and per-batch paths; the lookup is cheap
-    (pluggy's public ``HookImpl`` attributes), so a plugin registered later is still seen.
-    """
-    impls = hook.get_hookimpls()
-    if len(impls) != 1:
-        return None
-    impl = impls[0]
-    if impl.wrapper or impl.hookwrapper or tuple(impl.argnames) != argnames:
-        return None
-    function: Callable[..., Any] = impl.function
-    return function
 
 
 class JobContext(Protocol):
@@ -182,8 +161,6 @@ class Runtime:
     ) -> Runtime:
         """Wire a runtime. ``backend`` uses an already open backend instead of opening one
         for ``url_or_engine`` (the testing kit's ``drain(backend=...)``)."""
-        from ferroq_core.plugins import make_plugin_manager
-
         config = config or QueueConfig.from_env()
         pm = pm or make_plugin_manager()
         if backend is None:

@@ -19,6 +19,7 @@ import cattrs
 import cattrs.v
 from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
 
+from ferroq_core._fastjson import compact_encoder
 from ferroq_core.errors import JobDecodeError, SerializationError
 
 if TYPE_CHECKING:
@@ -115,77 +116,20 @@ def _reject_constant(name: str) -> Any:
 
 
 #: One decoder for every payload: ``json.loads(..., parse_constant=...)`` builds a new
-#: ``JSONDecoder`` per call, a measurable part of a worker's time per no-op job.
+#: ``JSONDecoder`` per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-#: One encoder for every payload, for the same reason (``json.dumps`` with options builds a
-#: ``JSONEncoder`` per call); ``encode`` keeps no state between calls, so threads can share it.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-
-
-def _one_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode`` with its C encoder built once.
-
-    ``JSONEncoder.encode`` builds the C accelerator's encoder object on every call, about two
-    thirds of its 1.07 us on a small payload (0.39 us this way; docs/performance.md). With
-    ``check_circular`` off the object holds no state between calls, so threads can share it;
-    a cycle raises RecursionError, which :meth:`JsonSerializer.encode` reports. The C encoder
-    is an implementation detail of :mod:`json`: where it is missing, or its signature or
-    output differs from ``_ENCODER``'s, this falls back to ``_ENCODER.encode``.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    join = "".join
-    try:
-        chunks = make(
-            None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
-            False, False, False,
-        )  # fmt: skip
-
-        def encode(data: Any) -> str:
-            return join(chunks(data, 0))
-
-        sample = {"a": [1, 2.5, None, True, '\u00e9\u2028"\n'], "b": {"c": -(2**70)}}
-        if encode(sample) != _ENCODER.encode(sample):
-            return _ENCODER.encode
-    except Exception:  # a changed signature: the public path
-        return _ENCODER.encode
-    return encode
-
-
-_encode = _one_encoder()
+#: One encoder for every payload, for the same reason. No cycle check, so that the encoder
+#: :func:`~ferroq_core._fastjson.compact_encoder` builds from it holds no state between calls;
+#: a cycle still fails, with ``RecursionError``, which :meth:`JsonSerializer.encode` reports.
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), allow_nan=False, ensure_ascii=False, check_circular=False
+)
 
 
 #: Structure hook per job class (see :meth:`JsonSerializer.decode`).
 _structure_hooks: dict[type[Any], Callable[[Any, Any], Any]] = {}
 #: Unstructure hook per job class (see :meth:`JsonSerializer.encode`).
 _unstructure_hooks: dict[type[Any], Callable[[Any], Any]] = {}
-
-
-def _compact_scanner() -> Callable[[str, int], tuple[Any, int]] | None:
-    """``_DECODER``'s own scanner (the C one where json has it), when it has one."""
-    scan = getattr(_DECODER, "scan_once", None)
-    return scan if callable(scan) else None
-
-
-_scan = _compact_scanner()
-
-
-def _compact_object(payload: Any) -> dict[str, Any] | None:
-    """The object a payload as ferroq writes it holds (``{`` first, nothing after the
-    closing brace), parsed with the decoder's scanner directly; None for anything else,
-    which :meth:`JsonSerializer._parse` then reads with every check and message.
-
-    ``JSONDecoder.decode`` wraps the same scanner in two whitespace regex matches and an
-    exception handler: a third of its 0.7 us on a small payload.
-    """
-    if _scan is None or type(payload) is not str or not payload.startswith("{"):
-        return None
-    try:
-        data, end = _scan(payload, 0)
-    except (StopIteration, ValueError, RecursionError):
-        return None
-    return data if end == len(payload) else None
 
 
 class Serializer:
@@ -202,9 +146,16 @@ class Serializer:
 
 
 class JsonSerializer(Serializer):
-    """attrs job -> dict (cattrs) -> compact JSON text."""
+    """attrs job -> dict (cattrs) -> compact JSON text.
+
+    :param fast: encode through :mod:`ferroq_core._fastjson` (the same text and errors as
+        the public :mod:`json` API, which ``fast=False`` uses).
+    """
 
     name = "json"
+
+    def __init__(self, *, fast: bool = True) -> None:
+        self._encode = compact_encoder(_ENCODER, fast=fast)
 
     def encode(self, job: Any) -> str:
         cls = type(job)
@@ -215,10 +166,10 @@ class JsonSerializer(Serializer):
         try:
             hook = _unstructure_hooks.get(cls)
             if hook is None:
-                # As for decoding: the converter takes no hooks after it is built, and its
-                # dispatch per call was a fifth of encoding a small job.
+                # As for decoding: the converter takes no hooks after it is built, so its
+                # per-call dispatch to the class's hook can be done once per class.
                 hook = _unstructure_hooks[cls] = _converter.get_unstructure_hook(cls)
-            return _encode(hook(job))
+            return self._encode(hook(job))
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             name = _name(cls)
             field = _culprit(job)
@@ -230,14 +181,12 @@ class JsonSerializer(Serializer):
             ) from exc
 
     def decode(self, job_type: type[T], payload: str) -> T:
-        data = _compact_object(payload)
-        if data is None:
-            data = self._parse(job_type, payload)
+        data = self._parse(job_type, payload)
         try:
             hook = _structure_hooks.get(job_type)
             if hook is None:
                 # The converter is private and takes no hooks after it is built, so a class's
-                # hook never changes (the lookup cost a third of structuring a small job).
+                # hook never changes and is looked up once per class, not per payload.
                 hook = _structure_hooks[job_type] = _converter.get_structure_hook(job_type)
             return hook(data, job_type)  # type: ignore[no-any-return]
         except StructureHandlerNotFoundError as exc:
@@ -258,7 +207,7 @@ class JsonSerializer(Serializer):
 
     @staticmethod
     def _parse(job_type: type[Any], payload: str) -> dict[str, Any]:
-        """Any payload text, with the errors a stored payload may need explained."""
+        """The object a payload holds, with the errors a stored payload may need explained."""
         name = _decode_name(job_type)
         try:
             if isinstance(payload, str) and not payload.startswith("\ufeff"):

@@ -20,10 +20,10 @@ from ferroq_core.schema import migrate
 from ferroq_core.storage.rules import check_version, claim_in_order, host_like_pattern
 from ferroq_core.storage.wakeup import WakeSignal
 from ferroq_sqlite import admin, leases
+from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
-from ferroq_sqlite.plugin import CAPABILITIES
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.transactions import Transactions
 from ferroq_sqlite.watch import ChangeWatcher, IdleWait, PollInterval, due_in

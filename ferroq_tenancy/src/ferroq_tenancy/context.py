@@ -47,7 +47,7 @@ class tenant_scope(ContextDecorator):  # lower case: it replaced a function of t
             ReportJob().dispatch()  # stored with tenant_id "42"
 
     A class rather than a generator function: the worker enters one per job, and a
-    generator-based context manager cost more than a no-op job.
+    generator-based context manager adds a generator and its wrapper to each.
     """
 
     __slots__ = ("_tenant", "_tokens")

@@ -33,7 +33,7 @@ def ferroq_job_scope(job: Job, row: JobRow | None) -> AbstractContextManager[Any
     or event loop ran before (sync mode has no row: it keeps the caller's context).
 
     Where no tenant is current already (a worker thread between jobs, normally) there is
-    nothing to clear: no scope, which cost more per no-op job than the job itself did.
+    nothing to clear, so no scope is returned: the worker then enters nothing around the job.
     """
     if row is not None and row.tenant_id is None and current_tenant() is not None:
         return tenant_scope(None)

@@ -7,37 +7,42 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ferroq_core.cli import (
+    bench,
+    dispatch,
+    failed,
+    health,
+    jobs,
+    migrate,
+    plugins,
+    stats,
+    worker,
+)
+from ferroq_core.cli.base import make_group
+from ferroq_core.plugins import make_plugin_manager
+
 if TYPE_CHECKING:
     import click
     import pluggy
 
 __all__ = ["main", "make_cli"]
 
-#: Modules under ferroq_core.cli whose ``register(cli)`` adds core commands.
-COMMAND_MODULES = (
-    "migrate",
-    "plugins",
-    "stats",
-    "jobs",
-    "failed",
-    "dispatch",
-    "health",
-    "worker",
-    "bench",
-)
+#: Modules whose ``register(cli)`` adds core commands, in ``--help`` order.
+COMMAND_MODULES = (migrate, plugins, stats, jobs, failed, dispatch, health, worker, bench)
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
-    """The ``ferroq`` click group with core commands and every plugin's commands."""
-    from importlib import import_module
+    """The ``ferroq`` click group with core commands and every plugin's commands.
 
-    from ferroq_core.cli.base import make_group
-    from ferroq_core.plugins import make_plugin_manager
+    Core's commands are added first, then each plugin's ``ferroq_register_commands(cli=...)``
+    hook is called with the group (see :mod:`ferroq_core.hookspecs`).
 
+    :param pm: the plugin manager; default a new one with every installed plugin.
+    """
     pm = pm or make_plugin_manager()
     cli = make_group(pm)
-    for name in COMMAND_MODULES:
-        import_module(f"ferroq_core.cli.{name}").register(cli)
+    for module in COMMAND_MODULES:
+        module.register(cli)
     pm.hook.ferroq_register_commands(cli=cli)
     return cli
 

@@ -11,11 +11,10 @@ import click
 
 from ferroq_core.config import DEFAULT_DATABASE_URL, QueueConfig
 from ferroq_core.errors import FerroqError
+from ferroq_core.runtime import Runtime
 
 if TYPE_CHECKING:
     import pluggy
-
-    from ferroq_core.runtime import Runtime
 
 __all__ = ["CliContext", "FerroqGroup", "make_group", "pass_context"]
 
@@ -31,8 +30,6 @@ class CliContext:
     def runtime(self) -> Runtime:
         """The runtime for ``--database-url``; the CLI always acts on the database."""
         if self._runtime is None:
-            from ferroq_core.runtime import Runtime
-
             config = attrs.evolve(
                 QueueConfig.from_env(), connection="db", database_url=self.database_url
             )

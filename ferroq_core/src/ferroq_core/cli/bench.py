@@ -24,6 +24,7 @@ from ferroq_core.config import WorkerConfig
 from ferroq_core.dispatching import dispatch, dispatch_many
 from ferroq_core.job import Job
 from ferroq_core.records import JobState
+from ferroq_core.worker import WorkerLoop
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -158,8 +159,6 @@ def _pending(runtime: Runtime, queue: str) -> int:
 
 
 def _worker(runtime: Runtime, queue: str, concurrency: int, *, until_empty: bool) -> Any:
-    from ferroq_core.worker import WorkerLoop
-
     config = WorkerConfig(
         queues=(queue,), concurrency=concurrency, stop_when_empty=until_empty, sleep=0.5
     )

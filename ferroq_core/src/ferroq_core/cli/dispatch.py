@@ -12,6 +12,7 @@ import click
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.imports import import_app_modules, import_option
 from ferroq_core.cli.output import DB_EPILOG, echo_json, json_option, ready_backend
+from ferroq_core.dispatching import PendingDispatch, enqueue_pending
 from ferroq_core.errors import ConfigError, JobDecodeError
 
 __all__ = ["register"]
@@ -153,9 +154,6 @@ def dispatch(
     import_app_modules(imports)
     backend = ready_backend(obj)
     runtime = obj.runtime()
-    from ferroq_core.dispatching import enqueue_pending
-    from ferroq_core.job import PendingDispatch
-
     cls = runtime.registry.get(job_type, runtime.pm)
     text = _read_payload(payload)
     _check_fields(cls, job_type, text)

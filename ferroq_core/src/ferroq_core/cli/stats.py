@@ -15,9 +15,10 @@ from ferroq_core.cli.output import (
     ready_backend,
     render_table,
 )
+from ferroq_core.records import QueueStats
 
 if TYPE_CHECKING:
-    from ferroq_core.records import QueueStats, SingleQueueStats
+    from ferroq_core.records import SingleQueueStats
 
 
 def register(cli: click.Group) -> None:
@@ -70,8 +71,6 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """
     result = ready_backend(obj).get_stats()
     if queues:
-        from ferroq_core.records import QueueStats
-
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     if as_json:
         echo_json(stats_to_dict(result))

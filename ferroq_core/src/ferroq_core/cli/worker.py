@@ -12,6 +12,9 @@ from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.imports import APP_ENV, app_modules, import_app_modules
 from ferroq_core.config import WorkerConfig
 from ferroq_core.errors import ConfigError
+from ferroq_core.worker import WorkerLoop
+from ferroq_core.worker.report import Reporter
+from ferroq_core.worker.supervisor import Supervisor
 
 __all__ = ["register", "worker_argv"]
 
@@ -210,8 +213,6 @@ def worker(
     verbose = int(ctx.find_root().params.get("verbose") or 0)
     _default_log_level(verbose)
     if processes is not None:
-        from ferroq_core.worker.supervisor import Supervisor
-
         argv = worker_argv(config, modules, verbose)
         supervisor = Supervisor(
             argv,
@@ -224,9 +225,6 @@ def worker(
         )
         ctx.exit(supervisor.run())
     import_app_modules(modules)
-    from ferroq_core.worker import WorkerLoop
-    from ferroq_core.worker.report import Reporter
-
     loop = WorkerLoop(obj.runtime(), config, reporter=Reporter.from_env(), hard_exit=True)
     ctx.exit(loop.run())
 

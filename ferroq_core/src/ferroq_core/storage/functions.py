@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ferroq_core.processes import pid_alive
+from ferroq_core.queue import Queue
 from ferroq_core.records import JobState
 from ferroq_core.storage.rules import reap_dead_on_host
 
@@ -43,8 +45,6 @@ __all__ = [
 def _backend(backend: Backend | None) -> Backend:
     if backend is not None:
         return backend
-    from ferroq_core.queue import Queue
-
     return Queue.backend()
 
 
@@ -86,8 +86,6 @@ def requeue_claimed_by(worker_id: str, *, backend: Backend | None = None) -> int
 
 def reap_startup_claims(host: str, *, backend: Backend | None = None) -> int:
     """Requeue the claims of dead worker processes on ``host`` (checked by pid)."""
-    from ferroq_core.worker.identity import pid_alive
-
     return reap_dead_on_host(_backend(backend), host, pid_alive)
 
 

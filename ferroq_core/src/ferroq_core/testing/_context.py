@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.config import QueueConfig
+from ferroq_core.plugins import make_plugin_manager
+from ferroq_core.queue import Queue
 from ferroq_core.registry import JobRegistry, default_registry
+from ferroq_core.runtime import select_serializer
 
 if TYPE_CHECKING:
     import pluggy
@@ -33,9 +36,6 @@ class LocalContext:
 
     @classmethod
     def from_env(cls) -> LocalContext:
-        from ferroq_core.plugins import make_plugin_manager
-        from ferroq_core.runtime import select_serializer
-
         config = QueueConfig.from_env()
         pm = make_plugin_manager()
         return cls(config=config, pm=pm, serializer=select_serializer(pm, config))
@@ -46,8 +46,6 @@ def job_context(runtime: JobContext | None = None) -> JobContext:
     environment (so the kit works before ``Queue.init``)."""
     if runtime is not None:
         return runtime
-    from ferroq_core.queue import Queue
-
     if Queue.is_initialized():
         return Queue.runtime()
     return LocalContext.from_env()

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ferroq_core.errors import SchemaMissing
 from ferroq_core.plugins import make_plugin_manager
@@ -161,8 +162,6 @@ class BackendContract(DispatchContract, LeaseContract, AdminContract):
     def test_transactional_enqueue_with_a_session(
         self, backend: Backend, sa_engine: Engine
     ) -> None:
-        from sqlalchemy.orm import Session
-
         dropped, kept = request("tx"), request("tx")
         with Session(sa_engine) as session:
             backend.enqueue([dropped], connection=session)

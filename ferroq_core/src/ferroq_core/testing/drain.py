@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.clock import seconds
+from ferroq_core.config import QueueConfig
 from ferroq_core.errors import ConfigError
-from ferroq_core.runtime import fire
+from ferroq_core.queue import Queue
+from ferroq_core.runtime import Runtime, fire
 from ferroq_core.storage.protocol import TestingStore
 from ferroq_core.worker.attempt import execute, settle
 from ferroq_core.worker.identity import new_worker_id
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from ferroq_core.records import JobRow
-    from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
 
 __all__ = ["DrainResult", "drain"]
@@ -53,8 +54,6 @@ class DrainResult:
 
 
 def _resolve(runtime: Runtime | None, backend: Backend | None) -> Runtime:
-    from ferroq_core.queue import Queue
-
     if runtime is not None:
         if backend is not None and backend is not runtime.backend:
             return attrs.evolve(runtime, backend=backend)
@@ -63,9 +62,6 @@ def _resolve(runtime: Runtime | None, backend: Backend | None) -> Runtime:
         return Queue.runtime()
     if Queue.is_initialized():
         return attrs.evolve(Queue.runtime(), backend=backend)
-    from ferroq_core.config import QueueConfig
-    from ferroq_core.runtime import Runtime
-
     config = attrs.evolve(QueueConfig.from_env(), connection="db")
     return Runtime.build(config=config, backend=backend)
 

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ferroq_core.testing.databases import POSTGRES_URL_ENV, PostgresTestSchema, sqlite_queue
+from ferroq_core.testing.fake import fake_queue
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from ferroq_core.runtime import Runtime
-    from ferroq_core.testing.databases import PostgresTestSchema
     from ferroq_core.testing.fake import FakeQueue
 
 _REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
@@ -35,8 +37,6 @@ _REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
 @pytest.fixture
 def ferroq_fake() -> Iterator[FakeQueue]:
     """Capture every dispatch of the test instead of storing or running it."""
-    from ferroq_core.testing.fake import fake_queue
-
     with fake_queue() as fake:
         yield fake
 
@@ -44,16 +44,12 @@ def ferroq_fake() -> Iterator[FakeQueue]:
 @pytest.fixture
 def ferroq_sqlite_queue(tmp_path: Path) -> Iterator[Runtime]:
     """A migrated SQLite queue (temporary file), installed as the process-wide Queue."""
-    from ferroq_core.testing.databases import sqlite_queue
-
     with sqlite_queue(tmp_path) as runtime:
         yield runtime
 
 
 @pytest.fixture(scope="session")
 def _ferroq_postgres_schema() -> Iterator[PostgresTestSchema]:
-    from ferroq_core.testing.databases import POSTGRES_URL_ENV, PostgresTestSchema
-
     url = os.environ.get(POSTGRES_URL_ENV)
     required = os.environ.get(_REQUIRE_ENV, "") not in ("", "0", "false", "no")
     if not url:
