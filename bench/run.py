@@ -144,7 +144,9 @@ def tree_env(system: str, trees: dict[str, str]) -> dict[str, str]:
     env = child_env()
     if "@" in system:
         root = Path(trees[system.split("@", 1)[1]])
-        paths = [str(root / d / "src") for d in ("ferroq_core", "ferroq_sqlite", "ferroq_postgres")]
+        # Every distribution of that tree, plugins included: a plugin of this tree may
+        # implement hooks the other tree's core does not have.
+        paths = [str(p) for p in sorted(root.glob("ferroq_*/src"))]
         env["PYTHONPATH"] = os.pathsep.join([*paths, env["PYTHONPATH"]])
     return env
 

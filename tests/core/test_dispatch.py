@@ -139,22 +139,25 @@ def test_the_tenancy_plugin_captures_the_current_tenant(runtime: Runtime) -> Non
     ]
 
 
-def test_the_capture_hook_runs_per_job_and_through_wrappers(runtime: Runtime) -> None:
-    # dispatch_many calls a lone plain capture implementation without pluggy: a job-dependent
-    # hook, a wrapper and a plugin registered later must behave as through pluggy.
+def test_the_capture_hook_runs_per_batch_and_through_wrappers(runtime: Runtime) -> None:
+    # One hook call per dispatch call: a job-dependent plugin, a wrapper and a plugin
+    # registered later all take part, and each job gets the first non-None entry.
     with tenant_scope("acme"):
         before = dispatch_many([Plain(n=1), Plain(n=2).for_tenant("x")])
 
     class ByJob:
         @hookimpl
-        def ferroq_capture_tenant(self, job: Job) -> str | None:
-            return f"t{job.n}" if isinstance(job, Plain) and job.n % 2 else None
+        def ferroq_capture_tenants(self, jobs: list[Job]) -> list[str | None]:
+            return [f"t{j.n}" if isinstance(j, Plain) and j.n % 2 else None for j in jobs]
 
     class Wrapper:
         @hookimpl(wrapper=True)
-        def ferroq_capture_tenant(self, job: Job) -> Iterator[None]:
-            result = yield
-            return None if result is None else f"{result}-wrapped"
+        def ferroq_capture_tenants(self, jobs: list[Job]) -> Iterator[None]:
+            results = yield
+            return [
+                None if r is None else [None if t is None else f"{t}-wrapped" for t in r]
+                for r in results
+            ]
 
     runtime.pm.register(ByJob())
     with tenant_scope("acme"):

@@ -27,6 +27,7 @@ from ferroq_core import (
     QueueConfig,
     Runtime,
     dispatch,
+    dispatch_many,
     hookimpl,
     hookspecs,
     make_plugin_manager,
@@ -215,21 +216,46 @@ def test_a_plugin_registers_job_types_the_registry_does_not_know() -> None:
 # -- tenancy and scope ---------------------------------------------------------------------
 
 
-@covers("ferroq_capture_tenant")
+@covers("ferroq_capture_tenants")
 def test_the_captured_tenant_is_stored_with_the_job(tmp_path: Path) -> None:
     got: list[Any] = []
 
     class Plugin:
         @hookimpl
-        def ferroq_capture_tenant(self, job: Job) -> str | None:
-            got.append(job)
-            return None if job.label == "none" else f"tenant-of-{job.label}"
+        def ferroq_capture_tenants(self, jobs: list[Job]) -> list[str | None]:
+            got.append(list(jobs))
+            return [None if j.label == "none" else f"tenant-of-{j.label}" for j in jobs]
 
-    with _queue(tmp_path, Plugin()) as runtime:
+    class NoOpinion:
+        @hookimpl
+        def ferroq_capture_tenants(self, jobs: list[Job]) -> None:
+            return None
+
+    with _queue(tmp_path, Plugin(), NoOpinion()) as runtime:
         ids = [Work("a").dispatch(), Work("none").dispatch(), Work("b").for_tenant(7).dispatch()]
+        ids += dispatch_many([Work("c"), Work("d").for_tenant("own"), Work("none")])
         rows = [runtime.backend.get_job(int(i)) for i in ids]
-    assert [r.tenant_id for r in rows if r is not None] == ["tenant-of-a", None, "7"]
-    assert got == [Work("a"), Work("none")]  # not asked when for_tenant() set one
+    assert [r.tenant_id for r in rows if r is not None] == [
+        "tenant-of-a",
+        None,
+        "7",
+        "tenant-of-c",
+        "own",
+        None,
+    ]
+    # Not asked for jobs with for_tenant(); once per dispatch call, not per job.
+    assert got == [[Work("a")], [Work("none")], [Work("c"), Work("none")]]
+
+
+@covers("ferroq_capture_tenants")
+def test_a_capture_result_of_the_wrong_length_is_a_clear_error(tmp_path: Path) -> None:
+    class Short:
+        @hookimpl
+        def ferroq_capture_tenants(self, jobs: list[Job]) -> list[str | None]:
+            return ["only-one"]
+
+    with _queue(tmp_path, Short()), pytest.raises(TypeError, match="one entry per job"):
+        dispatch_many([Work("a"), Work("b")])
 
 
 @covers("ferroq_job_scope")

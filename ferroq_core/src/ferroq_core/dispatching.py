@@ -185,18 +185,19 @@ def _pending(item: Job | PendingDispatch) -> PendingDispatch:
 
 def build_request(pending: PendingDispatch, runtime: JobContext) -> EnqueueRequest:
     """The row a dispatch writes: options from the call, then the job type, then config."""
-    return _RequestBuilder(runtime).build(pending)
+    return _RequestBuilder(runtime).build_all([pending])[0]
 
 
 class _RequestBuilder:
-    """Builds the rows of one dispatch; what does not depend on the job (configuration, the
-    tenant capture hook, each class's options) is looked up once per batch, not per job."""
+    """Builds the rows of one dispatch; what does not depend on the job (configuration, each
+    class's options) is looked up once per batch, and the tenants are captured in one hook
+    call per batch."""
 
     def __init__(self, runtime: JobContext) -> None:
         self.encode = runtime.serializer.encode
         self.limit = runtime.config.max_payload_bytes
         self.default_queue = runtime.config.default_queue
-        self.capture = _capture_function(runtime.pm)
+        self.pm = runtime.pm
         #: job class -> (type name, queue, priority, max_attempts)
         self.by_class: dict[type, tuple[str, str, int, int]] = {}
 
@@ -208,7 +209,16 @@ class _RequestBuilder:
             self.by_class[cls] = info
         return info
 
-    def build(self, pending: PendingDispatch) -> EnqueueRequest:
+    def build_all(self, pendings: list[PendingDispatch]) -> list[EnqueueRequest]:
+        """The rows of ``pendings``, in order."""
+        untenanted = [p.job for p in pendings if p.tenant_id is None]
+        captured = iter(capture_tenants(self.pm, untenanted))
+        return [
+            self.build(p, p.tenant_id if p.tenant_id is not None else next(captured))
+            for p in pendings
+        ]
+
+    def build(self, pending: PendingDispatch, tenant: str | None) -> EnqueueRequest:
         job = pending.job
         payload = self.encode(job)
         type_name, queue, priority, max_attempts = self._class_info(type(job))
@@ -221,10 +231,6 @@ class _RequestBuilder:
                 "store large data elsewhere and pass a reference, or raise "
                 "FERROQ_MAX_PAYLOAD_BYTES"
             )
-        tenant = pending.tenant_id
-        if tenant is None:
-            captured = self.capture(job)
-            tenant = None if captured is None else str(captured)
         key = pending.idempotency_key
         if key is None:
             key = job.idempotency_key()
@@ -241,20 +247,32 @@ class _RequestBuilder:
         )
 
 
-def _capture_function(pm: pluggy.PluginManager) -> Callable[[Job], object]:
-    """``ferroq_capture_tenant(job=...)`` for the jobs of one batch, through pluggy.
+def capture_tenants(pm: pluggy.PluginManager, jobs: list[Job]) -> list[str | None]:
+    """The tenant of each of ``jobs`` from ``ferroq_capture_tenants``: one hook call for the
+    batch, and for each job the first non-None entry among the plugins' results.
 
-    With no implementation registered the call is skipped (pluggy's empty-hook check, once
-    per batch): nothing in a batch can register a plugin.
+    :raises TypeError: a plugin returned a result of another length than ``jobs``.
     """
-    hook = pm.hook.ferroq_capture_tenant
+    if not jobs:
+        return []
+    hook = pm.hook.ferroq_capture_tenants
+    # Skipped with no implementation: pluggy's own empty-hook check, once per batch.
     if not hook.get_hookimpls():
-        return _no_tenant
-    return lambda job: hook(job=job)
-
-
-def _no_tenant(_job: Job) -> None:
-    return None
+        return [None] * len(jobs)
+    tenants: list[str | None] = [None] * len(jobs)
+    for result in hook(jobs=jobs):
+        if result is None:
+            continue
+        if len(result) != len(jobs):
+            raise TypeError(
+                f"a ferroq_capture_tenants implementation returned {len(result)} tenants for "
+                f"{len(jobs)} jobs: return one entry per job, in order, or None"
+            )
+        tenants = [
+            t if t is not None else (None if r is None else str(r))
+            for t, r in zip(tenants, result, strict=True)
+        ]
+    return tenants
 
 
 # A JobId with no flag set, without JobId's Python-level ``__new__``: int's own builds the
@@ -269,8 +287,8 @@ def enqueue_pending(
     intercept = _interceptor
     if intercept is not None:
         return intercept([_pending(i) for i in items], runtime)
-    build = _RequestBuilder(runtime).build
-    requests = [build(i if type(i) is PendingDispatch else _pending(i)) for i in items]
+    pendings = [i if type(i) is PendingDispatch else _pending(i) for i in items]
+    requests = _RequestBuilder(runtime).build_all(pendings)
     results = runtime.backend.enqueue(requests, connection=connection)
     # Nothing in this loop can register a plugin while none listens: check once, not per job.
     if runtime.pm.hook.ferroq_job_enqueued.get_hookimpls():

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ferroq_backends",
     "ferroq_backoff_policies",
-    "ferroq_capture_tenant",
+    "ferroq_capture_tenants",
     "ferroq_job_enqueued",
     "ferroq_job_failed",
     "ferroq_job_retrying",
@@ -126,20 +126,25 @@ def ferroq_job_types() -> Sequence[type[Job]]:
 # ---------------------------------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
-def ferroq_capture_tenant(job: Job) -> str | None:
-    """The tenant to store with ``job`` when it is dispatched without ``for_tenant()``.
+@hookspec
+def ferroq_capture_tenants(jobs: Sequence[Job]) -> Sequence[str | None] | None:
+    """The tenants to store with ``jobs`` when they are dispatched.
 
-    Stops at the first non-None result.
+    ``jobs`` are the jobs of one dispatch call that have no ``for_tenant()``. Called once per ``dispatch()`` or ``dispatch_many()`` call (not once per job), so a bulk
+    dispatch pays one hook call. For each job the first non-None entry among the plugins'
+    results (in pluggy's call order) is stored; a job for which every plugin gives None has
+    no tenant.
 
-    :param job: the job instance being dispatched.
-    :return: the tenant id as text, or None for a job without a tenant.
+    :param jobs: the job instances being dispatched, in dispatch order (never empty).
+    :return: one entry per job, in the same order: its tenant id as text, or None; or None
+        for no opinion on any of them.
 
     Example::
 
         @hookimpl
-        def ferroq_capture_tenant(job):
-            return flask.g.get("tenant_id")
+        def ferroq_capture_tenants(jobs):
+            tenant = flask.g.get("tenant_id")
+            return [tenant] * len(jobs)
     """
 
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 from ferroq_tenancy.context import current_tenant, tenant_id_text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ferroq_core import Job
 
-__all__ = ["CaptureHook", "capture_tenant", "register_tenant_capture_hook"]
+__all__ = ["CaptureHook", "capture_tenant", "capture_tenants", "register_tenant_capture_hook"]
 
 #: ``fn(job) -> tenant id or None``: where the dispatching code's tenant is found.
 CaptureHook = Callable[["Job"], "str | int | None"]
@@ -51,3 +53,14 @@ def capture_tenant(job: Job) -> str | None:
     hook = _hook
     value = current_tenant() if hook is None else hook(job)
     return None if value is None else tenant_id_text(value)
+
+
+def capture_tenants(jobs: Sequence[Job]) -> list[str | None]:
+    """:func:`capture_tenant` of each job; without a registered hook the current tenant is
+    read once for the whole batch (it cannot change while one dispatch call runs)."""
+    hook = _hook
+    if hook is None:
+        value = current_tenant()
+        tenant = None if value is None else tenant_id_text(value)
+        return [tenant] * len(jobs)
+    return [capture_tenant(job) for job in jobs]

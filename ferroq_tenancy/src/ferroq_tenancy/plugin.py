@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core import hookimpl
-from ferroq_tenancy.capture import capture_tenant
+from ferroq_tenancy.capture import capture_tenants
 from ferroq_tenancy.context import current_tenant, tenant_scope
 from ferroq_tenancy.provider import enter_tenant
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from contextlib import AbstractContextManager
 
     from ferroq_core import Job, JobRow
 
 
 @hookimpl
-def ferroq_capture_tenant(job: Job) -> str | None:
-    """The registered capture hook's tenant, by default ``current_tenant()``."""
-    return capture_tenant(job)
+def ferroq_capture_tenants(jobs: Sequence[Job]) -> list[str | None]:
+    """Each job's tenant from the registered capture hook, by default ``current_tenant()``."""
+    return capture_tenants(jobs)
 
 
 @hookimpl
