@@ -103,7 +103,7 @@ def _reloadable(timeout: float) -> type[Job]:
 
 
 def test_running_records_follow_a_job_type_registered_again(runtime: Runtime) -> None:
-    from ferroq_core.worker.slots import RunningRecords
+    from ferroq_core.worker.running import RunningRecords
 
     first = runtime.registry.register(_reloadable(5.0))
     first().dispatch()

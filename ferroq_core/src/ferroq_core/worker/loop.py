@@ -26,9 +26,10 @@ from ferroq_core.worker.attempt import (
 )
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
+from ferroq_core.worker.running import Running, RunningRecords, RunningSet
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.slots import LoopThread, Running, RunningRecords, RunningSet, ThreadSlots
 from ferroq_core.worker.stopping import StoppingMixin
+from ferroq_core.worker.threads import JobThreads, LoopThread
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class WorkerLoop(StoppingMixin):
         self._stop_deadline: float | None = None
         #: Attempts settled by this worker (successes, failures, timeouts).
         self.processed = 0
-        self._threads: ThreadSlots | None = None
+        self._threads: JobThreads | None = None
         self._loop_thread: LoopThread | None = None
         self._leases = LeaseKeeper(runtime, self.config, self._held_leases, self._on_lost)
         self._claim_failing = False
@@ -147,7 +148,7 @@ class WorkerLoop(StoppingMixin):
         )
         if self._reporter is not None:
             self._reporter.ready()
-        self._threads = ThreadSlots(self._run_sync)
+        self._threads = JobThreads(self._run_sync)
         self._leases.start()
         signals = SignalHandlers(self, hard_exit=self._hard_exit) if self._handle_signals else None
         if signals is not None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.worker.attempt import Outcome, describe_row
 from ferroq_core.worker.limits import rss_mb
-from ferroq_core.worker.slots import timeout_error
+from ferroq_core.worker.running import timeout_error
 
 if TYPE_CHECKING:
     from ferroq_core.config import WorkerConfig
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
     from ferroq_core.worker.report import Reporter
-    from ferroq_core.worker.slots import Running, RunningSet, ThreadSlots
+    from ferroq_core.worker.running import Running, RunningSet
+    from ferroq_core.worker.threads import JobThreads
 
 __all__ = ["StoppingMixin"]
 
@@ -36,7 +37,7 @@ class StoppingMixin:
         processed: int
         _claims: int
         _running: RunningSet
-        _threads: ThreadSlots | None
+        _threads: JobThreads | None
         _reporter: Reporter | None
 
         def request_stop(self, reason: str = ..., *, force: bool = ...) -> None: ...
