@@ -150,8 +150,11 @@ class WorkerLoop(StoppingMixin):
             self._reporter.ready()
         self._threads = JobThreads(self._run_sync)
         self._leases.start()
-        signals = SignalHandlers(self, hard_exit=self._hard_exit) if self._handle_signals else None
-        if signals is not None:
+        signals = None
+        if self._handle_signals:
+            signals = SignalHandlers(
+                self.request_stop, shutdown_timeout=cfg.shutdown_timeout, hard_exit=self._hard_exit
+            )
             signals.install()
         started = time.monotonic()
         try:
