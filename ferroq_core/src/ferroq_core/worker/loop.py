@@ -27,7 +27,7 @@ from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
 from ferroq_core.worker.limits import Limits
-from ferroq_core.worker.running import Running, RunningRecords, RunningSet, timeout_error
+from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
 from ferroq_core.worker.shutdown import Shutdown
 from ferroq_core.worker.signals import SignalHandlers
 from ferroq_core.worker.threads import JobThreads, LoopThread
@@ -168,55 +168,46 @@ class WorkerLoop:
         return 0
 
     def _main(self, limits: Limits) -> None:
-        """Turn after turn: settle what finished or ran out of time, claim into the free slots
-        and start what was claimed; the runners execute it meanwhile and post the outcomes
+        """Turn after turn: settle what finished or ran out of time; claim into the free
+        slots and start what was claimed, while the runners execute and post the outcomes
         back. Once stopping, claim nothing and return when nothing runs any more."""
-        cfg = self.config
         queue_empty = False
         while True:
             self._collect()
             self._expire_overdue()
             if not self._claim_first and self._flush():
                 queue_empty = False  # a job went back to pending: it may be claimable at once
-            if not self._stop.is_set():
-                reason = limits.reached(
-                    running=len(self._running), processed=self.processed, claims=self._claims
-                )
-                if reason is not None:
-                    self.request_stop(reason)
-            if self._stop.is_set():
+            if self._stopping(limits):
                 if self._stopped():
                     return
                 continue
-            free = limits.claimable(
-                cfg.concurrency - len(self._running),
-                running=len(self._running),
-                processed=self.processed,
-                claims=self._claims,
-            )
-            if not self._leases.may_claim():
-                self._wait(min(cfg.sleep, 0.5), idle=False)
-                continue
-            if free <= 0:
-                self._wait(cfg.sleep, idle=False)
-                continue
-            if queue_empty:
-                # Nothing was there at the last look: sleep until notified or the poll is due.
-                self._wait(cfg.sleep, idle=True)
-                queue_empty = False
+            free = self._free_slots(limits)
+            pause = self._pause(free, queue_empty)
+            if pause is not None:
+                timeout, idle = pause
+                self._wait(timeout, idle=idle)
+                queue_empty = queue_empty and not idle  # an idle wait ends with a fresh look
                 continue
             rows = self._claim(free)
             if rows is None:
-                self._wait(cfg.sleep, idle=False)
+                self._wait(self.config.sleep, idle=False)
                 continue
-            self._claims += 1
             self._start_all(rows)
             if self._claim_first and self._flush():
                 continue  # a job went back to pending: it may be claimable at once
-            if len(rows) < free:
-                queue_empty = True
-                if cfg.stop_when_empty and not self._running:
-                    self.request_stop("queues empty (--stop-when-empty)")
+            queue_empty = len(rows) < free
+            if queue_empty and self.config.stop_when_empty and not self._running:
+                self.request_stop("queues empty (--stop-when-empty)")
+
+    def _stopping(self, limits: Limits) -> bool:
+        """Whether the worker is stopping; a limit reached asks it to."""
+        if not self._stop.is_set():
+            reason = limits.reached(
+                running=len(self._running), processed=self.processed, claims=self._claims
+            )
+            if reason is not None:
+                self.request_stop(reason)
+        return self._stop.is_set()
 
     def _stopped(self) -> bool:
         """One turn while stopping: True once the worker may return (forced, nothing runs,
@@ -238,6 +229,7 @@ class WorkerLoop:
         self._flush(force=True)
 
     def _stop_helpers(self) -> None:
+        """Stop the callbacks, lease, job and event loop threads."""
         # Forced: a second signal promised an exit within a second.
         budget = 0.2 if self._force else 2.0
         grace = max(1.0, min(10.0, self.config.shutdown_timeout))
@@ -249,6 +241,27 @@ class WorkerLoop:
             self._loop_thread.stop(budget)
 
     # -- claim and start ---------------------------------------------------------------------
+    def _free_slots(self, limits: Limits) -> int:
+        running = len(self._running)
+        return limits.claimable(
+            self.config.concurrency - running,
+            running=running,
+            processed=self.processed,
+            claims=self._claims,
+        )
+
+    def _pause(self, free: int, queue_empty: bool) -> tuple[float, bool] | None:
+        """Why not to claim now, as the wait to make instead (seconds, idle); None: claim."""
+        sleep = self.config.sleep
+        if not self._leases.may_claim():
+            return min(sleep, 0.5), False  # our jobs may be reaped: claim no more until then
+        if free <= 0:
+            return sleep, False
+        if queue_empty:
+            # Nothing was there at the last look: sleep until notified or the poll is due.
+            return sleep, True
+        return None
+
     def _claim(self, limit: int) -> list[JobRow] | None:
         try:
             rows = self.runtime.backend.claim(self.config.queues, self.worker_id, limit)
@@ -260,6 +273,7 @@ class WorkerLoop:
         if self._claim_failing:
             log.warning("claiming again")
         self._claim_failing = False
+        self._claims += 1
         return rows
 
     def _start_all(self, rows: list[JobRow]) -> None:
@@ -326,29 +340,10 @@ class WorkerLoop:
             self._settle_all(finished)
 
     def _expire_overdue(self) -> None:
-        """Settle the jobs past their deadline as failed with :class:`JobTimeout`."""
+        """Settle the jobs past their deadline as timed out."""
         now = time.monotonic()
         for running in self._running.take_overdue(now):
-            row = running.row
-            started = running.started_at
-            error = timeout_error(running)
-            if running.is_async:
-                # Report the end to a supervisor only when the task really ends: a handler
-                # that blocks the event loop is then killed with its process.
-                running.abandoned = started is not None
-                if running.future is not None:
-                    running.future.cancel()
-            elif started is not None:
-                self._threads.abandon(running)
-            log.warning(
-                "%s: timed out after %gs%s",
-                describe_row(row),
-                running.timeout,
-                "" if running.is_async else " (its thread is abandoned)",
-            )
-            duration = now - started if started is not None else 0.0
-            outcome = Outcome(row=row, error=error, duration=duration, job=self._decode(row))
-            self._settle_all([(running, outcome)])
+            self._settle_all([(running, expire(running, now, self._decode(running.row)))])
 
     def _settle_all(self, finished: list[tuple[Running, Outcome]]) -> None:
         """Queue outcomes for writing back; their records leave the running set under one

@@ -10,6 +10,7 @@ under the set's lock.
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 
 from ferroq_core.errors import JobTimeout
+from ferroq_core.worker.attempt import Outcome, describe_row
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -27,10 +29,12 @@ if TYPE_CHECKING:
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
 
-__all__ = ["Running", "RunningRecords", "RunningSet", "timeout_error"]
+__all__ = ["Running", "RunningRecords", "RunningSet", "expire", "timeout_error"]
 
 #: Stack text kept in a timeout's error, at most.
 MAX_STACK_CHARS = 4_000
+
+log = logging.getLogger("ferroq.worker")
 
 
 @attrs.define(eq=False)
@@ -189,6 +193,36 @@ class RunningSet:
         with self._lock:
             deadlines = [r.deadline for r in self._jobs.values() if r.deadline is not None]
         return min(deadlines) if deadlines else None
+
+
+def expire(running: Running, now: float, job: Job | None) -> Outcome:
+    """The outcome of a job taken past its deadline (:meth:`RunningSet.take_overdue`): a
+    :class:`~ferroq_core.errors.JobTimeout`. An async task is cancelled; a sync handler
+    cannot be stopped, so its thread is abandoned (the pool gives the next job a fresh one).
+
+    :param running: the overdue job, already marked settled.
+    :param now: ``time.monotonic()`` of the check.
+    :param job: the decoded job, for its ``failed()`` (None when it does not decode).
+    """
+    row = running.row
+    started = running.started_at
+    error = timeout_error(running)
+    if running.is_async:
+        # Report the end to a supervisor only when the task really ends: a handler that
+        # blocks the event loop is then killed with its process.
+        running.abandoned = started is not None
+        if running.future is not None:
+            running.future.cancel()
+    elif started is not None:
+        running.abandoned = True
+    log.warning(
+        "%s: timed out after %gs%s",
+        describe_row(row),
+        running.timeout,
+        "" if running.is_async else " (its thread is abandoned)",
+    )
+    duration = now - started if started is not None else 0.0
+    return Outcome(row=row, error=error, duration=duration, job=job)
 
 
 def timeout_error(running: Running) -> JobTimeout:

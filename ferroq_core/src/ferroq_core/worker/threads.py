@@ -100,7 +100,8 @@ class JobThreads:
                     continue
                 self._run(item)
                 if item.abandoned:
-                    # Given up after a timeout: later jobs get a fresh thread.
+                    # Given up after a timeout (see running.expire): later jobs get a fresh
+                    # thread.
                     return
         finally:
             with self._lock:
@@ -113,10 +114,6 @@ class JobThreads:
             self._pending.extend(runs)
             if not self._waking:
                 self._wake_one()
-
-    def abandon(self, running: Running) -> None:
-        """Give up on the thread running ``running`` (it leaves the pool when it returns)."""
-        running.abandoned = True
 
     def stop(self) -> None:
         """Let idle threads exit (running ones are daemons: they never block exit)."""
