@@ -10,8 +10,8 @@ the event and the outcomes a last time.
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 from typing import TYPE_CHECKING, final
 
@@ -38,7 +38,9 @@ class Inbox:
     def __init__(self, backend: Backend, queues: Sequence[str]) -> None:
         self._backend = backend
         self._queues = queues
-        self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
+        # A deque, not a queue: nobody blocks on it (the event does the waking), and its
+        # append and popleft are atomic, so neither side takes a lock for it.
+        self._done: collections.deque[tuple[Running, Outcome]] = collections.deque()
         self._event = threading.Event()
         #: Set while the main thread sleeps in ``backend.wait_for_jobs``.
         self._idle_waiting = False
@@ -46,7 +48,7 @@ class Inbox:
     # -- runners' side -----------------------------------------------------------------------
     def post(self, running: Running, outcome: Outcome) -> None:
         """Hand a finished attempt to the main thread and wake it."""
-        self._done.put((running, outcome))
+        self._done.append((running, outcome))
         # Every finished job wakes the main thread: the event's lock is skipped when it is
         # already set (the main thread clears it only before it looks at the outcomes again),
         # and the backend's wake-up (a lock and a notify) unless the main thread sleeps there.
@@ -63,13 +65,12 @@ class Inbox:
     # -- main thread's side ------------------------------------------------------------------
     def take(self) -> list[tuple[Running, Outcome]]:
         """Every attempt posted since the last call, in order."""
-        get = self._done.get_nowait
+        done = self._done
+        pop = done.popleft
         taken: list[tuple[Running, Outcome]] = []
-        while True:
-            try:
-                taken.append(get())
-            except queue.Empty:
-                return taken
+        while done:
+            taken.append(pop())
+        return taken
 
     def sleep(self, timeout: float, *, idle: bool) -> None:
         """Sleep up to ``timeout`` seconds or until woken; at once when already woken.
@@ -80,7 +81,7 @@ class Inbox:
         timeout = max(0.0, timeout)
         self._idle_waiting = idle
         try:
-            if self._event.is_set() or not self._done.empty():
+            if self._event.is_set() or self._done:
                 self._event.clear()
                 return
             if idle:
