@@ -34,10 +34,6 @@ ALLOWED_LOCAL_IMPORTS = frozenset(
 #: Core code never names these, not even inside a function: dependencies point inward.
 NEVER_IN_CORE = frozenset({"ferroq_sqlite", "ferroq_postgres", "ferroq_tenancy", "psycopg"})
 
-#: Parts of ferroq_core whose function-local imports belong to the storage and worker changes
-#: of issue 18, which land separately; drop an entry when its change is merged.
-LOCAL_IMPORT_CHECK_EXCLUDED = ("ferroq_core.worker",)
-
 
 @attrs.frozen
 class Import:
@@ -356,7 +352,7 @@ def _local_import_violations() -> list[str]:
             if top in NEVER_IN_CORE:
                 bad.append(f"{module} line {imp.line}: core imports {imp.target}")
                 continue
-            if not imp.local or module.startswith(LOCAL_IMPORT_CHECK_EXCLUDED):
+            if not imp.local:
                 continue
             if top not in ALLOWED_LOCAL_IMPORTS:
                 bad.append(f"{module} line {imp.line}: {imp.target} imported inside a function")

@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -198,7 +199,8 @@ def test_a_remote_backend_gets_the_next_claim_before_the_write_back(
     # With writes that wait on a server (remote), the next job is claimed first so that it
     # runs during the acknowledgement's round trip; otherwise the write-back goes first.
     runtime, watch = watched
-    watch.remote = remote  # type: ignore[attr-defined]
+    # Declared in the backend's capabilities (a Watch would otherwise pass on its backend's).
+    watch.capabilities = SimpleNamespace(remote=remote)  # type: ignore[attr-defined]
     for i in range(3):
         Record(tag=f"o{i}").dispatch()
     config = WorkerConfig(concurrency=1, stop_when_empty=True, sleep=0.05)

@@ -130,10 +130,10 @@ def ferroq_job_types() -> Sequence[type[Job]]:
 def ferroq_capture_tenants(jobs: Sequence[Job]) -> Sequence[str | None] | None:
     """The tenants to store with ``jobs`` when they are dispatched.
 
-    ``jobs`` are the jobs of one dispatch call that have no ``for_tenant()``. Called once per ``dispatch()`` or ``dispatch_many()`` call (not once per job), so a bulk
-    dispatch pays one hook call. For each job the first non-None entry among the plugins'
-    results (in pluggy's call order) is stored; a job for which every plugin gives None has
-    no tenant.
+    ``jobs`` are the jobs of one dispatch call that have no ``for_tenant()``. Called once per
+    ``dispatch()`` or ``dispatch_many()`` call (not once per job), so a bulk dispatch pays one
+    hook call. For each job the first non-None entry among the plugins' results (in pluggy's
+    call order) is stored; a job for which every plugin gives None has no tenant.
 
     :param jobs: the job instances being dispatched, in dispatch order (never empty).
     :return: one entry per job, in the same order: its tenant id as text, or None; or None

@@ -71,8 +71,6 @@ class PostgresBackend:
 
     name = "postgres"
     capabilities = CAPABILITIES
-    #: The worker reads this spelling of ``capabilities.remote`` (claim before writing back).
-    remote = CAPABILITIES.remote
 
     def __init__(self, engine: Engine, options: PostgresOptions | None = None) -> None:
         if engine.dialect.driver != "psycopg":

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from ferroq_core.storage.rules import reap_dead_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
@@ -58,20 +58,28 @@ def forget_worker(worker_id: str) -> None:
         _LIVE.discard(worker_id)
 
 
+@final
 class LeaseKeeper:
-    """Runs the heartbeat and reaper threads of one worker."""
+    """Runs the heartbeat and reaper threads of one worker.
+
+    :param runtime: the queue runtime (its backend heartbeats and reaps).
+    :param config: the worker's options (intervals, visibility timeout).
+    :param leases: returns every lease the worker holds now (called on the heartbeat thread).
+    :param on_lost: called with the ids of jobs whose lease a heartbeat found reaped; default
+        log them.
+    """
 
     def __init__(
         self,
         runtime: Runtime,
         config: WorkerConfig,
         leases: Callable[[], list[Lease]],
-        on_lost: Callable[[set[int]], None],
+        on_lost: Callable[[set[int]], None] | None = None,
     ) -> None:
         self._runtime = runtime
         self._config = config
         self._leases = leases
-        self._on_lost = on_lost
+        self._on_lost = on_lost or _log_lost
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         #: monotonic time of the last heartbeat that reached the database.
@@ -79,6 +87,8 @@ class LeaseKeeper:
         self._failing = False
         #: Leases a heartbeat found reaped: not beaten (nor reported) again while still held.
         self._lost: set[Lease] = set()
+        #: Claiming paused because heartbeats fail (see :meth:`may_claim`).
+        self._paused = False
 
     def start(self) -> None:
         for name, target in (("heartbeat", self._heartbeat_loop), ("reaper", self._reaper_loop)):
@@ -97,6 +107,20 @@ class LeaseKeeper:
         """False once heartbeats have failed for longer than the visibility timeout: by then
         other workers may have reaped our jobs, so claiming more would only pile up risk."""
         return time.monotonic() - self.last_ok <= self._config.visibility_timeout
+
+    def may_claim(self) -> bool:
+        """:attr:`healthy`, logging when claiming pauses and resumes (main thread only)."""
+        healthy = self.healthy
+        if healthy == self._paused:
+            self._paused = not healthy
+            if self._paused:
+                log.warning(
+                    "heartbeats failing for more than %gs: not claiming until they succeed",
+                    self._config.visibility_timeout,
+                )
+            else:
+                log.warning("heartbeats succeed again: claiming")
+        return healthy
 
     # -- heartbeat ---------------------------------------------------------------------------
     def beat(self) -> None:
@@ -152,3 +176,11 @@ class LeaseKeeper:
         interval = self._config.effective_reaper_interval
         while not self._stop.wait(interval):
             self.reap()
+
+
+def _log_lost(ids: set[int]) -> None:
+    for job_id in sorted(ids):
+        log.warning(
+            "job %s: lease lost (reaped after missed heartbeats); its result will be discarded",
+            job_id,
+        )

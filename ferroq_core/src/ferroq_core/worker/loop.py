@@ -9,7 +9,6 @@ rules in one place: a job is settled exactly once, by the main thread, fenced by
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -25,16 +24,20 @@ from ferroq_core.worker.attempt import (
     execute_async,
 )
 from ferroq_core.worker.identity import new_worker_id
+from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
+from ferroq_core.worker.limits import Limits
+from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
+from ferroq_core.worker.shutdown import Shutdown
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.slots import LoopThread, Running, RunningRecords, RunningSet, ThreadSlots
-from ferroq_core.worker.stopping import StoppingMixin
+from ferroq_core.worker.threads import JobThreads, LoopThread
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow, Lease
     from ferroq_core.runtime import Runtime
+    from ferroq_core.storage.protocol import Backend
     from ferroq_core.worker.report import Reporter
 
 __all__ = ["Worker", "WorkerLoop"]
@@ -42,7 +45,7 @@ __all__ = ["Worker", "WorkerLoop"]
 log = logging.getLogger("ferroq.worker")
 
 
-class WorkerLoop(StoppingMixin):
+class WorkerLoop:
     """A worker: ``WorkerLoop(runtime, WorkerConfig(...)).run()`` returns the exit code.
 
     :param runtime: the queue runtime (backend, plugins, registry).
@@ -66,38 +69,33 @@ class WorkerLoop(StoppingMixin):
         hard_exit: bool = False,
     ) -> None:
         self.runtime = runtime
-        self.config = config or WorkerConfig()
+        self.config = cfg = config or WorkerConfig()
         self.worker_id = worker_id or new_worker_id()
         self._handle_signals = handle_signals
         self._reporter = reporter
         self._hard_exit = hard_exit
+        backend: Backend = runtime.backend
+        #: Attempts settled by this worker (successes, failures, timeouts).
+        self.processed = 0
+        #: Successful claim calls (``--once`` allows one).
+        self._claims = 0
         self._running = RunningSet()
+        self._records = RunningRecords(runtime, cfg.timeout)
+        self._threads = JobThreads(self._run_sync)
+        self._loop_thread: LoopThread | None = None
+        self._inbox = Inbox(backend, cfg.queues)
         self._callbacks = Callbacks()
-        self._writeback = WriteBack(runtime, self.config.concurrency, self._callbacks.submit)
-        self._done: queue.SimpleQueue[tuple[Running, Outcome]] = queue.SimpleQueue()
-        self._wakeup = threading.Event()
-        #: Set while the main thread sleeps in ``backend.wait_for_jobs``.
-        self._idle_waiting = False
+        self._writeback = WriteBack(runtime, cfg.concurrency, self._callbacks.submit)
+        self._leases = LeaseKeeper(runtime, cfg, self._held_leases)
+        self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
         self._stop = threading.Event()
         self._force = False
         self._stop_reason = ""
-        self._stop_deadline: float | None = None
-        #: Attempts settled by this worker (successes, failures, timeouts).
-        self.processed = 0
-        self._threads: ThreadSlots | None = None
-        self._loop_thread: LoopThread | None = None
-        self._leases = LeaseKeeper(runtime, self.config, self._held_leases, self._on_lost)
+        # Where a write waits on a database server, the jobs just claimed run during the
+        # write-back's round trip; where it is work in this process, writing back first is
+        # faster (docs/performance.md, "The worker").
+        self._claim_first = backend.capabilities.remote
         self._claim_failing = False
-        # Where a write waits on a database server, claim first and write back after: the
-        # jobs just claimed run during the write's round trip (Postgres drain 1.17x). Where
-        # it is CPU in this process (SQLite), the other order measured faster with two
-        # processes (0.84-0.92x with claim first). Optional: plugin backends may lack it.
-        self._claim_first = bool(getattr(runtime.backend, "remote", False))
-        #: Successful claim calls (``--once`` allows one).
-        self._claims = 0
-        #: Claiming paused because heartbeats fail.
-        self._paused = False
-        self._records = RunningRecords(runtime, self.config.timeout)
         #: Whether a plugin implements ``ferroq_job_started`` (see :meth:`_start_all`).
         self._started_hook = True
 
@@ -110,23 +108,11 @@ class WorkerLoop(StoppingMixin):
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
-        self._wake(always=True)
+        self._inbox.wake()
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
-
-    def _wake(self, *, always: bool = False) -> None:
-        # Every finished job wakes the main thread: skip the event's lock when it is already
-        # set (the main thread clears it only before it looks at the finished jobs again),
-        # and the backend's wake-up (a lock and a notify) unless the main thread sleeps in
-        # wait_for_jobs. No wake is lost: the main thread raises _idle_waiting before it
-        # looks at _wakeup and _done a last time, and a runner posts to _done and sets
-        # _wakeup before it reads _idle_waiting.
-        if not self._wakeup.is_set():
-            self._wakeup.set()
-        if always or self._idle_waiting:
-            self.runtime.backend.wake()
 
     # -- main --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -134,7 +120,7 @@ class WorkerLoop(StoppingMixin):
         cfg = self.config
         backend = self.runtime.backend
         backend.check_schema()
-        returned = reap_startup_claims(self.runtime.backend, self.worker_id)
+        returned = reap_startup_claims(backend, self.worker_id)
         if returned:
             log.warning("returned %d job(s) of dead workers on this host to pending", returned)
         log.info(
@@ -147,30 +133,23 @@ class WorkerLoop(StoppingMixin):
         )
         if self._reporter is not None:
             self._reporter.ready()
-        self._threads = ThreadSlots(self._run_sync)
         self._leases.start()
-        signals = SignalHandlers(self, hard_exit=self._hard_exit) if self._handle_signals else None
-        if signals is not None:
+        signals = None
+        if self._handle_signals:
+            signals = SignalHandlers(
+                self.request_stop, shutdown_timeout=cfg.shutdown_timeout, hard_exit=self._hard_exit
+            )
             signals.install()
-        started = time.monotonic()
         try:
-            self._main(started)
+            self._main(Limits(cfg, time.monotonic()))
         finally:
             try:
-                self._shutdown()
+                self._hand_back()
             finally:
                 forget_worker(self.worker_id)
                 if signals is not None:
                     signals.restore()
-                # Forced: a second signal promised an exit within a second.
-                budget = 0.2 if self._force else 2.0
-                grace = max(1.0, min(10.0, cfg.shutdown_timeout))
-                if not self._callbacks.drain(budget if self._force else grace):
-                    log.warning("exiting with failed() callbacks still running")
-                self._leases.stop(budget)
-                self._threads.stop()
-                if self._loop_thread is not None:
-                    self._loop_thread.stop(budget)
+                self._stop_helpers()
         log.info(
             "worker %s stopped (%s): %d job(s) processed",
             self.worker_id,
@@ -179,79 +158,100 @@ class WorkerLoop(StoppingMixin):
         )
         return 0
 
-    def _main(self, started: float) -> None:
-        cfg = self.config
+    def _main(self, limits: Limits) -> None:
+        """Turn after turn: settle what finished or ran out of time; claim into the free
+        slots and start what was claimed, while the runners execute and post the outcomes
+        back. Once stopping, claim nothing and return when nothing runs any more."""
         queue_empty = False
         while True:
             self._collect()
-            self._check_deadlines()
+            self._expire_overdue()
             if not self._claim_first and self._flush():
-                queue_empty = False
-            if not self._stop.is_set():
-                self._check_limits(started)
-            if self._stop.is_set():
-                if self._force or not self._running:
+                queue_empty = False  # a job went back to pending: it may be claimable at once
+            if self._stopping(limits):
+                if self._stopped():
                     return
-                if self._stop_deadline is None:
-                    self._stop_deadline = time.monotonic() + cfg.shutdown_timeout
-                    self._return_unstarted()
-                    log.info(
-                        "stopping (%s): waiting up to %gs for %d running job(s)",
-                        self._stop_reason,
-                        cfg.shutdown_timeout,
-                        len(self._running),
-                    )
-                if time.monotonic() >= self._stop_deadline:
-                    return
-                self._wait(self._stop_deadline - time.monotonic(), idle=False)
                 continue
-            free = self._free_slots()
-            if not self._leases_healthy():
-                self._wait(min(cfg.sleep, 0.5), idle=False)
-                continue
-            if free <= 0:
-                self._wait(cfg.sleep, idle=False)
-                continue
-            if queue_empty:
-                # Nothing was there at the last look: sleep until notified or the poll is due.
-                self._wait(cfg.sleep, idle=True)
-                queue_empty = False
+            free = self._free_slots(limits)
+            pause = self._pause(free, queue_empty)
+            if pause is not None:
+                timeout, idle = pause
+                self._wait(timeout, idle=idle)
+                queue_empty = queue_empty and not idle  # an idle wait ends with a fresh look
                 continue
             rows = self._claim(free)
             if rows is None:
-                self._wait(cfg.sleep, idle=False)
+                self._wait(self.config.sleep, idle=False)
                 continue
-            self._claims += 1
             self._start_all(rows)
             if self._claim_first and self._flush():
                 continue  # a job went back to pending: it may be claimable at once
-            if len(rows) < free:
-                queue_empty = True
-                if cfg.stop_when_empty and not self._running:
-                    self.request_stop("queues empty (--stop-when-empty)")
+            queue_empty = len(rows) < free
+            if queue_empty and self.config.stop_when_empty and not self._running:
+                self.request_stop("queues empty (--stop-when-empty)")
 
-    # -- claiming and starting ------------------------------------------------------------------
-    def _leases_healthy(self) -> bool:
-        healthy = self._leases.healthy
-        if healthy == self._paused:
-            self._paused = not healthy
-            if self._paused:
-                log.warning(
-                    "heartbeats failing for more than %gs: not claiming until they succeed",
-                    self.config.visibility_timeout,
-                )
-            else:
-                log.warning("heartbeats succeed again: claiming")
-        return healthy
+    def _stopping(self, limits: Limits) -> bool:
+        """Whether the worker is stopping; a limit reached asks it to."""
+        if not self._stop.is_set():
+            reason = limits.reached(
+                running=len(self._running), processed=self.processed, claims=self._claims
+            )
+            if reason is not None:
+                self.request_stop(reason)
+        return self._stop.is_set()
 
-    def _free_slots(self) -> int:
-        cfg = self.config
-        free = cfg.concurrency - len(self._running)
-        if cfg.once:
-            free = 0 if self._claims else min(free, 1)
-        if cfg.max_jobs is not None:
-            free = min(free, cfg.max_jobs - self.processed - len(self._running))
-        return free
+    def _stopped(self) -> bool:
+        """One turn while stopping: True once the worker may return (forced, nothing runs,
+        or the shutdown deadline passed), else wait for the running jobs."""
+        if self._force or not self._running:
+            return True
+        left = self._shutdown.begin(self._stop_reason) - time.monotonic()
+        if left <= 0:
+            return True
+        self._wait(left, idle=False)
+        return False
+
+    def _hand_back(self) -> None:
+        """Write back what finished; every job still held goes back to pending."""
+        self._collect()
+        self._flush(force=True)
+        self._shutdown.return_unstarted()
+        self._shutdown.return_running()
+        self._flush(force=True)
+
+    def _stop_helpers(self) -> None:
+        """Stop the callbacks, lease, job and event loop threads."""
+        # Forced: a second signal promised an exit within a second.
+        budget = 0.2 if self._force else 2.0
+        grace = max(1.0, min(10.0, self.config.shutdown_timeout))
+        if not self._callbacks.drain(budget if self._force else grace):
+            log.warning("exiting with failed() callbacks still running")
+        self._leases.stop(budget)
+        self._threads.stop()
+        if self._loop_thread is not None:
+            self._loop_thread.stop(budget)
+
+    # -- claim and start ---------------------------------------------------------------------
+    def _free_slots(self, limits: Limits) -> int:
+        running = len(self._running)
+        return limits.claimable(
+            self.config.concurrency - running,
+            running=running,
+            processed=self.processed,
+            claims=self._claims,
+        )
+
+    def _pause(self, free: int, queue_empty: bool) -> tuple[float, bool] | None:
+        """Why not to claim now, as the wait to make instead (seconds, idle); None: claim."""
+        sleep = self.config.sleep
+        if not self._leases.may_claim():
+            return min(sleep, 0.5), False  # our jobs may be reaped: claim no more until then
+        if free <= 0:
+            return sleep, False
+        if queue_empty:
+            # Nothing was there at the last look: sleep until notified or the poll is due.
+            return sleep, True
+        return None
 
     def _claim(self, limit: int) -> list[JobRow] | None:
         try:
@@ -264,12 +264,12 @@ class WorkerLoop(StoppingMixin):
         if self._claim_failing:
             log.warning("claiming again")
         self._claim_failing = False
+        self._claims += 1
         return rows
 
     def _start_all(self, rows: list[JobRow]) -> None:
         """Start a claim's jobs: every record is added under one lock and the sync ones are
-        handed to the threads in one call (per job, the locks were a tenth of a no-op job's
-        cost on the main thread)."""
+        handed to the threads in one call."""
         runs = self._records.records(rows)
         # Looked up once per claim, not per job: a plugin registered meanwhile is seen by
         # the next claim's jobs.
@@ -285,7 +285,7 @@ class WorkerLoop(StoppingMixin):
                 # attempt comes back with more attempts than allowed: it must not run again.
                 running.settled = True
                 error = attempts_exhausted(row)
-                self._settle(running, Outcome(row=row, error=error, job=self._decode(row)))
+                self._settle_all([(running, Outcome(row=row, error=error, job=self._decode(row)))])
             elif running.is_async:
                 if self._loop_thread is None:
                     self._loop_thread = LoopThread()
@@ -293,9 +293,9 @@ class WorkerLoop(StoppingMixin):
             else:
                 sync.append(running)
         if sync:
-            assert self._threads is not None
             self._threads.submit_all(sync)
 
+    # -- execute (on the runners) ------------------------------------------------------------
     def _begin(self, running: Running) -> bool:
         if not self._running.begin(running):
             return False
@@ -308,24 +308,16 @@ class WorkerLoop(StoppingMixin):
 
     def _run_sync(self, running: Running) -> None:
         if self._begin(running):
-            self._done.put((running, execute(self.runtime, running.row)))
-            self._wake()
+            self._inbox.post(running, execute(self.runtime, running.row))
 
     async def _run_async(self, running: Running) -> None:
         if self._begin(running):
-            outcome = await execute_async(self.runtime, running.row)
-            self._done.put((running, outcome))
-            self._wake()
+            self._inbox.post(running, await execute_async(self.runtime, running.row))
 
-    # -- finishing ---------------------------------------------------------------------------
+    # -- settle ------------------------------------------------------------------------------
     def _collect(self) -> None:
-        get = self._done.get_nowait
         finished: list[tuple[Running, Outcome]] = []
-        while True:
-            try:
-                running, outcome = get()
-            except queue.Empty:
-                break
+        for running, outcome in self._inbox.take():
             if running.settled:
                 # Timed out or returned at shutdown; the late result is dropped (a write
                 # would be rejected by fencing anyway).
@@ -338,8 +330,11 @@ class WorkerLoop(StoppingMixin):
         if finished:
             self._settle_all(finished)
 
-    def _settle(self, running: Running, outcome: Outcome) -> None:
-        self._settle_all([(running, outcome)])
+    def _expire_overdue(self) -> None:
+        """Settle the jobs past their deadline as timed out."""
+        now = time.monotonic()
+        for running in self._running.take_overdue(now):
+            self._settle_all([(running, expire(running, now, self._decode(running.row)))])
 
     def _settle_all(self, finished: list[tuple[Running, Outcome]]) -> None:
         """Queue outcomes for writing back; their records leave the running set under one
@@ -354,7 +349,8 @@ class WorkerLoop(StoppingMixin):
             add(outcome)
 
     def _flush(self, *, force: bool = False) -> bool:
-        """Write outcomes back; successes are batched while other jobs run."""
+        """Write outcomes back; successes are batched while other jobs run. True when a job
+        went back to pending."""
         return self._writeback.flush(force=force or not self._running or self._stop.is_set())
 
     def _decode(self, row: JobRow) -> Job | None:
@@ -363,17 +359,10 @@ class WorkerLoop(StoppingMixin):
         except Exception:
             return None
 
-    # -- leases ------------------------------------------------------------------------------
+    # -- leases and sleep --------------------------------------------------------------------
     def _held_leases(self) -> list[Lease]:
         rows = self._running.held_rows() + self._writeback.rows()
         return [row.lease for row in rows]
-
-    def _on_lost(self, ids: set[int]) -> None:
-        for job_id in sorted(ids):
-            log.warning(
-                "job %s: lease lost (reaped after missed heartbeats); its result will be discarded",
-                job_id,
-            )
 
     def _wait(self, timeout: float, *, idle: bool) -> None:
         """Sleep up to ``timeout`` or until woken. Claiming first, the turn has not written
@@ -381,31 +370,15 @@ class WorkerLoop(StoppingMixin):
         may be claimable); otherwise the top of the turn already did it."""
         if self._claim_first and self._flush():
             return
-        now = time.monotonic()
         deadline = self._running.next_deadline()
         if deadline is not None:
-            timeout = min(timeout, max(0.0, deadline - now) + 0.001)
+            timeout = min(timeout, max(0.0, deadline - time.monotonic()) + 0.001)
         if self.config.max_time is not None and not self._stop.is_set():
             timeout = min(timeout, 0.5)
         ack_wait = self._writeback.ack_wait()
         if ack_wait is not None:
             timeout = min(timeout, ack_wait)
-        self._idle_waiting = idle
-        try:
-            if self._wakeup.is_set() or not self._done.empty():
-                self._wakeup.clear()
-                return
-            if idle:
-                try:
-                    self.runtime.backend.wait_for_jobs(self.config.queues, max(0.0, timeout))
-                except Exception as exc:  # a broken wake-up channel degrades to polling
-                    log.debug("waiting for notifications failed: %s", exc)
-                    self._wakeup.wait(max(0.0, timeout))
-            else:
-                self._wakeup.wait(max(0.0, timeout))
-        finally:
-            self._idle_waiting = False
-        self._wakeup.clear()
+        self._inbox.sleep(timeout, idle=idle)
 
 
 #: The seed crate's name for the worker.

@@ -16,14 +16,12 @@ import os
 import signal
 import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 if TYPE_CHECKING:
     from types import FrameType
 
-    from ferroq_core.worker.loop import WorkerLoop
-
-__all__ = ["FORCE_EXIT_AFTER", "SignalHandlers"]
+__all__ = ["FORCE_EXIT_AFTER", "SignalHandlers", "StopRequest"]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -32,11 +30,35 @@ FORCE_EXIT_AFTER = 0.9
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class SignalHandlers:
-    """Installs the handlers on :meth:`install` (main thread only) and restores the old ones."""
+class StopRequest(Protocol):
+    """What a signal asks of the worker (:meth:`~ferroq_core.worker.WorkerLoop.request_stop`
+    has this shape)."""
 
-    def __init__(self, worker: WorkerLoop, *, hard_exit: bool = False) -> None:
-        self._worker = worker
+    def __call__(self, reason: str, *, force: bool = ...) -> None:
+        """Stop gracefully, or with ``force`` return every job and exit.
+
+        :param reason: why (the signal's name).
+        :param force: the second signal: exit now.
+        """
+
+
+@final
+class SignalHandlers:
+    """Installs the handlers on :meth:`install` (main thread only) and restores the old ones.
+
+    :param request_stop: called with the signal's name on the first signal, and with
+        ``force=True`` on the second.
+    :param shutdown_timeout: how long running jobs may finish after the first signal (for the
+        log line).
+    :param hard_exit: after a second signal, end the process within :data:`FORCE_EXIT_AFTER`
+        seconds even when a job thread is stuck.
+    """
+
+    def __init__(
+        self, request_stop: StopRequest, *, shutdown_timeout: float, hard_exit: bool = False
+    ) -> None:
+        self._request_stop = request_stop
+        self._shutdown_timeout = shutdown_timeout
         self._hard_exit = hard_exit
         self._old: dict[int, Any] = {}
         self._old_fd = -1
@@ -89,19 +111,18 @@ class SignalHandlers:
     def _handle(self, signum: int) -> None:
         self._count += 1
         name = signal.Signals(signum).name
-        worker = self._worker
         if self._count == 1:
             log.warning(
                 "%s received: finishing running jobs (up to %gs); send it again to exit now",
                 name,
-                worker.config.shutdown_timeout,
+                self._shutdown_timeout,
             )
-            worker.request_stop(name)
+            self._request_stop(name)
             return
         log.warning("second %s: returning running jobs to pending and exiting now", name)
         if self._hard_exit:
             threading.Thread(target=_exit_later, name="ferroq-force-exit", daemon=True).start()
-        worker.request_stop(name, force=True)
+        self._request_stop(name, force=True)
 
 
 def _noop(_signum: int, _frame: FrameType | None) -> None:

@@ -86,30 +86,3 @@ def test_a_blocked_job_does_not_delay_the_jobs_claimed_after_it(runtime: Runtime
     assert Gate.opened.is_set()
     assert sorted(Quick.done) == list(range(Gate.expect))
     assert runtime.backend.get_stats().total == 0
-
-
-def _reloadable(timeout: float) -> type[Job]:
-    # Each call defines the "same" class again (same module and qualname), as reloading the
-    # module that defines it would: the registry keeps the newest.
-    @attrs.define
-    class Reloaded(Job):
-        job_name = "test.slots_reloaded"
-
-        def handle(self) -> None:
-            pass
-
-    Reloaded.timeout = timeout
-    return Reloaded
-
-
-def test_running_records_follow_a_job_type_registered_again(runtime: Runtime) -> None:
-    from ferroq_core.worker.slots import RunningRecords
-
-    first = runtime.registry.register(_reloadable(5.0))
-    first().dispatch()
-    first().dispatch()
-    one, two = runtime.backend.claim(["default"], "h:1:a", 2)
-    records = RunningRecords(runtime, default_timeout=None)
-    assert [r.timeout for r in records.records([one])] == [5.0]
-    runtime.registry.register(_reloadable(7.0))
-    assert [r.timeout for r in records.records([one, two])] == [7.0, 7.0]

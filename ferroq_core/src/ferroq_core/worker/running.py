@@ -1,45 +1,35 @@
-"""Where a worker's jobs run: threads for plain ``handle()``, one event loop for ``async def``.
+"""The worker's claimed jobs: a :class:`Running` record per job from claim to settlement,
+the :class:`RunningSet` that holds them, and :class:`RunningRecords`, which makes a claim's
+records.
 
-The main loop owns every :class:`Running` record and is the only one that settles a job; the
-runners only execute and post the :class:`~ferroq_core.worker.attempt.Outcome` back. A sync
-job that overruns its timeout cannot be killed inside a thread, so its thread is *abandoned*:
-the pool starts a fresh thread to keep the slot count, and the late outcome is ignored (and
-would be rejected by fencing anyway).
+The main loop owns every record and is the only one that settles a job; runners only mark a
+record started (:meth:`RunningSet.begin`). Every change that races between the two happens
+under the set's lock.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import inspect
 import logging
-import queue
 import sys
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 
 from ferroq_core.errors import JobTimeout
+from ferroq_core.worker.attempt import Outcome, describe_row
 
 if TYPE_CHECKING:
     import concurrent.futures
-    from collections.abc import Callable, Coroutine
 
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
 
-__all__ = [
-    "LoopThread",
-    "Running",
-    "RunningRecords",
-    "RunningSet",
-    "ThreadSlots",
-    "timeout_error",
-]
+__all__ = ["Running", "RunningRecords", "RunningSet", "expire", "timeout_error"]
 
 #: Stack text kept in a timeout's error, at most.
 MAX_STACK_CHARS = 4_000
@@ -49,7 +39,8 @@ log = logging.getLogger("ferroq.worker")
 
 @attrs.define(eq=False)
 class Running:
-    """One claimed job from claim to settlement (mutable; guarded by the worker's lock)."""
+    """One claimed job from claim to settlement (mutable: a change that races between the
+    main thread and a runner happens under the :class:`RunningSet` lock)."""
 
     #: The claimed row (its lease fences every write).
     row: JobRow
@@ -73,6 +64,7 @@ class Running:
     future: concurrent.futures.Future[Any] | None = None
 
 
+@final
 class RunningRecords:
     """Makes the :class:`Running` records of claimed rows: each job class's timeout (else the
     worker's) and whether its ``handle`` is ``async def``, looked up once per job type
@@ -129,6 +121,7 @@ class RunningRecords:
         return kind
 
 
+@final
 class RunningSet:
     """The worker's claimed jobs by id. Every state change of a :class:`Running` that races
     between the main thread and a runner (start, cancel, settle) happens under one lock."""
@@ -202,140 +195,34 @@ class RunningSet:
         return min(deadlines) if deadlines else None
 
 
-class ThreadSlots:
-    """Daemon threads for sync handlers, started on demand (a worker that only runs async
-    jobs starts none) and reused. A thread stuck in an abandoned job never comes back: the
-    next job gets a fresh thread, so a timed-out handler never costs a slot.
+def expire(running: Running, now: float, job: Job | None) -> Outcome:
+    """The outcome of a job taken past its deadline (:meth:`RunningSet.take_overdue`): a
+    :class:`~ferroq_core.errors.JobTimeout`. An async task is cancelled; a sync handler
+    cannot be stopped, so its thread is abandoned (the pool gives the next job a fresh one).
 
-    Waking a thread costs far more than a short job (a futex wake-up and a GIL hand-off,
-    ~25 us per job in a profile of no-op jobs), so a thread is woken only when needed: while
-    jobs wait and no thread is already on its way (``_waking``), one more is woken (or
-    started). A thread that finishes a job takes the next waiting one itself. Every waiting
-    job therefore has a thread coming for it that is not busy with another job: a slow job
-    never delays the start of the others (each thread taking a job wakes the next one while
-    more wait), yet a burst of short jobs is run by the few threads already awake.
+    :param running: the overdue job, already marked settled.
+    :param now: ``time.monotonic()`` of the check.
+    :param job: the decoded job, for its ``failed()`` (None when it does not decode).
     """
-
-    def __init__(self, run: Callable[[Running], None], name: str = "ferroq-job") -> None:
-        self._pending: collections.deque[Running] = collections.deque()
-        #: Wake-up tokens for sleeping threads: True takes work, None ends the thread.
-        self._tokens: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
-        self._run = run
-        self._name = name
-        self._count = 0
-        self._lock = threading.Lock()
-        #: Threads blocked waiting for a token, and threads woken (or started) that have not
-        #: looked at ``_pending`` yet.
-        self._sleeping = 0
-        self._waking = 0
-        self._live: set[threading.Thread] = set()
-
-    def _wake_one(self) -> None:
-        # Called with the lock held, when jobs wait and no thread is on its way.
-        self._waking += 1
-        if self._sleeping >= self._waking:
-            self._tokens.put(True)
-            return
-        self._count += 1
-        thread = threading.Thread(
-            target=self._serve, name=f"{self._name}-{self._count}", daemon=True
-        )
-        self._live.add(thread)
-        thread.start()
-
-    def _take(self, *, woken: bool) -> Running | None:
-        """The next waiting job, or None (the caller then sleeps, counted)."""
-        with self._lock:
-            if woken:
-                self._waking -= 1
-            if not self._pending:
-                self._sleeping += 1
-                return None
-            item = self._pending.popleft()
-            if self._pending and not self._waking:
-                self._wake_one()
-            return item
-
-    def _serve(self) -> None:
-        me = threading.current_thread()
-        woken = True  # a new thread was counted as on its way
-        try:
-            while True:
-                item = self._take(woken=woken)
-                woken = False
-                if item is None:
-                    token = self._tokens.get()
-                    with self._lock:
-                        self._sleeping -= 1
-                    if token is None:
-                        return
-                    woken = True
-                    continue
-                self._run(item)
-                if item.abandoned:
-                    # Given up after a timeout: later jobs get a fresh thread.
-                    return
-        finally:
-            with self._lock:
-                self._live.discard(me)
-
-    def submit_all(self, runs: list[Running]) -> None:
-        """Queue jobs in order; one thread is woken (or started) if none is on its way, and
-        each thread that takes one wakes the next while more wait (see the class)."""
-        with self._lock:
-            self._pending.extend(runs)
-            if not self._waking:
-                self._wake_one()
-
-    def abandon(self, running: Running) -> None:
-        """Give up on the thread running ``running`` (it leaves the pool when it returns)."""
+    row = running.row
+    started = running.started_at
+    error = timeout_error(running)
+    if running.is_async:
+        # Report the end to a supervisor only when the task really ends: a handler that
+        # blocks the event loop is then killed with its process.
+        running.abandoned = started is not None
+        if running.future is not None:
+            running.future.cancel()
+    elif started is not None:
         running.abandoned = True
-
-    def stop(self) -> None:
-        """Let idle threads exit (running ones are daemons: they never block exit)."""
-        with self._lock:
-            n = len(self._live)
-        for _ in range(n):
-            self._tokens.put(None)
-
-
-class LoopThread:
-    """An asyncio event loop on a daemon thread, owned by the worker."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="ferroq-async", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            try:
-                pending = asyncio.all_tasks(self.loop)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    self.loop.run_until_complete(
-                        asyncio.wait(pending, timeout=1.0, return_when=asyncio.ALL_COMPLETED)
-                    )
-            except Exception:  # shutting down: nothing left to report to
-                log.debug("async loop shutdown", exc_info=True)
-            self.loop.close()
-
-    def submit(self, coro: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def stop(self, timeout: float = 1.0) -> None:
-        if self.loop.is_closed():
-            return
-        try:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        except RuntimeError:  # already closed
-            return
-        deadline = time.monotonic() + timeout
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+    log.warning(
+        "%s: timed out after %gs%s",
+        describe_row(row),
+        running.timeout,
+        "" if running.is_async else " (its thread is abandoned)",
+    )
+    duration = now - started if started is not None else 0.0
+    return Outcome(row=row, error=error, duration=duration, job=job)
 
 
 def timeout_error(running: Running) -> JobTimeout:
