@@ -13,7 +13,7 @@ from ferroq_core.cli import make_cli
 if TYPE_CHECKING:
     import pytest
 
-TENANCY_HOOKS = ["ferroq_capture_tenants", "ferroq_job_scope", "ferroq_tenant_scope"]
+TENANCY_HOOKS = ["ferroq_capture_tenants", "ferroq_tenant_scope"]
 
 
 def test_plugins_lists_tenancy_with_its_hooks(monkeypatch: pytest.MonkeyPatch) -> None:

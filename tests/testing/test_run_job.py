@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -58,6 +59,21 @@ class HoldsAnObject(Job):
 class RecordsTenant(Job):
     def handle(self) -> None:
         ran.append(("tenant", current_tenant()))
+
+
+MARKER: ContextVar[str | None] = ContextVar("test_run_job_marker", default=None)
+
+
+@attrs.define
+class SetsMarker(Job):
+    def handle(self) -> None:
+        MARKER.set("set by a job")
+
+
+@attrs.define
+class ReadsMarker(Job):
+    def handle(self) -> None:
+        ran.append(("marker", MARKER.get()))
 
 
 def test_runs_a_decoded_copy_and_returns_it() -> None:
@@ -125,9 +141,10 @@ def test_job_scope_plugins_see_a_claimed_row() -> None:
     )
 
 
-def test_job_scopes_behave_as_through_pluggy_around_the_lone_tenancy_impl() -> None:
-    # job_scope calls the tenancy plugin's impl directly while it is the hook's only plain
-    # one: a wrapper registered later must see (and may extend) what pluggy would return.
+def test_a_job_runs_in_a_context_of_its_own_and_scopes_go_through_pluggy() -> None:
+    # As under a worker, a stored job without a tenant sees none, whatever the caller has
+    # current, and context variables the job sets end with it; a wrapper registered on the
+    # hook sees what pluggy returns and may extend it.
     ctx = LocalContext.from_env()
     seen: list[int] = []
 
@@ -143,20 +160,32 @@ def test_job_scopes_behave_as_through_pluggy_around_the_lone_tenancy_impl() -> N
             seen.append(len(scopes))
             return [*scopes, scope()]
 
-    # Jobs stored without a tenant, run while one is current: the tenancy plugin's scope
-    # clears it (with none current it has nothing to clear and gives no scope at all).
     previous = register_tenant_capture_hook(lambda job: None)
     try:
         with tenant_scope("outer"):
             run_job(RecordsTenant(), runtime=ctx)
             ctx.pm.register(Wrapper())
             run_job(RecordsTenant(), runtime=ctx)
+            assert current_tenant() == "outer"  # the caller's own context is untouched
     finally:
         register_tenant_capture_hook(previous)
     run_job(RecordsTenant(), runtime=ctx)
-    assert seen == [1, 0]
-    # Inside the tenant: the job, then the wrapper's scope and the job; then outside.
+    assert seen == [0, 0]
     assert ran == [("tenant", None)] + [("wrapped", None), ("tenant", None)] * 2
+
+
+def test_context_variables_a_job_sets_end_with_it() -> None:
+    ctx = LocalContext.from_env()
+    run_job(SetsMarker(), runtime=ctx)
+    assert MARKER.get() is None
+    run_job(ReadsMarker(), runtime=ctx)
+    with tenant_scope("outer"):
+        MARKER.set("caller's")
+        try:
+            run_job(ReadsMarker(), runtime=ctx)
+        finally:
+            MARKER.set(None)
+    assert ran == [("marker", None), ("marker", None)]
 
 
 def test_the_payload_limit_applies() -> None:

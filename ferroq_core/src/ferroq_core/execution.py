@@ -4,20 +4,30 @@ and the testing kit, so a job behaves the same in all three."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import JobContext
 
-__all__ = ["NO_SCOPE", "call_handle", "decode_row", "describe_error", "job_scope"]
+__all__ = [
+    "NO_SCOPE",
+    "call_handle",
+    "decode_row",
+    "describe_error",
+    "in_own_context",
+    "job_scope",
+]
+
+T = TypeVar("T")
 
 #: Traceback text kept with a failed job, at most.
 MAX_TRACEBACK_CHARS = 8_000
@@ -32,6 +42,19 @@ def decode_row(runtime: JobContext, job_type: str, payload: str) -> Job:
     cls = runtime.registry.get(job_type, runtime.pm)
     job: Job = runtime.serializer.decode(cls, payload)
     return job
+
+
+def in_own_context(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a context of its own: an empty :class:`contextvars.Context`.
+
+    A stored job runs this way (an ``async def`` one as a task of its own, which asyncio
+    gives the same isolation): context variables it sets (its tenant, a request id, a trace)
+    end with it, and it starts with none set, whatever ran before it on the same worker
+    thread. The worker's threads start with an empty context, so this is the context every
+    job on them sees; ``drain()`` and ``run_job()`` give a job the same one, not their
+    caller's.
+    """
+    return contextvars.Context().run(fn, *args)
 
 
 def job_scope(

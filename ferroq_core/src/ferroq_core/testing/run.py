@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 from ferroq_core.clock import utcnow
 from ferroq_core.dispatching import build_request
-from ferroq_core.execution import call_handle, decode_row, job_scope
+from ferroq_core.execution import call_handle, decode_row, in_own_context, job_scope
 from ferroq_core.job import Job, PendingDispatch
 from ferroq_core.records import JobRow
 from ferroq_core.testing._context import job_context
@@ -31,7 +31,8 @@ def run_job(
     """Run ``job`` once, in this thread, the way a worker runs it: encode the payload with the
     configured serializer (payload limit and tenant capture included), decode it into a new
     instance through the job registry, enter the tenant and job scopes, call ``handle()``
-    (an ``async def`` handler runs to completion).
+    (an ``async def`` handler runs to completion), all in a context of its own as under a
+    worker (context variables of the caller, its tenant included, are not the job's).
 
     A job that cannot round-trip (a field the serializer cannot encode, or that decodes to
     something else) fails here as it would in production. ``failed()`` is not called: this is
@@ -69,6 +70,10 @@ def run_job(
         claimed_by=RUN_JOB_WORKER_ID,
         heartbeat_at=now,
     )
-    with job_scope(ctx, decoded, row, request.tenant_id):
-        call_handle(decoded)
+    in_own_context(_run, ctx, decoded, row)
     return cast("J", decoded)
+
+
+def _run(ctx: JobContext, job: Job, row: JobRow) -> None:
+    with job_scope(ctx, job, row, row.tenant_id):
+        call_handle(job)

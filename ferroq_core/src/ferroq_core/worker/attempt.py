@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.errors import JobDecodeError, LeaseExpired, UnknownJobType
-from ferroq_core.execution import NO_SCOPE, call_handle, decode_row, describe_error, job_scope
+from ferroq_core.execution import (
+    NO_SCOPE,
+    call_handle,
+    decode_row,
+    describe_error,
+    in_own_context,
+    job_scope,
+)
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
@@ -68,11 +75,16 @@ def execute(
     *,
     call: Callable[[Job], None] = call_handle,
 ) -> Outcome:
-    """Decode ``row``, enter its scopes and run the handler through ``call``.
+    """Decode ``row``, enter its scopes and run the handler through ``call``, in a context of
+    its own (:func:`~ferroq_core.execution.in_own_context`).
 
     Any exception, ``SystemExit``, ``KeyboardInterrupt`` and ``MemoryError`` included, becomes
     the outcome's error: a job never takes its caller down.
     """
+    return in_own_context(_execute, runtime, row, call)
+
+
+def _execute(runtime: Runtime, row: JobRow, call: Callable[[Job], None]) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
     try:
