@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ferroq_core.errors import ConfigError, SchemaMissing, SchemaOutdated
-from ferroq_core.records import Capabilities, JobRow, Lease
+from ferroq_core.records import Capabilities, EnqueueRequest, EnqueueResult, JobRow, Lease
 from ferroq_core.schema import SCHEMA_VERSION
 from ferroq_core.storage.queries import load_queries, parse_queries
 from ferroq_core.storage.rules import (
@@ -16,10 +16,12 @@ from ferroq_core.storage.rules import (
     check_version,
     claim_in_order,
     due_bound,
+    enqueue_in_order,
     host_like_pattern,
     lease_arrays,
     lease_groups,
     worker_pid,
+    workers_on_host,
 )
 
 
@@ -139,3 +141,38 @@ def _row(queue: str, i: int) -> JobRow:
 
     now = utcnow()
     return JobRow(i, queue, "t", "{}", "claimed", 0, 1, 3, None, None, now, now)
+
+
+def test_enqueue_results_come_back_in_request_order() -> None:
+    reqs = [
+        EnqueueRequest("q", "t", "{}", idempotency_key="a"),
+        EnqueueRequest("q", "t", "{}"),
+        EnqueueRequest("q", "t", "{}", idempotency_key="b"),
+        EnqueueRequest("q", "t", "{}"),
+    ]
+    calls: list[object] = []
+
+    def plain(batch: list[EnqueueRequest]) -> list[EnqueueResult]:
+        calls.append(len(batch))
+        return [EnqueueResult(100 + i) for i in range(len(batch))]
+
+    def keyed(req: EnqueueRequest) -> EnqueueResult:
+        calls.append(req.idempotency_key)
+        return EnqueueResult(200, duplicate=req.idempotency_key == "b")
+
+    results = enqueue_in_order(reqs, plain, keyed)
+    assert [(r.id, r.duplicate) for r in results] == [
+        (200, False),
+        (100, False),
+        (200, True),
+        (101, False),
+    ]
+    assert calls == [2, "a", "b"]  # the plain ones together, then each keyed one
+    calls.clear()
+    assert [r.id for r in enqueue_in_order(reqs[1::2], plain, keyed)] == [100, 101]
+    assert calls == [2]
+
+
+def test_only_workers_on_exactly_the_host_are_kept() -> None:
+    found = ["web:1:a", "WEB:2:b", "web-2:3:c", "web:4:d"]
+    assert workers_on_host(found, "web") == ["web:1:a", "web:4:d"]

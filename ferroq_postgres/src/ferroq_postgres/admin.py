@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ferroq_core.records import JobState, QueueStats, SingleQueueStats
 from ferroq_core.storage.rules import job_from_row
 from ferroq_postgres.connections import fetch, rowcount
-from ferroq_postgres.params import CHANNEL, state_params
+from ferroq_postgres.params import state_params
+from ferroq_postgres.wait import notify_queues
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -100,9 +101,7 @@ def _moved(connections: Connections, name: str, params: dict[str, Any]) -> int:
 
     def run(conn: psycopg.Connection[Any]) -> int:
         rows = fetch(conn, name, params, prepare=False)
-        if rows:
-            queues = sorted({str(row[0]) for row in rows})
-            fetch(conn, "notify_queues", {"channel": CHANNEL, "queues": queues})
+        notify_queues(conn, {str(row[0]) for row in rows})
         return len(rows)
 
     return connections.transaction(run)

@@ -17,10 +17,11 @@ import psycopg
 
 from ferroq_core.records import EnqueueResult
 from ferroq_core.storage.connections import driver_connection
-from ferroq_core.storage.rules import settle_key
+from ferroq_core.storage.rules import enqueue_in_order, settle_key
 from ferroq_postgres.connections import fetch
 from ferroq_postgres.errors import translate
-from ferroq_postgres.params import CHANNEL, bulk_params, job_params
+from ferroq_postgres.params import bulk_params, job_params
+from ferroq_postgres.wait import notify_queues
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,36 +61,33 @@ def insert_all(
 ) -> list[EnqueueResult]:
     """Insert ``requests`` inside the open transaction of ``conn`` and notify their queues on
     commit; results in request order."""
-    results: list[EnqueueResult | None] = [None] * len(requests)
-    plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
-    if len(plain) > SMALL_BATCH:
-        rows = fetch(
-            conn, "insert_jobs", bulk_params([requests[i] for i in plain]), prepare=prepare
-        )
-        for i, new_id in zip(plain, sorted(int(row[0]) for row in rows), strict=True):
-            results[i] = EnqueueResult(id=new_id)
-    else:
-        for i in plain:
-            [(new_id,)] = fetch(conn, "insert_job", job_params(requests[i]), prepare=prepare)
-            results[i] = EnqueueResult(id=int(new_id))
-    for i, req in enumerate(requests):
-        if req.idempotency_key is None:
-            continue
+
+    def plain(reqs: list[EnqueueRequest]) -> list[EnqueueResult]:
+        if len(reqs) > SMALL_BATCH:
+            rows = fetch(conn, "insert_jobs", bulk_params(reqs), prepare=prepare)
+            return [EnqueueResult(id=new_id) for new_id in sorted(int(row[0]) for row in rows)]
+        return [
+            EnqueueResult(id=int(fetch(conn, "insert_job", job_params(r), prepare=prepare)[0][0]))
+            for r in reqs
+        ]
+
+    def keyed(req: EnqueueRequest) -> EnqueueResult:
         params = job_params(req)
         key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
 
-        def insert(params: dict[str, Any] = params) -> Any:
+        def insert() -> Any:
             rows = fetch(conn, "insert_job_keyed", params, prepare=prepare)
             return rows[0][0] if rows else None
 
-        def holder(key: dict[str, Any] = key) -> Any:
+        def holder() -> Any:
             rows = fetch(conn, "key_holder", key, prepare=prepare)
             return rows[0][0] if rows else None
 
-        results[i] = settle_key(req, insert, holder)
-    queues = sorted({r.queue for r in requests})
-    fetch(conn, "notify_queues", {"channel": CHANNEL, "queues": queues}, prepare=prepare)
-    return [r for r in results if r is not None]
+        return settle_key(req, insert, holder)
+
+    results = enqueue_in_order(requests, plain, keyed)
+    notify_queues(conn, {r.queue for r in requests}, prepare=prepare)
+    return results
 
 
 def enqueue_in_caller(connection: Any, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]:

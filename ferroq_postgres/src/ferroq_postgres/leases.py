@@ -19,9 +19,11 @@ from ferroq_core.storage.rules import (
     host_like_pattern,
     job_from_row,
     lease_expired_error,
+    workers_on_host,
 )
 from ferroq_postgres.connections import fetch
-from ferroq_postgres.params import CHANNEL, fence_params, lease_params, release_params
+from ferroq_postgres.params import fence_params, lease_params, release_params
+from ferroq_postgres.wait import notify_queues
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -94,11 +96,6 @@ def fail(connections: Connections, lease: Lease, error: str) -> bool:
     return bool(connections.rows("fail", params))
 
 
-def _notify(conn: psycopg.Connection[Any], queues: set[str]) -> None:
-    if queues:
-        fetch(conn, "notify_queues", {"channel": CHANNEL, "queues": sorted(queues)})
-
-
 def reap(connections: Connections, visibility_timeout: float) -> ReapResult:
     """Expired leases back to pending, or failed when no attempts are left."""
     params = {
@@ -109,7 +106,7 @@ def reap(connections: Connections, visibility_timeout: float) -> ReapResult:
     def run(conn: psycopg.Connection[Any]) -> ReapResult:
         requeued = fetch(conn, "reap_requeue", params)
         failed = fetch(conn, "reap_fail", params)
-        _notify(conn, {str(row[1]) for row in requeued})
+        notify_queues(conn, {str(row[1]) for row in requeued})
         return ReapResult(
             requeued=tuple(sorted(int(row[0]) for row in requeued)),
             failed=tuple(job_from_row(row) for row in failed),
@@ -124,7 +121,7 @@ def requeue_claimed_by(connections: Connections, worker: str, count_attempt: boo
 
     def run(conn: psycopg.Connection[Any]) -> int:
         rows = fetch(conn, "requeue_worker", params)
-        _notify(conn, {str(row[1]) for row in rows})
+        notify_queues(conn, {str(row[1]) for row in rows})
         return len(rows)
 
     return connections.transaction(run)
@@ -133,5 +130,4 @@ def requeue_claimed_by(connections: Connections, worker: str, count_attempt: boo
 def claimed_by_host(connections: Connections, host: str) -> list[str]:
     """Worker ids on exactly ``host`` holding claims (``LIKE`` narrows, the prefix decides)."""
     rows = connections.rows("claimed_by_host", {"pattern": host_like_pattern(host)})
-    exact = host + ":"
-    return [str(row[0]) for row in rows if str(row[0]).startswith(exact)]
+    return workers_on_host((row[0] for row in rows), host)

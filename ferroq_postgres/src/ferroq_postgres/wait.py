@@ -11,20 +11,35 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferroq_core.errors import FerroqError
 from ferroq_core.storage.rules import due_bound
 from ferroq_core.storage.wakeup import WakeSignal
+from ferroq_postgres.connections import fetch
+from ferroq_postgres.params import CHANNEL
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence, Set
 
+    import psycopg
+
     from ferroq_postgres.connections import Connections
 
-__all__ = ["Notifications", "due_in"]
+__all__ = ["Notifications", "due_in", "notify_queues"]
 
 log = logging.getLogger("ferroq.postgres")
+
+
+def notify_queues(
+    conn: psycopg.Connection[Any], queues: Set[str], *, prepare: bool | None = True
+) -> None:
+    """Notify the workers of ``queues`` (each once, in a stable order) when the open
+    transaction of ``conn`` commits; nothing when there are none."""
+    if queues:
+        fetch(
+            conn, "notify_queues", {"channel": CHANNEL, "queues": sorted(queues)}, prepare=prepare
+        )
 
 
 def due_in(connections: Connections, queues: Sequence[str]) -> float | None:

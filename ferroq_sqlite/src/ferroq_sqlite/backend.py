@@ -17,7 +17,12 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import ConfigError
 from ferroq_core.schema import migrate
-from ferroq_core.storage.rules import check_version, claim_in_order, host_like_pattern
+from ferroq_core.storage.rules import (
+    check_version,
+    claim_in_order,
+    host_like_pattern,
+    workers_on_host,
+)
 from ferroq_core.storage.wakeup import WakeSignal
 from ferroq_sqlite import admin, leases
 from ferroq_sqlite.capabilities import CAPABILITIES
@@ -173,10 +178,7 @@ class SqliteBackend:
     def claimed_by_host(self, host: str) -> list[str]:
         pattern = {"pattern": host_like_pattern(host)}
         found = self._tx.read(lambda db: db.execute(sql("claimed_by_like"), pattern).fetchall())
-        # LIKE narrows the rows through the index; SQLite's LIKE ignores ASCII case, so the
-        # exact match is made here.
-        exact = host + ":"
-        return [str(r[0]) for r in found if str(r[0]).startswith(exact)]
+        return workers_on_host((r[0] for r in found), host)
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> bool:
         return self._idle.wait(queues, timeout)

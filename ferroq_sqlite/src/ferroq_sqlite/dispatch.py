@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import DatabaseError
 from ferroq_core.records import EnqueueResult
-from ferroq_core.storage.rules import settle_key
+from ferroq_core.storage.rules import enqueue_in_order, settle_key
 from ferroq_sqlite.bulk import insert_in_order
 from ferroq_sqlite.queries import sql
 
@@ -27,19 +27,10 @@ def insert_requests(
     db: sqlite3.Connection, requests: Sequence[EnqueueRequest]
 ) -> list[EnqueueResult]:
     """Insert ``requests`` in the open write transaction; results in request order."""
-    if all(r.idempotency_key is None for r in requests):
-        return insert_plain(db, requests)
-    results: list[EnqueueResult | None] = [None] * len(requests)
-    plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
-    if plain:
-        inserted = insert_plain(db, [requests[i] for i in plain])
-        for i, result in zip(plain, inserted, strict=True):
-            results[i] = result
     now = to_micros(utcnow())
-    for i, req in enumerate(requests):
-        if req.idempotency_key is not None:
-            results[i] = insert_keyed(db, req, now)
-    return [r for r in results if r is not None]
+    return enqueue_in_order(
+        requests, lambda reqs: insert_plain(db, reqs), lambda req: insert_keyed(db, req, now)
+    )
 
 
 def _available_at(created: int, delay: float) -> int:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DUE_FLOOR",
     "JOB_COLUMNS",
-    "LEASE_BATCH",
     "MAX_ERROR_CHARS",
     "LeaseGroup",
     "cap_error",
@@ -30,6 +29,7 @@ __all__ = [
     "claim_in_order",
     "claim_order",
     "due_bound",
+    "enqueue_in_order",
     "host_like_pattern",
     "job_from_row",
     "lease_arrays",
@@ -38,6 +38,7 @@ __all__ = [
     "reap_dead_on_host",
     "settle_key",
     "worker_pid",
+    "workers_on_host",
 ]
 
 #: Every ``ferroq_jobs`` column, in :class:`~ferroq_core.records.JobRow`'s field order: a row
@@ -64,9 +65,6 @@ JOB_COLUMNS = (
 
 #: Error text is capped so one runaway traceback cannot bloat the table.
 MAX_ERROR_CHARS = 16_000
-
-#: Most leases one fenced statement carries (keeps parameter sizes bounded).
-LEASE_BATCH = 500
 
 #: A wait that starts when a pending job is due already lasts at least this long where no
 #: notification ends it: that job is one another worker is claiming right now (or a lock
@@ -174,6 +172,29 @@ def settle_key(
     raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
 
 
+def enqueue_in_order(
+    requests: Sequence[EnqueueRequest],
+    insert_plain: Callable[[list[EnqueueRequest]], list[EnqueueResult]],
+    insert_keyed: Callable[[EnqueueRequest], EnqueueResult],
+) -> list[EnqueueResult]:
+    """The results of one enqueue, in request order: the requests without an idempotency key
+    go to ``insert_plain`` together (one result each, in the order given), each keyed one to
+    ``insert_keyed`` (which settles its key, see :func:`settle_key`), inside the caller's
+    transaction."""
+    plain = [i for i, r in enumerate(requests) if r.idempotency_key is None]
+    if len(plain) == len(requests):
+        return insert_plain(list(requests))
+    results: list[EnqueueResult | None] = [None] * len(requests)
+    if plain:
+        inserted = insert_plain([requests[i] for i in plain])
+        for i, result in zip(plain, inserted, strict=True):
+            results[i] = result
+    for i, req in enumerate(requests):
+        if req.idempotency_key is not None:
+            results[i] = insert_keyed(req)
+    return [r for r in results if r is not None]
+
+
 def check_version(version: int) -> None:
     """Raise unless a database at schema ``version`` is ready for this ferroq."""
     if version == 0:
@@ -195,10 +216,16 @@ def worker_pid(worker_id: str) -> int | None:
 
 def host_like_pattern(host: str) -> str:
     """A ``LIKE`` pattern (escape character ``\\``) for worker ids on ``host``. It only
-    narrows: SQLite's ``LIKE`` ignores ASCII case, so callers keep the ids that start with
-    ``host + ':'`` exactly."""
+    narrows the rows through the index (SQLite's ``LIKE`` ignores ASCII case):
+    :func:`workers_on_host` makes the exact match."""
     escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + ":%"
+
+
+def workers_on_host(worker_ids: Iterable[object], host: str) -> list[str]:
+    """The worker ids (rows found by :func:`host_like_pattern`) on exactly ``host``."""
+    exact = host + ":"
+    return [str(w) for w in worker_ids if str(w).startswith(exact)]
 
 
 def reap_dead_on_host(store: WorkerStore, host: str, alive: Callable[[int], bool]) -> int:
