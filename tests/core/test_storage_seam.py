@@ -114,12 +114,20 @@ def test_due_bound() -> None:
 
 
 def test_schema_version_check() -> None:
-    with pytest.raises(SchemaMissing, match="ferroq migrate"):
-        check_version(0)
+    def none(version: int) -> list[str]:
+        return []
+
+    def asked(version: int) -> list[str]:
+        raise AssertionError("a current schema looks for no tables to adopt")
+
+    with pytest.raises(SchemaMissing, match="does not exist in this database: run `ferroq"):
+        check_version(0, none)
+    with pytest.raises(SchemaMissing, match=r"tables of create_jobs_table exist .* to adopt"):
+        check_version(0, lambda version: ["create_jobs_table"])
     if SCHEMA_VERSION > 1:
         with pytest.raises(SchemaOutdated, match="ferroq migrate"):
-            check_version(SCHEMA_VERSION - 1)
-    check_version(SCHEMA_VERSION)
+            check_version(SCHEMA_VERSION - 1, none)
+    check_version(SCHEMA_VERSION, asked)
 
 
 def test_worker_ids_and_host_patterns() -> None:

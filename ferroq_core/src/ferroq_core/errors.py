@@ -20,6 +20,7 @@ __all__ = [
     "LeaseExpired",
     "NotInitialized",
     "PayloadTooLarge",
+    "SchemaMismatch",
     "SchemaMissing",
     "SchemaOutdated",
     "SerializationError",
@@ -73,6 +74,11 @@ class SchemaMissing(DatabaseError):
 
 class SchemaOutdated(DatabaseError):
     """The ferroq schema in this database is older than this ferroq: run `ferroq migrate`."""
+
+
+class SchemaMismatch(DatabaseError):
+    """Tables of the ferroq schema exist in another shape than this ferroq gives them: make
+    them match `ferroq_core.schema.metadata`, then run `ferroq migrate` again."""
 
 
 class SerializationError(FerroqError):

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import ConfigError
-from ferroq_core.schema import current_version, migrate
+from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.rules import check_version
 from ferroq_postgres import admin, leases
 from ferroq_postgres.capabilities import CAPABILITIES
@@ -285,11 +285,14 @@ class PostgresBackend:
         return moved
 
     # -- SchemaStore ---------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        return self._connections.schema(lambda conn: [m.name for m in migrate(conn, now=utcnow())])
+    def migrate(self) -> list[Applied]:
+        return self._connections.schema(lambda conn: migrate(conn, now=utcnow()))
 
     def schema_version(self) -> int:
         return self._connections.schema(current_version)
 
     def check_schema(self) -> None:
-        check_version(self.schema_version())
+        check_version(
+            self.schema_version(),
+            lambda v: self._connections.schema(lambda conn: adoptable(conn, v)),
+        )

@@ -10,13 +10,13 @@ parameters and results are handled in :mod:`~ferroq_sqlite.dispatch`,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import ConfigError
-from ferroq_core.schema import migrate
+from ferroq_core.schema import Applied, adoptable, migrate
 from ferroq_core.storage.rules import (
     check_version,
     claim_in_order,
@@ -35,7 +35,7 @@ from ferroq_sqlite.watch import ChangeWatcher, IdleWait, PollInterval, due_in
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Engine
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["SqliteBackend"]
+
+T = TypeVar("T")
 
 
 class SqliteBackend:
@@ -255,14 +257,8 @@ class SqliteBackend:
         return moved
 
     # -- SchemaStore -------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        def run() -> list[str]:
-            # The schema is SQLAlchemy metadata: it migrates through the engine, whose
-            # transactions start with BEGIN IMMEDIATE (ferroq_sqlite.connect).
-            with self.engine.begin() as conn:
-                return [m.name for m in migrate(conn, now=utcnow())]
-
-        return self._tx.retrying(run, write=True)
+    def migrate(self) -> list[Applied]:
+        return self._schema(lambda conn: migrate(conn, now=utcnow()))
 
     def schema_version(self) -> int:
         def read(db: sqlite3.Connection) -> int:
@@ -273,7 +269,16 @@ class SqliteBackend:
         return self._tx.read(read)
 
     def check_schema(self) -> None:
-        check_version(self.schema_version())
+        check_version(self.schema_version(), lambda v: self._schema(lambda c: adoptable(c, v)))
+
+    def _schema(self, work: Callable[[sa.engine.Connection], T]) -> T:
+        def run() -> T:
+            # The schema is SQLAlchemy metadata: it migrates through the engine, whose
+            # transactions start with BEGIN IMMEDIATE (ferroq_sqlite.connect).
+            with self.engine.begin() as conn:
+                return work(conn)
+
+        return self._tx.retrying(run, write=True)
 
 
 def _reject_unknown(rest: dict[str, Any]) -> None:

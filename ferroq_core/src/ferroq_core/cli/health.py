@@ -25,7 +25,7 @@ from ferroq_core.cli.output import (
     render_table,
 )
 from ferroq_core.config import QueueConfig
-from ferroq_core.errors import DatabaseError
+from ferroq_core.errors import DatabaseError, SchemaMissing, SchemaOutdated
 from ferroq_core.schema import SCHEMA_VERSION
 
 __all__ = ["EXIT_DATABASE", "EXIT_OVER_LIMIT", "EXIT_SCHEMA", "EXIT_STALE_WORKER"]
@@ -202,10 +202,20 @@ def _run_checks(
         return EXIT_DATABASE
     checks["schema"]["version"] = version
     if version < SCHEMA_VERSION:
-        state = "missing" if version == 0 else f"at version {version}"
-        checks["schema"].update(
-            ok=False, detail=f"{state}, this ferroq needs {SCHEMA_VERSION}: run `ferroq migrate`"
-        )
+        try:
+            # Its message says whether `ferroq migrate` creates the tables or adopts them.
+            backend.check_schema()
+        except (SchemaMissing, SchemaOutdated) as exc:
+            detail = _one_line(str(exc))
+        except DatabaseError as exc:
+            checks["schema"].update(ok=False, detail=_one_line(str(exc)))
+            return EXIT_DATABASE
+        else:
+            # Migrated since the version was read: report what was read.
+            detail = (
+                f"at version {version}, this ferroq needs {SCHEMA_VERSION}: run `ferroq migrate`"
+            )
+        checks["schema"].update(ok=False, detail=detail)
         return EXIT_SCHEMA
     checks["schema"].update(ok=True, detail=f"version {version}")
     if skip_workers:

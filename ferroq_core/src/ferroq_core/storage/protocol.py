@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.schema import Applied
 
 __all__ = ["Admin", "Backend", "Dispatcher", "SchemaStore", "TestingStore", "WorkerStore"]
 
@@ -156,8 +157,9 @@ class Admin(Protocol):
 class SchemaStore(Protocol):
     """The schema: migrations and the start-up check."""
 
-    def migrate(self) -> list[str]:
-        """Apply pending schema migrations; return the names applied (idempotent)."""
+    def migrate(self) -> list[Applied]:
+        """Apply pending schema migrations, or adopt those whose tables exist already
+        (:func:`ferroq_core.schema.migrate`); return those recorded (idempotent)."""
 
     def schema_version(self) -> int:
         """The schema version recorded in the database (0 when never migrated)."""

@@ -195,15 +195,30 @@ def enqueue_in_order(
     return [r for r in results if r is not None]
 
 
-def check_version(version: int) -> None:
-    """Raise unless a database at schema ``version`` is ready for this ferroq."""
+def check_version(version: int, adoptable: Callable[[int], Sequence[str]]) -> None:
+    """Raise unless a database at schema ``version`` is ready for this ferroq.
+
+    :param adoptable: the names of the steps after a version whose tables already exist
+        (:func:`ferroq_core.schema.adoptable`), asked only when the schema is behind, so the
+        error can say that ``ferroq migrate`` adopts them.
+    """
+    if version >= SCHEMA_VERSION:
+        return
+    found = adoptable(version)
+    if found:
+        state = "records no version" if version == 0 else f"is at version {version}"
+        error = SchemaMissing if version == 0 else SchemaOutdated
+        raise error(
+            f"the ferroq schema in this database {state}, but the tables of "
+            f"{', '.join(found)} exist (made by another tool, such as Alembic): run "
+            "`ferroq migrate` to adopt them; it creates nothing that exists"
+        )
     if version == 0:
         raise SchemaMissing()
-    if version < SCHEMA_VERSION:
-        raise SchemaOutdated(
-            f"the ferroq schema in this database is version {version}, this ferroq needs "
-            f"{SCHEMA_VERSION}: run `ferroq migrate`"
-        )
+    raise SchemaOutdated(
+        f"the ferroq schema in this database is version {version}, this ferroq needs "
+        f"{SCHEMA_VERSION}: run `ferroq migrate`"
+    )
 
 
 def worker_pid(worker_id: str) -> int | None:
