@@ -4,6 +4,8 @@ failed ``--import``: one line naming the problem, with advice that fits, never a
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -198,3 +200,26 @@ def test_a_failed_import_shows_its_traceback_under_verbose(
     assert "Traceback (most recent call last)" in loud.output
     assert "brokenapp.py" in loud.output
     assert "in load" in loud.output
+
+
+@pytest.mark.postgres
+def test_a_worker_never_logs_the_password(pg_url: str, tmp_path: Path) -> None:
+    """The server trusts the test user, so the URL's password is accepted and ignored: a
+    worker runs, with every log line on (-vv) and a supervised child, and never prints it."""
+    url = sa.engine.make_url(pg_url).set(password=SECRET).render_as_string(hide_password=False)
+    assert make_invoke(url)("migrate").exit_code == 0
+    boot = "from ferroq_core.cli import main; main()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERROQ_")}
+    command = [sys.executable, "-c", boot, "-vv", "--database-url", url, "worker"]
+    for extra in ([], ["--processes", "1"]):
+        done = subprocess.run(
+            [*command, "--stop-when-empty", *extra],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "started" in done.stderr
+        assert SECRET not in done.stdout + done.stderr
