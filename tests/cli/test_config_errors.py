@@ -58,7 +58,7 @@ def _migrated(request: pytest.FixtureRequest, kind: str) -> str:
         ("sqlite", "busy_timeout=inf", "busy_timeout: expected a finite number, got 'inf'"),
         ("sqlite", "busy_timeout=nan", "busy_timeout: expected a finite number, got 'nan'"),
         ("sqlite", "busy_retries=2.5", "busy_retries: expected a whole number, got '2.5'"),
-        ("sqlite", "mode=ro", "unknown SQLite option in the database URL: mode"),
+        ("sqlite", "mode=ro", "SQLite URI parameter(s) mode in the database URL need uri=true"),
         _pg("pool_sise=3", "unknown postgres option in the database URL: pool_sise"),
         _pg("pool_sise=3", "did you mean pool_size?"),
         _pg("pool_size=abc", "pool_size: expected a whole number, got 'abc'"),

@@ -112,7 +112,15 @@ def driver_keys(query: Mapping[str, Any]) -> tuple[str, ...]:
         raise ConfigError(
             f"invalid SQLite option uri: expected true or false, got {uri!r}"
         ) from None
-    return DRIVER_KEYS + URI_KEYS if as_uri else DRIVER_KEYS
+    if as_uri:
+        return DRIVER_KEYS + URI_KEYS
+    misplaced = sorted(set(query) & set(URI_KEYS))
+    if misplaced:
+        raise ConfigError(
+            f"SQLite URI parameter(s) {', '.join(misplaced)} in the database URL need uri=true "
+            "as well (without it sqlite3 would ignore them)"
+        )
+    return DRIVER_KEYS
 
 
 #: The option names ferroq reads from the URL query and keyword options.
