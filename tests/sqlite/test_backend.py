@@ -52,6 +52,15 @@ def test_url_query_sets_options(db_path: str) -> None:
         b.close()
 
 
+@pytest.mark.parametrize("value", ["none", "None"])
+def test_poll_max_none_lets_the_interval_grow_to_the_sleep(db_path: str, value: str) -> None:
+    b = SqliteBackend.from_url(f"sqlite:///{db_path}?poll_max={value}")
+    try:
+        assert b.options.poll_max is None
+    finally:
+        b.close()
+
+
 def test_keyword_options_win_over_the_url(db_path: str) -> None:
     b = open_backend(
         f"sqlite:///{db_path}?synchronous=FULL",

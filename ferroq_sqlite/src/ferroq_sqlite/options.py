@@ -93,11 +93,7 @@ class SqliteOptions:
             named in the message).
         """
         check_query_keys(query, OPTION_NAMES, driver_keys(query), "SQLite")
-        values: dict[str, Any] = {}
-        for name in OPTION_NAMES:
-            raw = last_value(query.get(name))
-            if raw is not None:
-                values[name] = None if name == "poll_max" and raw in ("", "none") else raw
+        values = {name: last_value(query[name]) for name in OPTION_NAMES if name in query}
         values.update(options)
         return build_options(cls, values, "SQLite")
 

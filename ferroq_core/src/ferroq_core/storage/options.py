@@ -63,6 +63,8 @@ def _checked(name: str, kind: str, value: Any, what: str) -> Any:
     expected = _EXPECTED.get(kind)
     if expected is None or value is None:
         return value
+    if kind.endswith("| None") and isinstance(value, str) and value.strip().lower() in ("", "none"):
+        return None  # ?poll_max=none
     bad = ConfigError(f"invalid {what} option {name}: expected {expected}, got {value!r}")
     if kind.startswith("float"):
         if isinstance(value, bool):
