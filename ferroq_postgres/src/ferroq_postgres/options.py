@@ -17,7 +17,13 @@ import sqlalchemy as sa
 from psycopg import pq
 
 from ferroq_core.errors import ConfigError
-from ferroq_core.storage.options import build_options, check_query_keys, flag, last_value
+from ferroq_core.storage.options import (
+    build_options,
+    check_query_keys,
+    flag,
+    last_value,
+    option_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -65,7 +71,7 @@ class PostgresOptions:
 
     @classmethod
     def names(cls) -> frozenset[str]:
-        return frozenset(a.name for a in attrs.fields(cls))
+        return frozenset(option_names(cls))
 
     @classmethod
     def build(cls, from_url: Mapping[str, Any], explicit: Mapping[str, Any]) -> PostgresOptions:

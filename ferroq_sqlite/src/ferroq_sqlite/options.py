@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ferroq_core.errors import ConfigError
-from ferroq_core.storage.options import build_options, check_query_keys, flag, last_value
+from ferroq_core.storage.options import (
+    build_options,
+    check_query_keys,
+    flag,
+    last_value,
+    option_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -120,4 +126,4 @@ def driver_keys(query: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 #: The option names ferroq reads from the URL query and keyword options.
-OPTION_NAMES = tuple(a.name for a in attrs.fields(SqliteOptions))
+OPTION_NAMES = option_names(SqliteOptions)
