@@ -117,3 +117,10 @@ def test_unknown_serializer_or_backoff_is_a_config_error(
 )
 def test_hide_password(url: str, shown: str) -> None:
     assert hide_password(url) == shown
+
+
+def test_the_repr_of_a_config_hides_the_password() -> None:
+    config = QueueConfig(database_url="postgresql://app:S3CRETPW@db/app")
+    assert "S3CRETPW" not in repr(config)
+    assert "postgresql://app:***@db/app" in repr(config)
+    assert config.database_url == "postgresql://app:S3CRETPW@db/app"

@@ -45,6 +45,10 @@ def hide_password(url: str) -> str:
     return f"{url[: colon + 1]}***{url[at:]}"
 
 
+def _shown_url(url: str) -> str:
+    return repr(hide_password(url))
+
+
 def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
     if v is not None and not v > 0:
         raise ConfigError(f"{a.name} must be greater than 0, got {v!r}")
@@ -88,8 +92,8 @@ class QueueConfig:
 
     #: ``sync`` runs jobs inline in the caller (the default); ``db`` writes them to the database.
     connection: str = attrs.field(default="sync", validator=_connection)
-    #: SQLAlchemy-style URL of the jobs database.
-    database_url: str = DEFAULT_DATABASE_URL
+    #: SQLAlchemy-style URL of the jobs database (its password never shows in the repr).
+    database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=_shown_url)
     #: Queue for jobs whose type names none.
     default_queue: str = attrs.field(default="default")
     #: Default worker concurrency.
