@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
+from ferroq_core import make_plugin_manager
+from ferroq_core.cli.base import CliContext
 from tests.cli.conftest import make_invoke
 
 if TYPE_CHECKING:
@@ -223,3 +225,9 @@ def test_a_worker_never_logs_the_password(pg_url: str, tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert "started" in done.stderr
         assert SECRET not in done.stdout + done.stderr
+
+
+def test_the_cli_context_repr_hides_the_password() -> None:
+    shown = repr(CliContext(pm=make_plugin_manager(), database_url=f"postgresql://u:{SECRET}@h/db"))
+    assert SECRET not in shown
+    assert "postgresql://u:***@h/db" in shown

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
-from ferroq_core.config import DEFAULT_DATABASE_URL, QueueConfig
+from ferroq_core.config import DEFAULT_DATABASE_URL, QueueConfig, hide_password
 from ferroq_core.errors import FerroqError
 from ferroq_core.runtime import Runtime
 
@@ -23,7 +23,7 @@ class CliContext:
     """What every command gets: the plugin manager and a lazily built runtime."""
 
     pm: pluggy.PluginManager
-    database_url: str
+    database_url: str = attrs.field(repr=lambda url: repr(hide_password(url)))
     #: The log level ``--log-level``/``FERROQ_LOG_LEVEL``, ``-q`` or ``-v`` asked for; None:
     #: each command's default (WARNING; INFO for a worker, which logs a line per job).
     log_level: int | None = None
