@@ -136,7 +136,7 @@ def test_an_unreachable_database_is_a_one_line_error(kind: str, args: list[str])
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr
-    assert "run `ferroq migrate`" in errors[0] or "server" in errors[0]
+    assert "run `ferroq migrate`" in errors[0] or "server" in errors[0] or "directory" in errors[0]
 
 
 def test_every_command_has_help_with_examples() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ferroq_core import ConfigError, QueueConfig, Runtime
-from ferroq_core.config import DEFAULT_DATABASE_URL
+from ferroq_core.config import DEFAULT_DATABASE_URL, hide_password
 
 ALL = {
     "QUEUE_CONNECTION": "db",
@@ -95,3 +95,32 @@ def test_unknown_serializer_or_backoff_is_a_config_error(
     with pytest.raises(ConfigError, match=f"named 'nope' is installed.*set {env}; available: "):
         Runtime.build(sqlite_url, config)
     assert getattr(config, field) == "nope"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),  # a '/' in the password
+        ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # an unescaped '@'
+        ("postgresql//u:pw@h/db", "postgresql//u:***@h/db"),  # no colon after the scheme
+        ("u:pw@h/db", "u:***@h/db"),  # no scheme
+        ("postgresql:/u:pw@h/db", "postgresql:***@h/db"),  # one slash: hide all after ':'
+        (
+            "postgresql://h/db?password=pw&sslmode=disable",
+            "postgresql://h/db?password=***&sslmode=disable",
+        ),
+        ("postgresql://h/db?sslpassword=pw", "postgresql://h/db?sslpassword=***"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),  # no password to hide
+        ("sqlite:///jobs.db", "sqlite:///jobs.db"),
+    ],
+)
+def test_hide_password(url: str, shown: str) -> None:
+    assert hide_password(url) == shown
+
+
+def test_the_repr_of_a_config_hides_the_password() -> None:
+    config = QueueConfig(database_url="postgresql://app:S3CRETPW@db/app")
+    assert "S3CRETPW" not in repr(config)
+    assert "postgresql://app:***@db/app" in repr(config)
+    assert config.database_url == "postgresql://app:S3CRETPW@db/app"

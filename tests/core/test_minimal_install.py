@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -66,6 +66,24 @@ def _link_site(target: Path, dists: set[str]) -> None:
                 link.symlink_to(path)
 
 
+def _run_child(tmp_path: Path, dists: set[str], script: str, arg: Path) -> Any:
+    """Run ``script`` (which prints JSON) with only ``dists`` importable; its output."""
+    site = tmp_path / "site"
+    site.mkdir()
+    _link_site(site, dists)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FERROQ_"))}
+    env["PYTHONPATH"] = str(site)
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(arg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 CHILD = """
 import json, sys
 from click.testing import CliRunner
@@ -99,20 +117,7 @@ print(json.dumps({"exit": result.exit_code, "plugins": json.loads(result.output)
 def test_core_and_sqlite_alone_work_without_psycopg(tmp_path: Path) -> None:
     dists = _closure(["ferroq-core", "ferroq-sqlite"])
     assert not {"psycopg", "psycopg-binary", "ferroq-postgres"} & dists, dists
-    site = tmp_path / "site"
-    site.mkdir()
-    _link_site(site, dists)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FERROQ_"))}
-    env["PYTHONPATH"] = str(site)
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", CHILD, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = _run_child(tmp_path, dists, CHILD, tmp_path)
     assert out["exit"] == 0
     plugins = {p["name"]: p for p in out["plugins"]}
     assert set(plugins) == {"ferroq.builtin", "sqlite"}
@@ -126,3 +131,32 @@ def test_core_and_sqlite_alone_work_without_psycopg(tmp_path: Path) -> None:
 @pytest.mark.parametrize("dist", ["ferroq-core", "ferroq-sqlite", "ferroq-tenancy"])
 def test_only_ferroq_postgres_depends_on_psycopg(dist: str) -> None:
     assert not {"psycopg", "psycopg-binary", "psycopg-pool"} & _closure([dist])
+
+
+CORE_ONLY_CHILD = """
+import json, os, sys
+from click.testing import CliRunner
+from ferroq_core.cli import make_cli
+
+os.chdir(sys.argv[1])
+out = {}
+for args in (["stats"], ["jobs"], ["health"], ["migrate"], ["worker", "--stop-when-empty"]):
+    result = CliRunner().invoke(make_cli(), args)
+    out[" ".join(args)] = [result.exit_code, result.output]
+print(json.dumps(out))
+"""
+
+
+def test_core_alone_says_the_sqlite_backend_is_not_installed(tmp_path: Path) -> None:
+    """Without ferroq-sqlite, every command names the missing package instead of advising
+    `ferroq migrate` (which cannot help)."""
+    dists = _closure(["ferroq-core"])
+    assert "ferroq-sqlite" not in dists
+    work = tmp_path / "work"
+    work.mkdir()
+    for command, (code, output) in _run_child(tmp_path, dists, CORE_ONLY_CHILD, work).items():
+        assert code == 1, (command, output)
+        assert "pip install ferroq-sqlite" in output, (command, output)
+        assert "ferroq migrate" not in output, (command, output)
+        assert "Traceback" not in output, (command, output)
+    assert not (work / "ferroq.sqlite3").exists()

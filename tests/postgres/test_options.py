@@ -3,6 +3,7 @@ engines connect lazily, and driver errors are built directly)."""
 
 from __future__ import annotations
 
+import attrs
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from ferroq_core.errors import (
 )
 from ferroq_postgres import PostgresBackend
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
+from ferroq_postgres.options import PostgresOptions
 
 
 def test_ferroq_options_come_out_of_the_url_and_libpq_options_stay() -> None:
@@ -35,6 +37,22 @@ def test_ferroq_options_come_out_of_the_url_and_libpq_options_stay() -> None:
         backend.close()
 
 
+def test_every_option_of_the_options_class_is_read_from_the_url() -> None:
+    """The URL accepts whatever fields PostgresOptions has (not a list of its own)."""
+    defaults = PostgresOptions()
+    query = "&".join(
+        f"{a.name}={str(getattr(defaults, a.name)).lower()}"
+        for a in attrs.fields(PostgresOptions)
+        if getattr(defaults, a.name) is not None
+    )
+    backend = PostgresBackend.from_url(f"postgresql://app@db.invalid/app?{query}&sslmode=disable")
+    try:
+        assert backend.options == defaults
+        assert dict(backend.engine.url.query) == {"sslmode": "disable"}
+    finally:
+        backend.close()
+
+
 def test_a_keyword_option_wins_over_the_url() -> None:
     backend = PostgresBackend.from_url("postgresql://app@db.invalid/app?pool_size=3", pool_size=7)
     try:
@@ -49,7 +67,11 @@ def test_a_keyword_option_wins_over_the_url() -> None:
         ("postgresql://db.invalid/app", {"pool_sise": 3}, "unknown postgres backend option"),
         ("postgresql://db.invalid/app?listen=maybe", {}, "true or false"),
         ("postgresql://db.invalid/app?pool_size=0", {}, "pool_size must be greater than 0"),
-        ("postgresql://db.invalid/app?pool_size=many", {}, "invalid postgres backend option"),
+        ("postgresql://db.invalid/app?pool_size=many", {}, "pool_size: expected a whole number"),
+        ("postgresql://db.invalid/app", {"pool_size": "many"}, "pool_size: expected a whole"),
+        ("postgresql://db.invalid/app?pool_timeout=inf", {}, "pool_timeout: expected a finite"),
+        ("postgresql://db.invalid/app?sslmod=disable", {}, "did you mean sslmode"),
+        ("postgresql://db.invalid/app?busy_timeout=5", {}, "unknown postgres option in the"),
     ],
 )
 def test_bad_options_fail_at_start_up(url: str, options: dict[str, object], message: str) -> None:

@@ -52,6 +52,15 @@ def test_url_query_sets_options(db_path: str) -> None:
         b.close()
 
 
+@pytest.mark.parametrize("value", ["none", "None"])
+def test_poll_max_none_lets_the_interval_grow_to_the_sleep(db_path: str, value: str) -> None:
+    b = SqliteBackend.from_url(f"sqlite:///{db_path}?poll_max={value}")
+    try:
+        assert b.options.poll_max is None
+    finally:
+        b.close()
+
+
 def test_keyword_options_win_over_the_url(db_path: str) -> None:
     b = open_backend(
         f"sqlite:///{db_path}?synchronous=FULL",
@@ -70,8 +79,11 @@ def test_keyword_options_win_over_the_url(db_path: str) -> None:
     ("query", "options", "message"),
     [
         ("?synchronous=FAST", {}, "synchronous must be one of"),
-        ("?busy_timeout=-1", {}, "busy_timeout must be greater than 0"),
-        ("?busy_timeout=soon", {}, "invalid SQLite option"),
+        ("?busy_timeout=-1", {}, "busy_timeout must be a finite number greater than 0"),
+        ("?busy_timeout=soon", {}, "busy_timeout: expected a number, got 'soon'"),
+        ("?busy_timeout=inf", {}, "busy_timeout: expected a finite number"),
+        ("", {"busy_timeout": float("inf")}, "busy_timeout: expected a finite number"),
+        ("?busy_timout=1", {}, "unknown SQLite option in the database URL: busy_timout"),
         ("", {"busy_retries": -1}, "busy_retries must not be negative"),
         ("", {"journal": "DELETE"}, "unknown SQLite backend option"),
     ],

@@ -6,6 +6,7 @@ Every environment variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -15,10 +16,37 @@ from ferroq_core.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["DEFAULT_DATABASE_URL", "QueueConfig", "WorkerConfig"]
+__all__ = ["DEFAULT_DATABASE_URL", "QueueConfig", "WorkerConfig", "hide_password"]
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///ferroq.sqlite3"
+
+
+#: libpq's ``password`` (and ``sslpassword``) given as a query parameter.
+_PASSWORD_PARAMETER = re.compile(r"((?:^|[?&])(?:ssl)?password=)[^&]*", re.IGNORECASE)
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for any message or log line.
+
+    Works on text that is not a valid URL too (a mistyped scheme, a bad port), where a URL
+    parser cannot be trusted to find the password: everything between the user name and the
+    last ``@`` is hidden, so a password holding ``/`` or ``@`` does not leak either.
+    """
+    url = _PASSWORD_PARAMETER.sub(r"\1***", url)
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    slashes = url.find("//", 0, at)
+    # After "//" comes "user:password"; without it, hide all from the first colon on.
+    colon = url.find(":", slashes + 2 if slashes >= 0 else 0, at)
+    if colon < 0:
+        return url  # a user name only
+    return f"{url[: colon + 1]}***{url[at:]}"
+
+
+def _shown_url(url: str) -> str:
+    return repr(hide_password(url))
 
 
 def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
@@ -64,8 +92,8 @@ class QueueConfig:
 
     #: ``sync`` runs jobs inline in the caller (the default); ``db`` writes them to the database.
     connection: str = attrs.field(default="sync", validator=_connection)
-    #: SQLAlchemy-style URL of the jobs database.
-    database_url: str = DEFAULT_DATABASE_URL
+    #: SQLAlchemy-style URL of the jobs database (its password never shows in the repr).
+    database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=_shown_url)
     #: Queue for jobs whose type names none.
     default_queue: str = attrs.field(default="default")
     #: Default worker concurrency.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import sqlalchemy as sa
 
-from ferroq_core.config import QueueConfig
+from ferroq_core.config import QueueConfig, hide_password
 from ferroq_core.errors import ConfigError, UnknownBackend
 from ferroq_core.plugins import make_plugin_manager
 from ferroq_core.registry import JobRegistry, default_registry
@@ -47,7 +47,9 @@ _KNOWN = {
 def scheme_of(url_or_engine: Any) -> tuple[str, str]:
     """The scheme (``sqlite``, ``postgresql``) and a password-free rendering of the URL."""
     if isinstance(url_or_engine, sa.engine.Engine):
-        return url_or_engine.dialect.name, url_or_engine.url.render_as_string(hide_password=True)
+        return url_or_engine.dialect.name, hide_password(
+            url_or_engine.url.render_as_string(hide_password=True)
+        )
     if not isinstance(url_or_engine, (str, sa.engine.URL)):
         raise ConfigError(
             f"expected a database URL or a SQLAlchemy Engine, got {type(url_or_engine).__name__}"
@@ -55,15 +57,17 @@ def scheme_of(url_or_engine: Any) -> tuple[str, str]:
     text = str(url_or_engine).strip() if isinstance(url_or_engine, str) else url_or_engine
     try:
         url = sa.engine.make_url(text)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        # Neither message may carry the driver's text: it would quote the password.
+        why = "" if isinstance(exc, sa.exc.ArgumentError) else " (its port is not a number)"
         raise ConfigError(
-            f"not a database URL: {str(url_or_engine)!r}; expected e.g. "
+            f"not a database URL: {hide_password(str(text))!r}{why}; expected e.g. "
             "sqlite:///ferroq.sqlite3 or postgresql://user@host/dbname"
-        ) from exc
+        ) from None
     scheme = url.get_backend_name()
     if scheme == "postgres":
         scheme = "postgresql"
-    return scheme, url.render_as_string(hide_password=True)
+    return scheme, hide_password(url.render_as_string(hide_password=True))
 
 
 def open_backend(

@@ -32,7 +32,14 @@ import sqlalchemy as sa
 from psycopg import pq
 
 from ferroq_core.storage.queries import load_queries
-from ferroq_postgres.errors import is_disconnect, is_transient, translate
+from ferroq_postgres.errors import (
+    connect_refusal,
+    is_disconnect,
+    is_transient,
+    one_line,
+    translate,
+    translate_connect,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -154,6 +161,20 @@ def utc_sessions(engine: Engine) -> None:
     sa.event.listen(engine, "connect", on_connect)
 
 
+def _retry_connect(exc: BaseException, attempt: int, attempts: int) -> None:
+    """Return to try connecting again after a failed attempt, or raise its error: when no
+    retry can help (a refused login, an unknown database or host), or none is left."""
+    retry = (is_transient(exc) or is_disconnect(exc)) and connect_refusal(exc) is None
+    if not retry or attempt == attempts:
+        raise translate_connect(exc) from exc
+    log.warning(
+        "ferroq: cannot connect to Postgres (%s); retrying (%d/%d)",
+        one_line(str(getattr(exc, "orig", exc))),
+        attempt + 1,
+        attempts,
+    )
+
+
 class _Mode(enum.Enum):
     #: A read, or a write that may run twice: retried when the connection breaks.
     AGAIN = enum.auto()
@@ -194,9 +215,11 @@ class Connections:
         while True:
             # Set once the work may have committed: from then on it is not run again.
             unsafe = False
+            connecting = True
             try:
                 fairy: PoolProxiedConnection | None = self.engine.raw_connection()
                 assert fairy is not None
+                connecting = False
                 conn = _fresh(fairy)
                 try:
                     # A pooled connection the server closed (all backends terminated, a
@@ -219,17 +242,20 @@ class Connections:
                     if fairy is not None:
                         _give_back(fairy, conn)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError, psycopg.Error) as exc:
-                # A conflict was rolled back wherever it happened; a broken connection is
-                # safe to retry only while nothing may have committed.
-                retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
-                if not retry or attempt == options.reconnect_attempts:
-                    raise translate(exc) from exc
-                log.warning(
-                    "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
-                    str(getattr(exc, "orig", exc)).strip().splitlines()[0],
-                    attempt + 1,
-                    options.reconnect_attempts,
-                )
+                if connecting:
+                    _retry_connect(exc, attempt, options.reconnect_attempts)
+                else:
+                    # A conflict was rolled back wherever it happened; a broken connection
+                    # is safe to retry only while nothing may have committed.
+                    retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
+                    if not retry or attempt == options.reconnect_attempts:
+                        raise translate(exc) from exc
+                    log.warning(
+                        "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
+                        str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                        attempt + 1,
+                        options.reconnect_attempts,
+                    )
             attempt += 1
             time.sleep(random.uniform(0, delay))
             delay = min(options.reconnect_backoff_cap, delay * 4)
@@ -241,12 +267,17 @@ class Connections:
         attempt = 0
         while True:
             try:
-                with self.engine.begin() as conn:
-                    return work(conn)
+                conn = self.engine.connect()
             except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
-                retry = is_transient(exc) or is_disconnect(exc)
-                if not retry or attempt == self.options.reconnect_attempts:
-                    raise translate(exc) from exc
+                _retry_connect(exc, attempt, self.options.reconnect_attempts)
+            else:
+                try:
+                    with conn, conn.begin():
+                        return work(conn)
+                except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
+                    retry = is_transient(exc) or is_disconnect(exc)
+                    if not retry or attempt == self.options.reconnect_attempts:
+                        raise translate(exc) from exc
             attempt += 1
             time.sleep(
                 random.uniform(0, min(self.options.reconnect_backoff_cap, 0.05 * 4**attempt))

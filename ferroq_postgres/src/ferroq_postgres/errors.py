@@ -1,7 +1,9 @@
 """psycopg errors as ferroq errors, and which of them a retry can cure.
 
-Decisions rest on SQLSTATE codes (stable across server versions and locales), never on
-message text.
+Decisions rest on SQLSTATE codes (stable across server versions and locales), with one
+exception: a failed connection attempt carries no SQLSTATE (libpq keeps the server's code to
+itself), so :func:`connect_refusal` reads libpq's message to tell a refusal no retry can change
+(a login refused, a database or host that does not exist) from an outage worth retrying.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from ferroq_core.errors import (
     SchemaMissing,
 )
 
-__all__ = ["is_disconnect", "is_transient", "translate"]
+__all__ = [
+    "connect_refusal",
+    "is_disconnect",
+    "is_transient",
+    "one_line",
+    "translate",
+    "translate_connect",
+]
 
 # Class 08 (connection exception) and the shutdown codes of class 57: the session is gone.
 _GONE_CLASSES = ("08",)
@@ -25,6 +34,38 @@ _GONE = frozenset({"57P01", "57P02", "57P03", "57P05"})
 # The transaction was rolled back on purpose by the server; running it again is safe.
 _CONFLICT = frozenset({"40001", "40P01", "55P03"})
 _TOO_MANY = frozenset({"53300", "53400"})
+
+
+# What a refused connection attempt says (libpq's and the server's English texts, matched
+# without case), what it means, and what to do. Any other failure to connect (refused by the
+# host, timed out, the server starting up or out of connection slots) may pass: it is retried.
+_REFUSALS = (
+    (
+        ("authentication failed", "no pg_hba.conf entry", "no password supplied", 'role "'),
+        "the login was refused",
+        "check the user and password in the URL",
+    ),
+    (
+        ('database "',),
+        "the database does not exist",
+        "create it, or fix the database name in the URL",
+    ),
+    (
+        ("failed to resolve host", "could not translate host name"),
+        "the host name is unknown",
+        "check the host name in the URL",
+    ),
+    (
+        ("invalid ",),
+        "a connection parameter is invalid",
+        "fix it in the URL",
+    ),
+)
+
+
+def one_line(text: str) -> str:
+    """A driver message on one line (libpq adds hints on lines of their own)."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _orig(exc: BaseException) -> BaseException:
@@ -55,6 +96,32 @@ def is_transient(exc: BaseException) -> bool:
     return _sqlstate(exc) in _CONFLICT or _sqlstate(exc) in _TOO_MANY
 
 
+def connect_refusal(exc: BaseException) -> tuple[str, str] | None:
+    """For a failed connection attempt that no retry can cure: what happened and what to do;
+    None when a retry may succeed."""
+    text = str(_orig(exc)).lower()
+    for needles, what, advice in _REFUSALS:
+        if any(needle in text for needle in needles):
+            return what, advice
+    return None
+
+
+def translate_connect(exc: BaseException) -> FerroqError:
+    """The :class:`FerroqError` for a connection that could not be made."""
+    orig = _orig(exc)
+    detail = f"{type(orig).__name__}: {one_line(str(orig))}"
+    refusal = connect_refusal(exc)
+    if refusal is not None:
+        what, advice = refusal
+        return BackendUnavailable(f"cannot connect to Postgres: {what} ({detail}): {advice}")
+    if _sqlstate(exc) in _TOO_MANY or isinstance(exc, sa.exc.TimeoutError):
+        return translate(exc)
+    return BackendUnavailable(
+        f"cannot connect to Postgres ({detail}): check that the server is up and the host "
+        "and port in the URL"
+    )
+
+
 def translate(exc: BaseException) -> FerroqError:
     """The :class:`FerroqError` for a driver or pool error."""
     if isinstance(exc, sa.exc.TimeoutError):
@@ -64,7 +131,7 @@ def translate(exc: BaseException) -> FerroqError:
         )
     orig = _orig(exc)
     code = _sqlstate(exc)
-    detail = f"{type(orig).__name__}: {str(orig).strip()}"
+    detail = f"{type(orig).__name__}: {one_line(str(orig))}"
     if code == "42P01":  # undefined_table
         return SchemaMissing()
     if code == "3D000":  # invalid_catalog_name

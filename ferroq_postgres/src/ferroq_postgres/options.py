@@ -2,23 +2,33 @@
 
 ``postgresql://app@db/app?pool_size=20&listen=false`` and
 ``Queue.init(url, backend_options={"pool_size": 20, "listen": False})`` mean the same; an
-explicit backend option wins over the URL. Every other query parameter (``sslmode``,
-``connect_timeout``, ``application_name``, ...) is left in the URL for libpq.
+explicit backend option wins over the URL. libpq's own connection parameters (``sslmode``,
+``connect_timeout``, ``application_name``, ...) are left in the URL for it; any other query
+parameter is a :class:`~ferroq_core.errors.ConfigError` naming it.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
+from psycopg import pq
 
 from ferroq_core.errors import ConfigError
+from ferroq_core.storage.options import (
+    build_options,
+    check_query_keys,
+    flag,
+    last_value,
+    option_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["PostgresOptions", "split_url"]
+__all__ = ["PostgresOptions", "libpq_keywords", "split_url"]
 
 
 def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
@@ -29,17 +39,6 @@ def _positive(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
 def _non_negative(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
     if v < 0:
         raise ConfigError(f"postgres option {a.name} must not be negative, got {v!r}")
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"expected true or false, got {value!r}")
 
 
 @attrs.frozen
@@ -55,9 +54,9 @@ class PostgresOptions:
     #: Seconds after which a pooled connection is replaced (``-1``: never).
     pool_recycle: int = attrs.field(default=1800, converter=int)
     #: Ping each connection when it leaves the pool (one extra round trip per operation).
-    pool_pre_ping: bool = attrs.field(default=False, converter=_flag)
+    pool_pre_ping: bool = attrs.field(default=False, converter=flag)
     #: Wake idle workers with LISTEN/NOTIFY; ``false`` makes them poll.
-    listen: bool = attrs.field(default=True, converter=_flag)
+    listen: bool = attrs.field(default=True, converter=flag)
     #: Longest idle wait, in seconds, while the listening connection is down.
     poll_interval: float = attrs.field(default=1.0, converter=float, validator=_positive)
     #: Cap of the jittered backoff between attempts to re-open the listening connection.
@@ -72,29 +71,29 @@ class PostgresOptions:
 
     @classmethod
     def names(cls) -> frozenset[str]:
-        return frozenset(a.name for a in attrs.fields(cls))
+        return frozenset(option_names(cls))
 
     @classmethod
     def build(cls, from_url: Mapping[str, Any], explicit: Mapping[str, Any]) -> PostgresOptions:
-        unknown = sorted(set(explicit) - cls.names())
-        if unknown:
-            raise ConfigError(
-                f"unknown postgres backend option(s): {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(cls.names()))})"
-            )
-        merged = {**from_url, **explicit}
-        try:
-            return cls(**merged)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"invalid postgres backend option: {exc}") from exc
+        """Options from the URL's query and keyword options (keywords win).
+
+        :raises ConfigError: an unknown keyword option, or a value its option does not accept
+            (each named in the message).
+        """
+        return build_options(cls, {**from_url, **explicit}, "postgres")
+
+
+@functools.cache
+def libpq_keywords() -> frozenset[str]:
+    """The connection parameters the installed libpq knows (``sslmode``, ``connect_timeout``,
+    ``application_name``, ``keepalives``, ``target_session_attrs``, ``options``...)."""
+    return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
 
 
 def split_url(url: str | sa.engine.URL) -> tuple[sa.engine.URL, dict[str, str]]:
     """``url`` as a ``postgresql+psycopg`` URL without ferroq's options, and those options."""
     parsed = sa.engine.make_url(url).set(drivername="postgresql+psycopg")
-    ours: dict[str, str] = {}
-    for name in PostgresOptions.names() & set(parsed.query):
-        value = parsed.query[name]
-        # A parameter repeated in the query arrives as a tuple; the last one wins.
-        ours[name] = value[-1] if isinstance(value, tuple) else value
+    names = PostgresOptions.names()
+    check_query_keys(parsed.query, names, libpq_keywords(), "postgres")
+    ours = {name: last_value(parsed.query[name]) for name in names & set(parsed.query)}
     return parsed.difference_update_query(ours), ours

@@ -10,12 +10,13 @@ parameters and results are handled in :mod:`~ferroq_sqlite.dispatch`,
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
 from ferroq_core.clock import to_micros, utcnow
-from ferroq_core.errors import ConfigError
+from ferroq_core.errors import BackendUnavailable, ConfigError
 from ferroq_core.schema import Applied, adoptable, migrate
 from ferroq_core.storage.rules import (
     check_version,
@@ -84,17 +85,21 @@ class SqliteBackend:
         the URL's query string and from keywords (which win)."""
         if isinstance(url_or_engine, sa.engine.Engine):
             # The driver ignores query keys it does not know, so ferroq's may still be there.
-            opts, rest = SqliteOptions.from_sources(url_or_engine.url.query, options)
-            _reject_unknown(rest)
-            return cls(url_or_engine, opts)
+            return cls(url_or_engine, SqliteOptions.from_sources(url_or_engine.url.query, options))
         url = sa.engine.make_url(url_or_engine)
         if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
             raise ConfigError(
                 "ferroq needs a SQLite file, not an in-memory database (workers and dispatchers "
                 "share it through the file): use sqlite:///path/to/jobs.db"
             )
-        opts, rest = SqliteOptions.from_sources(url.query, options)
-        _reject_unknown(rest)
+        opts = SqliteOptions.from_sources(url.query, options)
+        folder = os.path.dirname(os.path.abspath(url.database))
+        if not os.path.isdir(folder):
+            raise BackendUnavailable(
+                f"the directory of the SQLite database {url.database} does not exist ({folder}): "
+                "create it, or fix the path in the database URL (SQLite creates the file, not "
+                "its directory)"
+            )
         url = url.difference_update_query(OPTION_NAMES)
         engine = sa.create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=False)
         return cls(engine, opts)
@@ -279,11 +284,3 @@ class SqliteBackend:
                 return work(conn)
 
         return self._tx.retrying(run, write=True)
-
-
-def _reject_unknown(rest: dict[str, Any]) -> None:
-    if rest:
-        raise ConfigError(
-            f"unknown SQLite backend option(s): {', '.join(sorted(rest))} "
-            f"(known: {', '.join(OPTION_NAMES)})"
-        )

@@ -9,6 +9,7 @@ write.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
     from ferroq_sqlite.options import SqliteOptions
 
-__all__ = ["busy_timeout_pragma", "install_connection_setup"]
+__all__ = ["busy_timeout_pragma", "create_private", "install_connection_setup"]
 
 
 def busy_timeout_pragma(seconds: float) -> str:
@@ -33,11 +34,32 @@ def busy_timeout_pragma(seconds: float) -> str:
     return f"PRAGMA busy_timeout = {int(seconds * 1000):d}"
 
 
+def create_private(path: str) -> None:
+    """Create the database file ``path`` readable and writable by its owner only, unless it
+    exists (its mode is then left alone). SQLite gives the -wal and -shm files it creates the
+    main file's mode, so they are private too."""
+    if path in ("", ":memory:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it first: its mode stands
+    except OSError:
+        pass  # sqlite3 reports why the file cannot be opened, in its own words
+
+
 def install_connection_setup(engine: Engine, options: SqliteOptions) -> None:
     """Set up every new connection of ``engine`` (pragmas, transaction control) and start
     every transaction SQLAlchemy begins on it with ``BEGIN IMMEDIATE``."""
     busy_timeout = busy_timeout_pragma(options.busy_timeout)
     synchronous = sql(f"synchronous_{options.synchronous.lower()}")
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _before_connect(
+        _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        if cargs and not cparams.get("uri"):
+            create_private(str(cargs[0]))
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

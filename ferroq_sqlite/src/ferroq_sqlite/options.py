@@ -3,23 +3,45 @@
 ``sqlite:///jobs.db?synchronous=FULL&busy_timeout=10`` and
 ``Queue.init(url, backend_options={"synchronous": "FULL"})`` set the same thing; a keyword
 option wins over the URL. The ferroq keys are removed from the URL before it reaches the
-driver; any other query key (``timeout``, ``uri``...) goes to :mod:`sqlite3` unchanged.
+driver; :mod:`sqlite3`'s own keys (``timeout``, ``uri``...) go to it unchanged, and any other
+key is a :class:`~ferroq_core.errors.ConfigError` naming it (a misspelt option would otherwise
+be ignored).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ferroq_core.errors import ConfigError
+from ferroq_core.storage.options import (
+    build_options,
+    check_query_keys,
+    flag,
+    last_value,
+    option_names,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["OPTION_NAMES", "SqliteOptions"]
+__all__ = ["DRIVER_KEYS", "OPTION_NAMES", "URI_KEYS", "SqliteOptions", "driver_keys"]
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+#: The :mod:`sqlite3` connect arguments SQLAlchemy takes from the URL's query string.
+DRIVER_KEYS = (
+    "uri",
+    "timeout",
+    "isolation_level",
+    "detect_types",
+    "check_same_thread",
+    "cached_statements",
+)
+#: SQLite's own URI parameters (https://sqlite.org/uri.html), passed on with ``uri=true``.
+URI_KEYS = ("vfs", "mode", "cache", "psow", "nolock", "immutable")
 
 
 def _upper(value: Any) -> str:
@@ -35,8 +57,10 @@ def _level(_i: object, _a: attrs.Attribute[Any], value: str) -> None:
 
 
 def _positive(_i: object, a: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"SQLite option {a.name} must be greater than 0, got {value!r}")
+    if value is not None and not 0 < value < math.inf:
+        raise ConfigError(
+            f"SQLite option {a.name} must be a finite number greater than 0, got {value!r}"
+        )
 
 
 def _non_negative(_i: object, a: attrs.Attribute[Any], value: int) -> None:
@@ -67,32 +91,39 @@ class SqliteOptions:
     )
 
     @classmethod
-    def from_sources(
-        cls, query: Mapping[str, Any], options: Mapping[str, Any]
-    ) -> tuple[SqliteOptions, dict[str, Any]]:
+    def from_sources(cls, query: Mapping[str, Any], options: Mapping[str, Any]) -> SqliteOptions:
         """Options from a URL query and keyword options (keywords win).
 
-        Returns the options and the keyword options that are not ferroq's (for the caller to
-        reject or pass on).
+        :raises ConfigError: a keyword option that is not ferroq's, a query key that is
+            neither ferroq's nor :mod:`sqlite3`'s, or a value its option does not accept (each
+            named in the message).
         """
-        values: dict[str, Any] = {}
-        for name in OPTION_NAMES:
-            raw = query.get(name)
-            if isinstance(raw, (tuple, list)):
-                raw = raw[-1]
-            if raw is not None:
-                values[name] = None if name == "poll_max" and raw in ("", "none") else raw
-        rest: dict[str, Any] = {}
-        for name, value in options.items():
-            if name in OPTION_NAMES:
-                values[name] = value
-            else:
-                rest[name] = value
-        try:
-            return cls(**values), rest
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"invalid SQLite option: {exc}") from exc
+        check_query_keys(query, OPTION_NAMES, driver_keys(query), "SQLite")
+        values = {name: last_value(query[name]) for name in OPTION_NAMES if name in query}
+        values.update(options)
+        return build_options(cls, values, "SQLite")
+
+
+def driver_keys(query: Mapping[str, Any]) -> tuple[str, ...]:
+    """The query keys the driver takes: :mod:`sqlite3`'s connect arguments, and with
+    ``uri=true`` SQLite's own URI parameters too."""
+    uri = last_value(query.get("uri"))
+    try:
+        as_uri = uri is not None and flag(uri)
+    except ConfigError:
+        raise ConfigError(
+            f"invalid SQLite option uri: expected true or false, got {uri!r}"
+        ) from None
+    if as_uri:
+        return DRIVER_KEYS + URI_KEYS
+    misplaced = sorted(set(query) & set(URI_KEYS))
+    if misplaced:
+        raise ConfigError(
+            f"SQLite URI parameter(s) {', '.join(misplaced)} in the database URL need uri=true "
+            "as well (without it sqlite3 would ignore them)"
+        )
+    return DRIVER_KEYS
 
 
 #: The option names ferroq reads from the URL query and keyword options.
-OPTION_NAMES = tuple(a.name for a in attrs.fields(SqliteOptions))
+OPTION_NAMES = option_names(SqliteOptions)

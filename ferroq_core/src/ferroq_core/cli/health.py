@@ -184,12 +184,12 @@ def health(obj: CliContext, max_heartbeat_age: float, skip_workers: bool, as_jso
 def _run_checks(
     obj: CliContext, checks: dict[str, dict[str, Any]], max_age: float, skip_workers: bool
 ) -> int:
-    missing = missing_sqlite_file(obj.database_url)
-    if missing:
-        checks["database"].update(ok=False, detail=missing)
-        return EXIT_DATABASE
     try:
-        backend = obj.runtime().backend
+        backend = obj.runtime().backend  # first: a bad URL or a missing backend says so
+        missing = missing_sqlite_file(obj.database_url)
+        if missing:
+            checks["database"].update(ok=False, detail=missing)
+            return EXIT_DATABASE
         now = backend.now()
     except DatabaseError as exc:
         checks["database"].update(ok=False, detail=_one_line(str(exc)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -41,6 +42,12 @@ def app_modules(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(n for name in given for n in name.replace(",", " ").split()))
 
 
+def _verbosity() -> int:
+    """How many ``-v`` the ``ferroq`` command line has (0 outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.find_root().params.get("verbose") or 0) if ctx is not None else 0
+
+
 def import_app_modules(names: Iterable[str]) -> list[str]:
     """Import :func:`app_modules`, from the working directory too; return their names.
 
@@ -54,8 +61,13 @@ def import_app_modules(names: Iterable[str]) -> list[str]:
         try:
             importlib.import_module(module)
         except Exception as exc:
+            verbose = _verbosity() > 0
+            if verbose:
+                # The module's own traceback: where in the application the import failed.
+                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
             raise ConfigError(
                 f"cannot import {module!r} (from --import or {APP_ENV}): "
                 f"{type(exc).__name__}: {exc}"
+                + ("" if verbose else " (`ferroq -v ...` shows its traceback)")
             ) from exc
     return modules

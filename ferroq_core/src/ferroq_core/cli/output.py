@@ -108,10 +108,10 @@ def ready_backend(obj: CliContext) -> Backend:
     A SQLite URL naming a file that does not exist fails here instead of creating an empty
     file (a typo in the path would otherwise look like an empty queue).
     """
+    backend = obj.runtime().backend  # first: a bad URL or a missing backend says so
     missing = missing_sqlite_file(obj.database_url)
     if missing:
         raise SchemaMissing(missing)
-    backend = obj.runtime().backend
     backend.check_schema()
     return backend
 

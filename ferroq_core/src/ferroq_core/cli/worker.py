@@ -188,6 +188,7 @@ def worker(
       ferroq worker --queue high,default,low --concurrency 20
       ferroq worker --import myapp.jobs --stop-when-empty
       ferroq worker --processes 4 --timeout 60
+      ferroq -q worker                    no line per job, warnings and errors only
     """
     names = _split_queues(queues) if queues else (os.environ.get("QUEUE_DEFAULT") or "default",)
     config = WorkerConfig(
@@ -211,14 +212,19 @@ def worker(
         raise ConfigError(f"--hard-timeout-grace must not be negative, got {hard_timeout_grace}")
     modules = app_modules(imports)
     verbose = int(ctx.find_root().params.get("verbose") or 0)
-    _default_log_level(verbose)
+    env = {"FERROQ_DATABASE_URL": obj.database_url}
+    if obj.log_level is None:
+        # A worker's job log (one line per state change) is its main output: INFO by default.
+        logging.getLogger("ferroq").setLevel(logging.INFO)
+    else:
+        env["FERROQ_LOG_LEVEL"] = logging.getLevelName(obj.log_level)  # the children's too
     if processes is not None:
         argv = worker_argv(config, modules, verbose)
         supervisor = Supervisor(
             argv,
             processes,
             hard_timeout_grace=hard_timeout_grace,
-            env={"FERROQ_DATABASE_URL": obj.database_url},
+            env=env,
             # Children that stop on purpose when the queues are empty are not restarted;
             # those recycled by --max-jobs, --max-time or --memory are.
             restart_clean_exits=not (config.stop_when_empty or config.once),
@@ -227,9 +233,3 @@ def worker(
     import_app_modules(modules)
     loop = WorkerLoop(obj.runtime(), config, reporter=Reporter.from_env(), hard_exit=True)
     ctx.exit(loop.run())
-
-
-def _default_log_level(verbose: int) -> None:
-    # A worker's job log (one line per state change) is its main output: INFO by default.
-    if verbose == 0 and not os.environ.get("FERROQ_LOG_LEVEL"):
-        logging.getLogger("ferroq").setLevel(logging.INFO)
