@@ -49,6 +49,7 @@ __all__ = [
     "autocommit",
     "closed_by_server",
     "fetch",
+    "no_prepared_statements",
     "rowcount",
     "utc_sessions",
 ]
@@ -150,6 +151,18 @@ def utc_sessions(engine: Engine) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(QUERIES["set_utc"])
         dbapi_connection.commit()  # a SET inside a transaction that is rolled back is undone
+
+    sa.event.listen(engine, "connect", on_connect)
+
+
+def no_prepared_statements(engine: Engine) -> None:
+    """Make psycopg prepare nothing on the server on the connections ``engine`` opens from now
+    on (``prepare_threshold = None`` overrides every ``prepare=True``): behind a pooler in
+    transaction mode the next transaction may run on a server connection that never saw the
+    statement, or one where another client's statement has the same name."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.prepare_threshold = None
 
     sa.event.listen(engine, "connect", on_connect)
 
