@@ -5,6 +5,8 @@ relied on the session of an earlier statement fails here."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from datetime import timezone
@@ -15,14 +17,19 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from ferroq_core import QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.errors import ConfigError, FerroqError
+from ferroq_core.queue import Queue
 from ferroq_postgres import PostgresBackend
 from ferroq_postgres import vacuum as vacuum_module
 from ferroq_postgres.options import PostgresOptions
 from tests.postgres.conftest import request, wait_until, worker_id
+from tests.worker.conftest import Marks, WorkerProcess, wait_for
+from tests.worker.jobs import Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.postgres
 
@@ -225,3 +232,44 @@ def test_the_options_come_from_the_url(pgbouncer_url: str, pg_url: str) -> None:
 def test_a_bad_listen_url_is_a_config_error(value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         PostgresOptions.build({}, {"listen_url": value})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wake", ["polling", "listen_url"])
+def test_a_worker_process_drains_through_pgbouncer(
+    wake: str, pgbouncer_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    # Polling: every 0.2 s. listen_url: a minute, so only a notification wakes it in time.
+    options = "pgbouncer=true&poll_interval=0.2"
+    if wake == "listen_url":
+        options = f"pgbouncer=true&poll_interval=60&listen_url={quote(pg_url, safe='')}"
+    url = f"{pgbouncer_url}?{options}"
+    runtime = Runtime.build(
+        url, QueueConfig(connection="db", database_url=url), make_plugin_manager()
+    )
+    runtime.backend.migrate()
+    with runtime.backend.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+    Queue.use(runtime)
+    marks = Marks(tmp_path / "marks.log")
+    env = dict(os.environ, FERROQ_TEST_LOG=str(marks.path), FERROQ_LOG_LEVEL="INFO")
+    worker = WorkerProcess(url, ["--concurrency", "4", "--sleep", "30"], env, tmp_path / "w.log")
+    try:
+        for i in range(100):
+            Record(tag=f"a{i}").dispatch()
+        wait_for(lambda: len(marks.order()) == 100, timeout=30)
+        time.sleep(0.5)  # the worker is idle, waiting
+        started = time.monotonic()
+        for i in range(100):
+            Record(tag=f"b{i}").dispatch()
+        wait_for(lambda: len(marks.order()) == 200, timeout=30)
+        assert time.monotonic() - started < 10, worker.output()
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(20) == 0, worker.output()
+    finally:
+        worker.kill()
+        Queue.use(None)
+        runtime.close()
+    ran = marks.order()
+    assert sorted(ran) == sorted([f"a{i}" for i in range(100)] + [f"b{i}" for i in range(100)])
+    assert "Error" not in worker.output(), worker.output()
