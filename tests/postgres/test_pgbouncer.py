@@ -5,6 +5,7 @@ relied on the session of an earlier statement fails here."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -171,14 +172,18 @@ def test_the_workers_vacuum_leaves_no_lock_behind(
 
 
 def test_without_listen_url_idle_waits_poll(
-    pooled: Callable[..., PostgresBackend],
+    pooled: Callable[..., PostgresBackend], caplog: pytest.LogCaptureFixture
 ) -> None:
     waiter = pooled(pgbouncer=True, poll_interval=0.2)
     producer = pooled(pgbouncer=True, listen=False)
     started = time.monotonic()
-    waiter.wait_for_jobs(["default"], 10)
+    with caplog.at_level(logging.INFO, logger="ferroq.postgres"):
+        waiter.wait_for_jobs(["default"], 10)
+        waiter.wait_for_jobs(["default"], 0.01)
     assert time.monotonic() - started < 3, "a wait behind PgBouncer must poll"
     assert waiter.listener is None
+    polls = [r.getMessage() for r in caplog.records if "poll every 0.2s" in r.getMessage()]
+    assert len(polls) == 1, caplog.text  # said once, not per wait
     producer.enqueue([request()])
     assert waiter.wait_for_jobs(["default"], 10) is True  # the job is due now: no wait
 
