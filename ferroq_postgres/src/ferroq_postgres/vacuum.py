@@ -54,7 +54,8 @@ class Vacuumer:
         self._deleted = 0
         self._last = time.monotonic()
         self._running = False
-        #: Vacuums this process ran (for tests and logs).
+        #: Vacuums this process ran (for tests and logs; behind a pooler, ones Postgres may
+        #: have skipped for another vacuum of the table count too).
         self.runs = 0
 
     def note(self, deleted: int) -> None:
