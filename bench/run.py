@@ -14,6 +14,7 @@ by ``--pg-url`` (dropped at the end); SQLite gets a fresh file per measurement.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -138,6 +139,38 @@ class PgDatabase:
     def drop(self) -> None:
         self._admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self._admin.close()
+
+
+def start_pgbouncer(stack: contextlib.ExitStack, server_url: str, tmp: Path) -> None:
+    """Start PgBouncer in front of the server for the ``ferroq-pgbouncer`` system (its port
+    goes to the children in the environment); without the program, that system reports
+    "not installed"."""
+    from bench.systems.pgbouncer_sys import PORT_ENV
+    from tests.postgres.pgbouncer import find_pgbouncer, running_pgbouncer
+
+    program = find_pgbouncer()
+    if program is None:
+        return
+    workdir = tmp / "pgbouncer"
+    workdir.mkdir()
+    port = stack.enter_context(running_pgbouncer(program, workdir, server_url))
+    os.environ[PORT_ENV] = str(port)
+    stack.callback(os.environ.pop, PORT_ENV, None)
+
+
+def pgbouncer_ratios(summary: dict[str, Any]) -> list[str]:
+    """ferroq through PgBouncer against ferroq direct, per workload and metric (same run)."""
+    lines = []
+    for workload, cells in summary.get("postgres", {}).items():
+        direct, pooled = cells.get("ferroq", {}), cells.get("ferroq-pgbouncer", {})
+        for metric in WORKLOADS[workload][2]:
+            a, b = direct.get(metric), pooled.get(metric)
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a and b:
+                lines.append(
+                    f"- {workload} {metric}: through PgBouncer {_fmt(b)}, direct {_fmt(a)} "
+                    f"({b / a:.2f}x of direct)"
+                )
+    return lines
 
 
 def tree_env(system: str, trees: dict[str, str]) -> dict[str, str]:
@@ -290,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ferroq-bench-"))
     rows: list[dict[str, Any]] = []
     started = time.time()
+    stack = contextlib.ExitStack()
     try:
+        if pg and "ferroq-pgbouncer" in systems:
+            start_pgbouncer(stack, args.pg_url, tmp)
         for rep in range(reps):
             for workload in workloads:
                 for backend in backends:
@@ -324,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                         for f in tmp.glob(f"{system}-{workload}-{rep}.db*"):
                             f.unlink()
     finally:
+        stack.close()
         pg_version = pg.version() if pg else None
         if pg:
             pg.drop()
@@ -337,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     for t in targets:
         mark = {True: " (met)", False: " (NOT MET)", None: ""}[t["met"]]
         print(f"- {t['target']}: {t['measured']}{mark}")
+    ratios = pgbouncer_ratios(summary)
+    if ratios:
+        print("\nferroq through PgBouncer (transaction mode, listen_url direct) vs direct:")
+        print("\n".join(ratios))
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "commit": git_commit(),

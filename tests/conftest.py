@@ -75,6 +75,30 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pgbouncer_port(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The port on 127.0.0.1 of a PgBouncer in transaction mode in front of the test server,
+    for the whole run (tests/postgres/pgbouncer.py). Without the ``pgbouncer`` program the
+    tests skip, or fail under ``FERROQ_REQUIRE_POSTGRES=1`` (``.ci/run`` installs it)."""
+    from tests.postgres.pgbouncer import find_pgbouncer, running_pgbouncer
+
+    program = find_pgbouncer()
+    if program is None:
+        why = "the pgbouncer program is not installed (apt-get install pgbouncer)"
+        if _require_postgres():
+            pytest.fail(f"{REQUIRE_ENV}=1 but {why}")
+        pytest.skip(why)
+    with running_pgbouncer(program, tmp_path_factory.mktemp("pgbouncer"), pg_server_url) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(pg_url: str, pgbouncer_port: int) -> str:
+    """This run's database (``pg_url``) through PgBouncer, without ferroq's options."""
+    url = sa.engine.make_url(pg_url).set(host="127.0.0.1", port=pgbouncer_port, query={})
+    return url.render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'jobs.db'}"

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 #: system name -> (module, backends it runs on, pip package).
 SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ferroq": ("bench.systems.ferroq_sys", ("sqlite", "postgres"), "ferroq-core"),
+    # ferroq again, through PgBouncer in transaction mode (bench.run starts the pooler).
+    "ferroq-pgbouncer": ("bench.systems.pgbouncer_sys", ("postgres",), "pgbouncer"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),

@@ -14,41 +14,35 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _bench_run(*args: str, pg_url: str | None) -> subprocess.CompletedProcess[str]:
+    """``python -m bench.run --quick -n 300 args`` on this tree (and ``pg_url``'s server)."""
+    # Keep the caller's PYTHONPATH after the repo: it names the source tree under test.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    if pg_url:
+        env["FERROQ_BENCH_POSTGRES_URL"] = pg_url
+    return subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "-n", "300", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.slow
 def test_quick_run_appends_a_results_line(tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
     backends = "sqlite"
     if os.environ.get("FERROQ_TEST_POSTGRES_URL"):
         backends += ",postgres"
-    # Keep the caller's PYTHONPATH after the repo: it names the source tree under test.
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    if os.environ.get("FERROQ_TEST_POSTGRES_URL"):
-        env["FERROQ_BENCH_POSTGRES_URL"] = os.environ["FERROQ_TEST_POSTGRES_URL"]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--quick",
-            "-n",
-            "300",
-            "--backends",
-            backends,
-            "--systems",
-            "ferroq,raw",
-            "--workloads",
-            "enqueue_bulk,drain_1p,latency_idle",
-            "--results",
-            str(results),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = _bench_run(
+        *("--backends", backends, "--systems", "ferroq,raw"),
+        *("--workloads", "enqueue_bulk,drain_1p,latency_idle", "--results", str(results)),
+        pg_url=os.environ.get("FERROQ_TEST_POSTGRES_URL"),
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = results.read_text().splitlines()
@@ -79,3 +73,23 @@ def test_a_missing_peer_is_reported_not_installed(
     assert result is not None
     assert result["status"] == "not installed"
     assert "ghost-queue" in result["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_one_run_measures_ferroq_through_pgbouncer_beside_direct(
+    tmp_path: Path, pg_server_url: str, pgbouncer_port: int
+) -> None:
+    # pgbouncer_port: the program is there (the run starts its own PgBouncer).
+    results = tmp_path / "results.jsonl"
+    proc = _bench_run(
+        *("--backends", "postgres", "--systems", "ferroq,ferroq-pgbouncer"),
+        *("--workloads", "drain_1p", "--results", str(results)),
+        pg_url=pg_server_url,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    cells = json.loads(results.read_text())["summary"]["postgres"]["drain_1p"]
+    direct, pooled = cells["ferroq"]["jobs_per_s"], cells["ferroq-pgbouncer"]["jobs_per_s"]
+    assert direct > 0
+    assert pooled > 0
+    assert f"({pooled / direct:.2f}x of direct)" in proc.stdout, proc.stdout

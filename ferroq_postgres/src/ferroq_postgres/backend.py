@@ -10,6 +10,7 @@ caller's ``Connection``/``Session``. Each role's methods are thin: the work is i
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -23,7 +24,7 @@ from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.rules import check_version
 from ferroq_postgres import admin, leases
 from ferroq_postgres.capabilities import CAPABILITIES
-from ferroq_postgres.connections import Connections, utc_sessions
+from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.dispatch import enqueue_in_caller, enqueue_one, insert_all
 from ferroq_postgres.listener import Listener, listen_connection
 from ferroq_postgres.options import PostgresOptions, split_url
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
+
+log = logging.getLogger("ferroq.postgres")
 
 
 def normalize_url(url: str | sa.engine.URL) -> sa.engine.URL:
@@ -81,6 +84,12 @@ class PostgresBackend:
         #: The connection pool (and the schema's engine); an engine passed in stays shared.
         self.engine = engine
         self.options = options or PostgresOptions()
+        if self.options.pgbouncer:
+            no_prepared_statements(engine)
+        #: Where the LISTEN connection goes (None: where the pool's connections go).
+        self._listen_url = (
+            split_url(self.options.listen_url)[0] if self.options.listen_url else None
+        )
         self._connections = Connections(engine, self.options)
         self._closed = False
         self._forget_threads()
@@ -92,8 +101,11 @@ class PostgresBackend:
         """Start without a listener, waiters or a running vacuum (at init, and after a fork)."""
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
+        self._poll_noted = False
         self._notifications = Notifications()
-        self._vacuum = Vacuumer(self.engine, every=self.options.vacuum_every)
+        self._vacuum = Vacuumer(
+            self.engine, every=self.options.vacuum_every, pooled=self.options.pgbouncer
+        )
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> PostgresBackend:
@@ -201,6 +213,15 @@ class PostgresBackend:
     def _ensure_listener(self) -> Listener | None:
         if not self.options.listen or self._closed:
             return None
+        if self.options.pgbouncer and self._listen_url is None:
+            # A LISTEN through the pooler would stay on whichever server connection ran it.
+            if not self._poll_noted:
+                self._poll_noted = True
+                log.info(
+                    "ferroq: behind PgBouncer without listen_url: idle workers poll every %gs",
+                    self.options.poll_interval,
+                )
+            return None
         if self._listener is None:
             with self._listener_lock:
                 if self._listener is None and not self._closed:
@@ -216,7 +237,7 @@ class PostgresBackend:
         return self._listener
 
     def _listen_connection(self) -> psycopg.Connection[tuple[object, ...]]:
-        return listen_connection(self.engine)
+        return listen_connection(self.engine, self._listen_url)
 
     def _on_notify(self, queues: Set[str]) -> None:
         self._notifications.heard(queues)

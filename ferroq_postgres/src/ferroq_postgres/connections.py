@@ -56,6 +56,7 @@ __all__ = [
     "autocommit",
     "closed_by_server",
     "fetch",
+    "no_prepared_statements",
     "rowcount",
     "utc_sessions",
 ]
@@ -173,6 +174,18 @@ def _retry_connect(exc: BaseException, attempt: int, attempts: int) -> None:
         attempt + 1,
         attempts,
     )
+
+
+def no_prepared_statements(engine: Engine) -> None:
+    """Make psycopg prepare nothing on the server on the connections ``engine`` opens from now
+    on (``prepare_threshold = None`` overrides every ``prepare=True``): behind a pooler in
+    transaction mode the next transaction may run on a server connection that never saw the
+    statement, or one where another client's statement has the same name."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.prepare_threshold = None
+
+    sa.event.listen(engine, "connect", on_connect)
 
 
 class _Mode(enum.Enum):

@@ -34,6 +34,8 @@ _GONE = frozenset({"57P01", "57P02", "57P03", "57P05"})
 # The transaction was rolled back on purpose by the server; running it again is safe.
 _CONFLICT = frozenset({"40001", "40P01", "55P03"})
 _TOO_MANY = frozenset({"53300", "53400"})
+# A prepared statement missing, or taken by another client: a pooler in transaction mode.
+_POOLED_STATEMENT = frozenset({"26000", "42P05"})
 
 
 # What a refused connection attempt says (libpq's and the server's English texts, matched
@@ -154,6 +156,11 @@ def translate(exc: BaseException) -> FerroqError:
         return BackendBusy(f"Postgres aborted the transaction ({detail}); it is safe to retry")
     if code == "57014":  # query_canceled, e.g. statement_timeout
         return BackendBusy(f"the statement was cancelled ({detail}): check statement_timeout")
+    if code in _POOLED_STATEMENT:
+        return DatabaseError(
+            f"Postgres error ({detail}): behind PgBouncer (or another pooler) in transaction "
+            "mode, add ?pgbouncer=true to the URL (docs/postgres.md)"
+        )
     if code == "42501":  # insufficient_privilege
         return DatabaseError(
             f"permission denied ({detail}): grant the ferroq user rights on ferroq_jobs"

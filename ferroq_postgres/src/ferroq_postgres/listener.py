@@ -25,6 +25,7 @@ from ferroq_postgres.connections import QUERIES
 if TYPE_CHECKING:
     from collections.abc import Callable, Set
 
+    import sqlalchemy as sa
     from sqlalchemy.engine import Engine
 
 __all__ = ["Listener", "listen_connection"]
@@ -37,10 +38,13 @@ HEALTH_INTERVAL = 30.0
 _BACKOFF_BASE = 0.05
 
 
-def listen_connection(engine: Engine) -> psycopg.Connection[tuple[object, ...]]:
-    """A new autocommit connection to ``engine``'s database, outside its pool (it is held for
-    as long as the backend listens)."""
-    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+def listen_connection(
+    engine: Engine, url: sa.engine.URL | None = None
+) -> psycopg.Connection[tuple[object, ...]]:
+    """A new autocommit connection to ``engine``'s database (or to ``url``, which reaches it
+    directly when the engine goes through a pooler), outside its pool (it is held for as long
+    as the backend listens)."""
+    cargs, cparams = engine.dialect.create_connect_args(url or engine.url)
     params = dict(cparams)
     params.setdefault("application_name", "ferroq-listener")
     # Keepalives let the kernel notice a dead peer on an otherwise silent connection.

@@ -41,6 +41,27 @@ def _non_negative(_i: object, a: attrs.Attribute[Any], v: Any) -> None:
         raise ConfigError(f"postgres option {a.name} must not be negative, got {v!r}")
 
 
+def _optional_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        url = sa.engine.make_url(value)
+    except sa.exc.ArgumentError:
+        # Not echoed: it may hold a password.
+        raise ConfigError(
+            "postgres option listen_url is not a URL (postgresql://user@host:port/database)"
+        ) from None
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"postgres option listen_url must be a postgresql:// URL, not {url.drivername}://"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def _url_repr(value: str | None) -> str:
+    return repr(value if value is None else sa.engine.make_url(value).render_as_string())
+
+
 @attrs.frozen
 class PostgresOptions:
     """Tuning of :class:`~ferroq_postgres.PostgresBackend` (every field has a safe default)."""
@@ -68,6 +89,13 @@ class PostgresOptions:
     #: Jobs this process finishes between two ``VACUUM ferroq_jobs`` runs of its own (at most
     #: one per 5 s, one process at a time); ``0`` leaves vacuuming to autovacuum alone.
     vacuum_every: int = attrs.field(default=20_000, converter=int, validator=_non_negative)
+    #: The URL goes through PgBouncer (or another pooler) in transaction mode, where a session
+    #: is not ours from one transaction to the next: no server-side prepared statements, no
+    #: session-level lock, and LISTEN only on ``listen_url`` (without it idle workers poll).
+    pgbouncer: bool = attrs.field(default=False, converter=flag)
+    #: A URL that reaches the same database directly (not through a pooler), for the LISTEN
+    #: connection; unset, LISTEN uses the main URL (or, behind PgBouncer, nothing).
+    listen_url: str | None = attrs.field(default=None, converter=_optional_url, repr=_url_repr)
 
     @classmethod
     def names(cls) -> frozenset[str]:

@@ -396,3 +396,9 @@ SELECT pg_advisory_unlock(7203391852)
 -- name: vacuum
 -- Outside a transaction (VACUUM refuses to run in one).
 VACUUM ferroq_jobs
+
+-- name: vacuum_skip_locked
+-- Behind a pooler in transaction mode, where a session-level lock would stay on whichever
+-- server connection took it: one statement that skips the table (with a WARNING) when another
+-- vacuum of it, ours or autovacuum's, already holds its lock.
+VACUUM (SKIP_LOCKED) ferroq_jobs

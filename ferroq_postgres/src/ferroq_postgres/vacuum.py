@@ -8,8 +8,9 @@ measurement is in docs/performance.md). A vacuum of a table that is mostly dead 
 
 So a worker process that has deleted ``every`` jobs since the last vacuum (and at least
 ``min_interval`` seconds ago) runs ``VACUUM ferroq_jobs`` on a background thread. A
-session-level advisory lock keeps it to one process at a time; any error (a role that does
-not own the table gets a warning and nothing happens) is logged and ignored.
+session-level advisory lock keeps it to one process at a time (behind a pooler in transaction
+mode, where the session is not ours, ``VACUUM (SKIP_LOCKED)`` does instead); any error (a role
+that does not own the table gets a warning and nothing happens) is logged and ignored.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferroq_postgres.connections import QUERIES, autocommit, fetch
 
 if TYPE_CHECKING:
+    import psycopg
     from sqlalchemy.engine import Engine
 
 __all__ = ["Vacuumer"]
@@ -35,15 +37,25 @@ MIN_INTERVAL = 5.0
 class Vacuumer:
     """Counts deleted jobs; past the threshold, vacuums the jobs table in the background."""
 
-    def __init__(self, engine: Engine, *, every: int, min_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        every: int,
+        min_interval: float | None = None,
+        pooled: bool = False,
+    ) -> None:
         self.engine = engine
         self.every = every
+        #: Behind a pooler in transaction mode: no session-level lock.
+        self.pooled = pooled
         self.min_interval = MIN_INTERVAL if min_interval is None else min_interval
         self._lock = threading.Lock()
         self._deleted = 0
         self._last = time.monotonic()
         self._running = False
-        #: Vacuums this process ran (for tests and logs).
+        #: Vacuums this process ran (for tests and logs; behind a pooler, ones Postgres may
+        #: have skipped for another vacuum of the table count too).
         self.runs = 0
 
     def note(self, deleted: int) -> None:
@@ -64,14 +76,13 @@ class Vacuumer:
 
     def _run(self) -> None:
         try:
-            # The lock is the session's: taken and released on this one connection.
             with autocommit(self.engine) as conn:
-                if fetch(conn, "vacuum_lock", prepare=False)[0][0]:
+                if self.pooled:
+                    self._vacuum(conn, "vacuum_skip_locked")
+                # The lock is the session's: taken and released on this one connection.
+                elif fetch(conn, "vacuum_lock", prepare=False)[0][0]:
                     try:
-                        started = time.monotonic()
-                        conn.execute(QUERIES["vacuum"], prepare=False)
-                        self.runs += 1
-                        log.debug("vacuumed ferroq_jobs in %.3fs", time.monotonic() - started)
+                        self._vacuum(conn, "vacuum")
                     finally:
                         fetch(conn, "vacuum_unlock", prepare=False)
         except Exception as exc:  # maintenance only: never fails a job or the worker
@@ -81,3 +92,9 @@ class Vacuumer:
                 self._running = False
                 self._deleted = 0
                 self._last = time.monotonic()
+
+    def _vacuum(self, conn: psycopg.Connection[Any], name: str) -> None:
+        started = time.monotonic()
+        conn.execute(QUERIES[name], prepare=False)
+        self.runs += 1
+        log.debug("vacuumed ferroq_jobs in %.3fs", time.monotonic() - started)
