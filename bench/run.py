@@ -146,7 +146,7 @@ def start_pgbouncer(stack: contextlib.ExitStack, server_url: str, tmp: Path) -> 
     goes to the children in the environment); without the program, that system reports
     "not installed"."""
     from bench.systems.pgbouncer_sys import PORT_ENV
-    from tests.postgres.pgbouncer import find_pgbouncer, running_pgbouncer
+    from reliability.pgbouncer import find_pgbouncer, running_pgbouncer
 
     program = find_pgbouncer()
     if program is None:

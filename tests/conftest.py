@@ -78,9 +78,9 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pgbouncer_port(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """The port on 127.0.0.1 of a PgBouncer in transaction mode in front of the test server,
-    for the whole run (tests/postgres/pgbouncer.py). Without the ``pgbouncer`` program the
+    for the whole run (reliability/pgbouncer.py). Without the ``pgbouncer`` program the
     tests skip, or fail under ``FERROQ_REQUIRE_POSTGRES=1`` (``.ci/run`` installs it)."""
-    from tests.postgres.pgbouncer import find_pgbouncer, running_pgbouncer
+    from reliability.pgbouncer import find_pgbouncer, running_pgbouncer
 
     program = find_pgbouncer()
     if program is None:

@@ -1,6 +1,6 @@
 """Behind PgBouncer in transaction mode (``?pgbouncer=true``): no prepared statement, lock or
 LISTEN that outlives a transaction, and a worker that drains through it. The pooler hands each
-transaction to the next server connection in turn (tests/postgres/pgbouncer.py), so whatever
+transaction to the next server connection in turn (reliability/pgbouncer.py), so whatever
 relied on the session of an earlier statement fails here."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A PgBouncer in transaction pooling mode in front of the test server, for one test run.
 
-Used by ``pgbouncer_server_url`` in tests/conftest.py. It needs the ``pgbouncer`` program (Debian's
-package: ``.ci/run`` installs it; the tests never install anything). The pooler listens on a
+Used by the test suite (``pgbouncer_url`` in tests/conftest.py) and by ``bench.run``. It
+needs the ``pgbouncer`` program (Debian's package: ``.ci/run`` installs it; the
+tests never install anything). The pooler listens on a
 free port of 127.0.0.1, serves every database of the server (``* =``), lets any client in
 (``auth_type = any``: it logs in to the server as the test URL's user) and hands each
 transaction to the next server connection in turn (``server_round_robin``), so a statement that
