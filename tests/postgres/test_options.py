@@ -26,7 +26,16 @@ def test_ferroq_options_come_out_of_the_url_and_libpq_options_stay() -> None:
     )
     try:
         assert backend.engine.url.drivername == "postgresql+psycopg"
-        assert dict(backend.engine.url.query) == {"sslmode": "disable", "connect_timeout": "2"}
+        # The TCP bounds are validated as options and handed to libpq, defaults included.
+        assert dict(backend.engine.url.query) == {
+            "sslmode": "disable",
+            "connect_timeout": "2",
+            "keepalives": "1",
+            "keepalives_idle": "10",
+            "keepalives_interval": "5",
+            "keepalives_count": "3",
+            "tcp_user_timeout": "30000",
+        }
         assert backend.options.pool_size == 3
         assert backend.options.listen is False
         assert backend.options.poll_interval == 0.5

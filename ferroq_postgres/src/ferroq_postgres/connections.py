@@ -31,7 +31,9 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import pq
 
+from ferroq_core.errors import BackendUnavailable
 from ferroq_core.storage.queries import load_queries
+from ferroq_postgres.deadline import watchdog
 from ferroq_postgres.errors import is_disconnect, is_transient, translate
 
 if TYPE_CHECKING:
@@ -102,6 +104,11 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     return bool(readable)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _give_back(fairy: PoolProxiedConnection, conn: psycopg.Connection[Any]) -> None:
     """Return a checkout to the pool with autocommit off and no transaction open; drop the
     connection when it is broken or cannot be brought to that state."""
@@ -164,11 +171,18 @@ class _Mode(enum.Enum):
 
 
 class Connections:
-    """Runs work on pooled psycopg connections in the modes of the module docstring."""
+    """Runs work on pooled psycopg connections in the modes of the module docstring.
 
-    def __init__(self, engine: Engine, options: PostgresOptions) -> None:
+    :param deadline: seconds an operation may take, retries included, before its connection
+        is cut off client side (:mod:`.deadline`); None: no deadline.
+    """
+
+    def __init__(
+        self, engine: Engine, options: PostgresOptions, *, deadline: float | None = None
+    ) -> None:
         self.engine = engine
         self.options = options
+        self.deadline = deadline
 
     def rows(
         self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
@@ -191,9 +205,13 @@ class Connections:
         # no round trip, so skips do not count as attempts.
         skips = options.pool_size + options.max_overflow + 1
         attempt = 0
+        deadline = self.deadline
+        give_up = None if deadline is None else time.monotonic() + deadline
         while True:
             # Set once the work may have committed: from then on it is not run again.
             unsafe = False
+            token: int | None = None
+            cut = False
             try:
                 fairy: PoolProxiedConnection | None = self.engine.raw_connection()
                 assert fairy is not None
@@ -207,6 +225,8 @@ class Connections:
                         fairy.invalidate()
                         fairy = None
                         continue
+                    if give_up is not None:
+                        token = watchdog.arm(conn.pgconn.socket, give_up - time.monotonic())
                     if mode is _Mode.TRANSACTION:
                         result = work(conn)
                         unsafe = True
@@ -216,9 +236,16 @@ class Connections:
                     unsafe = mode is _Mode.ONCE
                     return work(conn)
                 finally:
+                    cut = token is not None and not watchdog.disarm(token)
                     if fairy is not None:
                         _give_back(fairy, conn)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError, psycopg.Error) as exc:
+                if cut or (give_up is not None and time.monotonic() >= give_up):
+                    raise BackendUnavailable(
+                        f"no answer from Postgres within statement_deadline={deadline:g}s "
+                        f"({_first_line(exc)}): the network or the server is not responding; "
+                        "the connection was closed"
+                    ) from exc
                 # A conflict was rolled back wherever it happened; a broken connection is
                 # safe to retry only while nothing may have committed.
                 retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
@@ -226,7 +253,7 @@ class Connections:
                     raise translate(exc) from exc
                 log.warning(
                     "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
-                    str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                    _first_line(exc),
                     attempt + 1,
                     options.reconnect_attempts,
                 )

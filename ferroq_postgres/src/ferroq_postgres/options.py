@@ -3,7 +3,9 @@
 ``postgresql://app@db/app?pool_size=20&listen=false`` and
 ``Queue.init(url, backend_options={"pool_size": 20, "listen": False})`` mean the same; an
 explicit backend option wins over the URL. Every other query parameter (``sslmode``,
-``connect_timeout``, ``application_name``, ...) is left in the URL for libpq.
+``application_name``, ...) is left in the URL for libpq. The TCP bounds (``keepalives*``,
+``tcp_user_timeout``, ``connect_timeout``) are libpq parameters that ferroq validates and
+gives a default, then hands to libpq on every connection it opens.
 """
 
 from __future__ import annotations
@@ -69,6 +71,41 @@ class PostgresOptions:
     #: Jobs this process finishes between two ``VACUUM ferroq_jobs`` runs of its own (at most
     #: one per 5 s, one process at a time); ``0`` leaves vacuuming to autovacuum alone.
     vacuum_every: int = attrs.field(default=20_000, converter=int, validator=_non_negative)
+    # How soon a silent network is noticed (docs/postgres.md, "Network partitions"). The TCP
+    # settings are libpq's, in libpq's units, set on every connection the backend opens.
+    #: TCP keepalives (``false`` leaves the kernel's defaults: hours).
+    keepalives: bool = attrs.field(default=True, converter=_flag)
+    #: Seconds of silence before the first keepalive probe.
+    keepalives_idle: int = attrs.field(default=10, converter=int, validator=_positive)
+    #: Seconds between unanswered probes.
+    keepalives_interval: int = attrs.field(default=5, converter=int, validator=_positive)
+    #: Unanswered probes after which the connection is dropped.
+    keepalives_count: int = attrs.field(default=3, converter=int, validator=_positive)
+    #: Milliseconds sent data (or a probe) may stay unacknowledged before the kernel drops the
+    #: connection (``0``: the kernel's retransmission limit, about 15 minutes).
+    tcp_user_timeout: int = attrs.field(default=30_000, converter=int, validator=_non_negative)
+    #: Seconds to wait for a new connection (``0``: no limit).
+    connect_timeout: int = attrs.field(default=10, converter=int, validator=_non_negative)
+    #: Seconds a worker's operation (claim, write-back, heartbeat, reaper pass) may wait for
+    #: the server before ferroq closes its connection, client side (``0``: no deadline).
+    statement_deadline: float = attrs.field(default=30.0, converter=float, validator=_non_negative)
+
+    def libpq_bounds(self) -> dict[str, str]:
+        """The connection parameters that bound a silent network, as libpq takes them."""
+        if not self.keepalives:
+            bounds = {"keepalives": "0"}
+        else:
+            bounds = {
+                "keepalives": "1",
+                "keepalives_idle": str(self.keepalives_idle),
+                "keepalives_interval": str(self.keepalives_interval),
+                "keepalives_count": str(self.keepalives_count),
+            }
+        if self.tcp_user_timeout:
+            bounds["tcp_user_timeout"] = str(self.tcp_user_timeout)
+        if self.connect_timeout:
+            bounds["connect_timeout"] = str(self.connect_timeout)
+        return bounds
 
     @classmethod
     def names(cls) -> frozenset[str]:
