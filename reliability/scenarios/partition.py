@@ -9,20 +9,26 @@ once for longer:
   bounds of its options), keeps its results, and writes them back when the network returns;
   its leases held, so no job runs anywhere else;
 * longer: the outside worker reaps the jobs and runs them again; when the network returns the
-  partitioned worker finds its leases lost and its completions are refused as stale.
+  partitioned worker finds its leases lost and its completions are refused as stale;
+* longer, with results held (the jobs end early in the drop): past the visibility timeout
+  without a working write the partitioned worker gives up and exits 1, while the outside
+  worker reaps and runs the jobs.
 
 Never both, never a hang: the checker finds 0 lost, 0 unexplained duplicates, 0 duplicate
 completions. Figures: detection time (drop to the partitioned worker's first failure), recovery
-time (restore to its results written / to its lost leases noticed) and takeover time (drop to
-the outside worker starting a job again).
+time (restore to its results written / to its lost leases noticed), takeover time (drop to
+the outside worker starting the last reaped job) and exit time (drop to the give-up exit).
 """
 
 from __future__ import annotations
 
+import datetime
 import signal
+import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 
 from reliability.audit import worker_pid
@@ -35,7 +41,7 @@ from reliability.scenarios.base import Context, Timer, report_figures, rounded
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["BOUNDS", "run"]
+__all__ = ["BOUNDS", "GIVE_UP", "LONGER", "SHORTER", "Side", "run"]
 
 #: The partitioned worker's Postgres options: detection within ~2 s (docs/postgres.md).
 BOUNDS = {
@@ -74,6 +80,15 @@ def _wait_log(proc: WorkerProc, offset: int, needles: Sequence[str], timeout: fl
     return time.time() - started
 
 
+def _logged_at(proc: WorkerProc, offset: int, needle: str) -> float | None:
+    """When the first log line after ``offset`` that contains ``needle`` was written."""
+    for line in _log_after(proc, offset).splitlines():
+        if needle in line:
+            # The logging format's local time, "2026-12-05 13:24:31,752".
+            return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return None
+
+
 def _starts(bench: Bench, tokens: set[int], pid: int) -> set[int]:
     return {e.token for e in bench.effects() if e.kind == "start" and e.pid == pid} & tokens
 
@@ -89,28 +104,40 @@ def _stop(bench: Bench, procs: Sequence[WorkerProc], problems: list[str]) -> Non
             problems.append(f"{proc.name} did not stop within 20 s of SIGTERM")
 
 
+@attrs.frozen
+class Side:
+    """One partition: how long, against which visibility timeout, how long the jobs run."""
+
+    name: str
+    visibility: float
+    drop: float
+    duration: float
+
+
+#: Shorter than the visibility timeout, the jobs ending during the drop (results held and
+#: written back after it); longer, the jobs ending after it (leases reaped, completions
+#: refused as stale); longer with results held, so long that the worker gives up writing
+#: them (exit 1) while the jobs run again outside.
+SHORTER = Side("shorter", visibility=12.0, drop=5.0, duration=2.0)
+LONGER = Side("longer", visibility=3.0, drop=6.0, duration=8.0)
+GIVE_UP = Side("give_up", visibility=3.0, drop=9.0, duration=1.0)
+#: The give-up bound with BOUNDS: a claim and a write-back each cut off by the 2 s deadline,
+#: the visibility timeout of failed writes, the requeue's deadline, the exit; and slack.
+GIVE_UP_WITHIN = 20.0
+
+
 def _side(
-    bench: Bench,
-    net: Island,
-    *,
-    longer: bool,
-    first: int,
-    jobs: int,
-    problems: list[str],
+    bench: Bench, net: Island, side: Side, *, first: int, jobs: int, problems: list[str]
 ) -> dict[str, Any]:
-    """One partition, shorter or longer than the visibility timeout; returns its figures."""
-    side = "longer" if longer else "shorter"
-    vis, drop = (3.0, 6.0) if longer else (12.0, 5.0)
-    # Shorter: the jobs end during the partition (results held). Longer: they end after it
-    # (the partitioned worker must find its leases reaped and its completions refused).
-    duration = drop + 2.0 if longer else 2.0
+    """One partition of ``side``; returns its figures."""
+    name = side.name
     tokens = set(range(first, first + jobs))
-    bench.dispatch([(t, Work(t, duration), True) for t in sorted(tokens)])
+    bench.dispatch([(t, Work(t, side.duration), True) for t in sorted(tokens)])
     url = sa.engine.make_url(bench.url).set(host=net.host_ip, port=net.port)
     url = url.update_query_dict(BOUNDS)
-    opts: dict[str, Any] = {"visibility": vis, "heartbeat": BEAT, "reaper": BEAT}
+    opts: dict[str, Any] = {"visibility": side.visibility, "heartbeat": BEAT, "reaper": BEAT}
     inside = bench.start_worker(
-        f"inside-{side}",
+        f"inside-{name}",
         concurrency=jobs,
         url=url.render_as_string(hide_password=False),
         wrap=net.command,
@@ -122,60 +149,83 @@ def _side(
     net.drop()
     try:
         # Started now, the outside worker cannot take the jobs before the drop.
-        outside = bench.start_worker(f"outside-{side}", concurrency=jobs, **opts)
-        detection = _wait_log(inside, offset, NOTICED, drop + 10)
-        time.sleep(max(0.0, dropped + drop - time.time()))
+        outside = bench.start_worker(f"outside-{name}", concurrency=jobs, **opts)
+        detection = _wait_log(inside, offset, NOTICED, side.drop + 10)
+        exited = None
+        if side is GIVE_UP:
+            try:  # the drop lasts at least side.drop, and until the worker has given up
+                inside.popen.wait(timeout=GIVE_UP_WITHIN)
+                exited = time.time() - dropped
+            except subprocess.TimeoutExpired:
+                problems.append(f"{name}: the worker holding unwritten results did not give up")
+        time.sleep(max(0.0, dropped + side.drop - time.time()))
     finally:
         net.restore()
     restored = time.time()
-    figures: dict[str, Any] = {f"{side}_detect_s": rounded(detection)}
-    if longer:
-        bench.faults.append(Fault("partition", inside.pid, dropped, restored))
-        recovery = _wait_log(inside, offset, ["lease lost (reaped"], 20)
-        bench.wait_drained(duration + 20)
-        _wait_log(inside, offset, ["completion rejected"], duration + 10)
-        takeover = [
-            e.ts - dropped
-            for e in bench.effects()
-            if e.kind == "start" and e.pid == outside.pid and e.token in tokens
-        ]
-        figures[f"{side}_takeover_s"] = rounded(max(takeover, default=None))
-        if _starts(bench, tokens, outside.pid) != tokens:
-            problems.append(f"{side}: the outside worker did not run every reaped job")
-    else:
-        bench.wait_drained(20)
-        written = [
-            t.at for t in bench.audit() if t.is_completion and bench.tokens.get(t.job_id) in tokens
-        ]
-        recovery = max(written, default=restored) - restored
-        ends = [e.ts for e in bench.effects() if e.kind == "end" and e.token in tokens]
-        if not ends or min(ends) <= dropped or max(ends) >= restored:
-            problems.append(f"{side}: the jobs did not end during the partition (too slow?)")
-        elif not written or min(written) < restored:
-            problems.append(f"{side}: results were written while the network was down?")
-        if _starts(bench, tokens, outside.pid):
-            problems.append(f"{side}: the outside worker ran jobs whose leases still held")
-    figures[f"{side}_recover_s"] = rounded(recovery)
+    figures: dict[str, Any] = {f"{name}_detect_s": rounded(detection)}
+    bench.wait_drained(side.duration + 20)
+    written = [
+        t.at for t in bench.audit() if t.is_completion and bench.tokens.get(t.job_id) in tokens
+    ]
     completers = {
         worker_pid(t.old_by)
         for t in bench.audit()
         if t.is_completion and bench.tokens.get(t.job_id) in tokens
     }
-    expected = outside.pid if longer else inside.pid
+    if side is SHORTER:
+        expected = inside.pid
+        figures[f"{name}_recover_s"] = rounded(max(written, default=restored) - restored)
+        ends = [e.ts for e in bench.effects() if e.kind == "end" and e.token in tokens]
+        if not ends or min(ends) <= dropped or max(ends) >= restored:
+            problems.append(f"{name}: the jobs did not end during the partition (too slow?)")
+        elif not written or min(written) < restored:
+            problems.append(f"{name}: results were written while the network was down?")
+        if _starts(bench, tokens, outside.pid):
+            problems.append(f"{name}: the outside worker ran jobs whose leases still held")
+    else:
+        expected = outside.pid
+        bench.faults.append(Fault("partition", inside.pid, dropped, restored))
+        takeover = [
+            e.ts - dropped
+            for e in bench.effects()
+            if e.kind == "start" and e.pid == outside.pid and e.token in tokens
+        ]
+        figures[f"{name}_takeover_s"] = rounded(max(takeover, default=None))
+        if _starts(bench, tokens, outside.pid) != tokens:
+            problems.append(f"{name}: the outside worker did not run every reaped job")
+    if side is LONGER:
+        _wait_log(inside, offset, ["completion rejected"], side.duration + 10)
+        noticed = _logged_at(inside, offset, "lease lost (reaped")
+        if noticed is None:
+            problems.append(f"{name}: the partitioned worker never noticed its leases were lost")
+        else:
+            figures[f"{name}_recover_s"] = rounded(noticed - restored)
+    if side is GIVE_UP:
+        figures[f"{name}_exit_s"] = rounded(exited)
+        if inside.popen.returncode != 1:
+            problems.append(f"{name}: the worker exited with {inside.popen.returncode}, not 1")
+        if "could not write results back" not in inside.log_text():
+            problems.append(f"{name}: the worker did not say why it gave up")
     if completers != {expected}:
-        problems.append(f"{side}: completed by pids {completers}, expected only {expected}")
-    # Never a hang: alone again, the partitioned worker serves new jobs.
+        problems.append(f"{name}: completed by pids {completers}, expected only {expected}")
     _stop(bench, [outside], problems)
-    after = set(range(first + jobs, first + 2 * jobs))
-    bench.dispatch([(t, Work(t, 0.0), True) for t in sorted(after)])
-    try:
-        wait_for(lambda: _starts(bench, after, inside.pid) == after, 20, "new jobs to run")
-    except TimeoutError:
-        problems.append(f"{side}: the partitioned worker did not serve again after the partition")
-    if not inside.alive():
-        problems.append(f"{side}: the partitioned worker exited:\n{inside.log_text()[-2000:]}")
-    _stop(bench, [inside], problems)
+    if side is not GIVE_UP:
+        _serves_again(bench, inside, name, set(range(first + jobs, first + 2 * jobs)), problems)
     return figures
+
+
+def _serves_again(
+    bench: Bench, inside: WorkerProc, name: str, tokens: set[int], problems: list[str]
+) -> None:
+    """Never a hang: alone again, the partitioned worker serves new jobs."""
+    bench.dispatch([(t, Work(t, 0.0), True) for t in sorted(tokens)])
+    try:
+        wait_for(lambda: _starts(bench, tokens, inside.pid) == tokens, 20, "new jobs to run")
+    except TimeoutError:
+        problems.append(f"{name}: the partitioned worker did not serve again after the partition")
+    if not inside.alive():
+        problems.append(f"{name}: the partitioned worker exited:\n{inside.log_text()[-2000:]}")
+    _stop(bench, [inside], problems)
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -188,10 +238,9 @@ def run(ctx: Context) -> ScenarioResult:
     with ctx.bench("partition") as bench:
         server = sa.engine.make_url(bench.url)
         with island((server.host or "127.0.0.1", server.port or 5432)) as net:
-            figures.update(_side(bench, net, longer=False, first=1, jobs=jobs, problems=problems))
-            figures.update(
-                _side(bench, net, longer=True, first=1 + 2 * jobs, jobs=jobs, problems=problems)
-            )
+            for i, side in enumerate((SHORTER, LONGER, GIVE_UP)):
+                first = 1 + 2 * jobs * i
+                figures.update(_side(bench, net, side, first=first, jobs=jobs, problems=problems))
         report = bench.report()
         problems += report.problems
         figures = {**report_figures(report), **figures}

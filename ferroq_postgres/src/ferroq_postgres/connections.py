@@ -238,9 +238,13 @@ class Connections:
                 finally:
                     cut = token is not None and not watchdog.disarm(token)
                     if fairy is not None:
-                        _give_back(fairy, conn)
+                        if cut:  # its socket is shut down, whatever the work got back
+                            fairy.invalidate()
+                        else:
+                            _give_back(fairy, conn)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError, psycopg.Error) as exc:
-                if cut or (give_up is not None and time.monotonic() >= give_up):
+                late = give_up is not None and time.monotonic() >= give_up
+                if cut or (late and is_disconnect(exc)):
                     raise BackendUnavailable(
                         f"no answer from Postgres within statement_deadline={deadline:g}s "
                         f"({_first_line(exc)}): the network or the server is not responding; "
