@@ -37,23 +37,26 @@ WARNING = "writing results back failed"
 
 
 class DeleteRefusal:
-    """Makes deletes of ``ferroq_jobs`` fail for the worker, and work again."""
+    """Makes deletes (or updates too) of ``ferroq_jobs`` fail for the worker, and work again."""
 
     def __init__(self, bench: Bench) -> None:
         self.bench = bench
         self.role: str | None = None
+        self.refused: tuple[str, ...] = ()
 
     def worker_url(self) -> str:
-        """The URL the worker connects with (a role without DELETE on Postgres)."""
+        """The URL the worker connects with (on Postgres a role of its own, whose rights
+        :meth:`refuse` revokes)."""
         if self.bench.backend == "sqlite":
             return self.bench.url
-        self.role = f"ferroq_nodelete_{uuid.uuid4().hex[:10]}"
+        self.role = f"ferroq_refused_{uuid.uuid4().hex[:10]}"
         with self.bench.engine.begin() as conn:
             # Generated identifiers, never input.
             conn.exec_driver_sql(f'CREATE ROLE "{self.role}" LOGIN')
             conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{self.role}"')
             conn.exec_driver_sql(
-                f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{self.role}"'
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                f'TO "{self.role}"'
             )
             conn.exec_driver_sql(
                 f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{self.role}"'
@@ -61,22 +64,27 @@ class DeleteRefusal:
         url = sa.engine.make_url(self.bench.url).set(username=self.role)
         return url.render_as_string(hide_password=False)
 
-    def refuse(self) -> None:
+    def refuse(self, ops: tuple[str, ...] = ("DELETE",)) -> None:
+        """Refuse ``ops`` (``DELETE``, ``UPDATE``: fixed words, never input)."""
+        self.refused = ops
         with self.bench.engine.begin() as conn:
             if self.role is None:
-                conn.exec_driver_sql(
-                    "CREATE TRIGGER refuse_delete BEFORE DELETE ON ferroq_jobs "
-                    "BEGIN SELECT RAISE(ABORT, 'deletes refused by the test'); END"
-                )
+                for op in ops:
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER refuse_{op.lower()} BEFORE {op} ON ferroq_jobs "
+                        f"BEGIN SELECT RAISE(ABORT, '{op} refused by the test'); END"
+                    )
             else:
-                conn.exec_driver_sql(f'REVOKE DELETE ON ferroq_jobs FROM "{self.role}"')
+                conn.exec_driver_sql(f'REVOKE {", ".join(ops)} ON ferroq_jobs FROM "{self.role}"')
 
     def allow(self) -> None:
         with self.bench.engine.begin() as conn:
             if self.role is None:
-                conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_delete")
+                for op in self.refused:
+                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS refuse_{op.lower()}")
             else:
-                conn.exec_driver_sql(f'GRANT DELETE ON ferroq_jobs TO "{self.role}"')
+                ops = ", ".join(self.refused)
+                conn.exec_driver_sql(f'GRANT {ops} ON ferroq_jobs TO "{self.role}"')
 
     def drop_role(self, server_url: str) -> None:
         if self.role is None:
@@ -185,3 +193,42 @@ def test_held_results_are_written_once_deletes_work_again(
         assert report.starts == 100, f"{report.starts} runs of 100 jobs"
         bench.signal(worker, signal.SIGTERM, "term")
         assert worker.popen.wait(timeout=20) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_whose_every_write_is_refused_mid_run_exits_and_loses_nothing(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """DELETE and UPDATE refused while the worker runs: claims, heartbeats and write-backs
+    all fail. It still exits non-zero after the visibility timeout (its jobs cannot even be
+    returned: the reaper of the next worker takes them back), and nothing is lost."""
+    visibility = 3.0
+    with refused_bench(backend, tmp_path, request) as (bench, refusal):
+        bench.dispatch([(t, Work(t, 0.05), True) for t in range(1, 201)])
+        worker = bench.start_worker(
+            "refused", concurrency=CONCURRENCY, visibility=visibility, heartbeat=0.5, reaper=0.5
+        )
+        wait_for(
+            lambda: sum(1 for t in bench.audit() if t.is_completion) >= 2 * CONCURRENCY,
+            30,
+            "the worker to complete its first jobs",
+        )
+        refusal.refuse(("DELETE", "UPDATE"))
+        refused_at = time.time()
+        try:
+            code = worker.popen.wait(timeout=visibility + 30)
+        except Exception:
+            pytest.fail(f"the worker did not exit:\n{worker.log_text()[-3000:]}")
+        log = worker.log_text()
+        assert code != 0, log[-3000:]
+        assert time.time() - refused_at < visibility + 20, log[-3000:]
+        assert 1 <= log.count(WARNING) <= 2, log[-3000:]
+        assert "longer than the visibility timeout" in log, log[-3000:]
+        refusal.allow()
+        bench.faults.append(Fault("db", None, refused_at, time.time()))
+        bench.start_worker("after", concurrency=CONCURRENCY, visibility=visibility, reaper=0.5)
+        bench.wait_drained(60)
+        report = bench.report()
+        assert report.problems == [], report.problems
+        assert report.succeeded == 200
