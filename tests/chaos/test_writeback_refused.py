@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from reliability.audit import worker_pid
 from reliability.checker import Fault
-from reliability.harness import Bench, wait_for
+from reliability.harness import Bench, WorkerProc, wait_for
 from reliability.jobs import Work
 
 if TYPE_CHECKING:
@@ -125,6 +125,21 @@ def claims_by(bench: Bench, pid: int, before: float | None = None) -> int:
     )
 
 
+def gave_up(worker: WorkerProc, visibility: float) -> str:
+    """Wait for the worker to give up: a non-zero exit, its reason logged, and one warning
+    about the failing writes at first, then at most one per 10 s (none more here). Returns
+    its log."""
+    try:
+        code = worker.popen.wait(timeout=visibility + 30)
+    except Exception:
+        pytest.fail(f"the worker did not exit:\n{worker.log_text()[-3000:]}")
+    log = worker.log_text()
+    assert code != 0, log[-3000:]
+    assert 1 <= log.count(WARNING) <= 2, log[-3000:]
+    assert "longer than the visibility timeout" in log, log[-3000:]
+    return log
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_refused_acknowledgements_stop_claims_and_the_worker_exits(
@@ -138,17 +153,9 @@ def test_refused_acknowledgements_stop_claims_and_the_worker_exits(
         worker = bench.start_worker(
             "refused", concurrency=CONCURRENCY, visibility=visibility, heartbeat=0.5, reaper=0.5
         )
-        try:
-            code = worker.popen.wait(timeout=visibility + 30)
-        except Exception:
-            pytest.fail(f"the worker did not exit:\n{worker.log_text()[-3000:]}")
-        log = worker.log_text()
-        assert code != 0, log[-3000:]
+        log = gave_up(worker, visibility)
         claimed = claims_by(bench, worker.pid)
         assert 0 < claimed <= BOUND, f"{claimed} claims\n{log[-3000:]}"
-        # One warning at first, then at most one per interval (10 s: none more here).
-        assert 1 <= log.count(WARNING) <= 2, log[-3000:]
-        assert "longer than the visibility timeout" in log, log[-3000:]
         held = [r for r in bench.runtime.backend.list_jobs(limit=1000) if r.status == "claimed"]
         assert not held, f"jobs still claimed after the exit: {[r.id for r in held]}"
         refusal.allow()
@@ -216,15 +223,8 @@ def test_a_worker_whose_every_write_is_refused_mid_run_exits_and_loses_nothing(
         )
         refusal.refuse(("DELETE", "UPDATE"))
         refused_at = time.time()
-        try:
-            code = worker.popen.wait(timeout=visibility + 30)
-        except Exception:
-            pytest.fail(f"the worker did not exit:\n{worker.log_text()[-3000:]}")
-        log = worker.log_text()
-        assert code != 0, log[-3000:]
+        log = gave_up(worker, visibility)
         assert time.time() - refused_at < visibility + 20, log[-3000:]
-        assert 1 <= log.count(WARNING) <= 2, log[-3000:]
-        assert "longer than the visibility timeout" in log, log[-3000:]
         refusal.allow()
         bench.faults.append(Fault("db", None, refused_at, time.time()))
         bench.start_worker("after", concurrency=CONCURRENCY, visibility=visibility, reaper=0.5)
