@@ -10,21 +10,21 @@ once for longer:
   its leases held, so no job runs anywhere else;
 * longer: the outside worker reaps the jobs and runs them again; when the network returns the
   partitioned worker finds its leases lost and its completions are refused as stale;
-* longer, with results held (the jobs end early in the drop): past the visibility timeout
-  without a working write the partitioned worker gives up and exits 1, while the outside
-  worker reaps and runs the jobs.
+* longer, with results held (the jobs end early in the drop): the outside worker reaps and
+  runs the jobs; when the network returns the partitioned worker's held results are refused
+  as stale and dropped (it does not give up and exit: the database refused nothing, it could
+  not be reached).
 
 Never both, never a hang: the checker finds 0 lost, 0 unexplained duplicates, 0 duplicate
 completions. Figures: detection time (drop to the partitioned worker's first failure), recovery
 time (restore to its results written / to its lost leases noticed), takeover time (drop to
-the outside worker starting the last reaped job) and exit time (drop to the give-up exit).
+the outside worker starting the last reaped job).
 """
 
 from __future__ import annotations
 
 import datetime
 import signal
-import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from reliability.scenarios.base import Context, Timer, report_figures, rounded
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["BOUNDS", "GIVE_UP", "LONGER", "SHORTER", "Side", "run"]
+__all__ = ["BOUNDS", "HELD", "LONGER", "SHORTER", "Side", "run"]
 
 #: The partitioned worker's Postgres options: detection within ~2 s (docs/postgres.md).
 BOUNDS = {
@@ -116,14 +116,11 @@ class Side:
 
 #: Shorter than the visibility timeout, the jobs ending during the drop (results held and
 #: written back after it); longer, the jobs ending after it (leases reaped, completions
-#: refused as stale); longer with results held, so long that the worker gives up writing
-#: them (exit 1) while the jobs run again outside.
+#: refused as stale); longer with the results held through it (refused as stale too, when
+#: the network returns, and dropped).
 SHORTER = Side("shorter", visibility=12.0, drop=5.0, duration=2.0)
 LONGER = Side("longer", visibility=3.0, drop=6.0, duration=8.0)
-GIVE_UP = Side("give_up", visibility=3.0, drop=9.0, duration=1.0)
-#: The give-up bound with BOUNDS: a claim and a write-back each cut off by the 2 s deadline,
-#: the visibility timeout of failed writes, the requeue's deadline, the exit; and slack.
-GIVE_UP_WITHIN = 20.0
+HELD = Side("held", visibility=3.0, drop=8.0, duration=1.0)
 
 
 def _side(
@@ -151,13 +148,6 @@ def _side(
         # Started now, the outside worker cannot take the jobs before the drop.
         outside = bench.start_worker(f"outside-{name}", concurrency=jobs, **opts)
         detection = _wait_log(inside, offset, NOTICED, side.drop + 10)
-        exited = None
-        if side is GIVE_UP:
-            try:  # the drop lasts at least side.drop, and until the worker has given up
-                inside.popen.wait(timeout=GIVE_UP_WITHIN)
-                exited = time.time() - dropped
-            except subprocess.TimeoutExpired:
-                problems.append(f"{name}: the worker holding unwritten results did not give up")
         time.sleep(max(0.0, dropped + side.drop - time.time()))
     finally:
         net.restore()
@@ -172,13 +162,22 @@ def _side(
         for t in bench.audit()
         if t.is_completion and bench.tokens.get(t.job_id) in tokens
     }
+    ends = [
+        e.ts
+        for e in bench.effects()
+        if e.kind == "end" and e.token in tokens and e.pid == inside.pid
+    ]
+    in_drop = bool(ends) and min(ends) > dropped and max(ends) < restored
+    if side is not LONGER and not in_drop:
+        problems.append(f"{name}: the jobs did not end during the partition (too slow?)")
+    if side is LONGER and (not ends or min(ends) < restored):
+        problems.append(f"{name}: the jobs did not run past the partition (too slow?)")
     if side is SHORTER:
         expected = inside.pid
         figures[f"{name}_recover_s"] = rounded(max(written, default=restored) - restored)
-        ends = [e.ts for e in bench.effects() if e.kind == "end" and e.token in tokens]
-        if not ends or min(ends) <= dropped or max(ends) >= restored:
-            problems.append(f"{name}: the jobs did not end during the partition (too slow?)")
-        elif not written or min(written) < restored:
+        if not written:
+            problems.append(f"{name}: the held results were never written")
+        elif min(written) < restored:
             problems.append(f"{name}: results were written while the network was down?")
         if _starts(bench, tokens, outside.pid):
             problems.append(f"{name}: the outside worker ran jobs whose leases still held")
@@ -193,24 +192,16 @@ def _side(
         figures[f"{name}_takeover_s"] = rounded(max(takeover, default=None))
         if _starts(bench, tokens, outside.pid) != tokens:
             problems.append(f"{name}: the outside worker did not run every reaped job")
-    if side is LONGER:
         _wait_log(inside, offset, ["completion rejected"], side.duration + 10)
         noticed = _logged_at(inside, offset, "lease lost (reaped")
         if noticed is None:
             problems.append(f"{name}: the partitioned worker never noticed its leases were lost")
         else:
             figures[f"{name}_recover_s"] = rounded(noticed - restored)
-    if side is GIVE_UP:
-        figures[f"{name}_exit_s"] = rounded(exited)
-        if inside.popen.returncode != 1:
-            problems.append(f"{name}: the worker exited with {inside.popen.returncode}, not 1")
-        if "could not write results back" not in inside.log_text():
-            problems.append(f"{name}: the worker did not say why it gave up")
     if completers != {expected}:
         problems.append(f"{name}: completed by pids {completers}, expected only {expected}")
     _stop(bench, [outside], problems)
-    if side is not GIVE_UP:
-        _serves_again(bench, inside, name, set(range(first + jobs, first + 2 * jobs)), problems)
+    _serves_again(bench, inside, name, set(range(first + jobs, first + 2 * jobs)), problems)
     return figures
 
 
@@ -238,7 +229,7 @@ def run(ctx: Context) -> ScenarioResult:
     with ctx.bench("partition") as bench:
         server = sa.engine.make_url(bench.url)
         with island((server.host or "127.0.0.1", server.port or 5432)) as net:
-            for i, side in enumerate((SHORTER, LONGER, GIVE_UP)):
+            for i, side in enumerate((SHORTER, LONGER, HELD)):
                 first = 1 + 2 * jobs * i
                 figures.update(_side(bench, net, side, first=first, jobs=jobs, problems=problems))
         report = bench.report()

@@ -192,7 +192,7 @@ def test_held_results_are_written_once_deletes_work_again(
             log = worker.log_text()
         assert worker.alive(), log[-3000:]
         assert claims_by(bench, worker.pid, before=allowed_at) <= BOUND, log[-3000:]
-        assert "results written back again" in log, log[-3000:]
+        assert "writing results back works again" in log, log[-3000:]
         report = bench.report()
         assert report.problems == [], report.problems
         assert report.succeeded == 100

@@ -207,15 +207,17 @@ class WorkerLoop:
         return self._stop.is_set()
 
     def _writes_given_up(self) -> bool:
-        """Past the visibility timeout without a write that worked, the held results' leases
-        may be gone (or, when only writes fail, kept alive for nothing): stop at once and hand
-        every job back, so they run again elsewhere instead of waiting here."""
-        failing = self._writeback.failing_for()
+        """Past the visibility timeout with every write refused (DELETE revoked, a trigger),
+        the held results' leases are kept alive for nothing (or lost already): stop at once
+        and hand every job back, so they run again elsewhere instead of waiting here. A
+        database that cannot be reached is waited for instead: the leases expire there on
+        their own, and the results are written or dropped as stale when it is back."""
+        failing = self._writeback.refused_for()
         if failing <= self.config.visibility_timeout:
             return False
         log.error(
-            "could not write results back for %.1fs, longer than the visibility timeout "
-            "(%gs): exiting with %d result(s) unwritten; their jobs will run again",
+            "the database refused to write results back for %.1fs, longer than the visibility "
+            "timeout (%gs): exiting with %d result(s) unwritten; their jobs will run again",
             failing,
             self.config.visibility_timeout,
             len(self._writeback),

@@ -3,8 +3,10 @@
 A write that fails (database unreachable, a permission revoked) stays queued and is retried
 with capped exponential backoff; its lease stays in :meth:`WriteBack.rows` so the heartbeat
 keeps it alive meanwhile. While writes fail, one warning is logged per
-:data:`WARN_INTERVAL`; :meth:`WriteBack.failing_for` tells the worker how long it has been
-unable to write (it stops claiming, and gives up past the visibility timeout).
+:data:`WARN_INTERVAL`, and :meth:`WriteBack.refused_for` tells the worker how long the database
+has been answering and refusing them (it gives up past the visibility timeout). A database that
+cannot be reached (down, a network partition) refuses nothing: the leases expire on their own
+then, and the worker stays to write or drop its results once it is back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ferroq_core.errors import BackendBusy, BackendUnavailable
 from ferroq_core.worker.attempt import settle, settle_successes
 
 if TYPE_CHECKING:
@@ -33,6 +36,9 @@ ACK_WINDOW = 0.02
 #: While writes fail: the first retry after this many seconds, doubling up to RETRY_CAP.
 RETRY_FIRST = 0.05
 RETRY_CAP = 2.0
+#: Write failures that say the database could not be reached or stayed locked, not that it
+#: refused the write.
+UNREACHABLE = (BackendUnavailable, BackendBusy)
 #: While writes fail, at most one warning per this many seconds.
 WARN_INTERVAL = 10.0
 
@@ -55,6 +61,8 @@ class WriteBack:
         self._failures: list[Outcome] = []
         #: ``time.monotonic()`` of the first failed write since the last one that worked.
         self._failing_since: float | None = None
+        #: The same, for failures where the database answered and refused the write.
+        self._refused_since: float | None = None
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
         self._warned_at = 0.0
@@ -62,6 +70,12 @@ class WriteBack:
     def __len__(self) -> int:
         """Results not written back yet."""
         return len(self._acks) + len(self._failures)
+
+    def refused_for(self) -> float:
+        """Seconds since the database began refusing writes it received (0.0 while writes
+        work, or only fail to reach it)."""
+        since = self._refused_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def failing_for(self) -> float:
         """Seconds since writes began to fail (0.0 while they work)."""
@@ -131,15 +145,17 @@ class WriteBack:
                     return released
         if self._failing_since is not None:
             log.warning(
-                "results written back again after %.1fs of failed writes", self.failing_for()
+                "writing results back works again after %.1fs of failures", self.failing_for()
             )
-            self._failing_since = None
+            self._failing_since = self._refused_since = None
             self._retry_delay = RETRY_FIRST
         return released
 
     def _failed(self, exc: Exception) -> None:
         """A write failed: schedule the retry and warn at most once per interval."""
         now = time.monotonic()
+        if self._refused_since is None and not isinstance(exc, UNREACHABLE):
+            self._refused_since = now
         if self._failing_since is None:
             self._failing_since = now
             self._warned_at = now - WARN_INTERVAL
