@@ -174,7 +174,11 @@ class Bench:
         processes: int | None = None,
         timeout: float | None = None,
         extra: Sequence[str] = (),
+        url: str | None = None,
+        wrap: Callable[[list[str]], list[str]] | None = None,
     ) -> WorkerProc:
+        """Start ``ferroq worker``; ``url`` overrides the database URL, ``wrap`` the command
+        line (a network namespace: ``ip netns exec NS ...`` keeps the pid)."""
         args = [
             "-v",
             "worker",
@@ -201,10 +205,14 @@ class Bench:
             args += ["--timeout", str(timeout)]
         args += list(extra)
         log = self.workdir / f"worker-{name}.log"
+        env = self.env()
+        if url is not None:
+            env["FERROQ_DATABASE_URL"] = url
+        command = ferroq_command(*args)
         with log.open("ab") as out:
             popen = subprocess.Popen(
-                ferroq_command(*args),
-                env=self.env(),
+                command if wrap is None else wrap(command),
+                env=env,
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from reliability.cluster import find_pg_bin
+from reliability.netpartition import unavailable
 from reliability.run import run_scenario
-from reliability.scenarios import SCENARIOS
+from reliability.scenarios import POSTGRES_ONLY, SCENARIOS
 from reliability.scenarios.base import Context
 
 if TYPE_CHECKING:
@@ -26,6 +27,12 @@ def test_scenario_quick(
     scenario: str, backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     server = None
+    if scenario in POSTGRES_ONLY and backend != "postgres":
+        pytest.skip(f"{scenario} is a Postgres scenario")
+    if scenario == "partition" and (why := unavailable()) is not None:
+        if os.environ.get("FERROQ_REQUIRE_POSTGRES", "") not in ("", "0"):
+            pytest.fail(f"the partition scenario cannot run: {why}")
+        pytest.skip(f"the partition scenario cannot run: {why}")
     if backend == "postgres":
         if scenario == "dbfaults" and find_pg_bin() is None:
             if os.environ.get("FERROQ_REQUIRE_POSTGRES", "") not in ("", "0"):

@@ -28,7 +28,16 @@ def test_ferroq_options_come_out_of_the_url_and_libpq_options_stay() -> None:
     )
     try:
         assert backend.engine.url.drivername == "postgresql+psycopg"
-        assert dict(backend.engine.url.query) == {"sslmode": "disable", "connect_timeout": "2"}
+        # The TCP bounds are validated as options and handed to libpq, defaults included.
+        assert dict(backend.engine.url.query) == {
+            "sslmode": "disable",
+            "connect_timeout": "2",
+            "keepalives": "1",
+            "keepalives_idle": "10",
+            "keepalives_interval": "5",
+            "keepalives_count": "3",
+            "tcp_user_timeout": "30000",
+        }
         assert backend.options.pool_size == 3
         assert backend.options.listen is False
         assert backend.options.poll_interval == 0.5
@@ -48,7 +57,8 @@ def test_every_option_of_the_options_class_is_read_from_the_url() -> None:
     backend = PostgresBackend.from_url(f"postgresql://app@db.invalid/app?{query}&sslmode=disable")
     try:
         assert backend.options == defaults
-        assert dict(backend.engine.url.query) == {"sslmode": "disable"}
+        # Only libpq's parameters reach libpq: its own and the TCP bounds ferroq sets.
+        assert dict(backend.engine.url.query) == {"sslmode": "disable", **defaults.libpq_bounds()}
     finally:
         backend.close()
 

@@ -40,3 +40,26 @@ def test_a_lost_lease_is_reported_once_and_not_beaten_again() -> None:
     keeper.beat()
     assert backend.beaten[-1] == {1, 2}
     assert reports == [{2}]
+
+
+def test_a_job_settled_while_its_heartbeat_was_on_the_way_is_not_reported_lost() -> None:
+    """The heartbeat sends the leases held when it starts; a job acknowledged meanwhile (its
+    row deleted) comes back unmatched, but it was not reaped: nothing to report."""
+    done, running = Lease(1, "h:1:a", 1), Lease(2, "h:1:a", 1)
+    holding = [done, running]
+    reports: list[set[int]] = []
+
+    class Settling(_Backend):
+        def heartbeat(self, leases: list[Lease]) -> set[int]:
+            ids = super().heartbeat(leases)
+            holding.remove(done)  # acknowledged while the heartbeat was in flight
+            return ids - {done.id}
+
+    keeper = LeaseKeeper(
+        SimpleNamespace(backend=Settling(held={1, 2})),  # type: ignore[arg-type]
+        WorkerConfig(visibility_timeout=5),
+        lambda: list(holding),
+        reports.append,
+    )
+    keeper.beat()
+    assert reports == []

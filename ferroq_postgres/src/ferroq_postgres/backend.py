@@ -25,6 +25,7 @@ from ferroq_core.storage.rules import check_version
 from ferroq_postgres import admin, leases
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
+from ferroq_postgres.deadline import watchdog
 from ferroq_postgres.dispatch import enqueue_in_caller, enqueue_one, insert_all
 from ferroq_postgres.listener import Listener, listen_connection
 from ferroq_postgres.options import PostgresOptions, split_url
@@ -66,6 +67,7 @@ def _after_fork(ref: weakref.ref[PostgresBackend]) -> None:
     backend = ref()
     if backend is not None:
         backend.engine.dispose(close=False)
+        watchdog.reset()
         backend._forget_threads()
 
 
@@ -88,9 +90,15 @@ class PostgresBackend:
             no_prepared_statements(engine)
         #: Where the LISTEN connection goes (None: where the pool's connections go).
         self._listen_url = (
-            split_url(self.options.listen_url)[0] if self.options.listen_url else None
+            split_url(self.options.listen_url)[0].update_query_dict(self.options.libpq_bounds())
+            if self.options.listen_url
+            else None
         )
         self._connections = Connections(engine, self.options)
+        # The worker's operations: a silent network must not hold a worker up for long.
+        self._worker_connections = Connections(
+            engine, self.options, deadline=self.options.statement_deadline or None
+        )
         self._closed = False
         self._forget_threads()
         if hasattr(os, "register_at_fork"):
@@ -114,6 +122,8 @@ class PostgresBackend:
             return cls(url_or_engine, PostgresOptions.build({}, options))
         url, from_query = split_url(url_or_engine)
         opts = PostgresOptions.build(from_query, options)
+        # On every connection of the pool and the LISTEN one (which connects to this URL).
+        url = url.update_query_dict(opts.libpq_bounds())
         engine = sa.create_engine(
             url,
             pool_size=opts.pool_size,
@@ -166,33 +176,33 @@ class PostgresBackend:
         return admin.now(self._connections)
 
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        return leases.claim(self._connections, queues, worker_id, limit)
+        return leases.claim(self._worker_connections, queues, worker_id, limit)
 
     def complete(self, leases_: Collection[Lease]) -> set[int]:
-        done = leases.fenced(self._connections, "complete", leases_)
+        done = leases.fenced(self._worker_connections, "complete", leases_)
         self._vacuum.note(len(done))
         return done
 
     def release(
         self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True
     ) -> bool:
-        return leases.release(self._connections, lease, delay, error, count_attempt)
+        return leases.release(self._worker_connections, lease, delay, error, count_attempt)
 
     def fail(self, lease: Lease, *, error: str) -> bool:
-        return leases.fail(self._connections, lease, error)
+        return leases.fail(self._worker_connections, lease, error)
 
     def heartbeat(self, leases_: Collection[Lease]) -> set[int]:
-        return leases.fenced(self._connections, "heartbeat", leases_)
+        return leases.fenced(self._worker_connections, "heartbeat", leases_)
 
     def reap(self, visibility_timeout: float) -> ReapResult:
-        return leases.reap(self._connections, visibility_timeout)
+        return leases.reap(self._worker_connections, visibility_timeout)
 
     def requeue(self, leases_: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
         uncount = 0 if count_attempt else 1
-        return leases.fenced(self._connections, "requeue", leases_, uncount=uncount)
+        return leases.fenced(self._worker_connections, "requeue", leases_, uncount=uncount)
 
     def requeue_claimed_by(self, worker_id: str, *, count_attempt: bool = True) -> int:
-        return leases.requeue_claimed_by(self._connections, worker_id, count_attempt)
+        return leases.requeue_claimed_by(self._worker_connections, worker_id, count_attempt)
 
     def claimed_by_host(self, host: str) -> list[str]:
         return leases.claimed_by_host(self._connections, host)
@@ -207,7 +217,7 @@ class PostgresBackend:
         self._notifications.wake()
 
     def _due_in(self, queues: Sequence[str]) -> float | None:
-        return due_in(self._connections, queues)
+        return due_in(self._worker_connections, queues)
 
     # -- the LISTEN thread ---------------------------------------------------------------------
     def _ensure_listener(self) -> Listener | None:

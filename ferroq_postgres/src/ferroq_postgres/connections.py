@@ -31,7 +31,9 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import pq
 
+from ferroq_core.errors import BackendUnavailable
 from ferroq_core.storage.queries import load_queries
+from ferroq_postgres.deadline import watchdog
 from ferroq_postgres.errors import (
     connect_refusal,
     is_disconnect,
@@ -108,6 +110,11 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
         # rather than reconnecting on every call.
         return False
     return bool(readable)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _give_back(fairy: PoolProxiedConnection, conn: psycopg.Connection[Any]) -> None:
@@ -198,11 +205,18 @@ class _Mode(enum.Enum):
 
 
 class Connections:
-    """Runs work on pooled psycopg connections in the modes of the module docstring."""
+    """Runs work on pooled psycopg connections in the modes of the module docstring.
 
-    def __init__(self, engine: Engine, options: PostgresOptions) -> None:
+    :param deadline: seconds an operation may take, retries included, before its connection
+        is cut off client side (:mod:`.deadline`); None: no deadline.
+    """
+
+    def __init__(
+        self, engine: Engine, options: PostgresOptions, *, deadline: float | None = None
+    ) -> None:
         self.engine = engine
         self.options = options
+        self.deadline = deadline
 
     def rows(
         self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
@@ -225,10 +239,14 @@ class Connections:
         # no round trip, so skips do not count as attempts.
         skips = options.pool_size + options.max_overflow + 1
         attempt = 0
+        deadline = self.deadline
+        give_up = None if deadline is None else time.monotonic() + deadline
         while True:
             # Set once the work may have committed: from then on it is not run again.
             unsafe = False
             connecting = True
+            token: int | None = None
+            cut = False
             try:
                 fairy: PoolProxiedConnection | None = self.engine.raw_connection()
                 assert fairy is not None
@@ -243,6 +261,8 @@ class Connections:
                         fairy.invalidate()
                         fairy = None
                         continue
+                    if give_up is not None:
+                        token = watchdog.arm(conn.pgconn.socket, give_up - time.monotonic())
                     if mode is _Mode.TRANSACTION:
                         result = work(conn)
                         unsafe = True
@@ -252,9 +272,20 @@ class Connections:
                     unsafe = mode is _Mode.ONCE
                     return work(conn)
                 finally:
+                    cut = token is not None and not watchdog.disarm(token)
                     if fairy is not None:
-                        _give_back(fairy, conn)
+                        if cut:  # its socket is shut down, whatever the work got back
+                            fairy.invalidate()
+                        else:
+                            _give_back(fairy, conn)
             except (sa.exc.DBAPIError, sa.exc.TimeoutError, psycopg.Error) as exc:
+                late = give_up is not None and time.monotonic() >= give_up
+                if cut or (late and is_disconnect(exc) and connect_refusal(exc) is None):
+                    raise BackendUnavailable(
+                        f"no answer from Postgres within statement_deadline={deadline:g}s "
+                        f"({_first_line(exc)}): the network or the server is not responding; "
+                        "the connection was closed"
+                    ) from exc
                 if connecting:
                     _retry_connect(exc, attempt, options.reconnect_attempts)
                 else:
@@ -265,7 +296,7 @@ class Connections:
                         raise translate(exc) from exc
                     log.warning(
                         "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
-                        str(getattr(exc, "orig", exc)).strip().splitlines()[0],
+                        _first_line(exc),
                         attempt + 1,
                         options.reconnect_attempts,
                     )

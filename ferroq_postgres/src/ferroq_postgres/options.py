@@ -3,8 +3,10 @@
 ``postgresql://app@db/app?pool_size=20&listen=false`` and
 ``Queue.init(url, backend_options={"pool_size": 20, "listen": False})`` mean the same; an
 explicit backend option wins over the URL. libpq's own connection parameters (``sslmode``,
-``connect_timeout``, ``application_name``, ...) are left in the URL for it; any other query
-parameter is a :class:`~ferroq_core.errors.ConfigError` naming it.
+``application_name``, ``target_session_attrs``, ...) are left in the URL for it; any other
+query parameter is a :class:`~ferroq_core.errors.ConfigError` naming it. The TCP bounds
+(``keepalives*``, ``tcp_user_timeout``, ``connect_timeout``) are libpq parameters that ferroq
+validates and gives a default, then hands to libpq on every connection it opens.
 """
 
 from __future__ import annotations
@@ -96,6 +98,41 @@ class PostgresOptions:
     #: A URL that reaches the same database directly (not through a pooler), for the LISTEN
     #: connection; unset, LISTEN uses the main URL (or, behind PgBouncer, nothing).
     listen_url: str | None = attrs.field(default=None, converter=_optional_url, repr=_url_repr)
+    # How soon a silent network is noticed (docs/postgres.md, "Network partitions"). The TCP
+    # settings are libpq's, in libpq's units, set on every connection the backend opens.
+    #: TCP keepalives (``false`` leaves the kernel's defaults: hours).
+    keepalives: bool = attrs.field(default=True, converter=flag)
+    #: Seconds of silence before the first keepalive probe.
+    keepalives_idle: int = attrs.field(default=10, converter=int, validator=_positive)
+    #: Seconds between unanswered probes.
+    keepalives_interval: int = attrs.field(default=5, converter=int, validator=_positive)
+    #: Unanswered probes after which the connection is dropped.
+    keepalives_count: int = attrs.field(default=3, converter=int, validator=_positive)
+    #: Milliseconds sent data (or a probe) may stay unacknowledged before the kernel drops the
+    #: connection (``0``: the kernel's retransmission limit, about 15 minutes).
+    tcp_user_timeout: int = attrs.field(default=30_000, converter=int, validator=_non_negative)
+    #: Seconds to wait for a new connection (``0``: no limit).
+    connect_timeout: int = attrs.field(default=10, converter=int, validator=_non_negative)
+    #: Seconds a worker's operation (claim, write-back, heartbeat, reaper pass) may wait for
+    #: the server before ferroq closes its connection, client side (``0``: no deadline).
+    statement_deadline: float = attrs.field(default=30.0, converter=float, validator=_non_negative)
+
+    def libpq_bounds(self) -> dict[str, str]:
+        """The connection parameters that bound a silent network, as libpq takes them."""
+        if not self.keepalives:
+            bounds = {"keepalives": "0"}
+        else:
+            bounds = {
+                "keepalives": "1",
+                "keepalives_idle": str(self.keepalives_idle),
+                "keepalives_interval": str(self.keepalives_interval),
+                "keepalives_count": str(self.keepalives_count),
+            }
+        if self.tcp_user_timeout:
+            bounds["tcp_user_timeout"] = str(self.tcp_user_timeout)
+        if self.connect_timeout:
+            bounds["connect_timeout"] = str(self.connect_timeout)
+        return bounds
 
     @classmethod
     def names(cls) -> frozenset[str]:

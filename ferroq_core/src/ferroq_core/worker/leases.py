@@ -145,6 +145,11 @@ class LeaseKeeper:
         self.last_ok = time.monotonic()
         lost = {lease.id for lease in leases} - held
         if lost:
+            # A job settled while the heartbeat was on its way (its row deleted or released)
+            # is not lost: only leases still held now are.
+            still = set(self._leases())
+            lost = {lease.id for lease in leases if lease.id in lost and lease in still}
+        if lost:
             self._lost.update(lease for lease in leases if lease.id in lost)
             self._on_lost(lost)
 

@@ -91,6 +91,8 @@ class WorkerLoop:
         self._stop = threading.Event()
         self._force = False
         self._stop_reason = ""
+        #: What :meth:`run` returns: 1 once the worker gave up writing results back.
+        self._exit_code = 0
         # Where a write waits on a database server, the jobs just claimed run during the
         # write-back's round trip; where it is work in this process, writing back first is
         # faster (docs/performance.md, "The worker").
@@ -116,7 +118,9 @@ class WorkerLoop:
 
     # -- main --------------------------------------------------------------------------------
     def run(self) -> int:
-        """Run until stopped (signal, limits, ``stop_when_empty``, ``once``); return 0."""
+        """Run until stopped (signal, limits, ``stop_when_empty``, ``once``); return 0, or 1
+        when it gave up because results could not be written back for longer than the
+        visibility timeout."""
         cfg = self.config
         backend = self.runtime.backend
         backend.check_schema()
@@ -156,7 +160,7 @@ class WorkerLoop:
             self._stop_reason or "done",
             self.processed,
         )
-        return 0
+        return self._exit_code
 
     def _main(self, limits: Limits) -> None:
         """Turn after turn: settle what finished or ran out of time; claim into the free
@@ -192,6 +196,8 @@ class WorkerLoop:
 
     def _stopping(self, limits: Limits) -> bool:
         """Whether the worker is stopping; a limit reached asks it to."""
+        if not self._stop.is_set() and self._writes_given_up():
+            return True
         if not self._stop.is_set():
             reason = limits.reached(
                 running=len(self._running), processed=self.processed, claims=self._claims
@@ -199,6 +205,26 @@ class WorkerLoop:
             if reason is not None:
                 self.request_stop(reason)
         return self._stop.is_set()
+
+    def _writes_given_up(self) -> bool:
+        """Past the visibility timeout with every write refused (DELETE revoked, a trigger),
+        the held results' leases are kept alive for nothing (or lost already): stop at once
+        and hand every job back, so they run again elsewhere instead of waiting here. A
+        database that cannot be reached is waited for instead: the leases expire there on
+        their own, and the results are written or dropped as stale when it is back."""
+        failing = self._writeback.refused_for()
+        if failing <= self.config.visibility_timeout:
+            return False
+        log.error(
+            "the database refused to write results back for %.1fs, longer than the visibility "
+            "timeout (%gs): exiting with %d result(s) unwritten; their jobs will run again",
+            failing,
+            self.config.visibility_timeout,
+            len(self._writeback),
+        )
+        self._exit_code = 1
+        self.request_stop("results cannot be written back", force=True)
+        return True
 
     def _stopped(self) -> bool:
         """One turn while stopping: True once the worker may return (forced, nothing runs,
@@ -214,10 +240,15 @@ class WorkerLoop:
     def _hand_back(self) -> None:
         """Write back what finished; every job still held goes back to pending."""
         self._collect()
-        self._flush(force=True)
+        if self._exit_code:
+            self._shutdown.return_unstarted()
+            self._shutdown.return_running()
+            self._shutdown.return_rows(self._writeback.take_all(), why="result not written back")
+            return
+        self._writeback.flush(force=True, retry_now=True)
         self._shutdown.return_unstarted()
         self._shutdown.return_running()
-        self._flush(force=True)
+        self._writeback.flush(force=True, retry_now=True)
 
     def _stop_helpers(self) -> None:
         """Stop the callbacks, lease, job and event loop threads."""
@@ -233,9 +264,13 @@ class WorkerLoop:
 
     # -- claim and start ---------------------------------------------------------------------
     def _free_slots(self, limits: Limits) -> int:
+        """Slots not taken by a running job, less the results waiting to be written beyond
+        one batch's worth: a worker whose writes fail stops claiming."""
         running = len(self._running)
+        concurrency = self.config.concurrency
+        unwritten = max(0, len(self._writeback) - concurrency)
         return limits.claimable(
-            self.config.concurrency - running,
+            concurrency - running - unwritten,
             running=running,
             processed=self.processed,
             claims=self._claims,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, final
 from ferroq_core.worker.attempt import describe_row
 
 if TYPE_CHECKING:
+    from ferroq_core.records import JobRow
     from ferroq_core.storage.protocol import Backend
     from ferroq_core.worker.report import Reporter
     from ferroq_core.worker.running import Running, RunningSet
@@ -71,6 +72,10 @@ class Shutdown:
         left = self._running.take_all()
         self._requeue(left, count_attempt=True, why="still running at shutdown")
 
+    def return_rows(self, rows: list[JobRow], *, why: str) -> None:
+        """Jobs that ran but whose outcome is given up: back to pending, attempt counted."""
+        self._return(rows, count_attempt=True, why=why)
+
     def _requeue(self, records: list[Running], *, count_attempt: bool, why: str) -> None:
         if not records:
             return
@@ -79,12 +84,20 @@ class Shutdown:
                 r.future.cancel()
             if self._reporter is not None:
                 self._reporter.ended(r.row.id)
-        try:
-            leases = [r.row.lease for r in records]
-            done = self._backend.requeue(leases, count_attempt=count_attempt)
-        except Exception as exc:
-            log.warning("could not return %d job(s) to pending: %s", len(records), exc)
+        self._return([r.row for r in records], count_attempt=count_attempt, why=why)
+
+    def _return(self, rows: list[JobRow], *, count_attempt: bool, why: str) -> None:
+        if not rows:
             return
-        for r in records:
-            if r.row.id in done:
-                log.info("%s: returned to pending (%s)", describe_row(r.row), why)
+        try:
+            done = self._backend.requeue([row.lease for row in rows], count_attempt=count_attempt)
+        except Exception as exc:
+            log.warning(
+                "could not return %d job(s) to pending (they return when reaped): %s",
+                len(rows),
+                exc,
+            )
+            return
+        for row in rows:
+            if row.id in done:
+                log.info("%s: returned to pending (%s)", describe_row(row), why)

@@ -1,8 +1,12 @@
 """Outcomes waiting to be written back: successes gathered into batches, failures in order.
 
-A write that fails (database unreachable) stays queued and is retried on the next turn of the
-worker's loop; its lease stays in :meth:`WriteBack.rows` so the heartbeat keeps it alive
-meanwhile.
+A write that fails (database unreachable, a permission revoked) stays queued and is retried
+with capped exponential backoff; its lease stays in :meth:`WriteBack.rows` so the heartbeat
+keeps it alive meanwhile. While writes fail, one warning is logged per
+:data:`WARN_INTERVAL`, and :meth:`WriteBack.refused_for` tells the worker how long the database
+has been answering and refusing them (it gives up past the visibility timeout). A database that
+cannot be reached (down, a network partition) refuses nothing: the leases expire on their own
+then, and the worker stays to write or drop its results once it is back.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ferroq_core.errors import BackendBusy, BackendUnavailable
 from ferroq_core.worker.attempt import settle, settle_successes
 
 if TYPE_CHECKING:
@@ -22,12 +27,20 @@ if TYPE_CHECKING:
     from ferroq_core.runtime import Runtime
     from ferroq_core.worker.attempt import Outcome
 
-__all__ = ["ACK_WINDOW", "Callbacks", "WriteBack"]
+__all__ = ["ACK_WINDOW", "RETRY_CAP", "WARN_INTERVAL", "Callbacks", "WriteBack"]
 
 log = logging.getLogger("ferroq.worker")
 
 #: Successes wait at most this long (while other jobs still run) to be acknowledged together.
 ACK_WINDOW = 0.02
+#: While writes fail: the first retry after this many seconds, doubling up to RETRY_CAP.
+RETRY_FIRST = 0.05
+RETRY_CAP = 2.0
+#: Write failures that say the database could not be reached or stayed locked, not that it
+#: refused the write.
+UNREACHABLE = (BackendUnavailable, BackendBusy)
+#: While writes fail, at most one warning per this many seconds.
+WARN_INTERVAL = 10.0
 
 
 class WriteBack:
@@ -46,6 +59,34 @@ class WriteBack:
         self._acks: list[Outcome] = []
         self._acks_since = 0.0
         self._failures: list[Outcome] = []
+        #: ``time.monotonic()`` of the first failed write since the last one that worked.
+        self._failing_since: float | None = None
+        #: The same, for failures where the database answered and refused the write.
+        self._refused_since: float | None = None
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_FIRST
+        self._warned_at = 0.0
+
+    def __len__(self) -> int:
+        """Results not written back yet."""
+        return len(self._acks) + len(self._failures)
+
+    def refused_for(self) -> float:
+        """Seconds since the database began refusing writes it received (0.0 while writes
+        work, or only fail to reach it)."""
+        since = self._refused_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def failing_for(self) -> float:
+        """Seconds since writes began to fail (0.0 while they work)."""
+        since = self._failing_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def take_all(self) -> list[JobRow]:
+        """Give up every result not written back: their rows (the caller returns them)."""
+        rows = self.rows()
+        self._acks, self._failures = [], []
+        return rows
 
     def add(self, outcome: Outcome) -> None:
         if not outcome.ok:
@@ -60,19 +101,28 @@ class WriteBack:
         return [o.row for o in list(self._acks) + list(self._failures)]
 
     def ack_wait(self) -> float | None:
-        """Seconds until gathered successes are due, or None when none wait."""
+        """Seconds until gathered successes are due (or, while writes fail, the next retry),
+        or None when nothing waits."""
+        now = time.monotonic()
+        if self._failing_since is not None and (self._acks or self._failures):
+            return max(0.0, self._retry_at - now)
         if not self._acks:
             return None
-        return max(0.0, self._acks_since + ACK_WINDOW - time.monotonic())
+        return max(0.0, self._acks_since + ACK_WINDOW - now)
 
-    def flush(self, *, force: bool) -> bool:
+    def flush(self, *, force: bool, retry_now: bool = False) -> bool:
         """Acknowledge successes in one batch and write failures back.
 
         Without ``force``, successes gather for up to :data:`ACK_WINDOW` or until a batch's
         worth waits, so a busy worker deletes many rows per statement (the caller forces the
-        write when nothing else runs or it is stopping). Returns True when a job went back to
-        pending (it may be claimable at once).
+        write when nothing else runs or it is stopping). While writes fail, nothing is tried
+        before the backoff's next retry unless ``retry_now``. Returns True when a job went
+        back to pending (it may be claimable at once).
         """
+        if self._failing_since is not None and not retry_now:
+            if time.monotonic() < self._retry_at:
+                return False
+            force = True  # a retry writes everything held
         released = False
         due = force or len(self._acks) >= self._batch_size or self.ack_wait() == 0.0
         if self._acks and due:
@@ -80,8 +130,9 @@ class WriteBack:
             try:
                 settle_successes(self._runtime, batch)
             except Exception as exc:
-                log.warning("acknowledging %d job(s) failed (will retry): %s", len(batch), exc)
                 self._acks = batch + self._acks
+                self._failed(exc)
+                return False
         if self._failures:
             pending, self._failures = self._failures, []
             for i, outcome in enumerate(pending):
@@ -89,10 +140,37 @@ class WriteBack:
                     result = settle(self._runtime, outcome, defer=self._defer)
                     released |= result == "retrying"
                 except Exception as exc:
-                    log.warning("writing back job %s failed (will retry): %s", outcome.row.id, exc)
                     self._failures = pending[i:] + self._failures
-                    break
+                    self._failed(exc)
+                    return released
+        if self._failing_since is not None:
+            log.warning(
+                "writing results back works again after %.1fs of failures", self.failing_for()
+            )
+            self._failing_since = self._refused_since = None
+            self._retry_delay = RETRY_FIRST
         return released
+
+    def _failed(self, exc: Exception) -> None:
+        """A write failed: schedule the retry and warn at most once per interval."""
+        now = time.monotonic()
+        if self._refused_since is None and not isinstance(exc, UNREACHABLE):
+            self._refused_since = now
+        if self._failing_since is None:
+            self._failing_since = now
+            self._warned_at = now - WARN_INTERVAL
+        else:
+            self._retry_delay = min(RETRY_CAP, self._retry_delay * 2)
+        self._retry_at = now + self._retry_delay
+        if now - self._warned_at >= WARN_INTERVAL:
+            self._warned_at = now
+            log.warning(
+                "writing results back failed for %.1fs, %d held (retrying with backoff; not "
+                "claiming while they fill the slots): %s",
+                now - self._failing_since,
+                len(self),
+                exc,
+            )
 
 
 class Callbacks:
