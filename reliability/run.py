@@ -26,7 +26,7 @@ from typing import Any
 
 from reliability.cluster import TempCluster
 from reliability.harness import ScenarioResult
-from reliability.scenarios import SCENARIOS, load
+from reliability.scenarios import POSTGRES_ONLY, SCENARIOS, load
 from reliability.scenarios.base import Context
 
 __all__ = ["main", "markdown_table", "run_scenario"]
@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             pg_url = stack.enter_context(TempCluster()).url
         for backend in backends:
             for name in scenarios:
+                if backend != "postgres" and name in POSTGRES_ONLY:
+                    continue
                 ctx = Context(backend, args.quick, workdir / backend, pg_url)
                 result = run_scenario(ctx, name)
                 results.append(result)

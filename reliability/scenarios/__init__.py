@@ -11,10 +11,12 @@ if TYPE_CHECKING:
     from reliability.harness import ScenarioResult
     from reliability.scenarios.base import Context
 
-__all__ = ["SCENARIOS", "load"]
+__all__ = ["POSTGRES_ONLY", "SCENARIOS", "load"]
 
 #: Scenario names, each the module under ``reliability.scenarios`` that runs it.
-SCENARIOS = ("kill9", "zombie", "shutdown", "dbfaults", "poison", "idempotency")
+SCENARIOS = ("kill9", "zombie", "shutdown", "dbfaults", "poison", "idempotency", "failover")
+#: Scenarios of a Postgres deployment only (replication): skipped on SQLite.
+POSTGRES_ONLY = frozenset({"failover"})
 
 
 def load(name: str) -> Callable[[Context], ScenarioResult]:

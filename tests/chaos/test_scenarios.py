@@ -10,7 +10,7 @@ import pytest
 
 from reliability.cluster import find_pg_bin
 from reliability.run import run_scenario
-from reliability.scenarios import SCENARIOS
+from reliability.scenarios import POSTGRES_ONLY, SCENARIOS
 from reliability.scenarios.base import Context
 
 if TYPE_CHECKING:
@@ -26,8 +26,10 @@ def test_scenario_quick(
     scenario: str, backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     server = None
+    if backend != "postgres" and scenario in POSTGRES_ONLY:
+        pytest.skip(f"{scenario} runs on Postgres only")
     if backend == "postgres":
-        if scenario == "dbfaults" and find_pg_bin() is None:
+        if scenario in ("dbfaults", "failover") and find_pg_bin() is None:
             if os.environ.get("FERROQ_REQUIRE_POSTGRES", "") not in ("", "0"):
                 pytest.fail("initdb/pg_ctl not found: the throwaway cluster cannot start")
             pytest.skip("initdb/pg_ctl not found (set FERROQ_PG_BIN)")
