@@ -46,6 +46,8 @@ class WriteBack:
         self._acks: list[Outcome] = []
         self._acks_since = 0.0
         self._failures: list[Outcome] = []
+        #: Writes are failing (logged once, when they start to, and when they succeed again).
+        self._failing = False
 
     def add(self, outcome: Outcome) -> None:
         if not outcome.ok:
@@ -80,8 +82,10 @@ class WriteBack:
             try:
                 settle_successes(self._runtime, batch)
             except Exception as exc:
-                log.warning("acknowledging %d job(s) failed (will retry): %s", len(batch), exc)
+                self._failed(f"acknowledging {len(batch)} job(s)", exc)
                 self._acks = batch + self._acks
+            else:
+                self._succeeded()
         if self._failures:
             pending, self._failures = self._failures, []
             for i, outcome in enumerate(pending):
@@ -89,10 +93,24 @@ class WriteBack:
                     result = settle(self._runtime, outcome, defer=self._defer)
                     released |= result == "retrying"
                 except Exception as exc:
-                    log.warning("writing back job %s failed (will retry): %s", outcome.row.id, exc)
+                    self._failed(f"writing back job {outcome.row.id}", exc)
                     self._failures = pending[i:] + self._failures
                     break
+                else:
+                    self._succeeded()
         return released
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        # Retried on every turn of the loop: one line when writes start failing, not one per
+        # retry (a database down for a minute would log hundreds).
+        if not self._failing:
+            log.warning("%s failed (will retry until it succeeds): %s", what, exc)
+        self._failing = True
+
+    def _succeeded(self) -> None:
+        if self._failing:
+            log.warning("writing results back again")
+        self._failing = False
 
 
 class Callbacks:
