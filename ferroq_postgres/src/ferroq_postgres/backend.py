@@ -82,6 +82,7 @@ class PostgresBackend:
         self.engine = engine
         self.options = options or PostgresOptions()
         self._connections = Connections(engine, self.options)
+        self._claim_size = leases.ClaimSize()
         self._closed = False
         self._forget_threads()
         if hasattr(os, "register_at_fork"):
@@ -154,7 +155,7 @@ class PostgresBackend:
         return admin.now(self._connections)
 
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        return leases.claim(self._connections, queues, worker_id, limit)
+        return leases.claim(self._connections, self._claim_size, queues, worker_id, limit)
 
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         done = leases.fenced(self._connections, "complete", leases_)

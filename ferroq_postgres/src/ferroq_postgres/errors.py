@@ -17,7 +17,7 @@ from ferroq_core.errors import (
     SchemaMissing,
 )
 
-__all__ = ["is_disconnect", "is_transient", "translate"]
+__all__ = ["is_cancelled", "is_disconnect", "is_transient", "translate"]
 
 # Class 08 (connection exception), the shutdown codes of class 57 and the session ended by a
 # server timeout while idle in a transaction (25P03; 25P04, transaction_timeout, from
@@ -56,6 +56,12 @@ def is_disconnect(exc: BaseException) -> bool:
 def is_transient(exc: BaseException) -> bool:
     """True when the server rolled the transaction back and running it again is safe."""
     return _sqlstate(exc) in _CONFLICT or _sqlstate(exc) in _TOO_MANY
+
+
+def is_cancelled(exc: BaseException | None) -> bool:
+    """True when the server cancelled the statement (``statement_timeout``, a pooler's query
+    timeout, ``pg_cancel_backend``): it was rolled back, the session lives on."""
+    return exc is not None and _sqlstate(exc) == "57014"
 
 
 def translate(exc: BaseException) -> FerroqError:
