@@ -190,6 +190,8 @@ class PostgresBackend:
         listener = self._ensure_listener()
         if listener is None or not listener.connected:
             timeout = min(timeout, self.options.poll_interval)
+            if listener is not None:
+                listener.retry_now()  # this poll may find the database back: LISTEN with it
         return self._notifications.wait(queues, timeout, self._due_in)
 
     def wake(self) -> None:
