@@ -59,6 +59,10 @@ log = logging.getLogger("ferroq.postgres")
 
 #: Every statement of this backend, by name.
 QUERIES = load_queries("ferroq_postgres")
+#: Seconds between two retry warnings of one backend; the retries in between log at DEBUG.
+#: During an outage a worker retries several operations a second, each up to
+#: ``reconnect_attempts`` times, and the operations that give up say so themselves.
+RETRY_WARNING_EVERY = 10.0
 
 _IDLE = pq.TransactionStatus.IDLE
 _OPEN = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
@@ -169,6 +173,7 @@ class Connections:
     def __init__(self, engine: Engine, options: PostgresOptions) -> None:
         self.engine = engine
         self.options = options
+        self._warned_at = -RETRY_WARNING_EVERY
 
     def rows(
         self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
@@ -224,11 +229,19 @@ class Connections:
                 retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
                 if not retry or attempt == options.reconnect_attempts:
                     raise translate(exc) from exc
-                log.warning(
-                    "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
+                now = time.monotonic()
+                warn = now - self._warned_at >= RETRY_WARNING_EVERY
+                if warn:
+                    self._warned_at = now
+                log.log(
+                    logging.WARNING if warn else logging.DEBUG,
+                    "ferroq: Postgres operation failed (%s); retrying (%d/%d)%s",
                     str(getattr(exc, "orig", exc)).strip().splitlines()[0],
                     attempt + 1,
                     options.reconnect_attempts,
+                    f" (further retries for {RETRY_WARNING_EVERY:g}s at debug level)"
+                    if warn
+                    else "",
                 )
             attempt += 1
             time.sleep(random.uniform(0, delay))
