@@ -10,6 +10,8 @@ they already use, as behind a virtual IP or a DNS name that moves.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +66,7 @@ class Standby(TempCluster):
     def __init__(self, primary: TempCluster, bin_dir: Path | None = None) -> None:
         super().__init__(bin_dir or primary.bin)
         self.primary_port = primary.port
+        self._receiver = 0
 
     def start(self) -> Standby:
         self._run(
@@ -99,6 +102,18 @@ class Standby(TempCluster):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"the replica on port {self.port} did not catch up in {timeout:g}s")
+
+    def stop_receiving(self) -> None:
+        """Freeze this replica's WAL receiver (SIGSTOP): from now on it falls behind."""
+        pid = int(_scalar(self.url, "SELECT pid FROM pg_stat_wal_receiver"))
+        self._receiver = pid
+        os.kill(pid, signal.SIGSTOP)
+
+    def lose_unreceived(self) -> None:
+        """Kill the frozen WAL receiver, and with it whatever the primary had sent to its
+        socket since :meth:`stop_receiving` (the replica's postmaster restarts, recovering
+        from the WAL it had written)."""
+        os.kill(self._receiver, signal.SIGKILL)
 
     def take_over(self, port: int) -> None:
         """Promote this replica and move it to ``port`` (where the stopped primary was)."""
