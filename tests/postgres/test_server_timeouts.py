@@ -78,7 +78,9 @@ def _check(bench: Bench, worker: WorkerProc) -> None:
 
 @pytest.mark.slow
 def test_statement_timeout_cancels_statements_and_the_worker_carries_on(bench: Bench) -> None:
-    _server_sets(bench, statement_timeout="50ms")
+    # Short enough that the locks below cancel every statement, long enough that a loaded
+    # machine does not cancel others (which would be failures of their own, logged too).
+    _server_sets(bench, statement_timeout="200ms")
     bench.dispatch([(t, Work(t, 0.2), True) for t in range(1, 301)])
     worker = bench.start_worker("w", **WORKER)
     wait_for(lambda: len(bench.effects()) > 40, 60, "the worker to run jobs")
@@ -114,13 +116,13 @@ def test_claims_too_big_for_statement_timeout_ask_for_fewer_jobs(bench: Bench) -
     bench.dispatch([(t, Work(t, 0.0), True) for t in range(1, 301)])
     worker = bench.start_worker("w", **{**WORKER, "concurrency": 64})
     _check(bench, worker)
-    cancelled = [w for w in _warnings(worker) if "statement_timeout" in w]
-    assert len(cancelled) == 1, "\n".join(cancelled)
+    cancelled = [w for w in _warnings(worker) if "cancelled a claim" in w]
+    assert len(cancelled) == 1, "\n".join(_warnings(worker))
 
 
 @pytest.mark.slow
 def test_a_caller_transaction_killed_while_idle_is_retried_by_the_caller(bench: Bench) -> None:
-    _server_sets(bench, idle_in_transaction_session_timeout="100ms", statement_timeout="50ms")
+    _server_sets(bench, idle_in_transaction_session_timeout="100ms")
     worker = bench.start_worker("w", **WORKER)
     errors: list[BackendUnavailable] = []
     jobs = [Work(t, 0.02) for t in range(1, 201)]
@@ -142,7 +144,7 @@ def test_a_caller_transaction_killed_while_idle_is_retried_by_the_caller(bench: 
         for job_id, job in zip(ids, batch, strict=True):
             bench.tokens[int(job_id)] = job.token
             bench.expect_ok[job.token] = True
-    assert len(errors) == 5
+    assert len(errors) >= 5  # the five held open; a stall of the machine may add one
     assert all("idle_in_transaction_session_timeout" in e.message for e in errors)
     _check(bench, worker)
     assert not [w for w in _warnings(worker) if "timeout" in w]
