@@ -229,23 +229,27 @@ class Connections:
                 retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
                 if not retry or attempt == options.reconnect_attempts:
                     raise translate(exc) from exc
-                now = time.monotonic()
-                warn = now - self._warned_at >= RETRY_WARNING_EVERY
-                if warn:
-                    self._warned_at = now
+                level, more = self._retry_level()
                 log.log(
-                    logging.WARNING if warn else logging.DEBUG,
+                    level,
                     "ferroq: Postgres operation failed (%s); retrying (%d/%d)%s",
                     str(getattr(exc, "orig", exc)).strip().splitlines()[0],
                     attempt + 1,
                     options.reconnect_attempts,
-                    f" (further retries for {RETRY_WARNING_EVERY:g}s at debug level)"
-                    if warn
-                    else "",
+                    more,
                 )
             attempt += 1
             time.sleep(random.uniform(0, delay))
             delay = min(options.reconnect_backoff_cap, delay * 4)
+
+    def _retry_level(self) -> tuple[int, str]:
+        """The level of the next retry's log line (WARNING at most once per
+        :data:`RETRY_WARNING_EVERY` seconds, else DEBUG) and what to add to a warning."""
+        now = time.monotonic()
+        if now - self._warned_at < RETRY_WARNING_EVERY:
+            return logging.DEBUG, ""
+        self._warned_at = now
+        return logging.WARNING, f" (further retries for {RETRY_WARNING_EVERY:g}s at debug level)"
 
     def schema(self, work: Callable[[sa.engine.Connection], T]) -> T:
         """``work(conn)`` in one SQLAlchemy transaction (migrations, the schema version: the
