@@ -59,9 +59,9 @@ log = logging.getLogger("ferroq.postgres")
 
 #: Every statement of this backend, by name.
 QUERIES = load_queries("ferroq_postgres")
-#: Seconds between two retry warnings of one backend; the retries in between log at DEBUG.
-#: During an outage a worker retries several operations a second, each up to
-#: ``reconnect_attempts`` times, and the operations that give up say so themselves.
+#: A backend logs at most ``reconnect_attempts`` retries (one failing operation's worth) as
+#: warnings per this many seconds, the others at DEBUG: during an outage a worker retries
+#: several operations a second, and the operations that give up say so themselves.
 RETRY_WARNING_EVERY = 10.0
 
 _IDLE = pq.TransactionStatus.IDLE
@@ -173,7 +173,9 @@ class Connections:
     def __init__(self, engine: Engine, options: PostgresOptions) -> None:
         self.engine = engine
         self.options = options
-        self._warned_at = -RETRY_WARNING_EVERY
+        #: When the current window of retry warnings began, and how many it has had.
+        self._window = -RETRY_WARNING_EVERY
+        self._warned = 0
 
     def rows(
         self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
@@ -243,13 +245,18 @@ class Connections:
             delay = min(options.reconnect_backoff_cap, delay * 4)
 
     def _retry_level(self) -> tuple[int, str]:
-        """The level of the next retry's log line (WARNING at most once per
-        :data:`RETRY_WARNING_EVERY` seconds, else DEBUG) and what to add to a warning."""
+        """The level of the next retry's log line (see :data:`RETRY_WARNING_EVERY`) and what
+        to add to it."""
         now = time.monotonic()
-        if now - self._warned_at < RETRY_WARNING_EVERY:
+        if now - self._window >= RETRY_WARNING_EVERY:
+            self._window, self._warned = now, 0
+        allowed = max(1, self.options.reconnect_attempts)
+        if self._warned >= allowed:
             return logging.DEBUG, ""
-        self._warned_at = now
-        return logging.WARNING, f" (further retries for {RETRY_WARNING_EVERY:g}s at debug level)"
+        self._warned += 1
+        if self._warned < allowed:
+            return logging.WARNING, ""
+        return logging.WARNING, f" (more in the next {RETRY_WARNING_EVERY:g}s at debug level)"
 
     def schema(self, work: Callable[[sa.engine.Connection], T]) -> T:
         """``work(conn)`` in one SQLAlchemy transaction (migrations, the schema version: the
