@@ -14,9 +14,18 @@ if TYPE_CHECKING:
 __all__ = ["POSTGRES_ONLY", "SCENARIOS", "load"]
 
 #: Scenario names, each the module under ``reliability.scenarios`` that runs it.
-SCENARIOS = ("kill9", "zombie", "shutdown", "dbfaults", "poison", "idempotency", "partition")
-#: Scenarios that only mean something on Postgres (the runner skips them on SQLite).
-POSTGRES_ONLY = frozenset({"partition"})
+SCENARIOS = (
+    "kill9",
+    "zombie",
+    "shutdown",
+    "dbfaults",
+    "poison",
+    "idempotency",
+    "partition",
+    "failover",
+)
+#: Scenarios of a Postgres deployment only (the network to it, replication): skipped on SQLite.
+POSTGRES_ONLY = frozenset({"partition", "failover"})
 
 
 def load(name: str) -> Callable[[Context], ScenarioResult]:

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from reliability.checker import Report, percentile
-from reliability.harness import Bench
+from reliability.harness import Bench, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["Context", "report_figures", "rounded"]
+    from reliability.harness import WorkerProc
+
+__all__ = ["Context", "drain_alive", "report_figures", "resume_time", "rounded"]
 
 
 @attrs.frozen
@@ -71,3 +73,36 @@ class Timer:
     @property
     def seconds(self) -> float:
         return round(time.monotonic() - self.start, 1)
+
+
+def resume_time(bench: Bench, workers: list[WorkerProc], back: float, timeout: float) -> float:
+    """Seconds from ``back`` (the database came back) until every worker of ``workers`` started
+    a job; raises TimeoutError after ``timeout`` seconds."""
+
+    def first_starts() -> dict[int, float]:
+        first: dict[int, float] = {}
+        for e in bench.effects():
+            if e.kind == "start" and e.ts >= back and e.pid not in first:
+                first[e.pid] = e.ts - back
+        return first
+
+    wait_for(
+        lambda: all(w.pid in first_starts() for w in workers),
+        timeout,
+        "every worker to start jobs again",
+    )
+    starts = first_starts()
+    return max(starts[w.pid] for w in workers)
+
+
+def drain_alive(bench: Bench, workers: list[WorkerProc], timeout: float = 120) -> list[str]:
+    """Wait for the queue to drain; the problems: it did not, or a worker died."""
+    problems = []
+    try:
+        bench.wait_drained(timeout)
+    except TimeoutError as exc:
+        problems.append(str(exc))
+    dead = [w.name for w in workers if not w.alive()]
+    if dead:
+        problems.append(f"workers died: {dead}")
+    return problems

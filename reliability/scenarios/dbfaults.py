@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from reliability.checker import Fault
 from reliability.cluster import TempCluster
-from reliability.harness import Bench, ScenarioResult, WorkerProc, wait_for
+from reliability.harness import Bench, ScenarioResult, wait_for
 from reliability.jobs import Work
-from reliability.scenarios.base import Context, Timer, report_figures
+from reliability.scenarios.base import Context, Timer, drain_alive, report_figures, resume_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,21 +51,6 @@ def _hold_sqlite_lock(bench: Bench, seconds: float) -> tuple[float, float]:
     return held, time.time()
 
 
-def _resume(bench: Bench, workers: list[WorkerProc], back: float) -> float:
-    """Seconds until every worker started a job after ``back`` (raises past the limit + 10s)."""
-
-    def resumed() -> bool:
-        pids = {e.pid for e in bench.effects() if e.kind == "start" and e.ts >= back}
-        return all(w.pid in pids for w in workers)
-
-    wait_for(resumed, RESUME_LIMIT + 10, "every worker to start jobs again")
-    first: dict[int, float] = {}
-    for e in bench.effects():
-        if e.kind == "start" and e.ts >= back and e.pid not in first:
-            first[e.pid] = e.ts - back
-    return max(first[w.pid] for w in workers)
-
-
 def _faults(ctx: Context) -> list[tuple[str, Callable[[Bench], tuple[float, float]]]]:
     if ctx.backend == "sqlite":
         return [
@@ -96,19 +81,13 @@ def _run_on(
             problems.append(f"the queue drained before {name!r}: dispatch more jobs")
             continue
         try:
-            resumes[name] = _resume(bench, workers, back)
+            resumes[name] = resume_time(bench, workers, back, RESUME_LIMIT + 10)
         except TimeoutError as exc:
             problems.append(f"after {name}: {exc}")
             continue
         if resumes[name] > RESUME_LIMIT:
             problems.append(f"after {name}: resumed in {resumes[name]:.1f}s (> {RESUME_LIMIT}s)")
-    try:
-        bench.wait_drained(120)
-    except TimeoutError as exc:
-        problems.append(str(exc))
-    dead = [w.name for w in workers if not w.alive()]
-    if dead:
-        problems.append(f"workers died: {dead}")
+    problems += drain_alive(bench, workers)
     report = bench.report()
     problems += report.problems
     figures = report_figures(report)

@@ -34,7 +34,7 @@ def test_scenario_quick(
             pytest.fail(f"the partition scenario cannot run: {why}")
         pytest.skip(f"the partition scenario cannot run: {why}")
     if backend == "postgres":
-        if scenario == "dbfaults" and find_pg_bin() is None:
+        if scenario in ("dbfaults", "failover") and find_pg_bin() is None:
             if os.environ.get("FERROQ_REQUIRE_POSTGRES", "") not in ("", "0"):
                 pytest.fail("initdb/pg_ctl not found: the throwaway cluster cannot start")
             pytest.skip("initdb/pg_ctl not found (set FERROQ_PG_BIN)")

@@ -201,3 +201,30 @@ def test_worker_processes_keep_going_when_every_backend_is_terminated(
     repeats = sum(n - 1 for n in ran().values())
     print(f"\n{kills} kills, {repeats} repeats, {output.count('retrying')} retries logged")
     assert repeats <= kills * 2 * 4, (repeats, output[-3000:])
+
+
+def test_retries_during_an_outage_log_one_operations_warnings_not_every_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the server is down every operation retries and fails; a worker makes several a
+    second, so a warning per retry would flood the log (130 lines in 5 s in a failover run)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: every connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = PostgresBackend.from_url(
+        f"postgresql://postgres@127.0.0.1:{port}/postgres", reconnect_backoff_cap=0.01
+    )
+    try:
+        with caplog.at_level("DEBUG", logger="ferroq.postgres"):
+            for _ in range(5):
+                with pytest.raises(BackendUnavailable):
+                    backend.get_stats()
+    finally:
+        backend.close()
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retries) == 15  # 3 retries of each of the 5 operations, all still logged
+    # The first operation's three, as warnings; the rest at debug level.
+    assert [r.levelname for r in retries[:4]] == ["WARNING"] * 3 + ["DEBUG"]
+    assert sum(r.levelname == "WARNING" for r in retries) == 3

@@ -163,6 +163,39 @@ def test_waiters_poll_while_the_listening_connection_is_down(
         backend.close()
 
 
+def test_a_waiting_worker_gets_its_listener_back_without_waiting_out_the_backoff(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a long outage the listener's backoff has grown (up to listen_backoff_cap); a
+    worker that waits for jobs meanwhile finds the database again at its next poll, and so
+    must its LISTEN connection (after a failover it came back 8 s after the workers)."""
+    backend = PostgresBackend.from_url(pg_url, pool_size=1, poll_interval=0.2)
+    broken = True
+    real = backend._listen_connection
+
+    def connect() -> psycopg.Connection[tuple[object, ...]]:
+        if broken:
+            raise psycopg.OperationalError("connection refused (simulated)")
+        return real()
+
+    monkeypatch.setattr(backend, "_listen_connection", connect)
+    # The longest wait the jitter allows, every time: 0.05 s, 0.1 s, ... 3.2 s.
+    monkeypatch.setattr("ferroq_postgres.listener.random.uniform", lambda _a, b: b)
+    try:
+        backend.wait_for_jobs(["default"], 0.01)
+        time.sleep(3.5)  # failed attempts at 0, 0.05, ... 1.55, 3.15 s; the next at 6.35 s
+        broken = False
+        back = time.monotonic()
+        listener = backend.listener
+        assert listener is not None
+        while not listener.connected and time.monotonic() - back < 10:
+            backend.wait_for_jobs(["default"], 30)  # a worker's idle loop
+        assert listener.connected
+        assert time.monotonic() - back < 1.5
+    finally:
+        backend.close()
+
+
 def test_close_stops_the_listener_and_its_connection(
     pg_url: str, pg_admin: sa.engine.Engine
 ) -> None:

@@ -109,6 +109,7 @@ def _wrapped(code: str | None, cls: type[sa.exc.DBAPIError] = sa.exc.Operational
         ("42P01", SchemaMissing, False, False),
         ("57P01", BackendUnavailable, True, False),  # admin_shutdown (pg_terminate_backend)
         ("08006", BackendUnavailable, True, False),  # connection_failure
+        ("25P03", BackendUnavailable, True, False),  # idle_in_transaction_session_timeout
         (None, BackendUnavailable, True, False),  # could not connect: no SQLSTATE
         ("3D000", BackendUnavailable, False, False),  # database does not exist
         ("28P01", BackendUnavailable, False, False),  # bad password

@@ -99,6 +99,7 @@ class PostgresBackend:
         self._worker_connections = Connections(
             engine, self.options, deadline=self.options.statement_deadline or None
         )
+        self._claim_size = leases.ClaimSize()
         self._closed = False
         self._forget_threads()
         if hasattr(os, "register_at_fork"):
@@ -176,7 +177,7 @@ class PostgresBackend:
         return admin.now(self._connections)
 
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        return leases.claim(self._worker_connections, queues, worker_id, limit)
+        return leases.claim(self._worker_connections, self._claim_size, queues, worker_id, limit)
 
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         done = leases.fenced(self._worker_connections, "complete", leases_)
@@ -211,6 +212,8 @@ class PostgresBackend:
         listener = self._ensure_listener()
         if listener is None or not listener.connected:
             timeout = min(timeout, self.options.poll_interval)
+            if listener is not None:
+                listener.retry_now()  # this poll may find the database back: LISTEN with it
         return self._notifications.wait(queues, timeout, self._due_in)
 
     def wake(self) -> None:

@@ -69,6 +69,10 @@ log = logging.getLogger("ferroq.postgres")
 
 #: Every statement of this backend, by name.
 QUERIES = load_queries("ferroq_postgres")
+#: A backend logs at most ``reconnect_attempts`` retries (one failing operation's worth) as
+#: warnings per this many seconds, the others at DEBUG: during an outage a worker retries
+#: several operations a second, and the operations that give up say so themselves.
+RETRY_WARNING_EVERY = 10.0
 
 _IDLE = pq.TransactionStatus.IDLE
 _OPEN = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
@@ -169,20 +173,6 @@ def utc_sessions(engine: Engine) -> None:
     sa.event.listen(engine, "connect", on_connect)
 
 
-def _retry_connect(exc: BaseException, attempt: int, attempts: int) -> None:
-    """Return to try connecting again after a failed attempt, or raise its error: when no
-    retry can help (a refused login, an unknown database or host), or none is left."""
-    retry = (is_transient(exc) or is_disconnect(exc)) and connect_refusal(exc) is None
-    if not retry or attempt == attempts:
-        raise translate_connect(exc) from exc
-    log.warning(
-        "ferroq: cannot connect to Postgres (%s); retrying (%d/%d)",
-        one_line(str(getattr(exc, "orig", exc))),
-        attempt + 1,
-        attempts,
-    )
-
-
 def no_prepared_statements(engine: Engine) -> None:
     """Make psycopg prepare nothing on the server on the connections ``engine`` opens from now
     on (``prepare_threshold = None`` overrides every ``prepare=True``): behind a pooler in
@@ -217,6 +207,9 @@ class Connections:
         self.engine = engine
         self.options = options
         self.deadline = deadline
+        #: When the current window of retry warnings began, and how many it has had.
+        self._window = -RETRY_WARNING_EVERY
+        self._warned = 0
 
     def rows(
         self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
@@ -287,22 +280,56 @@ class Connections:
                         "the connection was closed"
                     ) from exc
                 if connecting:
-                    _retry_connect(exc, attempt, options.reconnect_attempts)
+                    self._retry_connect(exc, attempt)
                 else:
                     # A conflict was rolled back wherever it happened; a broken connection
                     # is safe to retry only while nothing may have committed.
                     retry = is_transient(exc) or (not unsafe and is_disconnect(exc))
                     if not retry or attempt == options.reconnect_attempts:
                         raise translate(exc) from exc
-                    log.warning(
-                        "ferroq: Postgres operation failed (%s); retrying (%d/%d)",
+                    level, more = self._retry_level()
+                    log.log(
+                        level,
+                        "ferroq: Postgres operation failed (%s); retrying (%d/%d)%s",
                         _first_line(exc),
                         attempt + 1,
                         options.reconnect_attempts,
+                        more,
                     )
             attempt += 1
             time.sleep(random.uniform(0, delay))
             delay = min(options.reconnect_backoff_cap, delay * 4)
+
+    def _retry_connect(self, exc: BaseException, attempt: int) -> None:
+        """Return to try connecting again after a failed attempt, or raise its error: when no
+        retry can help (a refused login, an unknown database or host), or none is left."""
+        attempts = self.options.reconnect_attempts
+        retry = (is_transient(exc) or is_disconnect(exc)) and connect_refusal(exc) is None
+        if not retry or attempt == attempts:
+            raise translate_connect(exc) from exc
+        level, more = self._retry_level()
+        log.log(
+            level,
+            "ferroq: cannot connect to Postgres (%s); retrying (%d/%d)%s",
+            one_line(str(getattr(exc, "orig", exc))),
+            attempt + 1,
+            attempts,
+            more,
+        )
+
+    def _retry_level(self) -> tuple[int, str]:
+        """The level of the next retry's log line (see :data:`RETRY_WARNING_EVERY`) and what
+        to add to it."""
+        now = time.monotonic()
+        if now - self._window >= RETRY_WARNING_EVERY:
+            self._window, self._warned = now, 0
+        allowed = max(1, self.options.reconnect_attempts)
+        if self._warned >= allowed:
+            return logging.DEBUG, ""
+        self._warned += 1
+        if self._warned < allowed:
+            return logging.WARNING, ""
+        return logging.WARNING, f" (more in the next {RETRY_WARNING_EVERY:g}s at debug level)"
 
     def schema(self, work: Callable[[sa.engine.Connection], T]) -> T:
         """``work(conn)`` in one SQLAlchemy transaction (migrations, the schema version: the
@@ -313,7 +340,7 @@ class Connections:
             try:
                 conn = self.engine.connect()
             except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
-                _retry_connect(exc, attempt, self.options.reconnect_attempts)
+                self._retry_connect(exc, attempt)
             else:
                 try:
                     with conn, conn.begin():

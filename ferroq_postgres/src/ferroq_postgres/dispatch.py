@@ -19,7 +19,7 @@ from ferroq_core.records import EnqueueResult
 from ferroq_core.storage.connections import driver_connection
 from ferroq_core.storage.rules import enqueue_in_order, settle_key
 from ferroq_postgres.connections import fetch
-from ferroq_postgres.errors import translate
+from ferroq_postgres.errors import is_disconnect, translate
 from ferroq_postgres.params import bulk_params, job_params
 from ferroq_postgres.wait import notify_queues
 
@@ -98,8 +98,13 @@ def enqueue_in_caller(connection: Any, requests: Sequence[EnqueueRequest]) -> li
     The statements are prepared as the caller's connection is set to (psycopg's threshold),
     not forced: the application may sit behind a pooler that cannot keep them.
     """
-    _, conn = driver_connection(connection, "postgresql")
+    caller, conn = driver_connection(connection, "postgresql")
     try:
         return insert_all(conn, requests, prepare=None)
     except psycopg.Error as exc:
+        if is_disconnect(exc):
+            # The session is gone and the transaction with it. Tell SQLAlchemy, so the
+            # caller's rollback does not fail on the dead connection and hide this error,
+            # and the pool drops it.
+            caller.invalidate(exc)
         raise translate(exc) from exc

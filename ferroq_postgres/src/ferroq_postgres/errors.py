@@ -21,6 +21,7 @@ from ferroq_core.errors import (
 
 __all__ = [
     "connect_refusal",
+    "is_cancelled",
     "is_disconnect",
     "is_transient",
     "one_line",
@@ -28,9 +29,12 @@ __all__ = [
     "translate_connect",
 ]
 
-# Class 08 (connection exception) and the shutdown codes of class 57: the session is gone.
+# Class 08 (connection exception), the shutdown codes of class 57 and the session ended by a
+# server timeout while idle in a transaction (25P03; 25P04, transaction_timeout, from
+# PostgreSQL 17): the session is gone, and an open transaction was rolled back.
 _GONE_CLASSES = ("08",)
-_GONE = frozenset({"57P01", "57P02", "57P03", "57P05"})
+_IDLE_KILLED = frozenset({"25P03", "25P04"})
+_GONE = frozenset({"57P01", "57P02", "57P03", "57P05"}) | _IDLE_KILLED
 # The transaction was rolled back on purpose by the server; running it again is safe.
 _CONFLICT = frozenset({"40001", "40P01", "55P03"})
 _TOO_MANY = frozenset({"53300", "53400"})
@@ -124,6 +128,12 @@ def translate_connect(exc: BaseException) -> FerroqError:
     )
 
 
+def is_cancelled(exc: BaseException | None) -> bool:
+    """True when the server cancelled the statement (``statement_timeout``, a pooler's query
+    timeout, ``pg_cancel_backend``): it was rolled back, the session lives on."""
+    return exc is not None and _sqlstate(exc) == "57014"
+
+
 def translate(exc: BaseException) -> FerroqError:
     """The :class:`FerroqError` for a driver or pool error."""
     if isinstance(exc, sa.exc.TimeoutError):
@@ -146,6 +156,12 @@ def translate(exc: BaseException) -> FerroqError:
         return BackendUnavailable(
             f"Postgres has no connection slots left ({detail}): lower pool_size / max_overflow "
             "or raise the server's max_connections"
+        )
+    if code in _IDLE_KILLED:
+        return BackendUnavailable(
+            f"the server ended the session idle in a transaction ({detail}): the transaction "
+            "was rolled back; keep transactions that dispatch shorter than the server's "
+            "idle_in_transaction_session_timeout (or transaction_timeout) and run them again"
         )
     if is_disconnect(exc):
         return BackendUnavailable(

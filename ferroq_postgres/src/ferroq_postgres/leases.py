@@ -9,8 +9,10 @@ queues, the reaper, a worker's requeue and its notification) are one transaction
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from ferroq_core.errors import BackendBusy
 from ferroq_core.records import ReapResult
 from ferroq_core.storage.rules import (
     cap_error,
@@ -22,6 +24,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_postgres.connections import fetch
+from ferroq_postgres.errors import is_cancelled
 from ferroq_postgres.params import fence_params, lease_params, release_params
 from ferroq_postgres.wait import notify_queues
 
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from ferroq_postgres.connections import Connections, Row
 
 __all__ = [
+    "ClaimSize",
     "claim",
     "claimed_by_host",
     "fail",
@@ -44,6 +48,46 @@ __all__ = [
 ]
 
 
+log = logging.getLogger("ferroq.postgres")
+
+
+class ClaimSize:
+    """How many jobs one claim may ask for, once the server cancelled bigger claims.
+
+    A claim the server cancelled (``statement_timeout``: SQLSTATE 57014) was rolled back, so it
+    is sent again at once for half as many jobs, down to one. The smaller size is kept for the
+    next claims and doubles after each claim that filled it: claims that outgrew the server's
+    limit settle around it, and a lock that cancelled every claim for a while costs a few
+    claims to recover from. Shared by the threads of a backend; a lost update between two
+    claims only changes one claim's size.
+    """
+
+    def __init__(self) -> None:
+        #: The most jobs a claim asks for (None: as many as the worker has room for).
+        self.cap: int | None = None
+
+    def limit(self, wanted: int) -> int:
+        return wanted if self.cap is None else min(wanted, self.cap)
+
+    def claimed(self, limit: int, got: int) -> None:
+        if self.cap is not None and got >= limit == self.cap:
+            self.cap *= 2
+
+    def cancelled(self, limit: int, exc: BackendBusy) -> int:
+        """The size to try next after a claim of ``limit`` jobs was cancelled; re-raises
+        ``exc`` when it was not a cancel, or a claim of one job was."""
+        if limit <= 1 or not is_cancelled(exc.__cause__):
+            raise exc
+        if self.cap is None:
+            log.warning(
+                "ferroq: Postgres cancelled a claim of %d jobs (statement_timeout?): "
+                "claiming fewer at a time",
+                limit,
+            )
+        self.cap = limit // 2
+        return self.cap
+
+
 def _claimed(rows: list[Row]) -> list[JobRow]:
     """Claimed rows as records in claim order (RETURNING has no defined order)."""
     jobs = [job_from_row(row) for row in rows]
@@ -51,10 +95,27 @@ def _claimed(rows: list[Row]) -> list[JobRow]:
     return jobs
 
 
-def claim(connections: Connections, queues: Sequence[str], worker: str, limit: int) -> list[JobRow]:
-    """Up to ``limit`` due jobs of ``queues``, in strict queue order."""
-    if limit <= 0 or not queues:
+def claim(
+    connections: Connections, size: ClaimSize, queues: Sequence[str], worker: str, wanted: int
+) -> list[JobRow]:
+    """Up to ``wanted`` due jobs of ``queues``, in strict queue order, in a claim no bigger
+    than ``size`` allows."""
+    if wanted <= 0 or not queues:
         return []
+    limit = size.limit(wanted)
+    while True:
+        try:
+            rows = _claim(connections, queues, worker, limit)
+        except BackendBusy as exc:
+            limit = size.cancelled(limit, exc)
+            continue
+        size.claimed(limit, len(rows))
+        return rows
+
+
+def _claim(
+    connections: Connections, queues: Sequence[str], worker: str, limit: int
+) -> list[JobRow]:
     if len(queues) == 1:
         params = {"queue": queues[0], "limit": limit, "worker": worker}
         return _claimed(connections.rows_once("claim", params))

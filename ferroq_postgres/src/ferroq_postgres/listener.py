@@ -4,7 +4,9 @@ The thread waits on the connection's socket (and on a socketpair that :meth:`Lis
 writes to, so closing never waits for a timeout), reads notifications with libpq's
 ``consume_input``/``notifies`` and hands their payloads (queue names) to a callback. When the
 connection breaks it reports that (the backend makes its waiters poll), then reconnects and
-re-LISTENs with capped, jittered exponential backoff.
+re-LISTENs with capped, jittered exponential backoff; a waiter that polls meanwhile cuts the
+current backoff wait short (:meth:`Listener.retry_now`), so the LISTEN comes back with the
+first poll that finds the database, not up to ``backoff_cap`` seconds later.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class Listener:
         self._backoff_cap = backoff_cap
         self._health_interval = health_interval
         self._stop = threading.Event()
+        #: Ends a backoff wait early (set by :meth:`retry_now` and :meth:`stop`).
+        self._retry = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._thread = threading.Thread(target=self._run, name="ferroq-pg-listener", daemon=True)
@@ -98,6 +102,7 @@ class Listener:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and close the connection; returns within ``timeout`` seconds."""
         self._stop.set()
+        self._retry.set()
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -106,17 +111,28 @@ class Listener:
             self._wake_r.close()
             self._wake_w.close()
 
+    def retry_now(self) -> None:
+        """While disconnected, try to connect now instead of at the end of the backoff wait.
+        Waiters call it at each poll: at most one attempt per poll of an idle process."""
+        self._retry.set()
+
     # -- the thread ---------------------------------------------------------------------------
     def _run(self) -> None:
         delay = _BACKOFF_BASE
+        refused = False
         while not self._stop.is_set():
             try:
                 conn = self._connect()
             except Exception as exc:  # any failure to connect: keep polling, retry later
-                log.warning(
-                    "ferroq: cannot open the LISTEN connection (%s); polling", _first_line(exc)
+                # Once per outage: the attempts come as often as the waiters poll.
+                log.log(
+                    logging.DEBUG if refused else logging.WARNING,
+                    "ferroq: cannot open the LISTEN connection (%s); polling until it opens",
+                    _first_line(exc),
                 )
+                refused = True
             else:
+                refused = False
                 try:
                     conn.execute(self._listen)
                     self.backend_pid = conn.info.backend_pid
@@ -142,7 +158,8 @@ class Listener:
                     if was_connected:
                         self._on_state(False)
             # Full jitter keeps many workers from reconnecting in lockstep after a restart.
-            self._stop.wait(random.uniform(0, delay))
+            self._retry.wait(random.uniform(0, delay))
+            self._retry.clear()
             delay = min(self._backoff_cap, delay * 2)
 
     def _pump(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:

@@ -85,6 +85,7 @@ class LeaseKeeper:
         #: monotonic time of the last heartbeat that reached the database.
         self.last_ok = time.monotonic()
         self._failing = False
+        self._reap_failing = False
         #: Leases a heartbeat found reaped: not beaten (nor reported) again while still held.
         self._lost: set[Lease] = set()
         #: Claiming paused because heartbeats fail (see :meth:`may_claim`).
@@ -169,8 +170,13 @@ class LeaseKeeper:
         try:
             result = self._runtime.backend.reap(self._config.visibility_timeout)
         except Exception as exc:
-            log.warning("reaper pass failed (will retry): %s", exc)
+            if not self._reap_failing:
+                log.warning("reaper pass failed (will retry every pass): %s", exc)
+            self._reap_failing = True
             return
+        if self._reap_failing:
+            log.warning("reaper passes succeed again")
+        self._reap_failing = False
         for job_id in result.requeued:
             log.warning("job %s: lease expired, returned to pending by the reaper", job_id)
         for row in result.failed:
