@@ -60,6 +60,11 @@ def scheme_of(url_or_engine: Any) -> tuple[str, str]:
             f"not a database URL: {str(url_or_engine)!r}; expected e.g. "
             "sqlite:///ferroq.sqlite3 or postgresql://user@host/dbname"
         ) from exc
+    except ValueError as exc:  # SQLAlchemy's int() of the port
+        raise ConfigError(
+            "the port in the database URL is not a number: expected e.g. "
+            "postgresql://user@host:5432/dbname"
+        ) from exc
     scheme = url.get_backend_name()
     if scheme == "postgres":
         scheme = "postgresql"

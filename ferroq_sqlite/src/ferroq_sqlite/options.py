@@ -8,6 +8,7 @@ driver; any other query key (``timeout``, ``uri``...) goes to :mod:`sqlite3` unc
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -35,8 +36,11 @@ def _level(_i: object, _a: attrs.Attribute[Any], value: str) -> None:
 
 
 def _positive(_i: object, a: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"SQLite option {a.name} must be greater than 0, got {value!r}")
+    # Not infinite either: busy_timeout becomes a PRAGMA of whole milliseconds.
+    if value is not None and not 0 < value < math.inf:
+        raise ConfigError(
+            f"SQLite option {a.name} must be greater than 0 and finite, got {value!r}"
+        )
 
 
 def _non_negative(_i: object, a: attrs.Attribute[Any], value: int) -> None:

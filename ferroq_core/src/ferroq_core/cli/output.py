@@ -90,7 +90,7 @@ def missing_sqlite_file(database_url: str) -> str | None:
     """Why a SQLite URL cannot be used as it is (its file does not exist), or None."""
     try:
         url = sa.engine.make_url(database_url.strip())
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
         return None  # opening the backend reports a malformed URL
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
