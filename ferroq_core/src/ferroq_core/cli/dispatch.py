@@ -121,7 +121,7 @@ def _mismatch(given: Any, stored: Any, path: str) -> str | None:
     want, got = _kind(stored), _kind(given)
     if want == got:
         return None
-    return f"field {path!r} must be a {want}, got a {got} ({json.dumps(given)})"
+    return f"field {path!r} must be a {want}, got a {got}"
 
 
 def _check_types(name: str, given_text: str, stored_text: str) -> None:
