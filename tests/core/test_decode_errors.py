@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import json
 import traceback
+
 # Runtime imports: cattrs resolves the field annotations when it decodes a payload.
 from datetime import date, datetime  # noqa: TC003
 from decimal import Decimal
