@@ -147,14 +147,23 @@ def test_texts_at_the_limits_are_stored_whole(runtime: Runtime) -> None:
 
 @pytest.mark.parametrize(
     "delay",
-    [math.nan, math.inf, -math.inf, -1.0, 1e12, MAX_DELAY_SECONDS + 1, timedelta(days=40_000)],
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        -1.0,
+        1e12,
+        10**400,
+        MAX_DELAY_SECONDS + 1,
+        timedelta(days=40_000),
+    ],
 )
 def test_delays_out_of_bounds_insert_nothing(runtime: Runtime, delay: Any) -> None:
     for call in (
         lambda: Note().delay(delay),
         lambda: dispatch_later(Note(), delay),
         lambda: dispatch_many([Note(), Note().pending().delay(delay)]),
-        lambda: runtime.backend.enqueue([EnqueueRequest("q", "t", "{}", delay=float(
+        lambda: runtime.backend.enqueue([EnqueueRequest("q", "t", "{}", delay=(
             delay.total_seconds() if isinstance(delay, timedelta) else delay
         ))]),
     ):  # fmt: skip

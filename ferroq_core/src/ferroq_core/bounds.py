@@ -8,7 +8,6 @@ Each limit is in characters (a character is at most 4 bytes of UTF-8): the Postg
 
 from __future__ import annotations
 
-import math
 import re
 
 from ferroq_core.errors import InvalidDispatch
@@ -104,10 +103,10 @@ def check_delay(delay: float) -> float:
     """
     if 0 <= delay <= MAX_DELAY_SECONDS:
         return delay
-    if math.isnan(delay):
+    if delay != delay:  # NaN (math.isnan would overflow on a huge int)
         raise InvalidDispatch("delay must be a number of seconds, got NaN")
     if delay < 0:
         raise InvalidDispatch(f"delay must not be negative, got {delay!r}")
     raise InvalidDispatch(
-        f"delay of {delay!r} seconds is over the limit of {MAX_DELAY_SECONDS:.0f} (100 years)"
+        f"delay of {delay!r:.20} seconds is over the limit of {MAX_DELAY_SECONDS:.0f} (100 years)"
     )

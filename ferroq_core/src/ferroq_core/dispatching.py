@@ -50,7 +50,13 @@ log = logging.getLogger("ferroq")
 
 
 def _delay(delay: float | timedelta) -> float:
-    return check_delay(seconds(delay))
+    try:
+        value = seconds(delay)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidDispatch(
+            f"delay must be a number of seconds or a timedelta, got {type(delay).__name__}"
+        ) from None
+    return check_delay(value)
 
 
 def _queue(name: str) -> str:
@@ -370,7 +376,7 @@ def dispatch_later(
 ) -> JobId:
     """Dispatch one job that may run ``delay`` (seconds or timedelta) from now."""
     return dispatch_pending(
-        _pending(job).delay(seconds(delay)), connection=connection, runtime=runtime
+        _pending(job).delay(delay), connection=connection, runtime=runtime
     )
 
 
