@@ -79,6 +79,12 @@ def check_queue_name(name: str) -> str:
 
     :raises InvalidDispatch: it is not.
     """
+    # Checked for every dispatched job: a name seen before costs one set lookup.
+    try:
+        if name in _valid_queues:
+            return name
+    except TypeError:  # unhashable: not a str, which queue_name_problem says
+        pass
     problem = queue_name_problem(name)
     if problem is not None:
         raise InvalidDispatch(problem)

@@ -59,10 +59,6 @@ def _delay(delay: float | timedelta) -> float:
     return check_delay(value)
 
 
-def _queue(name: str) -> str:
-    return check_queue_name(name)
-
-
 def _tenant(tenant_id: str | int) -> str:
     # bool is an int subclass: for_tenant(True) is a bug, not tenant "True".
     if isinstance(tenant_id, bool) or not isinstance(tenant_id, (str, int)):
@@ -111,7 +107,11 @@ class PendingDispatch:
 
     def on_queue(self, name: str) -> PendingDispatch:
         return self._but(
-            _queue(name), self.delay_seconds, self.idempotency_key, self.tenant_id, self.priority
+            check_queue_name(name),
+            self.delay_seconds,
+            self.idempotency_key,
+            self.tenant_id,
+            self.priority,
         )
 
     def with_idempotency_key(self, key: str) -> PendingDispatch:
@@ -145,7 +145,7 @@ class Queueable:
         return PendingDispatch(self, delay_seconds=_delay(delay))  # type: ignore[arg-type]
 
     def on_queue(self, name: str) -> PendingDispatch:
-        return PendingDispatch(self, queue=_queue(name))  # type: ignore[arg-type]
+        return PendingDispatch(self, queue=check_queue_name(name))  # type: ignore[arg-type]
 
     def with_idempotency_key(self, key: str) -> PendingDispatch:
         return PendingDispatch(self, idempotency_key=str(key))  # type: ignore[arg-type]
@@ -375,9 +375,7 @@ def dispatch_later(
     runtime: Runtime | None = None,
 ) -> JobId:
     """Dispatch one job that may run ``delay`` (seconds or timedelta) from now."""
-    return dispatch_pending(
-        _pending(job).delay(delay), connection=connection, runtime=runtime
-    )
+    return dispatch_pending(_pending(job).delay(delay), connection=connection, runtime=runtime)
 
 
 def dispatch_many(
