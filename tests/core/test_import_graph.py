@@ -260,6 +260,7 @@ CORE_LAYERS = (
         {
             "_fastjson",
             "backoff",
+            "bounds",
             "clock",
             "config",
             "errors",

@@ -180,8 +180,9 @@ def test_bulk_dispatch_lives_and_dies_with_the_callers_transaction(
     pg_runtime: Runtime, pg_backend: PostgresBackend, commit: bool
 ) -> None:
     # More than SMALL_BATCH jobs: the one-statement bulk insert, sent on the caller's psycopg
-    # connection inside its transaction, with queue names that need quoting.
-    queue = "tx-'bulk\"{a,b}\\"
+    # connection inside its transaction, with queue names that need quoting (a comma, which
+    # would too, is no part of a queue name).
+    queue = "tx-'bulk\"{a b}\\"
     jobs = [Invoice(number=i).on_queue(queue) for i in range(50)]
     with sa_connection(pg_runtime) as conn, caller_transaction("connection", conn) as (h, end):
         ids = dispatch_many(jobs, connection=h)

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["EPOCH", "from_micros", "seconds", "to_micros", "utcnow"]
+__all__ = ["EPOCH", "FAR_FUTURE", "FAR_PAST", "from_micros", "seconds", "to_micros", "utcnow"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: What a stored time past year 9999 (or ``infinity``) reads as: ferroq never stores one (see
+#: :data:`~ferroq_core.bounds.MAX_DELAY_SECONDS`), another program may, and listings must
+#: still show its row.
+FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+#: What a stored time before year 1 (or ``-infinity``) reads as.
+FAR_PAST = datetime.min.replace(tzinfo=timezone.utc)
 
 
 def utcnow() -> datetime:
@@ -29,8 +35,12 @@ def to_micros(value: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    """Integer microseconds since the epoch as an aware UTC datetime."""
-    return EPOCH + timedelta(microseconds=int(value))
+    """Integer microseconds since the epoch as an aware UTC datetime (:data:`FAR_FUTURE` or
+    :data:`FAR_PAST` beyond what a datetime holds)."""
+    try:
+        return EPOCH + timedelta(microseconds=int(value))
+    except OverflowError:
+        return FAR_FUTURE if value > 0 else FAR_PAST
 
 
 def seconds(value: float | timedelta) -> float:

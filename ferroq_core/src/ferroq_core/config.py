@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ferroq_core.bounds import queue_name_problem
 from ferroq_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -67,8 +68,18 @@ def _connection(_i: object, _a: attrs.Attribute[Any], v: str) -> None:
 def _queue_names(_i: object, _a: attrs.Attribute[Any], v: tuple[str, ...]) -> None:
     if not v or any(not q for q in v):
         raise ConfigError("the queue list must name at least one queue and no empty names")
+    for name in v:
+        problem = queue_name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"the queue list: {problem}")
     if len(set(v)) != len(v):
         raise ConfigError(f"the queue list names a queue twice: {', '.join(v)}")
+
+
+def _default_queue(_i: object, _a: attrs.Attribute[Any], v: str) -> None:
+    problem = queue_name_problem(v)
+    if problem is not None:
+        raise ConfigError(f"QUEUE_DEFAULT: {problem}")
 
 
 def _str_tuple(v: Iterable[str]) -> tuple[str, ...]:
@@ -95,7 +106,7 @@ class QueueConfig:
     #: SQLAlchemy-style URL of the jobs database (its password never shows in the repr).
     database_url: str = attrs.field(default=DEFAULT_DATABASE_URL, repr=_shown_url)
     #: Queue for jobs whose type names none.
-    default_queue: str = attrs.field(default="default")
+    default_queue: str = attrs.field(default="default", validator=_default_queue)
     #: Default worker concurrency.
     max_concurrent: int = attrs.field(default=10, validator=_positive)
     #: Seconds without a heartbeat after which a claim is reaped.

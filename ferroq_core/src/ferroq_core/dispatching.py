@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_name, check_text
 from ferroq_core.clock import seconds
-from ferroq_core.errors import PayloadTooLarge
+from ferroq_core.errors import InvalidDispatch, PayloadTooLarge, SerializationError
 from ferroq_core.execution import call_handle, decode_row, job_scope
 from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
@@ -49,25 +50,23 @@ log = logging.getLogger("ferroq")
 
 
 def _delay(delay: float | timedelta) -> float:
-    value = seconds(delay)
-    if value < 0:
-        raise ValueError(f"delay must not be negative, got {value}")
-    return value
-
-
-def _queue(name: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise ValueError("queue name must be a non-empty string")
-    return name
+    try:
+        value = seconds(delay)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidDispatch(
+            f"delay must be a number of seconds or a timedelta, got {type(delay).__name__}"
+        ) from None
+    return check_delay(value)
 
 
 def _tenant(tenant_id: str | int) -> str:
     # bool is an int subclass: for_tenant(True) is a bug, not tenant "True".
     if isinstance(tenant_id, bool) or not isinstance(tenant_id, (str, int)):
-        raise ValueError(f"tenant id must be a str or int, got {tenant_id!r}")
-    if str(tenant_id) == "":
-        raise ValueError("tenant id must not be empty")
-    return str(tenant_id)
+        raise InvalidDispatch(f"tenant id must be a str or int, got {type(tenant_id).__name__}")
+    text = str(tenant_id)
+    if text == "":
+        raise InvalidDispatch("tenant id must not be empty")
+    return check_text("tenant id", text, MAX_TENANT_ID_CHARS)
 
 
 @attrs.frozen
@@ -108,7 +107,11 @@ class PendingDispatch:
 
     def on_queue(self, name: str) -> PendingDispatch:
         return self._but(
-            _queue(name), self.delay_seconds, self.idempotency_key, self.tenant_id, self.priority
+            check_queue_name(name),
+            self.delay_seconds,
+            self.idempotency_key,
+            self.tenant_id,
+            self.priority,
         )
 
     def with_idempotency_key(self, key: str) -> PendingDispatch:
@@ -142,7 +145,7 @@ class Queueable:
         return PendingDispatch(self, delay_seconds=_delay(delay))  # type: ignore[arg-type]
 
     def on_queue(self, name: str) -> PendingDispatch:
-        return PendingDispatch(self, queue=_queue(name))  # type: ignore[arg-type]
+        return PendingDispatch(self, queue=check_queue_name(name))  # type: ignore[arg-type]
 
     def with_idempotency_key(self, key: str) -> PendingDispatch:
         return PendingDispatch(self, idempotency_key=str(key))  # type: ignore[arg-type]
@@ -223,7 +226,7 @@ class _RequestBuilder:
         payload = self.encode(job)
         type_name, queue, priority, max_attempts = self._class_info(type(job))
         # len() of an ASCII str is its UTF-8 byte count: skip encoding a copy.
-        size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+        size = len(payload) if payload.isascii() else _utf8_size(type_name, payload)
         limit = self.limit
         if size > limit:
             raise PayloadTooLarge(
@@ -245,6 +248,18 @@ class _RequestBuilder:
             None if key is None else str(key),
             tenant,
         )
+
+
+def _utf8_size(type_name: str, payload: str) -> int:
+    """The UTF-8 size of a payload that is not ASCII; a lone surrogate cannot be stored."""
+    try:
+        return len(payload.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise SerializationError(
+            f"cannot encode job {type_name}: a string in its payload holds a lone surrogate "
+            "(half of a UTF-16 pair), which is not valid UTF-8: repair the text before "
+            "dispatching, e.g. with .encode('utf-8', 'replace').decode()"
+        ) from None
 
 
 def capture_tenants(pm: pluggy.PluginManager, jobs: list[Job]) -> list[str | None]:
@@ -360,9 +375,7 @@ def dispatch_later(
     runtime: Runtime | None = None,
 ) -> JobId:
     """Dispatch one job that may run ``delay`` (seconds or timedelta) from now."""
-    return dispatch_pending(
-        _pending(job).delay(seconds(delay)), connection=connection, runtime=runtime
-    )
+    return dispatch_pending(_pending(job).delay(delay), connection=connection, runtime=runtime)
 
 
 def dispatch_many(

@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseError",
     "DuplicateJob",
     "FerroqError",
+    "InvalidDispatch",
     "JobDecodeError",
     "JobNotFound",
     "JobTimeout",
@@ -84,6 +85,12 @@ class SchemaMismatch(DatabaseError):
 class SerializationError(FerroqError):
     """A job's payload could not be encoded: use JSON-friendly field types (str, int, float,
     bool, datetime, date, UUID, Decimal, Enum, attrs classes, lists and dicts of them)."""
+
+
+class InvalidDispatch(FerroqError, ValueError):
+    """A dispatch option is out of bounds (queue name, delay, tenant id, idempotency key or
+    job type name): fix the value; the limits are listed in docs/guarantees.md. Also a
+    :class:`ValueError`."""
 
 
 class PayloadTooLarge(SerializationError):

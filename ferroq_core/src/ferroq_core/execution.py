@@ -11,6 +11,8 @@ import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ferroq_core.errors import JobDecodeError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -37,11 +39,27 @@ def decode_row(runtime: JobContext, job_type: str, payload: str) -> Job:
     """The job instance a stored row describes.
 
     :raises UnknownJobType: no type is registered under ``job_type``.
-    :raises JobDecodeError: the payload does not fit the type.
+    :raises JobDecodeError: the payload does not fit the type, or is larger than
+        ``max_payload_bytes`` (a row another program wrote, or written under a higher limit):
+        it is never decoded into a handler.
     """
+    limit = runtime.config.max_payload_bytes
+    # A character is at most 4 bytes of UTF-8: only a payload that long is measured.
+    if len(payload) * 4 > limit:
+        _check_size(job_type, payload, limit)
     cls = runtime.registry.get(job_type, runtime.pm)
     job: Job = runtime.serializer.decode(cls, payload)
     return job
+
+
+def _check_size(job_type: str, payload: str | bytes, limit: int) -> None:
+    size = len(payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload)
+    if size > limit:
+        raise JobDecodeError(
+            f"payload of job type {job_type} is {size} bytes, over the {limit}-byte limit "
+            "(FERROQ_MAX_PAYLOAD_BYTES): not decoded; raise the limit on the workers and "
+            "`ferroq retry` it, or `ferroq forget` it"
+        )
 
 
 def in_own_context(fn: Callable[..., T], *args: Any) -> T:

@@ -11,6 +11,17 @@ from typing import Any
 
 import attrs
 
+from ferroq_core.bounds import (
+    MAX_DELAY_SECONDS,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    MAX_JOB_TYPE_CHARS,
+    MAX_TENANT_ID_CHARS,
+    check_delay,
+    check_queue_name,
+    check_text,
+)
+from ferroq_core.errors import InvalidDispatch
+
 __all__ = [
     "Capabilities",
     "EnqueueRequest",
@@ -44,7 +55,8 @@ class JobState(str, enum.Enum):
 class EnqueueRequest:
     """One job to insert, as dispatch hands it to a backend."""
 
-    #: Queue name; stored and matched as data, any characters allowed.
+    #: Queue name (see :func:`~ferroq_core.bounds.queue_name_problem`); stored and matched as
+    #: data.
     queue: str
     #: Stable job type name (the registry key).
     job_type: str
@@ -62,12 +74,25 @@ class EnqueueRequest:
     tenant_id: str | None = None
 
     # One check after init rather than field validators: every dispatched job makes one of
-    # these, and a validator adds a call per field to each.
+    # these, and a validator adds a call per field to each. Every backend gets its rows from
+    # here, so the limits of ferroq_core.bounds hold the same on each.
     def __attrs_post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        if self.delay < 0:
-            raise ValueError(f"delay must not be negative, got {self.delay!r}")
+            raise InvalidDispatch(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if not 0 <= self.delay <= MAX_DELAY_SECONDS:
+            check_delay(self.delay)
+        check_queue_name(self.queue)
+        if len(self.job_type) > MAX_JOB_TYPE_CHARS:
+            check_text(
+                f"job type name {self.job_type[:40]!r}...", self.job_type, MAX_JOB_TYPE_CHARS
+            )
+        if (
+            self.idempotency_key is not None
+            and len(self.idempotency_key) > MAX_IDEMPOTENCY_KEY_CHARS
+        ):
+            check_text("idempotency key", self.idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS)
+        if self.tenant_id is not None and len(self.tenant_id) > MAX_TENANT_ID_CHARS:
+            check_text("tenant id", self.tenant_id, MAX_TENANT_ID_CHARS)
 
 
 @attrs.frozen

@@ -2,6 +2,10 @@
 
 Round-trips tz-aware datetimes, dates, UUIDs, Decimals, enums, nested attrs classes, lists,
 dicts and Optional fields. NaN and infinities are refused (they are not JSON).
+
+A payload that does not decode is reported by job type, field path and what was expected,
+never with the value itself: payloads hold personal data (a card number, an address), and the
+error reaches the logs and the job's ``error`` column.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from uuid import UUID
 import attrs
 import cattrs
 import cattrs.v
-from cattrs.errors import BaseValidationError, StructureHandlerNotFoundError
+from cattrs.errors import (
+    BaseValidationError,
+    ForbiddenExtraKeysError,
+    StructureHandlerNotFoundError,
+)
 
 from ferroq_core._fastjson import compact_encoder
 from ferroq_core.errors import JobDecodeError, SerializationError
@@ -33,14 +41,14 @@ T = TypeVar("T")
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter()
     conv.register_unstructure_hook(datetime, lambda v: v.isoformat())
-    conv.register_structure_hook(datetime, lambda v, _: _parse_datetime(v))
+    conv.register_structure_hook(datetime, _parsed(datetime.fromisoformat, "an ISO 8601 datetime"))
     conv.register_unstructure_hook(date, lambda v: v.isoformat())
-    conv.register_structure_hook(date, lambda v, _: date.fromisoformat(v))
+    conv.register_structure_hook(date, _parsed(date.fromisoformat, "an ISO 8601 date"))
     conv.register_unstructure_hook(UUID, str)
-    conv.register_structure_hook(UUID, lambda v, _: UUID(str(v)))
+    conv.register_structure_hook(UUID, _parsed(lambda v: UUID(str(v)), "a UUID"))
     # Decimals travel as strings so no precision is lost through a JSON float.
     conv.register_unstructure_hook(Decimal, str)
-    conv.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+    conv.register_structure_hook(Decimal, _parsed(lambda v: Decimal(str(v)), "a decimal"))
     # cattrs coerces primitives by default (a dict into a str field becomes its repr, 1.9 into
     # an int field becomes 1). A stored payload of the wrong shape is a bug to surface, not to
     # paper over, so primitives must arrive as the JSON type they were written as.
@@ -53,6 +61,31 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
+class _Refused(ValueError):
+    """A value our own hooks refuse; its message names what was expected and the kind of
+    value found, never the value."""
+
+
+def _parsed(parse: Callable[[Any], T], expected: str) -> Callable[[Any, Any], T]:
+    """A structure hook running ``parse``, whose errors (which quote the value) become
+    :class:`_Refused`."""
+
+    def structure(value: Any, _: Any) -> T:
+        try:
+            return parse(value)
+        except (TypeError, ValueError, ArithmeticError):
+            raise _Refused(f"expected {expected}, got {_kind(value)}") from None
+
+    return structure
+
+
+def _kind(value: Any) -> str:
+    """The kind of a decoded JSON value, for a message (``a str of 16 characters``)."""
+    if isinstance(value, str):
+        return f"a str of {len(value)} characters"
+    return type(value).__name__
+
+
 def _has_number_keys(t: Any) -> bool:
     args = get_args(t)
     return get_origin(t) in _MAPPINGS and len(args) == 2 and args[0] in (int, float)
@@ -63,10 +96,13 @@ def _number_key_dict(conv: cattrs.Converter, t: Any) -> Any:
 
     def structure(value: Any, _: Any) -> dict[Any, Any]:
         if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
+            raise _Refused(f"expected an object, got {type(value).__name__}")
         out = {}
         for k, v in value.items():
-            number = key_type(k)  # ValueError for text that is no number
+            try:
+                number = key_type(k)
+            except ValueError:
+                raise _Refused(f"expected {key_type.__name__} keys, got {_kind(k)}") from None
             out[number] = conv.structure(v, value_type)
         return out
 
@@ -78,32 +114,36 @@ def _strict(kind: type[T]) -> Any:
         # Class hooks also catch IntEnum/StrEnum fields (int and str subclasses): those
         # are looked up by value, as cattrs would.
         if target is not kind and isinstance(target, type) and issubclass(target, enum.Enum):
-            return target(value)
+            try:
+                return target(value)
+            except ValueError:
+                raise _Refused(f"expected a {target.__name__}, got {_kind(value)}") from None
         # bool is an int subclass: True is not a valid int field value.
         if type(value) is not kind:
-            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r:.40}")
+            raise _Refused(f"expected {kind.__name__}, got {type(value).__name__}")
         return value
 
     return structure
 
 
 def _describe(exc: BaseException, type_: Any) -> str:
-    """One decode problem in words: our own hooks' messages say what was expected and found."""
-    if isinstance(exc, (TypeError, ValueError)) and str(exc):
+    """One decode problem in words, without the value: our own hooks' messages say what was
+    expected and found; for any other error, what was expected."""
+    if isinstance(exc, _Refused):
         return str(exc)
-    return cattrs.v.format_exception(exc, type_)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ForbiddenExtraKeysError):  # names the keys, not their values
+        return cattrs.v.format_exception(exc, type_)
+    if type_ is None:
+        return f"invalid value ({type(exc).__name__})"
+    return f"invalid value, expected {getattr(type_, '__name__', None) or type_!r}"
 
 
 def _strict_float(value: Any, _: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected float, got {type(value).__name__} {value!r:.40}")
+        raise _Refused(f"expected float, got {type(value).__name__}")
     return float(value)
-
-
-def _parse_datetime(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    return datetime.fromisoformat(value)
 
 
 _MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
@@ -197,13 +237,16 @@ class JsonSerializer(Serializer):
                 f"job type {name} has a field of type {exc.type_!r} that ferroq cannot decode: "
                 "use JSON-friendly field types"
             ) from exc
+        # ``from None``: the causes quote the payload's values, and a stored error holds the
+        # traceback with its chain.
         except BaseValidationError as exc:
             details = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
             name = _decode_name(job_type)
-            raise JobDecodeError(f"payload does not fit job type {name}: {details}") from exc
+            raise JobDecodeError(f"payload does not fit job type {name}: {details}") from None
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
             name = _decode_name(job_type)
-            raise JobDecodeError(f"payload does not fit job type {name}: {exc!r}") from exc
+            what = str(exc) if isinstance(exc, _Refused) else type(exc).__name__
+            raise JobDecodeError(f"payload does not fit job type {name}: {what}") from None
 
     @staticmethod
     def _parse(job_type: type[Any], payload: str) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def now(connections: Connections) -> datetime:
 
 
 def get_job(connections: Connections, job_id: int) -> JobRow | None:
-    rows = connections.rows("get_job", {"id": job_id}, prepare=False)
+    rows = connections.rows("get_job", {"id": job_id}, prepare=False, shown=True)
     return job_from_row(rows[0]) if rows else None
 
 
@@ -73,13 +73,14 @@ def list_jobs(
     if name is None:
         name = "list_jobs"
         params.update(state_params(state))
-    return [job_from_row(row) for row in connections.rows(name, params, prepare=False)]
+    rows = connections.rows(name, params, prepare=False, shown=True)
+    return [job_from_row(row) for row in rows]
 
 
 def get_stats(connections: Connections) -> QueueStats:
     out = []
     for queue, pending, delayed, claimed, failed, oldest, clock in connections.rows(
-        "queue_stats", prepare=False
+        "queue_stats", prepare=False, shown=True
     ):
         age = None if oldest is None else max(0.0, (clock - oldest).total_seconds())
         out.append(
@@ -155,5 +156,5 @@ def clear_queue(connections: Connections, queue: str) -> int:
 
 
 def worker_heartbeats(connections: Connections) -> dict[str, datetime]:
-    rows = connections.rows("worker_heartbeats", prepare=False)
+    rows = connections.rows("worker_heartbeats", prepare=False, shown=True)
     return {str(worker): last for worker, last in rows}

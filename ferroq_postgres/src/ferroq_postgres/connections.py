@@ -42,6 +42,7 @@ from ferroq_postgres.errors import (
     translate,
     translate_connect,
 )
+from ferroq_postgres.times import ShownTimestamptz
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -84,9 +85,19 @@ def fetch(
     params: Mapping[str, Any] | None = None,
     *,
     prepare: bool | None = True,
+    shown: bool = False,
 ) -> list[Row]:
     """The rows of query ``name`` run on ``conn`` (prepared server-side unless told not to:
-    the hot statements are; queries with optional filters are planned with their values)."""
+    the hot statements are; queries with optional filters are planned with their values).
+
+    :param shown: read times past what a ``datetime`` holds as the nearest one it does
+        (:class:`~ferroq_postgres.times.ShownTimestamptz`), for listings.
+    """
+    if shown:
+        cur = conn.cursor()
+        cur.adapters.register_loader("timestamptz", ShownTimestamptz)
+        shown_rows: list[Row] = cur.execute(QUERIES[name], params, prepare=prepare).fetchall()
+        return shown_rows
     rows: list[Row] = conn.execute(QUERIES[name], params, prepare=prepare).fetchall()
     return rows
 
@@ -212,10 +223,18 @@ class Connections:
         self._warned = 0
 
     def rows(
-        self, name: str, params: Mapping[str, Any] | None = None, *, prepare: bool | None = True
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        prepare: bool | None = True,
+        shown: bool = False,
     ) -> list[Row]:
-        """Query ``name`` as one autocommit statement that may run twice (a read)."""
-        return self._run(lambda conn: fetch(conn, name, params, prepare=prepare), _Mode.AGAIN)
+        """Query ``name`` as one autocommit statement that may run twice (a read); ``shown``
+        as for :func:`fetch`."""
+        return self._run(
+            lambda conn: fetch(conn, name, params, prepare=prepare, shown=shown), _Mode.AGAIN
+        )
 
     def rows_once(self, name: str, params: Mapping[str, Any]) -> list[Row]:
         """Query ``name`` as one autocommit statement that must not run twice."""

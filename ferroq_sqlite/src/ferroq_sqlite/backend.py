@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from ferroq_core.clock import to_micros, utcnow
-from ferroq_core.errors import BackendUnavailable, ConfigError
+from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
 from ferroq_core.storage.rules import (
     check_version,
@@ -31,6 +31,7 @@ from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
 from ferroq_sqlite.queries import sql
+from ferroq_sqlite.text import is_undecodable
 from ferroq_sqlite.transactions import Transactions
 from ferroq_sqlite.watch import ChangeWatcher, IdleWait, PollInterval, due_in
 
@@ -139,13 +140,19 @@ class SqliteBackend:
         if limit <= 0 or not queues:
             return []
 
-        def run(db: sqlite3.Connection) -> list[JobRow]:
+        def run(db: sqlite3.Connection, claim_queue: Any = leases.claim_queue) -> list[JobRow]:
             now = to_micros(utcnow())
             return claim_in_order(
-                queues, limit, lambda queue, n: leases.claim_queue(db, queue, worker_id, n, now)
+                queues, limit, lambda queue, n: claim_queue(db, queue, worker_id, n, now)
             )
 
-        return self._tx.write(run, batch=True)
+        try:
+            return self._tx.write(run, batch=True)
+        except DatabaseError as exc:
+            if not is_undecodable(exc):
+                raise
+        # A row of these queues holds text that is not UTF-8: claim again, failing it alone.
+        return self._tx.write(lambda db: run(db, leases.claim_queue_lenient), batch=True)
 
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         if not leases_:

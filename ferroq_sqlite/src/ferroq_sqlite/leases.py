@@ -17,7 +17,8 @@ from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.records import ReapResult
 from ferroq_core.storage.rules import cap_error, lease_expired_error, lease_groups
 from ferroq_sqlite.queries import sql
-from ferroq_sqlite.rows import claimed_rows, stored_row
+from ferroq_sqlite.rows import CLAIM_COLUMNS, claimed_rows, stored_row
+from ferroq_sqlite.text import lenient_text, not_utf8_error, undecodable_columns
 
 if TYPE_CHECKING:
     import sqlite3
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "claim_queue",
+    "claim_queue_lenient",
     "complete",
     "fail",
     "heartbeat",
@@ -45,6 +47,31 @@ def claim_queue(
     rows = db.execute(sql("claim"), (worker_id, now, queue, limit)).fetchall()
     # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
     return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), worker_id, now)
+
+
+def claim_queue_lenient(
+    db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int
+) -> list[JobRow]:
+    """:func:`claim_queue` for a queue where a claimed row holds text that is not valid
+    UTF-8: each such row is parked as failed at once with an error naming its columns (it
+    could never be decoded), and only the others are returned."""
+    with lenient_text(db, escape=True):
+        rows = db.execute(sql("claim"), (worker_id, now, queue, limit)).fetchall()
+    good = []
+    for row in rows:
+        bad = undecodable_columns(row, CLAIM_COLUMNS)
+        if not bad:
+            good.append(row)
+            continue
+        params = {
+            "error": not_utf8_error(row[0], bad),
+            "now": now,
+            "id": row[0],
+            "owner": worker_id,
+            "attempts": row[5],
+        }
+        db.execute(sql("fail"), params)
+    return claimed_rows(sorted(good, key=lambda r: (r[4], r[9], r[0])), worker_id, now)
 
 
 def _group_params(leases: Collection[Lease]) -> list[tuple[tuple[str, str, int], int]]:

@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import from_micros
 from ferroq_core.records import JobRow
-from ferroq_core.storage.rules import job_from_row
+from ferroq_core.storage.rules import JOB_COLUMNS, job_from_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import datetime
 
-__all__ = ["SET_BY_CLAIM", "claimed_rows", "optional_time", "stored_row"]
+__all__ = ["CLAIM_COLUMNS", "SET_BY_CLAIM", "claimed_rows", "optional_time", "stored_row"]
 
 #: The fields every claimed row gets from the claim statement itself; the ``claim`` query
 #: returns the others, in JobRow's order (tests/sqlite checks this).
 SET_BY_CLAIM = ("status", "claimed_at", "claimed_by", "heartbeat_at")
+#: The columns the ``claim`` query returns, in order.
+CLAIM_COLUMNS = tuple(c for c in JOB_COLUMNS if c not in SET_BY_CLAIM)
 
 #: Positions of the timestamps in a row of JOB_COLUMNS.
 _TIMES = (10, 11, 12, 14, 16)

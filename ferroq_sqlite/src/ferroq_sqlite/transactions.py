@@ -34,6 +34,7 @@ from ferroq_core.errors import (
 from ferroq_core.storage.connections import driver_connection
 from ferroq_sqlite.connect import busy_timeout_pragma
 from ferroq_sqlite.queries import sql
+from ferroq_sqlite.text import is_undecodable, lenient_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,6 +86,11 @@ def translate(exc: BaseException) -> FerroqError:
     name = type(orig).__name__
     if "no such table" in str(orig).lower():
         return SchemaMissing()
+    if is_undecodable(orig):  # sqlite3's message quotes the text: never pass it on
+        return DatabaseError(
+            "a stored text value is not valid UTF-8 (written by another program?): find the "
+            "row with `ferroq jobs` and remove it with `ferroq forget ID --any-state`"
+        )
     if isinstance(orig, (sqlite3.OperationalError, sqlite3.InterfaceError)):
         return BackendUnavailable(
             f"database unavailable ({name}: {orig}); check the URL and that the file is "
@@ -149,16 +155,29 @@ class Transactions:
         return self.retrying(once, write=True)
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn`` on a pooled connection, each statement its own read (no write lock)."""
+        """``fn`` on a pooled connection, each statement its own read (no write lock).
 
-        def once() -> T:
+        A read that meets stored text that is not valid UTF-8 runs again with such bytes
+        shown as U+FFFD, so a listing shows the row instead of failing on it.
+        """
+
+        def once(lenient: bool = False) -> T:
             pooled = self.engine.raw_connection()
             try:
-                return fn(cast("sqlite3.Connection", pooled.driver_connection))
+                db = cast("sqlite3.Connection", pooled.driver_connection)
+                if not lenient:
+                    return fn(db)
+                with lenient_text(db, escape=False):
+                    return fn(db)
             finally:
                 pooled.close()
 
-        return self.retrying(once, write=False)
+        try:
+            return self.retrying(once, write=False)
+        except DatabaseError as exc:
+            if not is_undecodable(exc):
+                raise
+        return self.retrying(lambda: once(lenient=True), write=False)
 
     def in_caller(self, connection: Any, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` on the driver connection of a caller's SQLAlchemy ``Connection`` or

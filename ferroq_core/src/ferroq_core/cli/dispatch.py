@@ -4,22 +4,53 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
+from ferroq_core.bounds import (
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    MAX_TENANT_ID_CHARS,
+    check_delay,
+    check_queue_name,
+    check_text,
+)
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.imports import import_app_modules, import_option
 from ferroq_core.cli.output import DB_EPILOG, echo_json, json_option, ready_backend
 from ferroq_core.dispatching import PendingDispatch, enqueue_pending
-from ferroq_core.errors import ConfigError, JobDecodeError
+from ferroq_core.errors import ConfigError, InvalidDispatch, JobDecodeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["register"]
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(dispatch)
+
+
+def _checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback that runs ``check`` on a given value: a value out of bounds is a
+    usage error (exit 2), as for any invalid option value."""
+
+    def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except InvalidDispatch as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def _tenant(value: str) -> str:
+    if not value:
+        raise InvalidDispatch("tenant id must not be empty")
+    return check_text("tenant id", value, MAX_TENANT_ID_CHARS)
 
 
 def _read_payload(text: str) -> str:
@@ -43,7 +74,7 @@ def _check_fields(cls: type, name: str, payload: str) -> None:
     """
     try:
         data = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return  # the serializer reports bad JSON with its own message
     if not (isinstance(data, dict) and attrs.has(cls)):
         return
@@ -90,7 +121,7 @@ def _mismatch(given: Any, stored: Any, path: str) -> str | None:
     want, got = _kind(stored), _kind(given)
     if want == got:
         return None
-    return f"field {path!r} must be a {want}, got a {got} ({json.dumps(given)})"
+    return f"field {path!r} must be a {want}, got a {got}"
 
 
 def _check_types(name: str, given_text: str, stored_text: str) -> None:
@@ -101,7 +132,7 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
     """
     try:
         given, stored = json.loads(given_text), json.loads(stored_text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return  # a serializer that does not write JSON: its own decode is the check
     found = _mismatch(given, stored, "")
     if found:
@@ -117,12 +148,25 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
     show_default=True,
     help="The job's fields as a JSON object; @FILE reads a file, - reads standard input.",
 )
-@click.option("--queue", "-q", help="Queue (default: the job type's, else QUEUE_DEFAULT).")
 @click.option(
-    "--delay", type=click.FloatRange(min=0), default=0.0, help="Seconds before it may run."
+    "--queue",
+    "-q",
+    callback=_checked(check_queue_name),
+    help="Queue (default: the job type's, else QUEUE_DEFAULT).",
 )
-@click.option("--idempotency-key", help="Skip the insert while a job with this key is active.")
-@click.option("--tenant", help="Tenant id to store with the job.")
+@click.option(
+    "--delay",
+    type=float,
+    default=0.0,
+    callback=_checked(check_delay),
+    help="Seconds before it may run (at most 100 years).",
+)
+@click.option(
+    "--idempotency-key",
+    callback=_checked(lambda key: check_text("idempotency key", key, MAX_IDEMPOTENCY_KEY_CHARS)),
+    help="Skip the insert while a job with this key is active.",
+)
+@click.option("--tenant", callback=_checked(_tenant), help="Tenant id to store with the job.")
 @click.option("--priority", type=int, help="Lower runs first (default: the job type's).")
 @import_option
 @json_option

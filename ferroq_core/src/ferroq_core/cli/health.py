@@ -23,6 +23,7 @@ from ferroq_core.cli.output import (
     missing_sqlite_file,
     ready_backend,
     render_table,
+    shown,
 )
 from ferroq_core.config import QueueConfig
 from ferroq_core.errors import DatabaseError, SchemaMissing, SchemaOutdated
@@ -121,7 +122,7 @@ def monitor(
         click.echo("no jobs")
     if not ok:
         listed = ", ".join(r["queue"] for r in report if r["over"])
-        click.echo(f"over the limit: {listed}", err=True)
+        click.echo(f"over the limit: {shown(listed)}", err=True)
         raise SystemExit(EXIT_OVER_LIMIT)
 
 
@@ -175,7 +176,7 @@ def health(obj: CliContext, max_heartbeat_age: float, skip_workers: bool, as_jso
     else:
         for name, check in checks.items():
             status = {True: "ok", False: "FAIL", None: "-"}[check["ok"]]
-            click.echo(f"{name:<9} {status:<5} {check['detail']}")
+            click.echo(f"{name:<9} {status:<5} {shown(str(check['detail']))}")
         click.echo("healthy" if code == 0 else "unhealthy")
     if code:
         raise SystemExit(code)

@@ -20,6 +20,7 @@ from ferroq_core.cli.output import (
     ready_backend,
     render_table,
     require_jobs,
+    shown,
 )
 from ferroq_core.records import JobState
 
@@ -188,12 +189,12 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
     ]
     width = max(len(k) for k, _ in fields) + 1
     for key, value in fields:
-        click.echo(f"{key + ':':<{width}} {value}")
+        click.echo(f"{key + ':':<{width}} {shown(value)}")
     click.echo("payload:")
-    click.echo(_indent(_pretty_payload(row.payload)))
+    click.echo(_indent(shown(_pretty_payload(row.payload), lines=True)))
     if row.error:
         click.echo("error:")
-        click.echo(_indent(row.error.rstrip()))
+        click.echo(_indent(shown(row.error.rstrip(), lines=True)))
 
 
 def _when(value: datetime | None, now: datetime) -> str:

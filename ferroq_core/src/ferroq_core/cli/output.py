@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +39,7 @@ __all__ = [
     "ready_backend",
     "render_table",
     "require_jobs",
+    "shown",
     "yes_option",
 ]
 
@@ -90,7 +92,7 @@ def missing_sqlite_file(database_url: str) -> str | None:
     """Why a SQLite URL cannot be used as it is (its file does not exist), or None."""
     try:
         url = sa.engine.make_url(database_url.strip())
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
         return None  # opening the backend reports a malformed URL
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
@@ -148,7 +150,8 @@ def first_line(text: str | None) -> str:
 def fmt_time(value: datetime | None) -> str:
     if value is None:
         return "-"
-    return value.strftime("%Y-%m-%d %H:%M:%SZ")
+    # The year by hand: strftime's %Y does not pad years before 1000 on every platform.
+    return f"{value.year:04d}-{value:%m-%d %H:%M:%S}Z"
 
 
 def fmt_age(seconds: float | None) -> str:
@@ -168,13 +171,37 @@ def fmt_age(seconds: float | None) -> str:
     return sign + text
 
 
+#: What a terminal would act on rather than show: C0 and C1 controls and DEL (escape
+#: sequences start with ESC or CSI) and the bidirectional overrides that reorder what follows.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: The same, but for a block of lines: newlines and tabs stay.
+_UNSAFE_IN_LINES = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(text: str, *, lines: bool = False) -> str:
+    """``text`` (from the jobs table: another program, or a job's error, may have written it)
+    safe to print on a terminal: every control character as a visible escape (``\\x1b``).
+
+    :param lines: keep newlines and tabs (a payload or a traceback shown as a block).
+    """
+    return (_UNSAFE_IN_LINES if lines else _UNSAFE).sub(_escape, text)
+
+
 def _cut(text: str, width: int = MAX_CELL) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Echo rows under headers with aligned columns; numbers are right-aligned."""
-    cells = [[_cut("-" if c is None else str(c)) for c in row] for row in rows]
+    """Echo rows under headers with aligned columns; numbers are right-aligned; control
+    characters in a cell are shown escaped (:func:`shown`)."""
+    cells = [[_cut(shown("-" if c is None else str(c))) for c in row] for row in rows]
     numeric = [
         bool(rows) and all(isinstance(row[i], (int, float)) for row in rows)
         for i in range(len(headers))

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ferroq_core.bounds import queue_name_problem
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.imports import APP_ENV, app_modules, import_app_modules
 from ferroq_core.config import WorkerConfig
@@ -27,6 +28,10 @@ def _split_queues(value: tuple[str, ...]) -> tuple[str, ...]:
     names: list[str] = []
     for item in value:
         names.extend(part.strip() for part in item.split(","))
+    for name in filter(None, names):  # WorkerConfig names an empty entry itself
+        problem = queue_name_problem(name)
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint="'--queue'")
     return tuple(names)
 
 

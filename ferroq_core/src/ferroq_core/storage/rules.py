@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+# MAX_ERROR_CHARS is one of the limits of ferroq_core.bounds, named here too for backends.
+from ferroq_core.bounds import MAX_ERROR_CHARS
 from ferroq_core.errors import DatabaseError, SchemaMissing, SchemaOutdated
 from ferroq_core.records import EnqueueResult, JobRow
 from ferroq_core.schema import SCHEMA_VERSION
@@ -63,9 +65,6 @@ JOB_COLUMNS = (
     "failed_at",
 )
 
-#: Error text is capped so one runaway traceback cannot bloat the table.
-MAX_ERROR_CHARS = 16_000
-
 #: A wait that starts when a pending job is due already lasts at least this long where no
 #: notification ends it: that job is one another worker is claiming right now (or a lock
 #: holds), and this one must not spin on it.
@@ -97,7 +96,8 @@ def claim_in_order(
 
 
 def cap_error(error: str | None) -> str | None:
-    """``error`` cut to :data:`MAX_ERROR_CHARS`, keeping its start and its end."""
+    """``error`` cut to :data:`MAX_ERROR_CHARS` (so one runaway traceback cannot bloat the
+    table), keeping its start and its end."""
     if error is None or len(error) <= MAX_ERROR_CHARS:
         return error
     half = MAX_ERROR_CHARS // 2

@@ -33,7 +33,7 @@ ODD_QUEUE_NAMES = (
     "5_0",
     "500",
     "back\\slash",
-    " padded ",
+    "inner space",
 )
 
 
@@ -59,7 +59,7 @@ class AdminContract:
             row = backend.get_job(job_id)
             assert row is not None
             assert row.queue == name
-        for name in ("5_0", "50%", "it's", "ünïcødé ✓ 队列", " padded "):
+        for name in ("5_0", "50%", "it's", "ünïcødé ✓ 队列", "inner space"):
             rows = backend.claim([name], worker_id(), 10)
             assert [r.id for r in rows] == [ids[name]], name
         assert backend.clear_queue("50%_off") == 1

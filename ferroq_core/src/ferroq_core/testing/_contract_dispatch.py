@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ferroq_core.records import JobState
+from ferroq_core.bounds import (
+    MAX_ERROR_CHARS,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    MAX_JOB_TYPE_CHARS,
+    MAX_QUEUE_NAME_CHARS,
+    MAX_TENANT_ID_CHARS,
+)
+from ferroq_core.records import EnqueueResult, JobState
 from ferroq_core.testing._contract_support import (
     claim_one,
     enqueue_one,
@@ -48,6 +55,27 @@ class DispatchContract:
         assert row.created_at.tzinfo is not None
         assert row.available_at == row.created_at
         assert row.state_at(backend.now()) is JobState.PENDING
+
+    def test_texts_at_their_limits_are_stored_whole(self, backend: Backend) -> None:
+        # Four-byte characters: the longest each limit allows in bytes, on every index.
+        wide = "\U0001f600"
+        req = request(
+            "q" * MAX_QUEUE_NAME_CHARS,
+            job_type=wide * MAX_JOB_TYPE_CHARS,
+            idempotency_key=wide * MAX_IDEMPOTENCY_KEY_CHARS,
+            tenant_id=wide * MAX_TENANT_ID_CHARS,
+        )
+        (result,) = backend.enqueue([req])
+        (again,) = backend.enqueue([req])
+        assert again == EnqueueResult(result.id, duplicate=True)
+        row = claim_one(backend, req.queue)
+        assert (row.id, row.queue, row.job_type) == (result.id, req.queue, req.job_type)
+        assert (row.idempotency_key, row.tenant_id) == (req.idempotency_key, req.tenant_id)
+        assert backend.fail(row.lease, error=wide * (MAX_ERROR_CHARS * 2))
+        stored = backend.get_job(result.id)
+        assert stored is not None
+        assert stored.error is not None
+        assert len(stored.error) < MAX_ERROR_CHARS + 100
 
     def test_enqueue_nothing_returns_nothing(self, backend: Backend) -> None:
         assert backend.enqueue([]) == []
