@@ -16,12 +16,13 @@ from ferroq_core.storage.rules import (
     cap_error,
     claim_in_order,
     claim_order,
+    dead_worker_error,
     host_like_pattern,
     job_from_row,
     lease_expired_error,
     workers_on_host,
 )
-from ferroq_postgres.connections import fetch
+from ferroq_postgres.connections import fetch, rowcount
 from ferroq_postgres.params import fence_params, lease_params, release_params
 from ferroq_postgres.wait import notify_queues
 
@@ -39,9 +40,15 @@ __all__ = [
     "fail",
     "fenced",
     "reap",
+    "reap_worker",
     "release",
     "requeue_claimed_by",
 ]
+
+
+#: The reaper's statements, and those taking back a dead worker's claims (see ``_take_back``).
+REAP = ("reap_share", "reap_requeue", "reap_fail")
+ORPHAN = ("orphan_share", "orphan_requeue", "orphan_fail")
 
 
 def _claimed(rows: list[Row]) -> list[JobRow]:
@@ -103,16 +110,7 @@ def reap(connections: Connections, visibility_timeout: float) -> ReapResult:
         "message": lease_expired_error(visibility_timeout),
     }
 
-    def run(conn: psycopg.Connection[Any]) -> ReapResult:
-        requeued = fetch(conn, "reap_requeue", params)
-        failed = fetch(conn, "reap_fail", params)
-        notify_queues(conn, {str(row[1]) for row in requeued})
-        return ReapResult(
-            requeued=tuple(sorted(int(row[0]) for row in requeued)),
-            failed=tuple(job_from_row(row) for row in failed),
-        )
-
-    return connections.transaction(run)
+    return connections.transaction(lambda conn: _take_back(conn, REAP, params))
 
 
 def requeue_claimed_by(connections: Connections, worker: str, count_attempt: bool) -> int:
@@ -125,6 +123,29 @@ def requeue_claimed_by(connections: Connections, worker: str, count_attempt: boo
         return len(rows)
 
     return connections.transaction(run)
+
+
+def reap_worker(connections: Connections, worker: str) -> ReapResult:
+    """Take back the claims of a dead worker (see ``WorkerStore.reap_worker``)."""
+    params = {"worker": worker, "message": dead_worker_error()}
+
+    return connections.transaction(lambda conn: _take_back(conn, ORPHAN, params))
+
+
+def _take_back(
+    conn: psycopg.Connection[Any], queries: tuple[str, str, str], params: dict[str, Any]
+) -> ReapResult:
+    """Run a take-back's three statements (:data:`REAP` or :data:`ORPHAN`) in ``conn``'s
+    transaction: attempts given back, rows requeued, rows failed."""
+    share, requeue, fail_ = queries
+    rowcount(conn, share, params)
+    requeued = fetch(conn, requeue, params)
+    failed = fetch(conn, fail_, params)
+    notify_queues(conn, {str(row[1]) for row in requeued})
+    return ReapResult(
+        requeued=tuple(sorted(int(row[0]) for row in requeued)),
+        failed=tuple(job_from_row(row) for row in failed),
+    )
 
 
 def claimed_by_host(connections: Connections, host: str) -> list[str]:

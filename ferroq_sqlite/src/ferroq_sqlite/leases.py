@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.records import ReapResult
-from ferroq_core.storage.rules import cap_error, lease_expired_error, lease_groups
+from ferroq_core.storage.rules import (
+    cap_error,
+    dead_worker_error,
+    lease_expired_error,
+    lease_groups,
+)
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.rows import claimed_rows, stored_row
 
@@ -31,6 +36,7 @@ __all__ = [
     "fail",
     "heartbeat",
     "reap",
+    "reap_worker",
     "release",
     "requeue",
     "requeue_claimed_by",
@@ -135,8 +141,24 @@ def reap(db: sqlite3.Connection, visibility_timeout: float) -> ReapResult:
         "cutoff": to_micros(now - timedelta(seconds=visibility_timeout)),
         "now": to_micros(now),
     }
-    requeued = db.execute(sql("reap_requeue"), params).fetchall()
-    failed = db.execute(sql("reap_fail"), params).fetchall()
+    return _take_back(db, ("reap_share", "reap_requeue", "reap_fail"), params)
+
+
+def reap_worker(db: sqlite3.Connection, worker_id: str) -> ReapResult:
+    """Take back the claims of a dead worker (see ``WorkerStore.reap_worker``)."""
+    params = {"worker": worker_id, "message": dead_worker_error(), "now": to_micros(utcnow())}
+    return _take_back(db, ("orphan_share", "orphan_requeue", "orphan_fail"), params)
+
+
+def _take_back(
+    db: sqlite3.Connection, queries: tuple[str, str, str], params: dict[str, object]
+) -> ReapResult:
+    """A take-back's three statements, in the open transaction: attempts given back, rows
+    requeued, rows failed."""
+    share, requeue_, fail_ = queries
+    db.execute(sql(share), params)
+    requeued = db.execute(sql(requeue_), params).fetchall()
+    failed = db.execute(sql(fail_), params).fetchall()
     return ReapResult(
         requeued=tuple(sorted(int(r[0]) for r in requeued)),
         failed=tuple(stored_row(r) for r in failed),
