@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, final
 
-from ferroq_core.storage.rules import reap_dead_on_host
+from ferroq_core.storage.rules import merge_reaped, reap_dead_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.identity import hostname, pid_alive
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ferroq_core.config import WorkerConfig
-    from ferroq_core.records import Lease
+    from ferroq_core.records import Lease, ReapResult
     from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
 
@@ -35,21 +35,22 @@ _LIVE: set[str] = set()
 _LIVE_LOCK = threading.Lock()
 
 
-def reap_startup_claims(backend: Backend, worker_id: str) -> int:
-    """Register ``worker_id`` as running here and return the claims of dead workers on this
-    host to pending. A dead worker with *our* pid (a container restarted as pid 1 again)
-    looks alive to a pid check, so claims under our pid are judged by the ids of the workers
-    this process really runs."""
+def reap_startup_claims(backend: Backend, worker_id: str) -> ReapResult:
+    """Register ``worker_id`` as running here and take back the claims of dead workers on
+    this host (``WorkerStore.reap_worker``). A dead worker with *our* pid (a container
+    restarted as pid 1 again) looks alive to a pid check, so claims under our pid are judged
+    by the ids of the workers this process really runs."""
     host = hostname()
     own = f"{host}:{os.getpid()}:"
     with _LIVE_LOCK:
         _LIVE.add(worker_id)
         live = set(_LIVE)
-    returned = 0
-    for holder in backend.claimed_by_host(host):
-        if holder.startswith(own) and holder not in live:
-            returned += backend.requeue_claimed_by(holder)
-    return returned + reap_dead_on_host(backend, host, pid_alive)
+    results = [
+        backend.reap_worker(holder)
+        for holder in backend.claimed_by_host(host)
+        if holder.startswith(own) and holder not in live
+    ]
+    return merge_reaped([*results, reap_dead_on_host(backend, host, pid_alive)])
 
 
 def forget_worker(worker_id: str) -> None:
@@ -159,6 +160,22 @@ class LeaseKeeper:
         return min(interval, 1.0) if self._failing else interval
 
     # -- reaper ------------------------------------------------------------------------------
+    def reap_dead(self, worker_id: str) -> None:
+        """At start-up: take back the claims of dead workers on this host
+        (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
+        (each is failed by one statement, so by one worker: called once)."""
+        result = reap_startup_claims(self._runtime.backend, worker_id)
+        if result.requeued:
+            log.warning(
+                "returned %d job(s) of dead workers on this host to pending (each runs alone "
+                "next): %s",
+                len(result.requeued),
+                ", ".join(map(str, result.requeued)),
+            )
+        for row in result.failed:
+            log.warning("%s: its worker died on the last attempt, failed", describe_row(row))
+            settle_reaped(self._runtime, row)
+
     def reap(self) -> None:
         """One reaper pass; rows parked as failed get their ``failed()`` and hooks."""
         try:
