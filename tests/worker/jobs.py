@@ -240,9 +240,11 @@ class Poison(Job):
     job_name = "test.poison"
     max_attempts = 3
     tag: str
+    after: float = 0.0
 
     def handle(self) -> None:
         mark(self.tag, "run")
+        time.sleep(self.after)
         os._exit(9)
 
     def failed(self, error: BaseException) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from ferroq_core import JobState
 from tests.worker.conftest import BOOT, ROOT, wait_for
-from tests.worker.jobs import AsyncBlock, Good, Hang, HardExit, Poison, Record
+from tests.worker.jobs import AsyncBlock, Good, Hang, HardExit, LastTry, Poison, Record
 
 if TYPE_CHECKING:
     from ferroq_core import Runtime
@@ -82,6 +82,22 @@ def test_a_poison_job_fails_alone_and_its_neighbours_succeed(
         assert not [e for e in marks.events(f"g{i}") if e.startswith("failed")]
         assert runtime.backend.get_job(job_id) is None, f"g{i} is still stored"
     assert supervisor.output().count("died (exit code 9); restarting") == len(runs) - 1
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(15) == 0, supervisor.output()
+
+
+def test_a_neighbour_on_its_last_attempt_is_not_charged_for_a_crash(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    # One attempt only, and its process dies under it because of another job: the attempt is
+    # given back and it runs again, alone, to success; it never fails as LeaseExpired.
+    only_try = LastTry(tag="only", seconds=1.0).dispatch()
+    Poison(tag="poison", after=0.3).dispatch()
+    supervisor = start_worker("--processes", "1", "--concurrency", "2", "--sleep", "0.1")
+    wait_for(lambda: marks.events("only")[-1:] == ["end"], timeout=60)
+    assert marks.events("only") == ["start", "start", "end"], supervisor.output()
+    assert runtime.backend.get_job(only_try) is None
+    wait_for(lambda: marks.events("poison")[-1:] == ["failed:LeaseExpired"], timeout=60)
     supervisor.signal(signal.SIGTERM)
     assert supervisor.wait(15) == 0, supervisor.output()
 
