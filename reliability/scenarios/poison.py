@@ -57,7 +57,8 @@ REASON: dict[str, str] = {
     "memory_error": "MemoryError",
     "hang": "JobTimeout",
     "async_hang": "JobTimeout",
-    "os_exit": "the worker process running it died",
+    # Taken back from its dead process at a restart on the host, or by the reaper.
+    "os_exit": "orphaned: ",
     "unknown_tenant": "TenantNotFound",
 }
 #: Kinds that take their worker process down; few, because the supervisor rate-limits

@@ -199,15 +199,14 @@ RETURNING id
 
 -- name: reap_share
 -- Give an attempt back to each claim whose heartbeat is older than timeout seconds when its
--- holder has more than one such claim, as orphan_share does for a dead worker. First of the
--- reaper's statements. Params: timeout.
+-- holder holds more than one claim (expired or not: one made just before it stopped has not
+-- expired yet), as orphan_share does for a dead worker. First of the reaper's statements.
+-- Params: timeout.
 UPDATE ferroq_jobs SET attempts = attempts - 1
 WHERE status = 'claimed'
   AND heartbeat_at < statement_timestamp() - make_interval(secs => %(timeout)s)
-  AND claimed_by IN (SELECT claimed_by FROM ferroq_jobs
-                     WHERE status = 'claimed'
-                       AND heartbeat_at < statement_timestamp() - make_interval(secs => %(timeout)s)
-                     GROUP BY claimed_by HAVING count(*) > 1)
+  AND (SELECT count(*) FROM ferroq_jobs AS held
+       WHERE held.status = 'claimed' AND held.claimed_by = ferroq_jobs.claimed_by) > 1
 
 -- name: reap_requeue
 -- Claims whose heartbeat is older than timeout seconds and that have attempts left, back to

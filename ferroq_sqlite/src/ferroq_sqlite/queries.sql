@@ -228,13 +228,13 @@ RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts
 
 -- name: reap_share
 -- Give an attempt back to each claim whose heartbeat is older than :cutoff when its holder
--- has more than one such claim, as orphan_share does for a dead worker. Only attempts change.
--- First of the reaper's statements.
+-- holds more than one claim (expired or not: one made just before it stopped has not expired
+-- yet), as orphan_share does for a dead worker. Only attempts change, so the counts hold for
+-- every row. First of the reaper's statements.
 UPDATE ferroq_jobs SET attempts = attempts - 1
 WHERE status = 'claimed' AND heartbeat_at < :cutoff
-  AND claimed_by IN (SELECT claimed_by FROM ferroq_jobs
-                     WHERE status = 'claimed' AND heartbeat_at < :cutoff
-                     GROUP BY claimed_by HAVING count(*) > 1)
+  AND (SELECT count(*) FROM ferroq_jobs AS held
+       WHERE held.status = 'claimed' AND held.claimed_by = ferroq_jobs.claimed_by) > 1
 
 -- name: reap_requeue
 -- Return claims whose heartbeat is older than :cutoff, with attempts left, to pending

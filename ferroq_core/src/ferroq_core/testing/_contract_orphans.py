@@ -133,3 +133,26 @@ class OrphanContract:
             assert stored.attempts <= stored.max_attempts
             assert stored.state_at(backend.now()) is JobState.FAILED
         assert {r.id for r in backend.list_jobs()} == {job_id, again}
+
+    def test_the_reaper_counts_a_holders_claims_that_have_not_expired(
+        self, backend: Backend
+    ) -> None:
+        # A claim made just before its worker stopped expires later than the others: the
+        # first to expire is still one of several.
+        first = enqueue_one(backend, "q", max_attempts=1)
+        holder = worker_id(pid=111)
+        claim_one(backend, "q", holder)
+        wait_until(lambda: _age(backend, first) > 1.0, what="the lease to age")
+        late = enqueue_one(backend, "q", max_attempts=1)
+        claim_one(backend, "q", holder)
+        result = backend.reap(0.5)
+        assert (result.requeued, result.failed) == ((first,), ())
+        stored = _stored(backend, first)
+        assert (stored.status, stored.attempts) == ("pending", 0)
+        assert _stored(backend, late).status == "claimed"
+
+
+def _age(backend: Backend, job_id: int) -> float:
+    heartbeat = _stored(backend, job_id).heartbeat_at
+    assert heartbeat is not None
+    return (backend.now() - heartbeat).total_seconds()
