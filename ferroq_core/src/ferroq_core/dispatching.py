@@ -17,7 +17,7 @@ import attrs
 
 from ferroq_core.clock import seconds
 from ferroq_core.errors import PayloadTooLarge
-from ferroq_core.execution import call_handle, decode_row, job_scope
+from ferroq_core.execution import call_failed, call_handle, decode_row, job_scope
 from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
 from ferroq_core.records import EnqueueRequest
@@ -314,10 +314,7 @@ def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
         with job_scope(runtime, job, None, request.tenant_id):
             call_handle(job)
     except BaseException as exc:
-        try:
-            job.failed(exc)
-        except Exception:
-            log.exception("failed() of %s raised", request.job_type)
+        call_failed(runtime, job, exc, None, request.tenant_id)
         raise
     return JobId(0, inline=True)
 

@@ -18,6 +18,7 @@ import attrs
 from ferroq_core.errors import JobDecodeError, LeaseExpired, UnknownJobType
 from ferroq_core.execution import (
     NO_SCOPE,
+    call_failed,
     call_handle,
     decode_row,
     describe_error,
@@ -195,7 +196,8 @@ def settle(
     )
 
     def finish() -> None:
-        call_failed(outcome.job, error, row)
+        if outcome.job is not None:
+            call_failed(runtime, outcome.job, error, row, row.tenant_id)
         fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
 
     if defer is None:
@@ -241,7 +243,8 @@ def settle_reaped(runtime: Runtime, row: JobRow) -> None:
         job = decode_row(runtime, row.job_type, row.payload)
     except Exception as exc:
         log.warning("job %s: failed() not called, the payload does not decode: %s", row.id, exc)
-    call_failed(job, error, row)
+    if job is not None:
+        call_failed(runtime, job, error, row, row.tenant_id)
     fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
 
 
@@ -255,13 +258,3 @@ def describe_row(row: JobRow) -> str:
 def _headline(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
-
-
-def call_failed(job: Job | None, error: BaseException, row: JobRow) -> None:
-    """Run the job's ``failed(error)`` callback; its own errors are logged, never raised."""
-    if job is None:
-        return
-    try:
-        job.failed(error)
-    except BaseException:
-        log.exception("failed() of job %s (%s) raised", row.id, row.job_type)
