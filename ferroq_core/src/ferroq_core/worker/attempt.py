@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ferroq_core.errors import JobDecodeError, LeaseExpired, UnknownJobType
+from ferroq_core.backoff import full_jitter
+from ferroq_core.errors import JobDecodeError, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
     call_failed,
@@ -25,6 +26,7 @@ from ferroq_core.execution import (
     in_own_context,
     job_scope,
 )
+from ferroq_core.jobmodel import JobBase
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
@@ -48,8 +50,10 @@ __all__ = [
 
 log = logging.getLogger("ferroq.worker")
 
-#: Errors that no retry can fix: the job fails at once.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, UnknownJobType)
+#: Errors that no retry can fix: the job fails at once. An unknown job type is not one of
+#: them: during a rolling deploy the workers that know it may not have started yet, so it is
+#: retried with the default backoff.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError,)
 
 
 @attrs.frozen
@@ -131,17 +135,18 @@ def attempts_exhausted(row: JobRow) -> LeaseExpired:
 
 
 def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:
-    """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy."""
-    if job is not None:
-        try:
-            custom = job.retry_delay(attempt)
-        except Exception:
-            log.exception("retry_delay() of %s raised; using the backoff policy", type(job))
-            custom = None
-        if custom is not None:
-            return max(0.0, float(custom))
-        return max(0.0, float(runtime.backoff.delay(job, attempt)))
-    return 0.0
+    """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy; for
+    a job that did not decode (an unknown type), full jitter over ``Job``'s defaults."""
+    if job is None:
+        return full_jitter(attempt, JobBase.backoff_base, JobBase.backoff_cap)
+    try:
+        custom = job.retry_delay(attempt)
+    except Exception:
+        log.exception("retry_delay() of %s raised; using the backoff policy", type(job))
+        custom = None
+    if custom is not None:
+        return max(0.0, float(custom))
+    return max(0.0, float(runtime.backoff.delay(job, attempt)))
 
 
 def settle(
