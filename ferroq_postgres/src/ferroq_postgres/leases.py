@@ -47,7 +47,9 @@ __all__ = [
 
 
 #: The reaper's statements, and those taking back a dead worker's claims (see ``_take_back``).
-REAP = ("reap_share", "reap_requeue", "reap_fail")
+#: Only a worker known to be dead gets attempts back: a reaped one may be alive, and a late
+#: write of its must never match the claim that follows (the fence compares ``attempts``).
+REAP = (None, "reap_requeue", "reap_fail")
 ORPHAN = ("orphan_share", "orphan_requeue", "orphan_fail")
 
 
@@ -133,12 +135,13 @@ def reap_worker(connections: Connections, worker: str) -> ReapResult:
 
 
 def _take_back(
-    conn: psycopg.Connection[Any], queries: tuple[str, str, str], params: dict[str, Any]
+    conn: psycopg.Connection[Any], queries: tuple[str | None, str, str], params: dict[str, Any]
 ) -> ReapResult:
-    """Run a take-back's three statements (:data:`REAP` or :data:`ORPHAN`) in ``conn``'s
-    transaction: attempts given back, rows requeued, rows failed."""
+    """Run a take-back's statements (:data:`REAP` or :data:`ORPHAN`) in ``conn``'s
+    transaction: attempts given back (a dead worker's only), rows requeued, rows failed."""
     share, requeue, fail_ = queries
-    rowcount(conn, share, params)
+    if share is not None:
+        rowcount(conn, share, params)
     requeued = fetch(conn, requeue, params)
     failed = fetch(conn, fail_, params)
     notify_queues(conn, {str(row[1]) for row in requeued})

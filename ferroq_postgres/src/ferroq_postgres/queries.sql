@@ -197,17 +197,6 @@ SET status = 'failed', error = %(error)s, failed_at = statement_timestamp(), hea
 WHERE status = 'claimed' AND id = %(id)s AND claimed_by = %(owner)s AND attempts = %(attempts)s
 RETURNING id
 
--- name: reap_share
--- Give an attempt back to each claim whose heartbeat is older than timeout seconds when its
--- holder holds more than one claim (expired or not: one made just before it stopped has not
--- expired yet), as orphan_share does for a dead worker. First of the reaper's statements.
--- Params: timeout.
-UPDATE ferroq_jobs SET attempts = attempts - 1
-WHERE status = 'claimed'
-  AND heartbeat_at < statement_timestamp() - make_interval(secs => %(timeout)s)
-  AND (SELECT count(*) FROM ferroq_jobs AS held
-       WHERE held.status = 'claimed' AND held.claimed_by = ferroq_jobs.claimed_by) > 1
-
 -- name: reap_requeue
 -- Claims whose heartbeat is older than timeout seconds and that have attempts left, back to
 -- pending with available_at kept (the job was due: it keeps its place in line). message is
@@ -245,8 +234,9 @@ RETURNING id, queue
 
 -- name: orphan_share
 -- Give an attempt back to each claim of the dead worker when it held more than one: its crash
--- cannot be pinned on one of them (rules.dead_worker_error). First of reap_worker's
--- statements. Params: worker.
+-- cannot be pinned on one of them (rules.dead_worker_error). Only for a worker known to be
+-- dead: it writes nothing more, so no late write can match the next claim's attempts. First
+-- of reap_worker's statements. Params: worker.
 UPDATE ferroq_jobs SET attempts = attempts - 1
 WHERE status = 'claimed' AND claimed_by = %(worker)s
   AND (SELECT count(*) FROM ferroq_jobs WHERE status = 'claimed' AND claimed_by = %(worker)s) > 1

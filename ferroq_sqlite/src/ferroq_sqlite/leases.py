@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.records import ReapResult
@@ -141,24 +141,21 @@ def reap(db: sqlite3.Connection, visibility_timeout: float) -> ReapResult:
         "cutoff": to_micros(now - timedelta(seconds=visibility_timeout)),
         "now": to_micros(now),
     }
-    return _take_back(db, ("reap_share", "reap_requeue", "reap_fail"), params)
+    requeued = db.execute(sql("reap_requeue"), params).fetchall()
+    failed = db.execute(sql("reap_fail"), params).fetchall()
+    return _reaped(requeued, failed)
 
 
 def reap_worker(db: sqlite3.Connection, worker_id: str) -> ReapResult:
     """Take back the claims of a dead worker (see ``WorkerStore.reap_worker``)."""
     params = {"worker": worker_id, "message": dead_worker_error(), "now": to_micros(utcnow())}
-    return _take_back(db, ("orphan_share", "orphan_requeue", "orphan_fail"), params)
+    db.execute(sql("orphan_share"), params)
+    requeued = db.execute(sql("orphan_requeue"), params).fetchall()
+    failed = db.execute(sql("orphan_fail"), params).fetchall()
+    return _reaped(requeued, failed)
 
 
-def _take_back(
-    db: sqlite3.Connection, queries: tuple[str, str, str], params: dict[str, object]
-) -> ReapResult:
-    """A take-back's three statements, in the open transaction: attempts given back, rows
-    requeued, rows failed."""
-    share, requeue_, fail_ = queries
-    db.execute(sql(share), params)
-    requeued = db.execute(sql(requeue_), params).fetchall()
-    failed = db.execute(sql(fail_), params).fetchall()
+def _reaped(requeued: list[Any], failed: list[Any]) -> ReapResult:
     return ReapResult(
         requeued=tuple(sorted(int(r[0]) for r in requeued)),
         failed=tuple(stored_row(r) for r in failed),

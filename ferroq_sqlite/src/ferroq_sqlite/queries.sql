@@ -201,8 +201,10 @@ WHERE status = 'claimed' AND claimed_by = :worker AND attempts - :given_back < m
 
 -- name: orphan_share
 -- Give an attempt back to each claim of the dead worker :worker when it held more than one:
--- its crash cannot be pinned on one of them (rules.dead_worker_error). Only attempts change,
--- so the count is the same for every row. First of reap_worker's statements.
+-- its crash cannot be pinned on one of them (rules.dead_worker_error). Only for a worker known
+-- to be dead: it writes nothing more, so no late write can match the next claim's attempts.
+-- Only attempts change, so the count is the same for every row. First of reap_worker's
+-- statements.
 UPDATE ferroq_jobs SET attempts = attempts - 1
 WHERE status = 'claimed' AND claimed_by = :worker
   AND (SELECT count(*) FROM ferroq_jobs WHERE status = 'claimed' AND claimed_by = :worker) > 1
@@ -225,16 +227,6 @@ WHERE status = 'claimed' AND claimed_by = :worker
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
           heartbeat_at, error, failed_at
-
--- name: reap_share
--- Give an attempt back to each claim whose heartbeat is older than :cutoff when its holder
--- holds more than one claim (expired or not: one made just before it stopped has not expired
--- yet), as orphan_share does for a dead worker. Only attempts change, so the counts hold for
--- every row. First of the reaper's statements.
-UPDATE ferroq_jobs SET attempts = attempts - 1
-WHERE status = 'claimed' AND heartbeat_at < :cutoff
-  AND (SELECT count(*) FROM ferroq_jobs AS held
-       WHERE held.status = 'claimed' AND held.claimed_by = ferroq_jobs.claimed_by) > 1
 
 -- name: reap_requeue
 -- Return claims whose heartbeat is older than :cutoff, with attempts left, to pending

@@ -83,8 +83,9 @@ class WorkerStore(Protocol):
     def reap(self, visibility_timeout: float) -> ReapResult:
         """Return claims whose heartbeat is older than ``visibility_timeout`` seconds to
         pending (``available_at`` kept), or park them as failed when no attempts are left;
-        the error is :func:`~ferroq_core.storage.rules.lease_expired_error`. The attempts are
-        counted as by :meth:`reap_worker`, per holder of expired claims."""
+        the error is :func:`~ferroq_core.storage.rules.lease_expired_error`, which marks them
+        orphaned. The attempt counts: the holder may be alive (frozen or cut off), and a late
+        write of its must never match the claim that follows."""
 
     def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
         """Return these claimed jobs to pending at once (``available_at`` kept); return the
@@ -97,9 +98,10 @@ class WorkerStore(Protocol):
 
     def reap_worker(self, worker_id: str) -> ReapResult:
         """Take back the claims of ``worker_id``, whose process is known to be dead, in one
-        transaction: with several claims each gets its attempt back; with one, the attempt
-        counts. A job with attempts left returns to pending (``available_at`` kept), one
-        without is parked as failed; either way the error is
+        transaction: with several claims each gets its attempt back (safe: a dead worker
+        writes nothing more, and its id is never used again); with one, the attempt counts.
+        A job with attempts left returns to pending (``available_at`` kept), one without is
+        parked as failed; either way the error is
         :func:`~ferroq_core.storage.rules.dead_worker_error` followed by the worker's id, which
         marks it orphaned (:func:`~ferroq_core.storage.rules.is_orphaned`)."""
 

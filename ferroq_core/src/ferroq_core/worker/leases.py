@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
 
-__all__ = ["LeaseKeeper", "forget_worker", "reap_startup_claims"]
+__all__ = ["LeaseKeeper", "forget_worker", "reap_dead_workers", "reap_startup_claims"]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -37,13 +37,20 @@ _LIVE_LOCK = threading.Lock()
 
 def reap_startup_claims(backend: Backend, worker_id: str) -> ReapResult:
     """Register ``worker_id`` as running here and take back the claims of dead workers on
-    this host (``WorkerStore.reap_worker``). A dead worker with *our* pid (a container
-    restarted as pid 1 again) looks alive to a pid check, so claims under our pid are judged
-    by the ids of the workers this process really runs."""
+    this host (:func:`reap_dead_workers`)."""
+    with _LIVE_LOCK:
+        _LIVE.add(worker_id)
+    return reap_dead_workers(backend)
+
+
+def reap_dead_workers(backend: Backend) -> ReapResult:
+    """Take back the claims of dead workers on this host (``WorkerStore.reap_worker``). A
+    dead worker with *our* pid (a container restarted as pid 1 again) looks alive to a pid
+    check, so claims under our pid are judged by the ids of the workers this process really
+    runs."""
     host = hostname()
     own = f"{host}:{os.getpid()}:"
     with _LIVE_LOCK:
-        _LIVE.add(worker_id)
         live = set(_LIVE)
     results = [
         backend.reap_worker(holder)
@@ -164,7 +171,9 @@ class LeaseKeeper:
         """At start-up: take back the claims of dead workers on this host
         (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
         (each is failed by one statement, so by one worker: called once)."""
-        result = reap_startup_claims(self._runtime.backend, worker_id)
+        self._settle_dead(reap_startup_claims(self._runtime.backend, worker_id))
+
+    def _settle_dead(self, result: ReapResult) -> None:
         if result.requeued:
             log.warning(
                 "returned %d job(s) of dead workers on this host to pending (each runs alone "
@@ -177,8 +186,11 @@ class LeaseKeeper:
             settle_reaped(self._runtime, row)
 
     def reap(self) -> None:
-        """One reaper pass; rows parked as failed get their ``failed()`` and hooks."""
+        """One reaper pass: the claims of dead workers on this host first (found by pid, so
+        before their leases expire), then every expired lease; rows parked as failed get their
+        ``failed()`` and hooks."""
         try:
+            self._settle_dead(reap_dead_workers(self._runtime.backend))
             result = self._runtime.backend.reap(self._config.visibility_timeout)
         except Exception as exc:
             log.warning("reaper pass failed (will retry): %s", exc)
