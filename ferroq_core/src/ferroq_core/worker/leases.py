@@ -12,9 +12,10 @@ import logging
 import os
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, final
 
-from ferroq_core.storage.rules import merge_reaped, reap_dead_on_host
+from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.identity import hostname, pid_alive
 
@@ -43,21 +44,37 @@ def reap_startup_claims(backend: Backend, worker_id: str) -> ReapResult:
     return reap_dead_workers(backend)
 
 
-def reap_dead_workers(backend: Backend) -> ReapResult:
+def reap_dead_workers(backend: Backend, *, quiet_for: float | None = None) -> ReapResult:
     """Take back the claims of dead workers on this host (``WorkerStore.reap_worker``). A
     dead worker with *our* pid (a container restarted as pid 1 again) looks alive to a pid
     check, so claims under our pid are judged by the ids of the workers this process really
-    runs."""
+    runs.
+
+    :param quiet_for: only workers whose last heartbeat is older than this many seconds (the
+        reaper's passes: a live worker in another pid namespace under the same host name
+        looks dead to a pid check, but it heartbeats).
+    """
     host = hostname()
+    if quiet_for is None:
+        holders = backend.claimed_by_host(host)
+    else:
+        cutoff = backend.now() - timedelta(seconds=quiet_for)
+        beats = backend.worker_heartbeats()
+        holders = [w for w in workers_on_host(beats, host) if beats[w] < cutoff]
     own = f"{host}:{os.getpid()}:"
     with _LIVE_LOCK:
         live = set(_LIVE)
-    results = [
-        backend.reap_worker(holder)
-        for holder in backend.claimed_by_host(host)
-        if holder.startswith(own) and holder not in live
+    dead = [
+        holder
+        for holder in holders
+        if (holder not in live if holder.startswith(own) else _pid_gone(holder))
     ]
-    return merge_reaped([*results, reap_dead_on_host(backend, host, pid_alive)])
+    return merge_reaped(backend.reap_worker(holder) for holder in dead)
+
+
+def _pid_gone(worker_id: str) -> bool:
+    pid = worker_pid(worker_id)
+    return pid is not None and not pid_alive(pid)
 
 
 def forget_worker(worker_id: str) -> None:
@@ -186,11 +203,12 @@ class LeaseKeeper:
             settle_reaped(self._runtime, row)
 
     def reap(self) -> None:
-        """One reaper pass: the claims of dead workers on this host first (found by pid, so
-        before their leases expire), then every expired lease; rows parked as failed get their
-        ``failed()`` and hooks."""
+        """One reaper pass: the claims of dead workers on this host first (their pid gone and
+        two heartbeats missed, so before their leases expire), then every expired lease; rows
+        parked as failed get their ``failed()`` and hooks."""
         try:
-            self._settle_dead(reap_dead_workers(self._runtime.backend))
+            quiet = 2 * self._config.effective_heartbeat_interval
+            self._settle_dead(reap_dead_workers(self._runtime.backend, quiet_for=quiet))
             result = self._runtime.backend.reap(self._config.visibility_timeout)
         except Exception as exc:
             log.warning("reaper pass failed (will retry): %s", exc)
