@@ -25,6 +25,7 @@ from ferroq_core import (
     SerializationError,
 )
 from ferroq_core.dispatching import build_request, dispatch
+from ferroq_core.storage.rules import is_orphaned
 from reliability.checker import Fault
 from reliability.harness import Bench, ScenarioResult, wait_for
 from reliability.jobs import AsyncHang, Carry, Misbehave, Work
@@ -56,7 +57,8 @@ REASON: dict[str, str] = {
     "memory_error": "MemoryError",
     "hang": "JobTimeout",
     "async_hang": "JobTimeout",
-    "os_exit": "attempts exhausted",
+    # Taken back from its dead process at a restart on the host, or by the reaper.
+    "os_exit": "orphaned: ",
     "unknown_tenant": "TenantNotFound",
 }
 #: Kinds that take their worker process down; few, because the supervisor rate-limits
@@ -220,12 +222,11 @@ def run(ctx: Context) -> ScenarioResult:
                 problems.append(f"{kind}: error of {len(error)} characters (cap {ERROR_CAP})")
             if REASON[kind] in error:
                 continue
-            # A job claimed by a process that another job took down spent its only attempt
-            # there: "attempts exhausted" is then the right ending, whatever its own poison.
+            # A job that a process-killing neighbour took down gets the attempt back and runs
+            # again alone: it must end with its own reason, never as the collateral.
             pids = ran_on.get(bench.tokens[job_id], set())
-            if "attempts exhausted" in error and (not pids or pids & killer_pids):
+            if is_orphaned(error) and (not pids or pids & killer_pids):
                 collateral += 1
-                continue
             problems.append(f"{kind}: error does not mention {REASON[kind]!r}: {error[:200]!r}")
         pids = {e.pid for e in bench.effects()}
         figures: dict[str, Any] = report_figures(report)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ferroq_core import Job
+from ferroq_core import Job, Queue, QueueConfig
 from ferroq_tenancy import current_tenant
 
 if TYPE_CHECKING:
@@ -128,3 +128,22 @@ class RecordTenantFiveTimes(RecordTenant):
 
     job_name = "tenancy-tests.record-5"
     max_attempts = 5
+
+
+@attrs.define
+class FailsThenFollowsUp(RecordTenant):
+    """Fails its only attempt; ``failed()`` records the tenant it sees and dispatches a
+    follow-up job (queue ``followups``) the way an application reports a failure."""
+
+    job_name = "tenancy-tests.fails-then-follows-up"
+    max_attempts = 1
+
+    def handle(self) -> None:
+        raise RuntimeError(f"{self.key} fails")
+
+    def failed(self, error: BaseException) -> None:
+        record(f"{self.key}:failed", seen_tenant(), self.ledger)
+        if not Queue.is_initialized():  # in a worker process, as an application's module does
+            url = os.environ["TENANCY_TESTS_DATABASE_URL"]
+            Queue.init(url, QueueConfig(connection="db", database_url=url))
+        RecordTenant(key=f"{self.key}:followup").on_queue("followups").dispatch()

@@ -70,7 +70,7 @@ def test_tenant_survives_every_return_to_pending(runtime: Runtime) -> None:
     assert tenant() == ("pending", "acme")
 
     row = _claim_one(runtime)
-    assert reap_dead_on_host(backend, "tenancy-host", lambda pid: False) == 1
+    assert len(reap_dead_on_host(backend, "tenancy-host", lambda pid: False).requeued) == 1
     assert tenant() == ("pending", "acme")
 
     row = _claim_one(runtime)

@@ -114,7 +114,7 @@ def test_raise_errors_reraises_after_writing_the_outcome(queue: Runtime) -> None
     assert row.attempts == 1
 
 
-def test_undecodable_and_unknown_jobs_fail_at_once(queue: Runtime) -> None:
+def test_undecodable_jobs_fail_at_once_and_unknown_ones_are_retried(queue: Runtime) -> None:
     queue.backend.enqueue(
         [
             EnqueueRequest(queue="default", job_type="no.such:Job", payload="{}"),
@@ -122,9 +122,11 @@ def test_undecodable_and_unknown_jobs_fail_at_once(queue: Runtime) -> None:
         ]
     )
     result = drain()
-    assert (result.succeeded, result.retried, result.failed) == (0, 0, 2)
+    assert (result.succeeded, result.retried, result.failed) == (0, 1, 1)
     kinds = sorted(type(e).__name__ for _, e in result.errors)
     assert kinds == [JobDecodeError.__name__, UnknownJobType.__name__]
+    (unknown,) = queue.backend.list_jobs(state=JobState.DELAYED)
+    assert (unknown.job_type, unknown.attempts) == ("no.such:Job", 1)
 
 
 def test_lifecycle_hooks_fire_as_under_a_worker(queue: Runtime) -> None:

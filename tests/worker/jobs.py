@@ -231,3 +231,38 @@ class AsyncBlock(Job):
         mark(self.tag, "start")
         time.sleep(30)
         mark(self.tag, "end")
+
+
+@attrs.define
+class Poison(Job):
+    """Kills its process with ``os._exit()`` on every attempt; ``failed()`` records itself."""
+
+    job_name = "test.poison"
+    max_attempts = 3
+    tag: str
+    after: float = 0.0
+
+    def handle(self) -> None:
+        mark(self.tag, "run")
+        time.sleep(self.after)
+        os._exit(9)
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")
+
+
+@attrs.define
+class Good(Job):
+    """Takes a moment (so it is claimed beside others); ``failed()`` records itself."""
+
+    job_name = "test.good"
+    tag: str
+    seconds: float = 0.2
+
+    def handle(self) -> None:
+        mark(self.tag, "start")
+        time.sleep(self.seconds)
+        mark(self.tag, "run")
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")

@@ -1,11 +1,21 @@
-"""The heartbeat stops beating (and reporting) a lease once it learns the lease was lost."""
+"""The heartbeat stops beating (and reporting) a lease once it learns the lease was lost; a
+reaper pass takes back the claims of a dead worker on this host."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from ferroq_core import Lease, WorkerConfig
+from ferroq_core import EnqueueRequest, Lease, WorkerConfig
+from ferroq_core.storage.rules import is_orphaned
+from ferroq_core.worker.identity import hostname
 from ferroq_core.worker.leases import LeaseKeeper
+
+if TYPE_CHECKING:
+    from ferroq_core import Runtime
 
 
 class _Backend:
@@ -63,3 +73,35 @@ def test_a_job_settled_while_its_heartbeat_was_on_the_way_is_not_reported_lost()
     )
     keeper.beat()
     assert reports == []
+
+
+def test_a_reaper_pass_takes_back_a_dead_worker_on_this_host_once_it_stops_heartbeating(
+    runtime: Runtime,
+) -> None:
+    # A pid that is gone here; while its claims are heartbeated (a live worker in another pid
+    # namespace under the same host name) they are left alone.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(60)
+    backend = runtime.backend
+    holder = f"{hostname()}:{child.pid}:deadbeef"
+    ids = [r.id for r in backend.enqueue([_request(), _request()])]
+    rows = backend.claim(["default"], holder, 2)
+    config = WorkerConfig(visibility_timeout=60, heartbeat_interval=0.5)
+    keeper = LeaseKeeper(runtime, config, lambda: [])
+    keeper.reap()
+    assert {r.status for r in backend.list_jobs()} == {"claimed"}, "heartbeated just now"
+    deadline = time.monotonic() + 10
+    while backend.get_stats().claimed and time.monotonic() < deadline:
+        time.sleep(0.2)
+        keeper.reap()
+    for job_id in ids:
+        row = backend.get_job(job_id)
+        assert row is not None
+        # Two claims of a dead process: each gets its attempt back.
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert is_orphaned(row.error)
+    assert len(rows) == 2
+
+
+def _request() -> EnqueueRequest:
+    return EnqueueRequest(queue="default", job_type="test.record", payload='{"tag": "x"}')

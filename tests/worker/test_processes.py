@@ -13,7 +13,7 @@ import pytest
 
 from ferroq_core import JobState
 from tests.worker.conftest import BOOT, ROOT, wait_for
-from tests.worker.jobs import AsyncBlock, Hang, HardExit, Record
+from tests.worker.jobs import AsyncBlock, Good, Hang, HardExit, LastTry, Poison, Record
 
 if TYPE_CHECKING:
     from ferroq_core import Runtime
@@ -43,7 +43,8 @@ def test_os_exit_kills_only_a_child_which_is_restarted_and_the_job_ends_failed(
     row = runtime.backend.get_job(job_id)
     assert row is not None
     assert row.status == "failed"
-    assert "attempts exhausted" in (row.error or "")
+    assert "worker process running it died" in (row.error or "")
+    assert row.attempts == row.max_attempts == 2
     out = supervisor.output()
     assert out.count("died (exit code 7); restarting") == 2, out
     # The database URL (maybe with a password) is not on the children's command lines.
@@ -55,6 +56,50 @@ def test_os_exit_kills_only_a_child_which_is_restarted_and_the_job_ends_failed(
     assert supervisor.wait(15) == 0, supervisor.output()
     assert "all workers stopped" in supervisor.output()
     assert runtime.backend.get_stats().claimed == 0
+
+
+def test_a_poison_job_fails_alone_and_its_neighbours_succeed(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    # Each crash kills whatever its process was running. Jobs orphaned by a dead process run
+    # again alone in theirs, so the neighbour's attempt is not charged and the crasher is the
+    # only job that ends failed.
+    poison_id = Poison(tag="poison").dispatch()
+    good = [Good(tag=f"g{i}").dispatch() for i in range(30)]
+    supervisor = start_worker("--processes", "2", "--concurrency", "2", "--sleep", "0.1")
+    wait_for(lambda: marks.events("poison").count("failed:LeaseExpired") == 1, timeout=90)
+    wait_for(lambda: len(set(marks.order()) - {"poison"}) == 30, timeout=90)
+    wait_for(lambda: runtime.backend.get_stats().claimed == 0, timeout=30)
+    # Three runs alone (each counted), after at most one beside a neighbour (not counted).
+    runs = marks.events("poison")
+    assert runs[-1] == "failed:LeaseExpired", supervisor.output()
+    assert runs[:-1] in (["run"] * 3, ["run"] * 4), supervisor.output()
+    row = runtime.backend.get_job(poison_id)
+    assert row is not None
+    assert (row.status, row.attempts, row.max_attempts) == ("failed", 3, 3)
+    assert "worker process running it died" in (row.error or "")
+    for i, job_id in enumerate(good):
+        assert not [e for e in marks.events(f"g{i}") if e.startswith("failed")]
+        assert runtime.backend.get_job(job_id) is None, f"g{i} is still stored"
+    assert supervisor.output().count("died (exit code 9); restarting") == len(runs) - 1
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(15) == 0, supervisor.output()
+
+
+def test_a_neighbour_on_its_last_attempt_is_not_charged_for_a_crash(
+    runtime: Runtime, start_worker, marks: Marks
+) -> None:
+    # One attempt only, and its process dies under it because of another job: the attempt is
+    # given back and it runs again, alone, to success; it never fails as LeaseExpired.
+    only_try = LastTry(tag="only", seconds=1.0).dispatch()
+    Poison(tag="poison", after=0.3).dispatch()
+    supervisor = start_worker("--processes", "1", "--concurrency", "2", "--sleep", "0.1")
+    wait_for(lambda: marks.events("only")[-1:] == ["end"], timeout=60)
+    assert marks.events("only") == ["start", "start", "end"], supervisor.output()
+    assert runtime.backend.get_job(only_try) is None
+    wait_for(lambda: marks.events("poison")[-1:] == ["failed:LeaseExpired"], timeout=60)
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(15) == 0, supervisor.output()
 
 
 def test_supervisor_kills_a_child_whose_sync_job_overruns_its_timeout(

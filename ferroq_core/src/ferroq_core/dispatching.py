@@ -18,7 +18,7 @@ import attrs
 from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_name, check_text
 from ferroq_core.clock import seconds
 from ferroq_core.errors import InvalidDispatch, PayloadTooLarge, SerializationError
-from ferroq_core.execution import call_handle, decode_row, job_scope
+from ferroq_core.execution import call_failed, call_handle, decode_row, job_scope
 from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
 from ferroq_core.records import EnqueueRequest
@@ -329,10 +329,7 @@ def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
         with job_scope(runtime, job, None, request.tenant_id):
             call_handle(job)
     except BaseException as exc:
-        try:
-            job.failed(exc)
-        except Exception:
-            log.exception("failed() of %s raised", request.job_type)
+        call_failed(runtime, job, exc, None, request.tenant_id)
         raise
     return JobId(0, inline=True)
 

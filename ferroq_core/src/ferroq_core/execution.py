@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import logging
 import threading
 import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_SCOPE",
+    "call_failed",
     "call_handle",
     "decode_row",
     "describe_error",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("ferroq.worker")
 
 #: Traceback text kept with a failed job, at most.
 MAX_TRACEBACK_CHARS = 8_000
@@ -115,6 +119,36 @@ def _nested(scopes: list[AbstractContextManager[Any]]) -> Iterator[None]:
         for scope in scopes:
             stack.enter_context(scope)
         yield
+
+
+def call_failed(
+    runtime: JobContext, job: Job, error: BaseException, row: JobRow | None, tenant_id: str | None
+) -> None:
+    """Run ``job.failed(error)`` as its handler runs: in a context of its own, inside the
+    job's tenant scope and plugin scopes (:func:`job_scope`), so what it dispatches or
+    writes carries the job's tenant. When the scope cannot be entered (the tenant is unknown)
+    ``failed()`` still runs, outside it, and a warning says so. Its own errors are logged,
+    never raised."""
+    in_own_context(_call_failed, runtime, job, error, row, tenant_id)
+
+
+def _call_failed(
+    runtime: JobContext, job: Job, error: BaseException, row: JobRow | None, tenant_id: str | None
+) -> None:
+    name = f"job {row.id} ({row.job_type})" if row is not None else type(job).job_name
+    try:
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(job_scope(runtime, job, row, tenant_id))
+            except Exception as exc:
+                log.warning(
+                    "failed() of %s runs outside its tenant scope, which could not be entered: %s",
+                    name,
+                    exc,
+                )
+            job.failed(error)
+    except BaseException:
+        log.exception("failed() of %s raised", name)
 
 
 def call_handle(job: Job) -> None:

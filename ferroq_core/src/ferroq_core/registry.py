@@ -53,6 +53,15 @@ class JobRegistry:
         with self._lock:
             return sorted(self._types)
 
+    def has_types(self, pm: pluggy.PluginManager | None = None) -> bool:
+        """Whether any job type can be found: registered, from a plugin's
+        ``ferroq_job_types``, or in the ``ferroq.jobs`` entry points."""
+        if self.names():
+            return True
+        if pm is not None and any(batch for batch in pm.hook.ferroq_job_types()):
+            return True
+        return bool(entry_points(group=JOBS_ENTRY_POINT_GROUP))
+
     def get(self, name: str, pm: pluggy.PluginManager | None = None) -> type[Job]:
         # Read without the lock (the worker looks up every job): a dict lookup is atomic, and
         # a name being registered right now is simply found on the slow path below.

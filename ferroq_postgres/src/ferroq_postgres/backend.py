@@ -205,6 +205,9 @@ class PostgresBackend:
     def requeue_claimed_by(self, worker_id: str, *, count_attempt: bool = True) -> int:
         return leases.requeue_claimed_by(self._worker_connections, worker_id, count_attempt)
 
+    def reap_worker(self, worker_id: str) -> ReapResult:
+        return leases.reap_worker(self._connections, worker_id)
+
     def claimed_by_host(self, host: str) -> list[str]:
         return leases.claimed_by_host(self._connections, host)
 

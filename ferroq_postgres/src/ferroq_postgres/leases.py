@@ -18,12 +18,13 @@ from ferroq_core.storage.rules import (
     cap_error,
     claim_in_order,
     claim_order,
+    dead_worker_error,
     host_like_pattern,
     job_from_row,
     lease_expired_error,
     workers_on_host,
 )
-from ferroq_postgres.connections import fetch
+from ferroq_postgres.connections import fetch, rowcount
 from ferroq_postgres.errors import is_cancelled
 from ferroq_postgres.params import fence_params, lease_params, release_params
 from ferroq_postgres.wait import notify_queues
@@ -43,6 +44,7 @@ __all__ = [
     "fail",
     "fenced",
     "reap",
+    "reap_worker",
     "release",
     "requeue_claimed_by",
 ]
@@ -86,6 +88,13 @@ class ClaimSize:
             )
         self.cap = limit // 2
         return self.cap
+
+
+#: The reaper's statements, and those taking back a dead worker's claims (see ``_take_back``).
+#: Only a worker known to be dead gets attempts back: a reaped one may be alive, and a late
+#: write of its must never match the claim that follows (the fence compares ``attempts``).
+REAP = (None, "reap_requeue", "reap_fail")
+ORPHAN = ("orphan_share", "orphan_requeue", "orphan_fail")
 
 
 def _claimed(rows: list[Row]) -> list[JobRow]:
@@ -164,16 +173,7 @@ def reap(connections: Connections, visibility_timeout: float) -> ReapResult:
         "message": lease_expired_error(visibility_timeout),
     }
 
-    def run(conn: psycopg.Connection[Any]) -> ReapResult:
-        requeued = fetch(conn, "reap_requeue", params)
-        failed = fetch(conn, "reap_fail", params)
-        notify_queues(conn, {str(row[1]) for row in requeued})
-        return ReapResult(
-            requeued=tuple(sorted(int(row[0]) for row in requeued)),
-            failed=tuple(job_from_row(row) for row in failed),
-        )
-
-    return connections.transaction(run)
+    return connections.transaction(lambda conn: _take_back(conn, REAP, params))
 
 
 def requeue_claimed_by(connections: Connections, worker: str, count_attempt: bool) -> int:
@@ -186,6 +186,30 @@ def requeue_claimed_by(connections: Connections, worker: str, count_attempt: boo
         return len(rows)
 
     return connections.transaction(run)
+
+
+def reap_worker(connections: Connections, worker: str) -> ReapResult:
+    """Take back the claims of a dead worker (see ``WorkerStore.reap_worker``)."""
+    params = {"worker": worker, "message": dead_worker_error()}
+
+    return connections.transaction(lambda conn: _take_back(conn, ORPHAN, params))
+
+
+def _take_back(
+    conn: psycopg.Connection[Any], queries: tuple[str | None, str, str], params: dict[str, Any]
+) -> ReapResult:
+    """Run a take-back's statements (:data:`REAP` or :data:`ORPHAN`) in ``conn``'s
+    transaction: attempts given back (a dead worker's only), rows requeued, rows failed."""
+    share, requeue, fail_ = queries
+    if share is not None:
+        rowcount(conn, share, params)
+    requeued = fetch(conn, requeue, params)
+    failed = fetch(conn, fail_, params)
+    notify_queues(conn, {str(row[1]) for row in requeued})
+    return ReapResult(
+        requeued=tuple(sorted(int(row[0]) for row in requeued)),
+        failed=tuple(job_from_row(row) for row in failed),
+    )
 
 
 def claimed_by_host(connections: Connections, host: str) -> list[str]:

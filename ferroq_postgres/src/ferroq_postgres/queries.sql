@@ -224,13 +224,42 @@ RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts
           heartbeat_at, error, failed_at
 
 -- name: requeue_worker
--- Every job claimed by one worker back to pending, available_at kept. Params: worker,
--- uncount. Returns id, queue.
+-- Every job claimed by one worker back to pending, available_at kept; a job left without
+-- attempts stays claimed (the reaper fails it). Params: worker, uncount. Returns id, queue.
 UPDATE ferroq_jobs
 SET status = 'pending', claimed_by = NULL, claimed_at = NULL, heartbeat_at = NULL,
     attempts = attempts - %(uncount)s
-WHERE status = 'claimed' AND claimed_by = %(worker)s
+WHERE status = 'claimed' AND claimed_by = %(worker)s AND attempts - %(uncount)s < max_attempts
 RETURNING id, queue
+
+-- name: orphan_share
+-- Give an attempt back to each claim of the dead worker when it held more than one: its crash
+-- cannot be pinned on one of them (rules.dead_worker_error). Only for a worker known to be
+-- dead: it writes nothing more, so no late write can match the next claim's attempts. First
+-- of reap_worker's statements. Params: worker.
+UPDATE ferroq_jobs SET attempts = attempts - 1
+WHERE status = 'claimed' AND claimed_by = %(worker)s
+  AND (SELECT count(*) FROM ferroq_jobs WHERE status = 'claimed' AND claimed_by = %(worker)s) > 1
+
+-- name: orphan_requeue
+-- The dead worker's claims with attempts left back to pending, available_at kept; the error
+-- is message followed by the worker's id. Params: worker, message. Returns id, queue.
+UPDATE ferroq_jobs
+SET status = 'pending', claimed_by = NULL, claimed_at = NULL, heartbeat_at = NULL,
+    error = %(message)s || claimed_by
+WHERE status = 'claimed' AND claimed_by = %(worker)s AND attempts < max_attempts
+RETURNING id, queue
+
+-- name: orphan_fail
+-- The dead worker's claims left after orphan_requeue (no attempts left), parked as failed.
+-- Params: orphan_requeue's. Returns the jobs (JOB_COLUMNS).
+UPDATE ferroq_jobs
+SET status = 'failed', error = %(message)s || claimed_by,
+    failed_at = statement_timestamp(), heartbeat_at = NULL
+WHERE status = 'claimed' AND claimed_by = %(worker)s
+RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
 
 -- name: claimed_by_host
 -- Worker ids that hold claims and match a LIKE pattern (rules.host_like_pattern). Params:

@@ -189,6 +189,9 @@ class SqliteBackend:
             lambda db: leases.requeue_claimed_by(db, worker_id, count_attempt=count_attempt)
         )
 
+    def reap_worker(self, worker_id: str) -> ReapResult:
+        return self._tx.write(lambda db: leases.reap_worker(db, worker_id))
+
     def claimed_by_host(self, host: str) -> list[str]:
         pattern = {"pattern": host_like_pattern(host)}
         found = self._tx.read(lambda db: db.execute(sql("claimed_by_like"), pattern).fetchall())

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.records import ReapResult
-from ferroq_core.storage.rules import cap_error, lease_expired_error, lease_groups
+from ferroq_core.storage.rules import (
+    cap_error,
+    dead_worker_error,
+    lease_expired_error,
+    lease_groups,
+)
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.rows import CLAIM_COLUMNS, claimed_rows, stored_row
 from ferroq_sqlite.text import lenient_text, not_utf8_error, undecodable_columns
@@ -33,6 +38,7 @@ __all__ = [
     "fail",
     "heartbeat",
     "reap",
+    "reap_worker",
     "release",
     "requeue",
     "requeue_claimed_by",
@@ -164,6 +170,19 @@ def reap(db: sqlite3.Connection, visibility_timeout: float) -> ReapResult:
     }
     requeued = db.execute(sql("reap_requeue"), params).fetchall()
     failed = db.execute(sql("reap_fail"), params).fetchall()
+    return _reaped(requeued, failed)
+
+
+def reap_worker(db: sqlite3.Connection, worker_id: str) -> ReapResult:
+    """Take back the claims of a dead worker (see ``WorkerStore.reap_worker``)."""
+    params = {"worker": worker_id, "message": dead_worker_error(), "now": to_micros(utcnow())}
+    db.execute(sql("orphan_share"), params)
+    requeued = db.execute(sql("orphan_requeue"), params).fetchall()
+    failed = db.execute(sql("orphan_fail"), params).fetchall()
+    return _reaped(requeued, failed)
+
+
+def _reaped(requeued: list[Any], failed: list[Any]) -> ReapResult:
     return ReapResult(
         requeued=tuple(sorted(int(r[0]) for r in requeued)),
         failed=tuple(stored_row(r) for r in failed),

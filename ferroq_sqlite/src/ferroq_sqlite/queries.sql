@@ -193,11 +193,40 @@ RETURNING id
 
 -- name: requeue_claimed_by
 -- Return every job claimed by :worker to pending (available_at kept); :given_back as in
--- requeue.
+-- requeue. A job left without attempts stays claimed (the reaper fails it).
 UPDATE ferroq_jobs
 SET status = 'pending', claimed_by = NULL, claimed_at = NULL, heartbeat_at = NULL,
     attempts = attempts - :given_back
+WHERE status = 'claimed' AND claimed_by = :worker AND attempts - :given_back < max_attempts
+
+-- name: orphan_share
+-- Give an attempt back to each claim of the dead worker :worker when it held more than one:
+-- its crash cannot be pinned on one of them (rules.dead_worker_error). Only for a worker known
+-- to be dead: it writes nothing more, so no late write can match the next claim's attempts.
+-- Only attempts change, so the count is the same for every row. First of reap_worker's
+-- statements.
+UPDATE ferroq_jobs SET attempts = attempts - 1
 WHERE status = 'claimed' AND claimed_by = :worker
+  AND (SELECT count(*) FROM ferroq_jobs WHERE status = 'claimed' AND claimed_by = :worker) > 1
+
+-- name: orphan_requeue
+-- Return the claims of the dead worker :worker with attempts left to pending (available_at
+-- kept), with :message followed by the worker's id. Returns the ids.
+UPDATE ferroq_jobs
+SET status = 'pending', claimed_by = NULL, claimed_at = NULL, heartbeat_at = NULL,
+    error = :message || claimed_by
+WHERE status = 'claimed' AND claimed_by = :worker AND attempts < max_attempts
+RETURNING id
+
+-- name: orphan_fail
+-- Park the claims of the dead worker :worker left after orphan_requeue (no attempts left) as
+-- failed at :now, with :message followed by the worker's id. Returns the rows (JOB_COLUMNS).
+UPDATE ferroq_jobs
+SET status = 'failed', error = :message || claimed_by, failed_at = :now, heartbeat_at = NULL
+WHERE status = 'claimed' AND claimed_by = :worker
+RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
 
 -- name: reap_requeue
 -- Return claims whose heartbeat is older than :cutoff, with attempts left, to pending

@@ -13,11 +13,15 @@ from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.imports import APP_ENV, app_modules, import_app_modules
 from ferroq_core.config import WorkerConfig
 from ferroq_core.errors import ConfigError
+from ferroq_core.registry import default_registry
 from ferroq_core.worker import WorkerLoop
 from ferroq_core.worker.report import Reporter
 from ferroq_core.worker.supervisor import Supervisor
 
 __all__ = ["register", "worker_argv"]
+
+
+log = logging.getLogger("ferroq.worker")
 
 
 def register(cli: click.Group) -> None:
@@ -223,7 +227,10 @@ def worker(
         logging.getLogger("ferroq").setLevel(logging.INFO)
     else:
         env["FERROQ_LOG_LEVEL"] = logging.getLevelName(obj.log_level)  # the children's too
+    reporter = Reporter.from_env()
     if processes is not None:
+        if not modules:  # else each child imports them, and warns if they register nothing
+            _warn_without_job_types(obj)
         argv = worker_argv(config, modules, verbose)
         supervisor = Supervisor(
             argv,
@@ -236,5 +243,18 @@ def worker(
         )
         ctx.exit(supervisor.run())
     import_app_modules(modules)
-    loop = WorkerLoop(obj.runtime(), config, reporter=Reporter.from_env(), hard_exit=True)
+    if reporter is None or modules:  # a supervisor warned for children without --import
+        _warn_without_job_types(obj)
+    loop = WorkerLoop(obj.runtime(), config, reporter=reporter, hard_exit=True)
     ctx.exit(loop.run())
+
+
+def _warn_without_job_types(obj: CliContext) -> None:
+    """One line at start when the worker knows no job type: every job would fail as unknown
+    (and be retried), which is almost always a missing ``--import``."""
+    if not default_registry().has_types(obj.pm):
+        log.warning(
+            "no job types are registered (no --import, no `ferroq.jobs` entry points): every "
+            "job will fail as an unknown type and be retried; pass --import MODULE (or set %s)",
+            APP_ENV,
+        )

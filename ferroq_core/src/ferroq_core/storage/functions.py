@@ -80,12 +80,14 @@ def fail_job(lease: Lease, error: str, *, backend: Backend | None = None) -> boo
 
 
 def requeue_claimed_by(worker_id: str, *, backend: Backend | None = None) -> int:
-    """Return every job claimed by ``worker_id`` to pending."""
+    """Return every job claimed by ``worker_id`` to pending (a job on its last attempt stays
+    claimed: the reaper fails it)."""
     return _backend(backend).requeue_claimed_by(worker_id)
 
 
-def reap_startup_claims(host: str, *, backend: Backend | None = None) -> int:
-    """Requeue the claims of dead worker processes on ``host`` (checked by pid)."""
+def reap_startup_claims(host: str, *, backend: Backend | None = None) -> ReapResult:
+    """Take back the claims of dead worker processes on ``host`` (checked by pid): back to
+    pending, or failed when no attempts are left (the caller runs their ``failed()``)."""
     return reap_dead_on_host(_backend(backend), host, pid_alive)
 
 

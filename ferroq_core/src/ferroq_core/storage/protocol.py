@@ -84,14 +84,27 @@ class WorkerStore(Protocol):
     def reap(self, visibility_timeout: float) -> ReapResult:
         """Return claims whose heartbeat is older than ``visibility_timeout`` seconds to
         pending (``available_at`` kept), or park them as failed when no attempts are left;
-        the error is :func:`~ferroq_core.storage.rules.lease_expired_error`."""
+        the error is :func:`~ferroq_core.storage.rules.lease_expired_error`, which marks them
+        orphaned. The attempt counts: the holder may be alive (frozen or cut off), and a late
+        write of its must never match the claim that follows."""
 
     def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
         """Return these claimed jobs to pending at once (``available_at`` kept); return the
         ids that matched."""
 
     def requeue_claimed_by(self, worker_id: str, *, count_attempt: bool = True) -> int:
-        """Return every job claimed by ``worker_id`` to pending; return how many."""
+        """Return every job claimed by ``worker_id`` to pending; return how many. Counting the
+        attempt, a job on its last one stays claimed (the reaper fails it): attempts never
+        exceed ``max_attempts``."""
+
+    def reap_worker(self, worker_id: str) -> ReapResult:
+        """Take back the claims of ``worker_id``, whose process is known to be dead, in one
+        transaction: with several claims each gets its attempt back (safe: a dead worker
+        writes nothing more, and its id is never used again); with one, the attempt counts.
+        A job with attempts left returns to pending (``available_at`` kept), one without is
+        parked as failed; either way the error is
+        :func:`~ferroq_core.storage.rules.dead_worker_error` followed by the worker's id, which
+        marks it orphaned (:func:`~ferroq_core.storage.rules.is_orphaned`)."""
 
     def claimed_by_host(self, host: str) -> list[str]:
         """Worker ids (``host:pid:uuid``) on exactly ``host`` that hold claims."""

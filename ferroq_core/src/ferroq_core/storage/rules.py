@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 # MAX_ERROR_CHARS is one of the limits of ferroq_core.bounds, named here too for backends.
 from ferroq_core.bounds import MAX_ERROR_CHARS
 from ferroq_core.errors import DatabaseError, SchemaMissing, SchemaOutdated
-from ferroq_core.records import EnqueueResult, JobRow
+from ferroq_core.records import EnqueueResult, JobRow, ReapResult
 from ferroq_core.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -25,18 +25,22 @@ __all__ = [
     "DUE_FLOOR",
     "JOB_COLUMNS",
     "MAX_ERROR_CHARS",
+    "ORPHANED",
     "LeaseGroup",
     "cap_error",
     "check_version",
     "claim_in_order",
     "claim_order",
+    "dead_worker_error",
     "due_bound",
     "enqueue_in_order",
     "host_like_pattern",
+    "is_orphaned",
     "job_from_row",
     "lease_arrays",
     "lease_expired_error",
     "lease_groups",
+    "merge_reaped",
     "reap_dead_on_host",
     "settle_key",
     "worker_pid",
@@ -106,12 +110,36 @@ def cap_error(error: str | None) -> str | None:
     )
 
 
+#: How the error of a job starts when its attempt ended with its worker (dead, or reaped
+#: after its lease expired) rather than by the job's own doing. Such a job is *orphaned*: a
+#: worker runs it next alone (nothing else claimed beside it), so a job that kills its
+#: process is the only one its next crash takes down. A handler's error text starts with its
+#: exception's type name, which has no space, so it never starts like this.
+ORPHANED = "orphaned: "
+
+
+def is_orphaned(error: str | None) -> bool:
+    """Whether a row's ``error`` says its last attempt was ended by its worker's end."""
+    return error is not None and error.startswith(ORPHANED)
+
+
 def lease_expired_error(visibility_timeout: float) -> str:
     """The error a reaped job gets; the backend appends the lease holder's worker id."""
     return (
-        "lease expired: worker stopped heartbeating for more than "
+        f"{ORPHANED}lease expired: worker stopped heartbeating for more than "
         f"{visibility_timeout:g}s (killed, frozen or cut off); last held by "
     )
+
+
+def dead_worker_error() -> str:
+    """The error a job held by a dead worker process gets when it is taken back; the backend
+    appends the worker's id.
+
+    When the process held several claims, its crash cannot be pinned on one of them: each
+    gets the attempt back and runs next alone. A process that held one claim was running that
+    job alone: the attempt counts, and with none left the job fails.
+    """
+    return f"{ORPHANED}the worker process running it died; last held by "
 
 
 class LeaseGroup(NamedTuple):
@@ -243,11 +271,23 @@ def workers_on_host(worker_ids: Iterable[object], host: str) -> list[str]:
     return [str(w) for w in worker_ids if str(w).startswith(exact)]
 
 
-def reap_dead_on_host(store: WorkerStore, host: str, alive: Callable[[int], bool]) -> int:
-    """Requeue the claims of workers on ``host`` whose process is gone; return how many."""
-    total = 0
-    for worker_id in store.claimed_by_host(host):
-        pid = worker_pid(worker_id)
-        if pid is not None and not alive(pid):
-            total += store.requeue_claimed_by(worker_id)
-    return total
+def reap_dead_on_host(store: WorkerStore, host: str, alive: Callable[[int], bool]) -> ReapResult:
+    """Take back the claims of workers on ``host`` whose process is gone
+    (:meth:`~ferroq_core.storage.protocol.WorkerStore.reap_worker`); the caller runs the
+    ``failed()`` of the rows failed."""
+    results = [
+        store.reap_worker(worker_id)
+        for worker_id in store.claimed_by_host(host)
+        if (pid := worker_pid(worker_id)) is not None and not alive(pid)
+    ]
+    return merge_reaped(results)
+
+
+def merge_reaped(results: Iterable[ReapResult]) -> ReapResult:
+    """Several reaper results as one."""
+    requeued: list[int] = []
+    failed: list[JobRow] = []
+    for result in results:
+        requeued.extend(result.requeued)
+        failed.extend(result.failed)
+    return ReapResult(requeued=tuple(sorted(requeued)), failed=tuple(failed))

@@ -283,7 +283,7 @@ class LeaseContract:
         claim_one(backend, "q", alive)
         claim_one(backend, "q", elsewhere)
         assert sorted(backend.claimed_by_host(HOST)) == sorted([dead, alive])
-        assert reap_dead_on_host(backend, HOST, lambda pid: pid == 222) == 2
+        assert len(reap_dead_on_host(backend, HOST, lambda pid: pid == 222).requeued) == 2
         for row in dead_rows:
             stored = backend.get_job(row.id)
             assert stored is not None
@@ -300,7 +300,7 @@ class LeaseContract:
         backend.enqueue([_req(tenant_id="t"), _req()])
         lost = claim_one(backend, "q", gone)
         claim_one(backend, "q", mine)
-        assert reap_startup_claims(host, backend=backend) == 1
+        assert reap_startup_claims(host, backend=backend).requeued == (lost.id,)
         stored = backend.get_job(lost.id)
         assert stored is not None
         assert (stored.status, stored.tenant_id, stored.payload) == ("pending", "t", lost.payload)

@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ferroq_core.errors import JobDecodeError, LeaseExpired, UnknownJobType
+from ferroq_core.backoff import full_jitter
+from ferroq_core.errors import JobDecodeError, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
+    call_failed,
     call_handle,
     decode_row,
     describe_error,
     in_own_context,
     job_scope,
 )
+from ferroq_core.jobmodel import JobBase
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
@@ -47,8 +50,10 @@ __all__ = [
 
 log = logging.getLogger("ferroq.worker")
 
-#: Errors that no retry can fix: the job fails at once.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, UnknownJobType)
+#: Errors that no retry can fix: the job fails at once. An unknown job type is not one of
+#: them: during a rolling deploy the workers that know it may not have started yet, so it is
+#: retried with the default backoff.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError,)
 
 
 @attrs.frozen
@@ -130,17 +135,18 @@ def attempts_exhausted(row: JobRow) -> LeaseExpired:
 
 
 def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:
-    """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy."""
-    if job is not None:
-        try:
-            custom = job.retry_delay(attempt)
-        except Exception:
-            log.exception("retry_delay() of %s raised; using the backoff policy", type(job))
-            custom = None
-        if custom is not None:
-            return max(0.0, float(custom))
-        return max(0.0, float(runtime.backoff.delay(job, attempt)))
-    return 0.0
+    """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy; for
+    a job that did not decode (an unknown type), full jitter over ``Job``'s defaults."""
+    if job is None:
+        return full_jitter(attempt, JobBase.backoff_base, JobBase.backoff_cap)
+    try:
+        custom = job.retry_delay(attempt)
+    except Exception:
+        log.exception("retry_delay() of %s raised; using the backoff policy", type(job))
+        custom = None
+    if custom is not None:
+        return max(0.0, float(custom))
+    return max(0.0, float(runtime.backoff.delay(job, attempt)))
 
 
 def settle(
@@ -195,7 +201,8 @@ def settle(
     )
 
     def finish() -> None:
-        call_failed(outcome.job, error, row)
+        if outcome.job is not None:
+            call_failed(runtime, outcome.job, error, row, row.tenant_id)
         fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
 
     if defer is None:
@@ -241,7 +248,8 @@ def settle_reaped(runtime: Runtime, row: JobRow) -> None:
         job = decode_row(runtime, row.job_type, row.payload)
     except Exception as exc:
         log.warning("job %s: failed() not called, the payload does not decode: %s", row.id, exc)
-    call_failed(job, error, row)
+    if job is not None:
+        call_failed(runtime, job, error, row, row.tenant_id)
     fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
 
 
@@ -255,13 +263,3 @@ def describe_row(row: JobRow) -> str:
 def _headline(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
-
-
-def call_failed(job: Job | None, error: BaseException, row: JobRow) -> None:
-    """Run the job's ``failed(error)`` callback; its own errors are logged, never raised."""
-    if job is None:
-        return
-    try:
-        job.failed(error)
-    except BaseException:
-        log.exception("failed() of job %s (%s) raised", row.id, row.job_type)

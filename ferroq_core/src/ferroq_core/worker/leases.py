@@ -12,9 +12,10 @@ import logging
 import os
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, final
 
-from ferroq_core.storage.rules import reap_dead_on_host
+from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.identity import hostname, pid_alive
 
@@ -22,11 +23,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ferroq_core.config import WorkerConfig
-    from ferroq_core.records import Lease
+    from ferroq_core.records import Lease, ReapResult
     from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
 
-__all__ = ["LeaseKeeper", "forget_worker", "reap_startup_claims"]
+__all__ = ["LeaseKeeper", "forget_worker", "reap_dead_workers", "reap_startup_claims"]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -35,21 +36,45 @@ _LIVE: set[str] = set()
 _LIVE_LOCK = threading.Lock()
 
 
-def reap_startup_claims(backend: Backend, worker_id: str) -> int:
-    """Register ``worker_id`` as running here and return the claims of dead workers on this
-    host to pending. A dead worker with *our* pid (a container restarted as pid 1 again)
-    looks alive to a pid check, so claims under our pid are judged by the ids of the workers
-    this process really runs."""
-    host = hostname()
-    own = f"{host}:{os.getpid()}:"
+def reap_startup_claims(backend: Backend, worker_id: str) -> ReapResult:
+    """Register ``worker_id`` as running here and take back the claims of dead workers on
+    this host (:func:`reap_dead_workers`)."""
     with _LIVE_LOCK:
         _LIVE.add(worker_id)
+    return reap_dead_workers(backend)
+
+
+def reap_dead_workers(backend: Backend, *, quiet_for: float | None = None) -> ReapResult:
+    """Take back the claims of dead workers on this host (``WorkerStore.reap_worker``). A
+    dead worker with *our* pid (a container restarted as pid 1 again) looks alive to a pid
+    check, so claims under our pid are judged by the ids of the workers this process really
+    runs.
+
+    :param quiet_for: only workers whose last heartbeat is older than this many seconds (the
+        reaper's passes: a live worker in another pid namespace under the same host name
+        looks dead to a pid check, but it heartbeats).
+    """
+    host = hostname()
+    if quiet_for is None:
+        holders = backend.claimed_by_host(host)
+    else:
+        cutoff = backend.now() - timedelta(seconds=quiet_for)
+        beats = backend.worker_heartbeats()
+        holders = [w for w in workers_on_host(beats, host) if beats[w] < cutoff]
+    own = f"{host}:{os.getpid()}:"
+    with _LIVE_LOCK:
         live = set(_LIVE)
-    returned = 0
-    for holder in backend.claimed_by_host(host):
-        if holder.startswith(own) and holder not in live:
-            returned += backend.requeue_claimed_by(holder)
-    return returned + reap_dead_on_host(backend, host, pid_alive)
+    dead = [
+        holder
+        for holder in holders
+        if (holder not in live if holder.startswith(own) else _pid_gone(holder))
+    ]
+    return merge_reaped(backend.reap_worker(holder) for holder in dead)
+
+
+def _pid_gone(worker_id: str) -> bool:
+    pid = worker_pid(worker_id)
+    return pid is not None and not pid_alive(pid)
 
 
 def forget_worker(worker_id: str) -> None:
@@ -165,9 +190,31 @@ class LeaseKeeper:
         return min(interval, 1.0) if self._failing else interval
 
     # -- reaper ------------------------------------------------------------------------------
+    def reap_dead(self, worker_id: str) -> None:
+        """At start-up: take back the claims of dead workers on this host
+        (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
+        (each is failed by one statement, so by one worker: called once)."""
+        self._settle_dead(reap_startup_claims(self._runtime.backend, worker_id))
+
+    def _settle_dead(self, result: ReapResult) -> None:
+        if result.requeued:
+            log.warning(
+                "returned %d job(s) of dead workers on this host to pending (each runs alone "
+                "next): %s",
+                len(result.requeued),
+                ", ".join(map(str, result.requeued)),
+            )
+        for row in result.failed:
+            log.warning("%s: its worker died on the last attempt, failed", describe_row(row))
+            settle_reaped(self._runtime, row)
+
     def reap(self) -> None:
-        """One reaper pass; rows parked as failed get their ``failed()`` and hooks."""
+        """One reaper pass: the claims of dead workers on this host first (their pid gone and
+        two heartbeats missed, so before their leases expire), then every expired lease; rows
+        parked as failed get their ``failed()`` and hooks."""
         try:
+            quiet = 2 * self._config.effective_heartbeat_interval
+            self._settle_dead(reap_dead_workers(self._runtime.backend, quiet_for=quiet))
             result = self._runtime.backend.reap(self._config.visibility_timeout)
         except Exception as exc:
             if not self._reap_failing:

@@ -25,7 +25,8 @@ from ferroq_core.worker.attempt import (
 )
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.inbox import Inbox
-from ferroq_core.worker.leases import LeaseKeeper, forget_worker, reap_startup_claims
+from ferroq_core.worker.isolation import Isolation
+from ferroq_core.worker.leases import LeaseKeeper, forget_worker
 from ferroq_core.worker.limits import Limits
 from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
 from ferroq_core.worker.shutdown import Shutdown
@@ -87,6 +88,7 @@ class WorkerLoop:
         self._callbacks = Callbacks()
         self._writeback = WriteBack(runtime, cfg.concurrency, self._callbacks.submit)
         self._leases = LeaseKeeper(runtime, cfg, self._held_leases)
+        self._isolation = Isolation(backend, self._alone)
         self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
         self._stop = threading.Event()
         self._force = False
@@ -124,9 +126,7 @@ class WorkerLoop:
         cfg = self.config
         backend = self.runtime.backend
         backend.check_schema()
-        returned = reap_startup_claims(backend, self.worker_id)
-        if returned:
-            log.warning("returned %d job(s) of dead workers on this host to pending", returned)
+        self._leases.reap_dead(self.worker_id)
         log.info(
             "worker %s started: queues=%s concurrency=%d visibility-timeout=%gs backend=%s",
             self.worker_id,
@@ -281,6 +281,10 @@ class WorkerLoop:
         sleep = self.config.sleep
         if not self._leases.may_claim():
             return min(sleep, 0.5), False  # our jobs may be reaped: claim no more until then
+        if not self._isolation.may_claim():
+            # Waiting to hold nothing, for an orphan: a finished job wakes the wait, but the
+            # write-back that follows it does not.
+            return (sleep if self._running else min(sleep, 0.05)), False
         if free <= 0:
             return sleep, False
         if queue_empty:
@@ -305,6 +309,7 @@ class WorkerLoop:
     def _start_all(self, rows: list[JobRow]) -> None:
         """Start a claim's jobs: every record is added under one lock and the sync ones are
         handed to the threads in one call."""
+        rows = self._isolation.admit(rows)
         runs = self._records.records(rows)
         # Looked up once per claim, not per job: a plugin registered meanwhile is seen by
         # the next claim's jobs.
@@ -357,6 +362,7 @@ class WorkerLoop:
                 # Timed out or returned at shutdown; the late result is dropped (a write
                 # would be rejected by fencing anyway).
                 log.info("job %s: late result ignored (timed out or returned)", running.row.id)
+                self._isolation.ended(running)
                 if running.abandoned and self._reporter is not None:
                     self._reporter.ended(running.row.id)
                 continue
@@ -369,7 +375,10 @@ class WorkerLoop:
         """Settle the jobs past their deadline as timed out."""
         now = time.monotonic()
         for running in self._running.take_overdue(now):
-            self._settle_all([(running, expire(running, now, self._decode(running.row)))])
+            outcome = expire(running, now, self._decode(running.row))
+            if running.abandoned:
+                self._isolation.stray(running)
+            self._settle_all([(running, outcome)])
 
     def _settle_all(self, finished: list[tuple[Running, Outcome]]) -> None:
         """Queue outcomes for writing back; their records leave the running set under one
@@ -393,6 +402,10 @@ class WorkerLoop:
             return decode_row(self.runtime, row.job_type, row.payload)
         except Exception:
             return None
+
+    def _alone(self) -> bool:
+        """Whether the worker holds no job: none running, no outcome waiting to be written."""
+        return not self._running and not self._writeback.rows()
 
     # -- leases and sleep --------------------------------------------------------------------
     def _held_leases(self) -> list[Lease]:
