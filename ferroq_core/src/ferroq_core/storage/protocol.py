@@ -84,9 +84,9 @@ class WorkerStore(Protocol):
     def reap(self, visibility_timeout: float) -> ReapResult:
         """Return claims whose heartbeat is older than ``visibility_timeout`` seconds to
         pending (``available_at`` kept), or park them as failed when no attempts are left;
-        the error is :func:`~ferroq_core.storage.rules.lease_expired_error`, which marks them
-        orphaned. The attempt counts: the holder may be alive (frozen or cut off), and a late
-        write of its must never match the claim that follows."""
+        the error is :func:`~ferroq_core.storage.rules.lease_expired_error` (not orphaned:
+        they do not run alone). The attempt counts: the holder may be alive (frozen or cut
+        off), and a late write of its must never match the claim that follows."""
 
     def requeue(self, leases: Collection[Lease], *, count_attempt: bool = True) -> set[int]:
         """Return these claimed jobs to pending at once (``available_at`` kept); return the

@@ -119,14 +119,21 @@ ORPHANED = "orphaned: "
 
 
 def is_orphaned(error: str | None) -> bool:
-    """Whether a row's ``error`` says its last attempt was ended by its worker's end."""
+    """Whether a row's ``error`` says its last attempt was ended by its worker process's
+    death (:func:`dead_worker_error`): such a job runs next alone."""
     return error is not None and error.startswith(ORPHANED)
 
 
 def lease_expired_error(visibility_timeout: float) -> str:
-    """The error a reaped job gets; the backend appends the lease holder's worker id."""
+    """The error a reaped job gets; the backend appends the lease holder's worker id.
+
+    Not :data:`ORPHANED`: the holder of an expired lease is usually alive (frozen, cut off
+    from the database), and running each of its jobs alone would make every worker of the
+    fleet run one job at a time after a network blip. A process that died is found by pid
+    on its own host (:func:`reap_dead_on_host`), and its jobs are the ones that run alone.
+    """
     return (
-        f"{ORPHANED}lease expired: worker stopped heartbeating for more than "
+        f"lease expired: worker stopped heartbeating for more than "
         f"{visibility_timeout:g}s (killed, frozen or cut off); last held by "
     )
 
