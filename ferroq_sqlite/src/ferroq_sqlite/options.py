@@ -60,7 +60,7 @@ def _positive(_i: object, a: attrs.Attribute[Any], value: float | None) -> None:
     # Not infinite either: busy_timeout becomes a PRAGMA of whole milliseconds.
     if value is not None and not 0 < value < math.inf:
         raise ConfigError(
-            f"SQLite option {a.name} must be greater than 0 and finite, got {value!r}"
+            f"SQLite option {a.name} must be a finite number greater than 0, got {value!r}"
         )
 
 
