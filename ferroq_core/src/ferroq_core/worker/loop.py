@@ -274,6 +274,8 @@ class WorkerLoop:
         # Looked up once per claim, not per job: a plugin registered meanwhile is seen by
         # the next claim's jobs.
         self._started_hook = bool(self.runtime.pm.hook.ferroq_job_started.get_hookimpls())
+        if rows:
+            fire(self.runtime.pm, "ferroq_jobs_claimed", rows=rows, worker_id=self.worker_id)
         self._running.add_all(runs)
         sync: list[Running] = []
         for running in runs:
