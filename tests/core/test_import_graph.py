@@ -24,6 +24,7 @@ PACKAGES = (
     "ferroq_postgres",
     "ferroq_tenancy",
     "ferroq_prometheus",
+    "ferroq_otel",
 )
 PLUGIN_PACKAGES = PACKAGES[1:]
 
@@ -350,7 +351,7 @@ def _private_uses(package: str) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("package", ["ferroq_tenancy", "ferroq_prometheus"])
+@pytest.mark.parametrize("package", ["ferroq_tenancy", "ferroq_prometheus", "ferroq_otel"])
 def test_plugins_use_only_public_core_names(package: str) -> None:
     assert _private_uses(package) == []
 

@@ -182,18 +182,3 @@ def test_a_metrics_port_in_use_is_a_one_line_error(
         .splitlines()[-1]
         .startswith(f"Error: cannot serve metrics on 127.0.0.1:{port}: ")
     )
-
-
-def test_ferroq_plugins_lists_it(tmp_path: Path) -> None:
-    env = installed_env(tmp_path / "site", "ferroq_prometheus")
-    out = subprocess.run(
-        [sys.executable, "-c", BOOT, "plugins"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    assert "prometheus" in out
-    assert "ferroq-prometheus" in out
