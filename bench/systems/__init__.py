@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 #: system name -> (module, backends it runs on, pip package).
 SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ferroq": ("bench.systems.ferroq_sys", ("sqlite", "postgres"), "ferroq-core"),
+    # ferroq with an observability plugin installed (bench/systems/ferroq_observed.py).
+    "ferroq+prometheus": (
+        "bench.systems.ferroq_observed",
+        ("sqlite", "postgres"),
+        "ferroq-prometheus",
+    ),
+    "ferroq+otel": ("bench.systems.ferroq_observed", ("sqlite", "postgres"), "ferroq-otel"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),
@@ -32,5 +39,8 @@ def load(name: str, backend: str, url: str, queue: str, **options: Any) -> Syste
         mod = import_module(module)
     except ImportError as exc:
         raise NotInstalled(f"{package} not installed ({exc})") from exc
-    system: System = mod.make(backend, url, queue, **options)
+    # A module serving several systems has a make_<suffix> per system ("ferroq+otel").
+    suffix = base_name(name).partition("+")[2]
+    make = getattr(mod, f"make_{suffix}") if suffix else mod.make
+    system: System = make(backend, url, queue, **options)
     return system

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 import pytest
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 import ferroq_prometheus.plugin
 from ferroq_core import Job, QueueConfig, Runtime, dispatch, make_plugin_manager
 from ferroq_core.testing import drain
-from ferroq_prometheus import QueueStateCollector
+from ferroq_prometheus import BUCKETS, QueueStateCollector
+from ferroq_prometheus.metrics import Tally
 from tests.observability.conftest import free_port, installed_env, scrape
 from tests.worker.conftest import BOOT, ROOT, wait_for
 
@@ -182,3 +183,27 @@ def test_a_metrics_port_in_use_is_a_one_line_error(
         .splitlines()[-1]
         .startswith(f"Error: cannot serve metrics on 127.0.0.1:{port}: ")
     )
+
+
+def test_a_batch_tally_adds_what_observing_each_value_would() -> None:
+    values = [0.0, 0.005, 0.0051, 0.3, 1.0, 7.5, 899.0, 900.0, 901.0, 5000.0]
+    observed = CollectorRegistry()
+    tallied = CollectorRegistry()
+    one = Histogram("h", "h", ["q"], buckets=BUCKETS, registry=observed).labels("a")
+    for v in values:
+        one.observe(v)
+    tally = Tally()
+    for v in values:
+        tally.add(v)
+    tally.into(Histogram("h", "h", ["q"], buckets=BUCKETS, registry=tallied).labels("a"))
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name, s.labels, s.value)
+            for family in registry.collect()
+            for s in family.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples(tallied) == samples(observed)
+    assert tally.count == len(values)
