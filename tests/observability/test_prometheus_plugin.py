@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
 import ferroq_prometheus.plugin
-from ferroq_core import Job, QueueConfig, Runtime, dispatch, make_plugin_manager
+from ferroq_core import Job, QueueConfig, QueueStats, Runtime, dispatch, make_plugin_manager
 from ferroq_core.testing import drain
 from ferroq_prometheus import BUCKETS, QueueStateCollector
 from ferroq_prometheus.metrics import Tally
@@ -74,6 +74,23 @@ def test_scrapes_within_the_cache_time_read_the_database_once(runtime: Runtime) 
     assert "ferroq_queue_jobs/default/pending" not in _values(collector)  # still cached
     now[0] = 1.0
     assert _values(collector)["ferroq_queue_jobs/default/pending"] == 1
+    assert collector.reads == 2
+
+
+def test_a_slow_read_is_reused_for_fifty_times_as_long(runtime: Runtime) -> None:
+    now = [0.0]
+
+    def slow() -> QueueStats:
+        now[0] += 0.5  # the read takes half a second
+        return runtime.backend.get_stats()
+
+    collector = QueueStateCollector(slow, ttl=1.0, clock=lambda: now[0])
+    _values(collector)
+    now[0] += 24.0
+    _values(collector)
+    assert collector.reads == 1
+    now[0] += 1.0  # 25 s after the read ended
+    _values(collector)
     assert collector.reads == 2
 
 

@@ -2,7 +2,10 @@
 
 One ``get_stats()`` (a count per queue and state, and the oldest due job's age) serves every
 scrape within ``ttl`` seconds, and concurrent scrapes wait for one read rather than each
-running their own: a hundred scrapes a second cost the database one query a second.
+running their own: a hundred scrapes a second cost the database one query a second. The
+query counts every row, so on a large backlog it is slow (about 0.2 s for 100,000 rows on
+SQLite): a read is then reused for at least 50 times as long as it took, which keeps reading
+the state under 2% of the time whatever the table's size.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ if TYPE_CHECKING:
 
     from ferroq_core import QueueStats
 
-__all__ = ["DEFAULT_TTL", "QueueStateCollector"]
+__all__ = ["DEFAULT_TTL", "MAX_READ_SHARE", "QueueStateCollector"]
 
 log = logging.getLogger("ferroq.prometheus")
 
 #: Seconds a read of the queue's state is reused.
 DEFAULT_TTL = 1.0
+
+#: The largest share of the time spent reading the state: a read that took ``t`` seconds is
+#: reused for at least ``t / MAX_READ_SHARE`` seconds.
+MAX_READ_SHARE = 0.02
 
 _STATES = ("pending", "delayed", "claimed", "failed")
 
@@ -48,13 +55,15 @@ class QueueStateCollector:
         self._lock = threading.Lock()
         self._stats: QueueStats | None = None
         self._read_at = float("-inf")
+        self._hold = ttl
         self._up = False
         #: Database reads made (for tests and the docs' claim about the cache).
         self.reads = 0
 
     def _current(self) -> tuple[QueueStats | None, bool]:
         with self._lock:
-            if self._clock() - self._read_at >= self._ttl:
+            started = self._clock()
+            if started - self._read_at >= self._hold:
                 self.reads += 1
                 try:
                     self._stats, self._up = self._read(), True
@@ -63,6 +72,7 @@ class QueueStateCollector:
                     self._stats, self._up = None, False
                 # A failed read is cached too: a database in trouble is not asked more often.
                 self._read_at = self._clock()
+                self._hold = max(self._ttl, (self._read_at - started) / MAX_READ_SHARE)
             return self._stats, self._up
 
     def describe(self) -> list[Any]:
