@@ -641,6 +641,20 @@ def test_claimed_fires_once_per_claim_with_its_rows(tmp_path: Path) -> None:
     assert [c for c, _ in rec.claimed] == [[one]]
 
 
+def test_a_row_whose_attempts_are_spent_is_not_claimed_to_start(tmp_path: Path) -> None:
+    rec = BatchRecorder()
+    with _queue(tmp_path, rec) as runtime:
+        spent = int(Once("killed its worker").dispatch())
+        (row,) = runtime.backend.claim(["default"], "host:1:dead", 1)
+        runtime.backend.requeue([row.lease])  # its worker died on the last attempt
+        fresh = int(Work("fresh").dispatch())
+        _work_once(runtime)
+        assert runtime.backend.get_stats().failed == 1
+    assert [i for batch, _ in rec.claimed for i in batch] == [fresh]
+    assert SEEN == ["fresh"]
+    assert spent != fresh
+
+
 @covers("ferroq_jobs_succeeded")
 def test_succeeded_batches_fire_with_each_duration(tmp_path: Path) -> None:
     rec = BatchRecorder()

@@ -413,7 +413,9 @@ def ferroq_jobs_claimed(rows: Sequence[JobRow], worker_id: str) -> None:
     The batch form of :func:`ferroq_job_started` for metrics, which pays one hook call per
     claim (``claimed_at - available_at`` of each row is how long it waited once due).
 
-    :param rows: the claimed rows (``attempts`` counts this attempt; never empty).
+    :param rows: the claimed rows that will run (``attempts`` counts this attempt; never
+        empty). A row whose attempts were already spent (its last attempt killed its worker)
+        is parked as failed without running and is not among them.
     :param worker_id: the claiming worker's id (``host:pid:uuid``).
 
     Example::
