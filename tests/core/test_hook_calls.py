@@ -626,6 +626,30 @@ def _work_once(runtime: Runtime) -> None:
     assert WorkerLoop(runtime, config, handle_signals=False).run() == 0
 
 
+@covers("ferroq_jobs_enqueued")
+def test_enqueued_batches_fire_once_per_dispatch_call(tmp_path: Path) -> None:
+    calls: list[tuple[list[str], list[tuple[int, bool]]]] = []
+
+    class Plugin:
+        @hookimpl
+        def ferroq_jobs_enqueued(
+            self, requests: Sequence[EnqueueRequest], results: Sequence[Any]
+        ) -> None:
+            calls.append(([r.payload for r in requests], [(r.id, r.duplicate) for r in results]))
+
+    with _queue(tmp_path, Plugin()):
+        ids = [int(i) for i in dispatch_many([Work("a"), Work("b").with_idempotency_key("k")])]
+        again = int(Work("b").with_idempotency_key("k").dispatch())
+    assert calls == [
+        (
+            ['{"label":"a","fail":false}', '{"label":"b","fail":false}'],
+            [(ids[0], False), (ids[1], False)],
+        ),
+        (['{"label":"b","fail":false}'], [(again, True)]),
+    ]
+    assert again == ids[1]
+
+
 @covers("ferroq_jobs_claimed")
 def test_claimed_fires_once_per_claim_with_its_rows(tmp_path: Path) -> None:
     rec = BatchRecorder()

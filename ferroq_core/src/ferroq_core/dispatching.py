@@ -296,6 +296,7 @@ def enqueue_pending(
         requests, results = _observed_write(runtime, requests, connection)
     else:
         results = runtime.backend.enqueue(requests, connection=connection)
+    fire(runtime.pm, "ferroq_jobs_enqueued", requests=requests, results=results)
     # Nothing in this loop can register a plugin while none listens: check once, not per job.
     if runtime.pm.hook.ferroq_job_enqueued.get_hookimpls():
         for req, res in zip(requests, results, strict=False):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.job import Job
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
-    from ferroq_core.records import EnqueueRequest, JobRow
+    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow
     from ferroq_core.runtime import Runtime
     from ferroq_core.serialization import Serializer
 
@@ -44,6 +44,7 @@ __all__ = [
     "ferroq_job_succeeded",
     "ferroq_job_types",
     "ferroq_jobs_claimed",
+    "ferroq_jobs_enqueued",
     "ferroq_jobs_succeeded",
     "ferroq_register_commands",
     "ferroq_serializers",
@@ -403,6 +404,27 @@ def ferroq_job_failed(row: JobRow, error: BaseException) -> None:
         @hookimpl
         def ferroq_job_failed(row, error):
             sentry_sdk.capture_exception(error)
+    """
+
+
+@hookspec
+def ferroq_jobs_enqueued(
+    requests: Sequence[EnqueueRequest], results: Sequence[EnqueueResult]
+) -> None:
+    """The rows of one dispatch call were written (db mode): one call per dispatch call.
+
+    The batch form of :func:`ferroq_job_enqueued` (which still fires per job), for metrics:
+    a bulk dispatch pays one hook call. Called after the insert; when the caller owns the
+    transaction that is before it commits.
+
+    :param requests: what was inserted, in dispatch order (never empty).
+    :param results: the stored id of each, and whether it was an idempotent duplicate.
+
+    Example::
+
+        @hookimpl
+        def ferroq_jobs_enqueued(requests, results):
+            metrics.incr("jobs.enqueued", sum(not r.duplicate for r in results))
     """
 
 

@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ferroq_core import JobRow
+    from ferroq_core import EnqueueRequest, EnqueueResult, JobRow
 
 __all__ = ["BUCKETS", "JobMetrics", "Tally", "job_metrics"]
 
@@ -117,8 +117,17 @@ class JobMetrics:
             self._children[key] = series
         return series
 
-    def enqueued_one(self, queue: str, job_type: str) -> None:
-        self.enqueued.labels(queue, job_type).inc()
+    def enqueued_batch(
+        self, requests: Sequence[EnqueueRequest], results: Sequence[EnqueueResult]
+    ) -> None:
+        """Count the new rows of one dispatch call (not its idempotent duplicates)."""
+        counts: dict[tuple[str, str], int] = {}
+        for request, result in zip(requests, results, strict=False):
+            if not result.duplicate:
+                key = (request.queue, request.job_type)
+                counts[key] = counts.get(key, 0) + 1
+        for (queue, job_type), n in counts.items():
+            self.enqueued.labels(queue, job_type).inc(n)
 
     # The two batch methods inline Tally.add and look a series up only when the key changes
     # (a batch is usually one queue and job type): about 0.3 us per job, against 0.8 with a

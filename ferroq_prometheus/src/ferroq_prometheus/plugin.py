@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
     import click
 
-    from ferroq_core import EnqueueRequest, JobRow, Runtime
+    from ferroq_core import EnqueueRequest, EnqueueResult, JobRow, Runtime
 
 
 @hookimpl
-def ferroq_job_enqueued(job_id: int, request: EnqueueRequest, duplicate: bool) -> None:
-    if not duplicate:
-        job_metrics().enqueued_one(request.queue, request.job_type)
+def ferroq_jobs_enqueued(
+    requests: Sequence[EnqueueRequest], results: Sequence[EnqueueResult]
+) -> None:
+    job_metrics().enqueued_batch(requests, results)
 
 
 @hookimpl
