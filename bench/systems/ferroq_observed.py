@@ -3,7 +3,8 @@
 ``ferroq+prometheus``: the worker has ferroq_prometheus registered and serves its metrics (as
 ``ferroq worker --metrics-port`` does); the benchmark's driver scrapes it every second.
 ``ferroq+otel``: the worker has ferroq_otel registered and no OpenTelemetry SDK configured.
-Everything else is ``ferroq``'s (the same jobs, worker and options).
+The dispatching process has the plugin registered too (the enqueue workloads). Everything
+else is ``ferroq``'s (the same jobs, worker and options).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import sys
 import threading
 import urllib.request
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from bench.common import spawn
@@ -21,6 +23,8 @@ from ferroq_core import WorkerConfig, WorkerLoop
 
 if TYPE_CHECKING:
     import subprocess
+
+    from ferroq_core import Runtime
 
 #: system name -> the plugin module the worker registers
 PLUGINS = {"ferroq+prometheus": "ferroq_prometheus.plugin", "ferroq+otel": "ferroq_otel.plugin"}
@@ -47,6 +51,14 @@ class ObservedSystem(FerroqSystem):
         super().__init__(backend, url, queue, **options)
         self.name = name
         self._stop = threading.Event()
+
+    @property
+    def rt(self) -> Runtime:
+        """The dispatching runtime, with the plugin registered too (the enqueue workloads)."""
+        if self._rt is None:
+            self._rt = runtime_for(self.url)
+            self._rt.pm.register(import_module(PLUGINS[self.name]), name=self.name)
+        return self._rt
 
     def start_worker(self, env: dict[str, str]) -> subprocess.Popen[str]:
         port = _free_port() if self.name == "ferroq+prometheus" else 0
@@ -78,8 +90,6 @@ def make_otel(backend: str, url: str, queue: str, **options: Any) -> ObservedSys
 
 # -- the worker process ----------------------------------------------------------------------
 def main(argv: list[str]) -> None:
-    from importlib import import_module
-
     name, url, queue, batch, port = argv
     rt = runtime_for(url)
     rt.pm.register(import_module(PLUGINS[name]), name=name)

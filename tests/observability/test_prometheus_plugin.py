@@ -128,6 +128,8 @@ def test_dispatch_and_drain_count_with_the_plugin_registered(runtime: Runtime, d
         drain(runtime=observed)
     finally:
         observed.close()
+    # The worker's tallies reach the metrics within a second (a scrape adds them at once).
+    wait_for(lambda: _sample("ferroq_jobs_started_total") - before["started"] == 3, timeout=10)
     after = {n: _sample(f"ferroq_jobs_{n}_total") - before[n] for n in names}
     assert after == {"enqueued": 3, "started": 3, "succeeded": 2, "retried": 0, "failed": 1}
 

@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ferroq_core import ConfigError
-from ferroq_prometheus.metrics import job_metrics
+from ferroq_prometheus.metrics import flush_pending, job_metrics
 from ferroq_prometheus.queue_state import DEFAULT_TTL, QueueStateCollector
 
 if TYPE_CHECKING:
@@ -106,13 +106,24 @@ class _LiveChildren:
         return self.inner.collect()  # type: ignore[no-untyped-call]
 
 
+class _Flushed:
+    """A registry's metrics after the worker's tallies are added to them."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def collect(self) -> Any:
+        flush_pending()
+        return self.registry.collect()
+
+
 @contextlib.contextmanager
 def serve_queue_state(runtime: Runtime, port: int, host: str, ttl: float) -> Iterator[None]:
     """Serve the queue state (and this process's default registry) on ``host:port``."""
     collector = QueueStateCollector(runtime.backend.get_stats, ttl)
     REGISTRY.register(collector)
     try:
-        with listen(port, host, REGISTRY):
+        with listen(port, host, _Flushed(REGISTRY)):
             yield
     finally:
         REGISTRY.unregister(collector)
@@ -143,4 +154,5 @@ def worker_metrics(
         else:
             yield
     finally:
+        flush_pending()  # a child's last tallies reach its files before it exits
         workers.set(0)
