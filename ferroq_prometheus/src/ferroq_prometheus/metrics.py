@@ -68,17 +68,6 @@ class Tally:
         histogram._sum.inc(self.total)
 
 
-class _Pending:
-    """What a (queue, job type) saw since the last flush: claims (with their waits) and
-    successes (with their run times)."""
-
-    __slots__ = ("duration", "wait")
-
-    def __init__(self) -> None:
-        self.wait = Tally()
-        self.duration = Tally()
-
-
 #: Stands for "no tally yet" in the batch loops (never added to).
 _NO_TALLY = Tally()
 
@@ -126,9 +115,14 @@ class JobMetrics:
             multiprocess_mode="livesum",
         )
         self._children: dict[tuple[str, str], _Series] = {}
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str], _Pending] = {}
+        # Claims are tallied on the worker's main thread, successes on its write-back thread:
+        # a lock each, so neither waits for the other.
+        self._waits: dict[tuple[str, str], Tally] = {}
+        self._waits_lock = threading.Lock()
+        self._runs: dict[tuple[str, str], Tally] = {}
+        self._runs_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
+        self._flusher_lock = threading.Lock()
 
     def _of(self, key: tuple[str, str]) -> _Series:
         series = self._children.get(key)
@@ -156,13 +150,13 @@ class JobMetrics:
         for (queue, job_type), n in counts.items():
             self.enqueued.labels(queue, job_type).inc(n)
 
-    # The worker's two batch hooks only tally, under one lock, into the observations not yet
-    # added to the metrics; flush() adds them (per queue and job type: a few locked additions,
+    # The worker's two batch hooks only tally, under a lock each, into the observations not
+    # yet added to the metrics; flush() adds them (per queue and job type: a few locked additions,
     # however many jobs). They inline Tally.add and look a tally up only when the key changes
     # (a batch is usually one queue and job type).
     def claimed(self, rows: Sequence[JobRow]) -> None:
-        with self._lock:
-            pending = self._pending
+        with self._waits_lock:
+            pending = self._waits
             last: tuple[str, str] | None = None
             tally = _NO_TALLY
             for row in rows:
@@ -171,7 +165,7 @@ class JobMetrics:
                     continue
                 key = (row.queue, row.job_type)
                 if key != last:
-                    tally = (pending.get(key) or pending.setdefault(key, _Pending())).wait
+                    tally = pending.get(key) or pending.setdefault(key, Tally())
                     last = key
                 waited = (at - row.available_at).total_seconds()
                 if waited < 0.0:
@@ -183,14 +177,14 @@ class JobMetrics:
             self._start_flusher()
 
     def succeeded_batch(self, rows: Sequence[JobRow], durations: Sequence[float]) -> None:
-        with self._lock:
-            pending = self._pending
+        with self._runs_lock:
+            pending = self._runs
             last: tuple[str, str] | None = None
             tally = _NO_TALLY
             for row, duration in zip(rows, durations, strict=False):
                 key = (row.queue, row.job_type)
                 if key != last:
-                    tally = (pending.get(key) or pending.setdefault(key, _Pending())).duration
+                    tally = pending.get(key) or pending.setdefault(key, Tally())
                     last = key
                 tally.count += 1
                 tally.total += duration
@@ -200,21 +194,23 @@ class JobMetrics:
 
     def flush(self) -> None:
         """Add the observations tallied since the last flush to the metrics."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for key, done in pending.items():
+        with self._waits_lock:
+            waits, self._waits = self._waits, {}
+        with self._runs_lock:
+            runs, self._runs = self._runs, {}
+        for key, tally in waits.items():
             series = self._of(key)
-            if done.wait.count:
-                series.started.inc(done.wait.count)
-                done.wait.into(series.wait)
-            if done.duration.count:
-                series.succeeded.inc(done.duration.count)
-                done.duration.into(series.duration)
+            series.started.inc(tally.count)
+            tally.into(series.wait)
+        for key, tally in runs.items():
+            series = self._of(key)
+            series.succeeded.inc(tally.count)
+            tally.into(series.duration)
 
     def _start_flusher(self) -> None:
         # Scrapes of ferroq's endpoints flush first; the thread covers the rest (a supervised
         # child's files, an application serving the registry itself) within FLUSH_EVERY.
-        with self._lock:
+        with self._flusher_lock:
             if self._flusher is not None:
                 return
             self._flusher = threading.Thread(
