@@ -159,6 +159,10 @@ class JobMetrics:
             pending = self._waits
             last: tuple[str, str] | None = None
             tally = _NO_TALLY
+            # Jobs dispatched together share their due time, and a claim's their claim time:
+            # the wait and its bucket are worked out once per distinct pair.
+            last_due = last_at = None
+            waited, bucket = 0.0, 0
             for row in rows:
                 at = row.claimed_at
                 if at is None:
@@ -167,12 +171,16 @@ class JobMetrics:
                 if key != last:
                     tally = pending.get(key) or pending.setdefault(key, Tally())
                     last = key
-                waited = (at - row.available_at).total_seconds()
-                if waited < 0.0:
-                    waited = 0.0
+                due = row.available_at
+                if due != last_due or at != last_at:
+                    waited = (at - due).total_seconds()
+                    if waited < 0.0:
+                        waited = 0.0
+                    bucket = bisect_left(BUCKETS, waited)
+                    last_due, last_at = due, at
                 tally.count += 1
                 tally.total += waited
-                tally.buckets[bisect_left(BUCKETS, waited)] += 1
+                tally.buckets[bucket] += 1
         if self._flusher is None:
             self._start_flusher()
 
