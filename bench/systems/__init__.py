@@ -16,6 +16,13 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ferroq": ("bench.systems.ferroq_sys", ("sqlite", "postgres"), "ferroq-core"),
     # ferroq again, through PgBouncer in transaction mode (bench.run starts the pooler).
     "ferroq-pgbouncer": ("bench.systems.pgbouncer_sys", ("postgres",), "pgbouncer"),
+    # ferroq with an observability plugin installed (bench/systems/ferroq_observed.py).
+    "ferroq+prometheus": (
+        "bench.systems.ferroq_observed",
+        ("sqlite", "postgres"),
+        "ferroq-prometheus",
+    ),
+    "ferroq+otel": ("bench.systems.ferroq_observed", ("sqlite", "postgres"), "ferroq-otel"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),
@@ -34,5 +41,8 @@ def load(name: str, backend: str, url: str, queue: str, **options: Any) -> Syste
         mod = import_module(module)
     except ImportError as exc:
         raise NotInstalled(f"{package} not installed ({exc})") from exc
-    system: System = mod.make(backend, url, queue, **options)
+    # A module serving several systems has a make_<suffix> per system ("ferroq+otel").
+    suffix = base_name(name).partition("+")[2]
+    make = getattr(mod, f"make_{suffix}") if suffix else mod.make
+    system: System = make(backend, url, queue, **options)
     return system

@@ -26,6 +26,8 @@ from ferroq_core import (
     JobRow,
     QueueConfig,
     Runtime,
+    WorkerConfig,
+    WorkerLoop,
     dispatch,
     dispatch_many,
     hookimpl,
@@ -33,12 +35,13 @@ from ferroq_core import (
     make_plugin_manager,
 )
 from ferroq_core.cli import make_cli
+from ferroq_core.cli.worker import worker_argv
 from ferroq_core.registry import JobRegistry
 from ferroq_core.serialization import JsonSerializer
 from ferroq_core.testing import drain, sqlite_queue
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping, Sequence
     from pathlib import Path
 
     import pluggy
@@ -379,6 +382,131 @@ def test_a_plugin_adds_a_command_to_the_command_line(tmp_path: Path) -> None:
     assert ran.output == f"hello you from {url}\n"
 
 
+@covers("ferroq_worker_options")
+def test_a_plugin_adds_an_option_to_the_worker(tmp_path: Path) -> None:
+    class Plugin:
+        @hookimpl
+        def ferroq_worker_options(self) -> list[click.Option]:
+            return [click.Option(["--greeting"], default=None, help="Say this at start.")]
+
+    cli = make_cli(_pm(Plugin()))
+    helped = CliRunner().invoke(cli, ["worker", "--help"], prog_name="ferroq")
+    assert helped.exit_code == 0, helped.output
+    assert "--greeting" in helped.output
+    assert "Say this at start." in helped.output
+    # Under --processes every child gets the plugins' options as given.
+    argv = worker_argv(WorkerConfig(), [], 0, {"greeting": "hi"}, cli.commands["worker"])
+    assert argv[-2:] == ["--greeting", "hi"]
+    assert "--greeting" not in worker_argv(
+        WorkerConfig(), [], 0, {"greeting": None}, cli.commands["worker"]
+    )
+
+
+@covers("ferroq_worker_scope")
+def test_worker_scopes_wrap_the_run_of_a_worker_process(tmp_path: Path) -> None:
+    events: list[tuple[str, Any]] = []
+
+    class Plugin:
+        @hookimpl
+        def ferroq_worker_options(self) -> list[click.Option]:
+            return [click.Option(["--greeting"], default=None)]
+
+        @hookimpl
+        def ferroq_worker_scope(
+            self, runtime: Runtime, options: Mapping[str, Any], role: str
+        ) -> Any:
+            events.append(("called", (dict(options), role, isinstance(runtime, Runtime))))
+
+            @contextmanager
+            def scope() -> Iterator[None]:
+                events.append(("entered", None))
+                yield
+                events.append(("left", None))
+
+            return scope()
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    cli = make_cli(_pm(Plugin(), sqlite=True))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--database-url", url, "migrate"]).exit_code == 0
+    ran = runner.invoke(
+        cli,
+        ["--database-url", url, "worker", "--greeting", "hi", "--stop-when-empty"],
+        prog_name="ferroq",
+    )
+    assert ran.exit_code == 0, ran.output
+    assert events == [
+        ("called", ({"greeting": "hi"}, "worker", True)),
+        ("entered", None),
+        ("left", None),
+    ]
+
+
+# -- dispatch ------------------------------------------------------------------------------
+
+
+@covers("ferroq_dispatch_scope")
+def test_dispatch_scopes_wrap_the_write_of_each_dispatch_call(tmp_path: Path) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    class Plugin:
+        runtime: Runtime
+
+        @hookimpl
+        def ferroq_dispatch_scope(self, requests: Sequence[EnqueueRequest]) -> Any:
+            @contextmanager
+            def scope() -> Iterator[None]:
+                seen.append(("enter", self.runtime.backend.get_stats().pending))
+                yield
+                seen.append(("exit", self.runtime.backend.get_stats().pending))
+
+            seen.append(("requests", [r.payload for r in requests]))
+            return scope()
+
+    plugin = Plugin()
+    with _queue(tmp_path, plugin) as runtime:
+        plugin.runtime = runtime
+        dispatch_many([Work("a"), Work("b")])
+        Work("c").dispatch()
+    assert seen == [
+        ("requests", ['{"label":"a","fail":false}', '{"label":"b","fail":false}']),
+        ("enter", 0),
+        ("exit", 2),
+        ("requests", ['{"label":"c","fail":false}']),
+        ("enter", 2),
+        ("exit", 3),
+    ]
+
+
+@covers("ferroq_dispatch_requests")
+def test_a_plugin_rewrites_the_rows_a_dispatch_writes(tmp_path: Path) -> None:
+    class Plugin:
+        @hookimpl
+        def ferroq_dispatch_requests(
+            self, requests: Sequence[EnqueueRequest]
+        ) -> list[EnqueueRequest]:
+            return [attrs.evolve(r, payload=r.payload.replace('"a', '"z')) for r in requests]
+
+    class Wrong:
+        @hookimpl
+        def ferroq_dispatch_requests(
+            self, requests: Sequence[EnqueueRequest]
+        ) -> list[EnqueueRequest]:
+            return []
+
+    with _queue(tmp_path, Plugin()) as runtime:
+        dispatch_many([Work("a1"), Work("b1")])
+        drain(runtime=runtime)
+    assert SEEN == ["z1", "b1"]
+    SEEN.clear()
+    # A result of the wrong length is logged; the rows are written as they were.
+    (tmp_path / "wrong").mkdir()
+    with _queue(tmp_path / "wrong", Wrong()) as runtime:
+        Work("a2").dispatch()
+        drain(runtime=runtime)
+    assert SEEN == ["a2"]
+
+
 # -- lifecycle events ----------------------------------------------------------------------
 
 
@@ -477,6 +605,153 @@ def test_failed_fires_when_attempts_are_spent(tmp_path: Path) -> None:
     assert isinstance(failed["error"], RuntimeError)
     assert str(failed["error"]) == "boom last"
     assert rec.of("retrying") == []
+
+
+class BatchRecorder:
+    def __init__(self) -> None:
+        self.claimed: list[tuple[list[int], str]] = []
+        self.succeeded: list[tuple[list[int], list[float]]] = []
+
+    @hookimpl
+    def ferroq_jobs_claimed(self, rows: Sequence[JobRow], worker_id: str) -> None:
+        self.claimed.append(([r.id for r in rows], worker_id))
+
+    @hookimpl
+    def ferroq_jobs_succeeded(self, rows: Sequence[JobRow], durations: Sequence[float]) -> None:
+        self.succeeded.append(([r.id for r in rows], list(durations)))
+
+
+def _work_once(runtime: Runtime) -> None:
+    config = WorkerConfig(queues=("default",), concurrency=10, stop_when_empty=True)
+    assert WorkerLoop(runtime, config, handle_signals=False).run() == 0
+
+
+@covers("ferroq_jobs_enqueued")
+def test_enqueued_batches_fire_once_per_dispatch_call(tmp_path: Path) -> None:
+    calls: list[tuple[list[str], list[tuple[int, bool]]]] = []
+
+    class Plugin:
+        @hookimpl
+        def ferroq_jobs_enqueued(
+            self, requests: Sequence[EnqueueRequest], results: Sequence[Any]
+        ) -> None:
+            calls.append(([r.payload for r in requests], [(r.id, r.duplicate) for r in results]))
+
+    with _queue(tmp_path, Plugin()):
+        ids = [int(i) for i in dispatch_many([Work("a"), Work("b").with_idempotency_key("k")])]
+        again = int(Work("b").with_idempotency_key("k").dispatch())
+    assert calls == [
+        (
+            ['{"label":"a","fail":false}', '{"label":"b","fail":false}'],
+            [(ids[0], False), (ids[1], False)],
+        ),
+        (['{"label":"b","fail":false}'], [(again, True)]),
+    ]
+    assert again == ids[1]
+
+
+@covers("ferroq_jobs_claimed")
+def test_claimed_fires_once_per_claim_with_its_rows(tmp_path: Path) -> None:
+    rec = BatchRecorder()
+    with _queue(tmp_path, rec) as runtime:
+        ids = [int(i) for i in dispatch_many([Work(str(n)) for n in range(5)])]
+        _work_once(runtime)
+        ((claimed, worker_id),) = rec.claimed
+        assert sorted(claimed) == ids
+        assert worker_id.count(":") == 2
+        rec.claimed.clear()
+        one = int(Work("x").dispatch())
+        drain(runtime=runtime)
+    assert [c for c, _ in rec.claimed] == [[one]]
+
+
+def test_a_row_whose_attempts_are_spent_is_not_claimed_to_start(tmp_path: Path) -> None:
+    rec = BatchRecorder()
+    with _queue(tmp_path, rec) as runtime:
+        spent = int(Once("killed its worker").dispatch())
+        (row,) = runtime.backend.claim(["default"], "host:1:dead", 1)
+        runtime.backend.requeue([row.lease])  # its worker died on the last attempt
+        fresh = int(Work("fresh").dispatch())
+        _work_once(runtime)
+        assert runtime.backend.get_stats().failed == 1
+    assert [i for batch, _ in rec.claimed for i in batch] == [fresh]
+    assert SEEN == ["fresh"]
+    assert spent != fresh
+
+
+@covers("ferroq_jobs_succeeded")
+def test_succeeded_batches_fire_with_each_duration(tmp_path: Path) -> None:
+    rec = BatchRecorder()
+    with _queue(tmp_path, rec) as runtime:
+        ids = [int(i) for i in dispatch_many([Work(str(n)) for n in range(5)])]
+        Work("bad", fail=True).dispatch()  # a failure is not a success
+        _work_once(runtime)
+    done = [i for batch, _ in rec.succeeded for i in batch]
+    assert sorted(done) == ids
+    for batch, durations in rec.succeeded:
+        assert len(durations) == len(batch)
+        assert all(0.0 <= d < 60.0 for d in durations)
+
+
+def test_hook_errors_never_affect_a_job(tmp_path: Path) -> None:
+    class Broken:
+        @hookimpl
+        def ferroq_dispatch_scope(self, requests: Sequence[EnqueueRequest]) -> Any:
+            raise RuntimeError("scope hook")
+
+        @hookimpl
+        def ferroq_dispatch_requests(self, requests: Sequence[EnqueueRequest]) -> Any:
+            raise RuntimeError("rewrite hook")
+
+        @hookimpl
+        def ferroq_job_enqueued(self, job_id: int, request: Any, duplicate: bool) -> None:
+            raise RuntimeError("enqueued hook")
+
+        @hookimpl
+        def ferroq_jobs_claimed(self, rows: Sequence[JobRow], worker_id: str) -> None:
+            raise RuntimeError("claimed hook")
+
+        @hookimpl
+        def ferroq_job_started(self, row: JobRow, worker_id: str) -> None:
+            raise RuntimeError("started hook")
+
+        @hookimpl
+        def ferroq_jobs_succeeded(self, rows: Sequence[JobRow], durations: Sequence[float]) -> None:
+            raise RuntimeError("succeeded batch hook")
+
+        @hookimpl
+        def ferroq_job_succeeded(self, row: JobRow, duration: float) -> None:
+            raise RuntimeError("succeeded hook")
+
+        @hookimpl
+        def ferroq_job_retrying(self, row: JobRow, error: BaseException, delay: float) -> None:
+            raise RuntimeError("retrying hook")
+
+        @hookimpl
+        def ferroq_job_failed(self, row: JobRow, error: BaseException) -> None:
+            raise RuntimeError("failed hook")
+
+    class BadScope:
+        @hookimpl
+        def ferroq_dispatch_scope(self, requests: Sequence[EnqueueRequest]) -> Any:
+            @contextmanager
+            def scope() -> Iterator[None]:
+                raise RuntimeError("entering")
+                yield
+
+            return scope()
+
+    with _queue(tmp_path, Broken(), BadScope()) as runtime:
+        dispatch_many([Work("ok1"), Work("ok2")])
+        Once("bad", fail=True).dispatch()
+        _work_once(runtime)
+        assert runtime.backend.get_stats().failed == 1
+        assert runtime.backend.get_stats().pending == 0
+        Work("ok3").dispatch()
+        Work("again", fail=True).dispatch()
+        result = drain(runtime=runtime, advance_time=True)
+    assert sorted(SEEN) == ["again", "again", "again", "bad", "ok1", "ok2", "ok3"]
+    assert (result.succeeded, result.retried, result.failed) == (1, 2, 1)
 
 
 def test_every_hookspec_has_a_call_test() -> None:

@@ -18,7 +18,14 @@ import attrs
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ferroq_core", "ferroq_sqlite", "ferroq_postgres", "ferroq_tenancy")
+PACKAGES = (
+    "ferroq_core",
+    "ferroq_sqlite",
+    "ferroq_postgres",
+    "ferroq_tenancy",
+    "ferroq_prometheus",
+    "ferroq_otel",
+)
 PLUGIN_PACKAGES = PACKAGES[1:]
 
 #: Modules ferroq_core may import inside a function: dependencies that are optional, or only
@@ -32,7 +39,18 @@ ALLOWED_LOCAL_IMPORTS = frozenset(
 )
 
 #: Core code never names these, not even inside a function: dependencies point inward.
-NEVER_IN_CORE = frozenset({"ferroq_sqlite", "ferroq_postgres", "ferroq_tenancy", "psycopg"})
+NEVER_IN_CORE = frozenset(
+    {
+        "ferroq_sqlite",
+        "ferroq_postgres",
+        "ferroq_tenancy",
+        "ferroq_prometheus",
+        "ferroq_otel",
+        "prometheus_client",
+        "opentelemetry",
+        "psycopg",
+    }
+)
 
 
 @attrs.frozen
@@ -334,8 +352,9 @@ def _private_uses(package: str) -> list[str]:
     return bad
 
 
-def test_tenancy_uses_only_public_core_names() -> None:
-    assert _private_uses("ferroq_tenancy") == []
+@pytest.mark.parametrize("package", ["ferroq_tenancy", "ferroq_prometheus", "ferroq_otel"])
+def test_plugins_use_only_public_core_names(package: str) -> None:
+    assert _private_uses(package) == []
 
 
 @pytest.mark.parametrize("package", ["ferroq_sqlite", "ferroq_postgres"])

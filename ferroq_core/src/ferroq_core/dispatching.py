@@ -22,7 +22,7 @@ from ferroq_core.execution import call_failed, call_handle, decode_row, job_scop
 from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
 from ferroq_core.records import EnqueueRequest
-from ferroq_core.runtime import fire
+from ferroq_core.runtime import fire, guarded_scopes
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from ferroq_core.job import Job
+    from ferroq_core.records import EnqueueResult
     from ferroq_core.runtime import JobContext, Runtime
 
 __all__ = [
@@ -304,7 +305,13 @@ def enqueue_pending(
         return intercept([_pending(i) for i in items], runtime)
     pendings = [i if type(i) is PendingDispatch else _pending(i) for i in items]
     requests = _RequestBuilder(runtime).build_all(pendings)
-    results = runtime.backend.enqueue(requests, connection=connection)
+    hook = runtime.pm.hook
+    # Checked once per dispatch call: with no observer the insert is all there is.
+    if hook.ferroq_dispatch_scope.get_hookimpls() or hook.ferroq_dispatch_requests.get_hookimpls():
+        requests, results = _observed_write(runtime, requests, connection)
+    else:
+        results = runtime.backend.enqueue(requests, connection=connection)
+    fire(runtime.pm, "ferroq_jobs_enqueued", requests=requests, results=results)
     # Nothing in this loop can register a plugin while none listens: check once, not per job.
     if runtime.pm.hook.ferroq_job_enqueued.get_hookimpls():
         for req, res in zip(requests, results, strict=False):
@@ -316,6 +323,37 @@ def enqueue_pending(
                 duplicate=res.duplicate,
             )
     return [JobId(r.id, duplicate=True) if r.duplicate else _plain_id(r.id) for r in results]
+
+
+def _observed_write(
+    runtime: Runtime, requests: list[EnqueueRequest], connection: Any
+) -> tuple[list[EnqueueRequest], list[EnqueueResult]]:
+    """The insert inside the plugins' dispatch scopes, with the rows they rewrite."""
+    with guarded_scopes(runtime.pm, "ferroq_dispatch_scope", requests=requests):
+        requests = _rewritten(runtime.pm, requests)
+        return requests, runtime.backend.enqueue(requests, connection=connection)
+
+
+def _rewritten(pm: pluggy.PluginManager, requests: list[EnqueueRequest]) -> list[EnqueueRequest]:
+    hook = pm.hook.ferroq_dispatch_requests
+    if not hook.get_hookimpls():
+        return requests
+    try:
+        result = hook(requests=requests)
+    except Exception:
+        log.exception("ferroq plugin hook ferroq_dispatch_requests raised; ignoring")
+        return requests
+    if result is None:
+        return requests
+    if len(result) != len(requests) or not all(isinstance(r, EnqueueRequest) for r in result):
+        log.error(
+            "a ferroq_dispatch_requests implementation returned %d items for %d requests; "
+            "writing the requests as they were",
+            len(result),
+            len(requests),
+        )
+        return requests
+    return list(result)
 
 
 def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:

@@ -19,20 +19,23 @@ from typing import TYPE_CHECKING, Any
 from ferroq_core.markers import hookspec
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from contextlib import AbstractContextManager
 
     import click
 
     from ferroq_core.job import Job
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
-    from ferroq_core.records import EnqueueRequest, JobRow
+    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow
+    from ferroq_core.runtime import Runtime
     from ferroq_core.serialization import Serializer
 
 __all__ = [
     "ferroq_backends",
     "ferroq_backoff_policies",
     "ferroq_capture_tenants",
+    "ferroq_dispatch_requests",
+    "ferroq_dispatch_scope",
     "ferroq_job_enqueued",
     "ferroq_job_failed",
     "ferroq_job_retrying",
@@ -40,9 +43,14 @@ __all__ = [
     "ferroq_job_started",
     "ferroq_job_succeeded",
     "ferroq_job_types",
+    "ferroq_jobs_claimed",
+    "ferroq_jobs_enqueued",
+    "ferroq_jobs_succeeded",
     "ferroq_register_commands",
     "ferroq_serializers",
     "ferroq_tenant_scope",
+    "ferroq_worker_options",
+    "ferroq_worker_scope",
     "hookspec",
 ]
 
@@ -218,6 +226,102 @@ def ferroq_register_commands(cli: click.Group) -> None:
     """
 
 
+@hookspec
+def ferroq_worker_options() -> Sequence[click.Option]:
+    """Options this plugin adds to ``ferroq worker``.
+
+    Called once per command line built, after :func:`ferroq_register_commands`. Their values
+    reach :func:`ferroq_worker_scope` as ``options`` (keyed by each option's parameter name),
+    and under ``--processes`` they are passed on, unchanged, to every child. Give options names
+    core does not use.
+
+    :return: a sequence of ``click.Option`` (empty when none).
+
+    Example::
+
+        @hookimpl
+        def ferroq_worker_options():
+            return [click.Option(["--metrics-port"], type=int, default=None,
+                                 help="Serve Prometheus metrics on this port.")]
+    """
+
+
+@hookspec
+def ferroq_worker_scope(
+    runtime: Runtime, options: Mapping[str, Any], role: str
+) -> AbstractContextManager[Any] | None:
+    """A context manager to enter around the run of one ``ferroq worker`` process.
+
+    Entered after the application's modules are imported (``--import``) and before the first
+    claim, left when the process stops (in the reverse order). ``role`` says which process
+    this is: ``worker`` (a worker without ``--processes``), ``supervisor`` (the parent under
+    ``--processes``: it runs no jobs; environment variables it sets while entered reach the
+    children it starts) or ``child`` (a worker started by a supervisor). An error raised while
+    entering stops the process before it claims anything (a start-up error, such as a port in
+    use).
+
+    :param runtime: the queue the process serves.
+    :param options: the values of every plugin's :func:`ferroq_worker_options`.
+    :param role: ``worker``, ``supervisor`` or ``child``.
+    :return: a context manager, or None to add nothing.
+
+    Example::
+
+        @hookimpl
+        def ferroq_worker_scope(runtime, options, role):
+            if options.get("metrics_port") and role != "child":
+                return serve_metrics(options["metrics_port"])
+            return None
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# dispatch (called once per dispatch call in db mode; errors are logged and ignored)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def ferroq_dispatch_scope(requests: Sequence[EnqueueRequest]) -> AbstractContextManager[Any] | None:
+    """A context manager to enter around writing the rows of one dispatch call.
+
+    Called once per ``dispatch()`` or ``dispatch_many()`` call that writes to the database
+    (not in sync mode), on the dispatching thread; every non-None result is entered before the
+    insert and left after it, seeing the insert's exception if it raised. Errors a scope raises
+    while entering or leaving are logged and ignored: the dispatch goes on without it.
+
+    :param requests: the rows about to be written, in dispatch order (never empty).
+    :return: a context manager, or None to add nothing.
+
+    Example::
+
+        @hookimpl
+        def ferroq_dispatch_scope(requests):
+            return tracer.start_as_current_span("ferroq dispatch")
+    """
+
+
+@hookspec(firstresult=True)
+def ferroq_dispatch_requests(
+    requests: Sequence[EnqueueRequest],
+) -> Sequence[EnqueueRequest] | None:
+    """Rows to write instead of ``requests`` (to carry metadata in the payload, for instance).
+
+    Called once per dispatch call that writes to the database, inside the
+    :func:`ferroq_dispatch_scope` scopes; stops at the first non-None result. The result must
+    have one request per request given, in the same order; a result of another length, or an
+    error, is logged and the rows are written as they were.
+
+    :param requests: the rows about to be written, in dispatch order (never empty).
+    :return: the rows to write, or None to leave them as they are.
+
+    Example::
+
+        @hookimpl
+        def ferroq_dispatch_requests(requests):
+            return [attrs.evolve(r, payload=add_header(r.payload)) for r in requests]
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # lifecycle events (for logging and metrics; exceptions raised here are logged and ignored)
 # ---------------------------------------------------------------------------------------------
@@ -300,4 +404,62 @@ def ferroq_job_failed(row: JobRow, error: BaseException) -> None:
         @hookimpl
         def ferroq_job_failed(row, error):
             sentry_sdk.capture_exception(error)
+    """
+
+
+@hookspec
+def ferroq_jobs_enqueued(
+    requests: Sequence[EnqueueRequest], results: Sequence[EnqueueResult]
+) -> None:
+    """The rows of one dispatch call were written (db mode): one call per dispatch call.
+
+    The batch form of :func:`ferroq_job_enqueued` (which still fires per job), for metrics:
+    a bulk dispatch pays one hook call. Called after the insert; when the caller owns the
+    transaction that is before it commits.
+
+    :param requests: what was inserted, in dispatch order (never empty).
+    :param results: the stored id of each, and whether it was an idempotent duplicate.
+
+    Example::
+
+        @hookimpl
+        def ferroq_jobs_enqueued(requests, results):
+            metrics.incr("jobs.enqueued", sum(not r.duplicate for r in results))
+    """
+
+
+@hookspec
+def ferroq_jobs_claimed(rows: Sequence[JobRow], worker_id: str) -> None:
+    """A worker claimed ``rows`` and is about to start them: one call per claim, not per job.
+
+    The batch form of :func:`ferroq_job_started` for metrics, which pays one hook call per
+    claim (``claimed_at - available_at`` of each row is how long it waited once due).
+
+    :param rows: the claimed rows that will run (``attempts`` counts this attempt; never
+        empty). A row whose attempts were already spent (its last attempt killed its worker)
+        is parked as failed without running and is not among them.
+    :param worker_id: the claiming worker's id (``host:pid:uuid``).
+
+    Example::
+
+        @hookimpl
+        def ferroq_jobs_claimed(rows, worker_id):
+            metrics.incr("jobs.started", len(rows))
+    """
+
+
+@hookspec
+def ferroq_jobs_succeeded(rows: Sequence[JobRow], durations: Sequence[float]) -> None:
+    """Attempts finished without error and their jobs were deleted: one call per write-back.
+
+    The batch form of :func:`ferroq_job_succeeded` (which still fires per job), for metrics.
+
+    :param rows: the claimed rows whose completion was written (never empty).
+    :param durations: seconds each handler ran, in the order of ``rows``.
+
+    Example::
+
+        @hookimpl
+        def ferroq_jobs_succeeded(rows, durations):
+            metrics.incr("jobs.succeeded", len(rows))
     """

@@ -7,6 +7,7 @@ kit can also build their own (a fresh plugin manager per test, for instance).
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -18,6 +19,9 @@ from ferroq_core.plugins import make_plugin_manager
 from ferroq_core.registry import JobRegistry, default_registry
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from types import TracebackType
+
     import pluggy
 
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
@@ -28,6 +32,7 @@ __all__ = [
     "JobContext",
     "Runtime",
     "fire",
+    "guarded_scopes",
     "open_backend",
     "scheme_of",
     "select_backoff",
@@ -101,6 +106,60 @@ def fire(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
         hook(**kwargs)
     except Exception:
         log.exception("ferroq plugin hook %s raised; ignoring", name)
+
+
+class _Guarded:
+    """A plugin's scope whose own errors, entering or leaving, are logged and ignored; an
+    error raised inside it still reaches it and goes on unchanged."""
+
+    def __init__(self, scope: AbstractContextManager[Any], name: str) -> None:
+        self.scope, self.name, self.entered = scope, name, False
+
+    def __enter__(self) -> None:
+        try:
+            self.scope.__enter__()
+        except Exception:
+            log.exception("ferroq plugin scope %s raised entering; ignoring", self.name)
+            return
+        self.entered = True
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self.entered:
+            return
+        try:
+            self.scope.__exit__(kind, error, tb)
+        except Exception:
+            log.exception("ferroq plugin scope %s raised leaving; ignoring", self.name)
+
+
+class _Scopes(ExitStack):
+    """Enters its scopes when entered (an ExitStack enters them as they are added)."""
+
+    def __init__(self, scopes: list[_Guarded]) -> None:
+        super().__init__()
+        self.scopes = scopes
+
+    def __enter__(self) -> _Scopes:
+        for scope in self.scopes:
+            self.enter_context(scope)
+        return self
+
+
+def guarded_scopes(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> _Scopes:
+    """Every plugin's scope from hook ``name`` as one context manager, for observers: an
+    error calling the hook or entering or leaving a scope is logged and ignored, and never
+    swallows an error raised inside."""
+    try:
+        results = getattr(pm.hook, name)(**kwargs)
+    except Exception:
+        log.exception("ferroq plugin hook %s raised; ignoring", name)
+        results = []
+    return _Scopes([_Guarded(r, name) for r in results if r is not None])
 
 
 class JobContext(Protocol):

@@ -44,6 +44,7 @@ def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
     for module in COMMAND_MODULES:
         module.register(cli)
     pm.hook.ferroq_register_commands(cli=cli)
+    worker.add_plugin_options(cli, pm)
     return cli
 
 

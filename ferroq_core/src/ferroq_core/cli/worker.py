@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,10 +16,15 @@ from ferroq_core.config import WorkerConfig
 from ferroq_core.errors import ConfigError
 from ferroq_core.registry import default_registry
 from ferroq_core.worker import WorkerLoop
-from ferroq_core.worker.report import Reporter
+from ferroq_core.worker.report import SUPERVISOR_FD_ENV, Reporter
 from ferroq_core.worker.supervisor import Supervisor
 
-__all__ = ["register", "worker_argv"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pluggy
+
+__all__ = ["add_plugin_options", "register", "worker_argv"]
 
 
 log = logging.getLogger("ferroq.worker")
@@ -26,6 +32,47 @@ log = logging.getLogger("ferroq.worker")
 
 def register(cli: click.Group) -> None:
     cli.add_command(worker)
+
+
+def add_plugin_options(cli: click.Group, pm: pluggy.PluginManager) -> None:
+    """Add every plugin's ``ferroq_worker_options`` to this command line's worker command.
+
+    The command is copied first: ``worker`` is one object shared by every command line built
+    in the process, and each has its own plugins.
+    """
+    extra = [option for batch in pm.hook.ferroq_worker_options() for option in batch]
+    if not extra or "worker" not in cli.commands:
+        return
+    base = cli.commands["worker"]
+    command = click.Command(
+        name=base.name,
+        context_settings=base.context_settings,
+        callback=base.callback,
+        params=[*base.params, *extra],
+        help=base.help,
+        epilog=base.epilog,
+        short_help=base.short_help,
+    )
+    cli.add_command(command)
+
+
+def _plugin_argv(command: click.Command | None, options: Mapping[str, Any]) -> list[str]:
+    """Plugin options with their values as a child's command line takes them."""
+    argv: list[str] = []
+    for param in command.params if command is not None else ():
+        if not isinstance(param, click.Option) or param.name not in options:
+            continue
+        value = options[param.name]
+        flag = param.opts[0]
+        if param.is_flag:
+            if value:
+                argv.append(flag)
+        elif param.multiple:
+            for item in value or ():
+                argv += [flag, str(item)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 def _split_queues(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -39,8 +86,15 @@ def _split_queues(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def worker_argv(config: WorkerConfig, imports: list[str], verbose: int) -> list[str]:
-    """The command line of one supervised child: the same worker, without ``--processes``.
+def worker_argv(
+    config: WorkerConfig,
+    imports: list[str],
+    verbose: int,
+    plugin_options: Mapping[str, Any] | None = None,
+    command: click.Command | None = None,
+) -> list[str]:
+    """The command line of one supervised child: the same worker, without ``--processes``,
+    with the plugins' worker options (``plugin_options``, as ``command`` declares them).
 
     The database URL is not on it (it may hold a password, and command lines are visible to
     every user of the host): the supervisor passes it in ``FERROQ_DATABASE_URL``.
@@ -67,7 +121,7 @@ def worker_argv(config: WorkerConfig, imports: list[str], verbose: int) -> list[
         argv.append("--once")
     for module in imports:
         argv += ["--import", module]
-    return argv
+    return argv + _plugin_argv(command, plugin_options or {})
 
 
 @click.command()
@@ -170,6 +224,7 @@ def worker_argv(config: WorkerConfig, imports: list[str], verbose: int) -> list[
 def worker(
     ctx: click.Context,
     obj: CliContext,
+    /,
     queues: tuple[str, ...],
     concurrency: int,
     sleep: float,
@@ -186,6 +241,7 @@ def worker(
     processes: int | None,
     hard_timeout_grace: float,
     imports: tuple[str, ...],
+    **plugin_options: Any,
 ) -> None:
     """Run a worker: claim jobs from the queues, run them, retry or park failures.
 
@@ -231,7 +287,7 @@ def worker(
     if processes is not None:
         if not modules:  # else each child imports them, and warns if they register nothing
             _warn_without_job_types(obj)
-        argv = worker_argv(config, modules, verbose)
+        argv = worker_argv(config, modules, verbose, plugin_options, ctx.command)
         supervisor = Supervisor(
             argv,
             processes,
@@ -241,12 +297,33 @@ def worker(
             # those recycled by --max-jobs, --max-time or --memory are.
             restart_clean_exits=not (config.stop_when_empty or config.once),
         )
-        ctx.exit(supervisor.run())
+        with _worker_scopes(obj, plugin_options, "supervisor"):
+            code = supervisor.run()
+        ctx.exit(code)
+    role = "child" if os.environ.get(SUPERVISOR_FD_ENV) else "worker"
     import_app_modules(modules)
     if reporter is None or modules:  # a supervisor warned for children without --import
         _warn_without_job_types(obj)
-    loop = WorkerLoop(obj.runtime(), config, reporter=reporter, hard_exit=True)
-    ctx.exit(loop.run())
+    with _worker_scopes(obj, plugin_options, role):
+        loop = WorkerLoop(obj.runtime(), config, reporter=reporter, hard_exit=True)
+        code = loop.run()
+    ctx.exit(code)
+
+
+def _worker_scopes(
+    obj: CliContext, options: Mapping[str, Any], role: str
+) -> AbstractContextManager[Any]:
+    """The plugins' ``ferroq_worker_scope`` scopes as one; their errors stop the process."""
+    hook = obj.pm.hook.ferroq_worker_scope
+    if not hook.get_hookimpls():
+        return nullcontext()
+    stack = ExitStack()
+    with stack:
+        for scope in hook(runtime=obj.runtime(), options=dict(options), role=role):
+            if scope is not None:
+                stack.enter_context(scope)
+        return stack.pop_all()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _warn_without_job_types(obj: CliContext) -> None:

@@ -129,6 +129,7 @@ def drain(
                 f"{row.job_type} #{row.id} on {row.queue!r}): a job keeps dispatching more "
                 "jobs or retrying; raise max_jobs if that is expected"
             )
+        fire(rt.pm, "ferroq_jobs_claimed", rows=rows, worker_id=worker_id)
         fire(rt.pm, "ferroq_job_started", row=row, worker_id=worker_id)
         outcome = execute(rt, row)
         status = settle(rt, outcome)

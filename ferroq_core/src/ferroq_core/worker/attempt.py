@@ -171,6 +171,7 @@ def settle(
         if complete:
             return settle_successes(runtime, [outcome])[0]
         fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
+        fire(runtime.pm, "ferroq_jobs_succeeded", rows=[row], durations=[outcome.duration])
         return "succeeded"
     error = outcome.error
     text = describe_error(error)
@@ -222,6 +223,9 @@ def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]
     # Looked up once per batch, not per job: describe_row() is not free, nor is a hook call.
     logged = log.isEnabledFor(logging.INFO)
     listened = bool(runtime.pm.hook.ferroq_job_succeeded.get_hookimpls())
+    batch: list[Outcome] | None = (
+        [] if runtime.pm.hook.ferroq_jobs_succeeded.get_hookimpls() else None
+    )
     for outcome in outcomes:
         row = outcome.row
         if row.id in matched:
@@ -229,10 +233,15 @@ def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]
                 log.info("%s: succeeded in %.3fs", describe_row(row), outcome.duration)
             if listened:
                 fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
+            if batch is not None:
+                batch.append(outcome)
             results.append("succeeded")
         else:
             log.warning("job %s: completion rejected, lease lost (reaped and reclaimed)", row.id)
             results.append("stale")
+    if batch:
+        rows, durations = [o.row for o in batch], [o.duration for o in batch]
+        fire(runtime.pm, "ferroq_jobs_succeeded", rows=rows, durations=durations)
     return results
 
 

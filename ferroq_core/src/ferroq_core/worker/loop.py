@@ -314,6 +314,13 @@ class WorkerLoop:
         # Looked up once per claim, not per job: a plugin registered meanwhile is seen by
         # the next claim's jobs.
         self._started_hook = bool(self.runtime.pm.hook.ferroq_job_started.get_hookimpls())
+        if rows and self.runtime.pm.hook.ferroq_jobs_claimed.get_hookimpls():
+            # Rows whose attempts are spent are failed below without running: not started.
+            starting = [r for r in rows if r.attempts <= r.max_attempts]
+            if starting:
+                fire(
+                    self.runtime.pm, "ferroq_jobs_claimed", rows=starting, worker_id=self.worker_id
+                )
         self._running.add_all(runs)
         sync: list[Running] = []
         for running in runs:
