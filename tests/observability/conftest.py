@@ -3,6 +3,8 @@ subprocess sees them (a .dist-info with their entry points), free ports and scra
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import os
 import socket
 import urllib.request
@@ -13,6 +15,8 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pluggy
+
 #: distribution -> (entry-point name, plugin module)
 PLUGINS = {
     "ferroq_prometheus": ("prometheus", "ferroq_prometheus.plugin"),
@@ -22,9 +26,12 @@ PLUGINS = {
 
 def installed_env(site: Path, *dists: str) -> dict[str, str]:
     """The environment of a process in which ``dists`` are installed: a .dist-info each
-    (what ``pip install`` leaves for entry points) on a directory put first on the path."""
+    (what ``pip install`` leaves for entry points) on a directory put first on the path,
+    unless the dev set-up installed it already (a second one would load it twice)."""
     site.mkdir(parents=True, exist_ok=True)
     for dist in dists:
+        if is_installed(dist):
+            continue
         name, module = PLUGINS[dist]
         info = site / f"{dist}-0.1.0.dist-info"
         info.mkdir(exist_ok=True)
@@ -33,6 +40,22 @@ def installed_env(site: Path, *dists: str) -> dict[str, str]:
         (info / "entry_points.txt").write_text(f"[ferroq]\n{name} = {module}\n")
     path = os.pathsep.join(p for p in [str(site), os.environ.get("PYTHONPATH", "")] if p)
     return dict(os.environ, PYTHONPATH=path)
+
+
+def is_installed(dist: str) -> bool:
+    try:
+        importlib.metadata.distribution(dist.replace("_", "-"))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def with_plugin(pm: pluggy.PluginManager, dist: str) -> pluggy.PluginManager:
+    """``pm`` with ``dist``'s plugin registered (entry points may have registered it)."""
+    name, module = PLUGINS[dist]
+    if pm.get_plugin(name) is None:
+        pm.register(importlib.import_module(module), name=name)
+    return pm
 
 
 def free_port() -> int:

@@ -17,12 +17,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import ferroq_otel.plugin
 from ferroq_core import EnqueueRequest, Job, QueueConfig, Runtime, dispatch, make_plugin_manager
 from ferroq_core.testing import drain
 from ferroq_otel import KEY, carried, trace_jobs
 from ferroq_otel.carrier import with_carrier
-from tests.observability.conftest import installed_env
+from tests.observability.conftest import installed_env, with_plugin
 from tests.observability.jobs import LEDGER_ENV, Flaky
 from tests.worker.conftest import BOOT, ROOT
 
@@ -61,7 +60,8 @@ def test_without_an_sdk_nothing_is_stamped_or_registered(tmp_path: Path) -> None
         from tests.observability.jobs import LEDGER_ENV, Flaky
 
         pm = make_plugin_manager()
-        pm.register(ferroq_otel.plugin, name="otel")
+        if pm.get_plugin("otel") is None:  # not installed: registered by hand
+            pm.register(ferroq_otel.plugin, name="otel")
         with sqlite_queue({str(tmp_path)!r}, pm=pm) as runtime:
             Flaky(1).dispatch()
             (row,) = runtime.backend.list_jobs()
@@ -94,8 +94,7 @@ def spans(exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
 
 
 def _traced_runtime(db_url: str) -> Runtime:
-    pm = make_plugin_manager()
-    pm.register(ferroq_otel.plugin, name="otel")
+    pm = with_plugin(make_plugin_manager(), "ferroq_otel")
     assert trace_jobs(pm)
     return Runtime.build(db_url, QueueConfig(connection="db", database_url=db_url), pm)
 

@@ -12,12 +12,11 @@ import attrs
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 
-import ferroq_prometheus.plugin
 from ferroq_core import Job, QueueConfig, QueueStats, Runtime, dispatch, make_plugin_manager
 from ferroq_core.testing import drain
 from ferroq_prometheus import BUCKETS, QueueStateCollector
 from ferroq_prometheus.metrics import Tally
-from tests.observability.conftest import free_port, installed_env, scrape
+from tests.observability.conftest import free_port, installed_env, scrape, with_plugin
 from tests.worker.conftest import BOOT, ROOT, wait_for
 
 if TYPE_CHECKING:
@@ -115,8 +114,7 @@ def _sample(name: str, job_type: str = "test.obs.tick") -> float:
 
 def test_dispatch_and_drain_count_with_the_plugin_registered(runtime: Runtime, db_url: str) -> None:
     del runtime  # only for the empty table
-    pm = make_plugin_manager()
-    pm.register(ferroq_prometheus.plugin, name="prometheus")
+    pm = with_plugin(make_plugin_manager(), "ferroq_prometheus")
 
     names = ("enqueued", "started", "succeeded", "retried", "failed")
     before = {n: _sample(f"ferroq_jobs_{n}_total") for n in names}

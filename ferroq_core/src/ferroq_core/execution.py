@@ -29,6 +29,7 @@ __all__ = [
     "describe_error",
     "in_own_context",
     "job_scope",
+    "tenant_scope",
 ]
 
 T = TypeVar("T")
@@ -108,6 +109,15 @@ def job_scope(
     return _nested(scopes)
 
 
+def tenant_scope(runtime: JobContext, tenant_id: str | None) -> AbstractContextManager[Any]:
+    """The scope of ``tenant_id`` (the ``ferroq_tenant_scope`` hook), or :data:`NO_SCOPE`
+    when there is no tenant or no plugin gives one."""
+    if tenant_id is None:
+        return NO_SCOPE
+    scope = runtime.pm.hook.ferroq_tenant_scope(tenant_id=tenant_id)
+    return NO_SCOPE if scope is None else scope
+
+
 #: What :func:`job_scope` returns when a job needs no scope. Stateless and reentrant: one
 #: serves every such job, and callers may skip entering it.
 NO_SCOPE: AbstractContextManager[None] = nullcontext()
@@ -124,11 +134,12 @@ def _nested(scopes: list[AbstractContextManager[Any]]) -> Iterator[None]:
 def call_failed(
     runtime: JobContext, job: Job, error: BaseException, row: JobRow | None, tenant_id: str | None
 ) -> None:
-    """Run ``job.failed(error)`` as its handler runs: in a context of its own, inside the
-    job's tenant scope and plugin scopes (:func:`job_scope`), so what it dispatches or
-    writes carries the job's tenant. When the scope cannot be entered (the tenant is unknown)
-    ``failed()`` still runs, outside it, and a warning says so. Its own errors are logged,
-    never raised."""
+    """Run ``job.failed(error)`` in a context of its own, inside the job's tenant scope
+    (:func:`tenant_scope`), so what it dispatches or writes carries the job's tenant. Not in
+    the plugins' ``ferroq_job_scope`` scopes: those wrap a run of the job, and an observer
+    (a tracer, a metric) would count the callback as one more. When the tenant scope cannot
+    be entered (the tenant is unknown) ``failed()`` still runs, outside it, and a warning
+    says so. Its own errors are logged, never raised."""
     in_own_context(_call_failed, runtime, job, error, row, tenant_id)
 
 
@@ -139,7 +150,7 @@ def _call_failed(
     try:
         with ExitStack() as stack:
             try:
-                stack.enter_context(job_scope(runtime, job, row, tenant_id))
+                stack.enter_context(tenant_scope(runtime, tenant_id))
             except Exception as exc:
                 log.warning(
                     "failed() of %s runs outside its tenant scope, which could not be entered: %s",

@@ -283,6 +283,8 @@ def worker(
         logging.getLogger("ferroq").setLevel(logging.INFO)
     else:
         env["FERROQ_LOG_LEVEL"] = logging.getLevelName(obj.log_level)  # the children's too
+    # Before the reporter takes the supervisor's variable out of the environment.
+    role = "child" if os.environ.get(SUPERVISOR_FD_ENV) else "worker"
     reporter = Reporter.from_env()
     if processes is not None:
         if not modules:  # else each child imports them, and warns if they register nothing
@@ -300,7 +302,6 @@ def worker(
         with _worker_scopes(obj, plugin_options, "supervisor"):
             code = supervisor.run()
         ctx.exit(code)
-    role = "child" if os.environ.get(SUPERVISOR_FD_ENV) else "worker"
     import_app_modules(modules)
     if reporter is None or modules:  # a supervisor warned for children without --import
         _warn_without_job_types(obj)
