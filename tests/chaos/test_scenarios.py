@@ -4,7 +4,7 @@ processes (see docs/reliability.md; the full run is ``python -m reliability.run`
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,18 +17,23 @@ from reliability.scenarios.base import Context
 if TYPE_CHECKING:
     from pathlib import Path
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+def _cases() -> list[Any]:
+    """Every scenario on Postgres, and on SQLite those that mean something there."""
+    cases: list[Any] = []
+    for scenario in SCENARIOS:
+        if scenario not in POSTGRES_ONLY:
+            cases.append(pytest.param(scenario, "sqlite", id=f"{scenario}-sqlite"))
+        postgres = pytest.mark.postgres
+        cases.append(pytest.param(scenario, "postgres", marks=postgres, id=f"{scenario}-postgres"))
+    return cases
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize(("scenario", "backend"), _cases())
 def test_scenario_quick(
     scenario: str, backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     server = None
-    if scenario in POSTGRES_ONLY and backend != "postgres":
-        pytest.skip(f"{scenario} is a Postgres scenario")
     if scenario == "partition" and (why := unavailable()) is not None:
         if os.environ.get("FERROQ_REQUIRE_POSTGRES", "") not in ("", "0"):
             pytest.fail(f"the partition scenario cannot run: {why}")

@@ -60,11 +60,11 @@ def test_a_time_past_year_9999_is_shown_not_a_failure(
     assert [r.id for r in runtime.backend.list_jobs()] == [good]
 
 
+# SQLite only: Postgres refuses such text on input (tests/worker/test_bad_rows.py).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_text_that_is_not_utf8_is_shown_not_a_failure(
     runtime: Runtime, ferroq: Invoke, db_url: str
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("Postgres refuses such text (tests/worker/test_bad_rows.py)")
     good = enqueue(runtime, SendEmail(to="a@example.com"))
     bad = enqueue(runtime, SendEmail(to="b@example.com"))
     _sql(
