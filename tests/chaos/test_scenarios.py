@@ -17,6 +17,7 @@ from reliability.scenarios.base import Context
 if TYPE_CHECKING:
     from pathlib import Path
 
+
 def _cases() -> list[Any]:
     """Every scenario on Postgres, and on SQLite those that mean something there."""
     cases: list[Any] = []
