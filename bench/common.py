@@ -50,8 +50,16 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.01
     return None
 
 
+#: The plugins a measured ferroq loads from its entry points: the backends and tenancy. The
+#: dev set-up also installs ferroq-prometheus and ferroq-otel, which would otherwise be in
+#: every ferroq system (and which an older ``--tree`` core cannot load); the systems
+#: ``ferroq+prometheus`` and ``ferroq+otel`` register theirs by hand.
+MEASURED_PLUGINS = "sqlite,postgres,tenancy"
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
+    env.setdefault("FERROQ_LOAD_PLUGINS", MEASURED_PLUGINS)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 

@@ -15,6 +15,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import socket
 import threading
 import time
@@ -36,6 +37,8 @@ class Watchdog:
         self._heap: list[tuple[float, int]] = []
         self._tokens = itertools.count(1)
         self._thread: threading.Thread | None = None
+        #: When the thread wakes next on its own (``inf``: only when notified).
+        self._wakes_at = math.inf
 
     def arm(self, fd: int, seconds: float) -> int:
         """Watch the operation on socket ``fd`` for ``seconds``; returns its token."""
@@ -54,8 +57,11 @@ class Watchdog:
                     target=self._watch, name="ferroq-pg-deadline", daemon=True
                 )
                 self._thread.start()
-            elif self._heap[0][1] == token:
-                self._cond.notify()  # the new earliest deadline: the thread sleeps too long
+            elif at < self._wakes_at:
+                # Only a deadline earlier than the thread's own wake-up needs it awake: every
+                # operation arms one, and waking a thread per statement cost a Postgres drain
+                # 12-15% of its throughput (the later deadlines are found when it wakes).
+                self._cond.notify()
         return token
 
     def reset(self) -> None:
@@ -64,6 +70,7 @@ class Watchdog:
         self._armed = {}
         self._heap = []
         self._thread = None
+        self._wakes_at = math.inf
 
     def disarm(self, token: int) -> bool:
         """The operation ended; False when its deadline had already cut it off."""
@@ -81,8 +88,8 @@ class Watchdog:
                     fd = self._armed.pop(token, None)
                     if fd is not None:
                         _cut(fd)
-                wait = self._heap[0][0] - now if self._heap else None
-                self._cond.wait(wait)
+                self._wakes_at = self._heap[0][0] if self._heap else math.inf
+                self._cond.wait(self._wakes_at - now if self._heap else None)
 
 
 def _cut(fd: int) -> None:
