@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, final
 from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.identity import hostname, pid_alive
+from ferroq_core.worker.trouble import Trouble
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,8 +110,10 @@ class LeaseKeeper:
         self._threads: list[threading.Thread] = []
         #: monotonic time of the last heartbeat that reached the database.
         self.last_ok = time.monotonic()
-        self._failing = False
-        self._reap_failing = False
+        self._beats = Trouble("heartbeat failed (will retry): %s", "heartbeat recovered")
+        self._reaps = Trouble(
+            "reaper pass failed (will retry every pass): %s", "reaper passes succeed again"
+        )
         #: Leases a heartbeat found reaped: not beaten (nor reported) again while still held.
         self._lost: set[Lease] = set()
         #: Claiming paused because heartbeats fail (see :meth:`may_claim`).
@@ -161,13 +164,9 @@ class LeaseKeeper:
         try:
             held = self._runtime.backend.heartbeat(leases)
         except Exception as exc:
-            if not self._failing:
-                log.warning("heartbeat failed (will retry): %s", exc)
-            self._failing = True
+            self._beats.failed(exc)
             return
-        if self._failing:
-            log.warning("heartbeat recovered")
-        self._failing = False
+        self._beats.worked()
         self.last_ok = time.monotonic()
         lost = {lease.id for lease in leases} - held
         if lost:
@@ -187,7 +186,7 @@ class LeaseKeeper:
     def _next_wait(self, interval: float) -> float:
         # While failing, retry sooner than the interval so the lease is saved if the database
         # comes back before it expires.
-        return min(interval, 1.0) if self._failing else interval
+        return min(interval, 1.0) if self._beats.failing else interval
 
     # -- reaper ------------------------------------------------------------------------------
     def reap_dead(self, worker_id: str) -> None:
@@ -217,13 +216,9 @@ class LeaseKeeper:
             self._settle_dead(reap_dead_workers(self._runtime.backend, quiet_for=quiet))
             result = self._runtime.backend.reap(self._config.visibility_timeout)
         except Exception as exc:
-            if not self._reap_failing:
-                log.warning("reaper pass failed (will retry every pass): %s", exc)
-            self._reap_failing = True
+            self._reaps.failed(exc)
             return
-        if self._reap_failing:
-            log.warning("reaper passes succeed again")
-        self._reap_failing = False
+        self._reaps.worked()
         for job_id in result.requeued:
             log.warning("job %s: lease expired, returned to pending by the reaper", job_id)
         for row in result.failed:

@@ -32,6 +32,7 @@ from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expi
 from ferroq_core.worker.shutdown import Shutdown
 from ferroq_core.worker.signals import SignalHandlers
 from ferroq_core.worker.threads import JobThreads, LoopThread
+from ferroq_core.worker.trouble import Trouble
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class WorkerLoop:
         # write-back's round trip; where it is work in this process, writing back first is
         # faster (docs/performance.md, "The worker").
         self._claim_first = backend.capabilities.remote
-        self._claim_failing = False
+        self._claim_trouble = Trouble("claim failed (will retry every %gs): %s", "claiming again")
         #: Whether a plugin implements ``ferroq_job_started`` (see :meth:`_start_all`).
         self._started_hook = True
 
@@ -296,13 +297,9 @@ class WorkerLoop:
         try:
             rows = self.runtime.backend.claim(self.config.queues, self.worker_id, limit)
         except Exception as exc:
-            if not self._claim_failing:
-                log.warning("claim failed (will retry every %gs): %s", self.config.sleep, exc)
-            self._claim_failing = True
+            self._claim_trouble.failed(exc, self.config.sleep)
             return None
-        if self._claim_failing:
-            log.warning("claiming again")
-        self._claim_failing = False
+        self._claim_trouble.worked()
         self._claims += 1
         return rows
 
