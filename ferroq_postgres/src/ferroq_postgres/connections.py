@@ -36,6 +36,7 @@ from ferroq_core.storage.queries import load_queries
 from ferroq_postgres.deadline import watchdog
 from ferroq_postgres.errors import (
     connect_refusal,
+    first_line,
     is_disconnect,
     is_transient,
     one_line,
@@ -125,11 +126,6 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
         # rather than reconnecting on every call.
         return False
     return bool(readable)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", exc)).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _give_back(fairy: PoolProxiedConnection, conn: psycopg.Connection[Any]) -> None:
@@ -295,7 +291,7 @@ class Connections:
                 if cut or (late and is_disconnect(exc) and connect_refusal(exc) is None):
                     raise BackendUnavailable(
                         f"no answer from Postgres within statement_deadline={deadline:g}s "
-                        f"({_first_line(exc)}): the network or the server is not responding; "
+                        f"({first_line(exc)}): the network or the server is not responding; "
                         "the connection was closed"
                     ) from exc
                 if connecting:
@@ -310,7 +306,7 @@ class Connections:
                     log.log(
                         level,
                         "ferroq: Postgres operation failed (%s); retrying (%d/%d)%s",
-                        _first_line(exc),
+                        first_line(exc),
                         attempt + 1,
                         options.reconnect_attempts,
                         more,

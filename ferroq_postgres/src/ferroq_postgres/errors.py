@@ -21,6 +21,7 @@ from ferroq_core.errors import (
 
 __all__ = [
     "connect_refusal",
+    "first_line",
     "is_cancelled",
     "is_disconnect",
     "is_transient",
@@ -67,6 +68,12 @@ _REFUSALS = (
         "fix it in the URL",
     ),
 )
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of the driver's message (a log line's detail), or the error's type."""
+    text = str(_orig(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def one_line(text: str) -> str:

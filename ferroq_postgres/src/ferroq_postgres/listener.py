@@ -23,6 +23,7 @@ import psycopg
 from psycopg import pq, sql
 
 from ferroq_postgres.connections import QUERIES
+from ferroq_postgres.errors import first_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Set
@@ -55,10 +56,6 @@ def listen_connection(
     params.setdefault("keepalives_interval", 10)
     params.setdefault("keepalives_count", 3)
     return psycopg.Connection.connect(*cargs, autocommit=True, **params)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class Listener:
@@ -128,7 +125,7 @@ class Listener:
                 log.log(
                     logging.DEBUG if refused else logging.WARNING,
                     "ferroq: cannot open the LISTEN connection (%s); polling until it opens",
-                    _first_line(exc),
+                    first_line(exc),
                 )
                 refused = True
             else:
@@ -145,7 +142,7 @@ class Listener:
                     if not self._stop.is_set():
                         log.warning(
                             "ferroq: the LISTEN connection broke (%s); polling until it is back",
-                            _first_line(exc),
+                            first_line(exc),
                         )
                 except Exception:
                     # A bug must not end the thread for good: waiters would poll forever.
