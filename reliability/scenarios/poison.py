@@ -24,7 +24,8 @@ from ferroq_core import (
     Runtime,
     SerializationError,
 )
-from ferroq_core.dispatching import build_request, dispatch
+from ferroq_core.dispatch_requests import build_request
+from ferroq_core.dispatching import dispatch
 from ferroq_core.storage.rules import is_orphaned
 from reliability.checker import Fault
 from reliability.harness import Bench, ScenarioResult, wait_for

@@ -292,7 +292,7 @@ CORE_LAYERS = (
     ),
     ("plugins", {"builtin", "hookspecs", "plugin_records", "plugins", "registry"}),
     ("runtime", {"execution", "runtime"}),
-    ("API", {"dispatching", "job", "queue", "storage"}),
+    ("API", {"dispatch_requests", "dispatching", "job", "queue", "storage"}),
     ("worker", {"worker"}),
     ("CLI and testing kit", {"cli", "testing"}),
 )

@@ -17,7 +17,8 @@ import attrs
 
 from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_name, check_text
 from ferroq_core.clock import seconds
-from ferroq_core.errors import InvalidDispatch, PayloadTooLarge, SerializationError
+from ferroq_core.dispatch_requests import RequestBuilder, build_request
+from ferroq_core.errors import InvalidDispatch
 from ferroq_core.execution import call_failed, call_handle, decode_row, job_scope
 from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
@@ -31,13 +32,12 @@ if TYPE_CHECKING:
 
     from ferroq_core.job import Job
     from ferroq_core.records import EnqueueResult
-    from ferroq_core.runtime import JobContext, Runtime
+    from ferroq_core.runtime import Runtime
 
 __all__ = [
     "Interceptor",
     "PendingDispatch",
     "Queueable",
-    "build_request",
     "dispatch",
     "dispatch_later",
     "dispatch_many",
@@ -187,110 +187,6 @@ def _pending(item: Job | PendingDispatch) -> PendingDispatch:
     return item if isinstance(item, PendingDispatch) else item.pending()
 
 
-def build_request(pending: PendingDispatch, runtime: JobContext) -> EnqueueRequest:
-    """The row a dispatch writes: options from the call, then the job type, then config."""
-    return _RequestBuilder(runtime).build_all([pending])[0]
-
-
-class _RequestBuilder:
-    """Builds the rows of one dispatch; what does not depend on the job (configuration, each
-    class's options) is looked up once per batch, and the tenants are captured in one hook
-    call per batch."""
-
-    def __init__(self, runtime: JobContext) -> None:
-        self.encode = runtime.serializer.encode
-        self.limit = runtime.config.max_payload_bytes
-        self.default_queue = runtime.config.default_queue
-        self.pm = runtime.pm
-        #: job class -> (type name, queue, priority, max_attempts)
-        self.by_class: dict[type, tuple[str, str, int, int]] = {}
-
-    def _class_info(self, cls: type[Job]) -> tuple[str, str, int, int]:
-        info = self.by_class.get(cls)
-        if info is None:
-            queue = cls.queue or self.default_queue
-            info = (cls.type_name(), queue, int(cls.priority), int(cls.max_attempts))
-            self.by_class[cls] = info
-        return info
-
-    def build_all(self, pendings: list[PendingDispatch]) -> list[EnqueueRequest]:
-        """The rows of ``pendings``, in order."""
-        untenanted = [p.job for p in pendings if p.tenant_id is None]
-        captured = iter(capture_tenants(self.pm, untenanted))
-        return [
-            self.build(p, p.tenant_id if p.tenant_id is not None else next(captured))
-            for p in pendings
-        ]
-
-    def build(self, pending: PendingDispatch, tenant: str | None) -> EnqueueRequest:
-        job = pending.job
-        payload = self.encode(job)
-        type_name, queue, priority, max_attempts = self._class_info(type(job))
-        # len() of an ASCII str is its UTF-8 byte count: skip encoding a copy.
-        size = len(payload) if payload.isascii() else _utf8_size(type_name, payload)
-        limit = self.limit
-        if size > limit:
-            raise PayloadTooLarge(
-                f"payload of job {type_name} is {size} bytes, over the {limit}-byte limit: "
-                "store large data elsewhere and pass a reference, or raise "
-                "FERROQ_MAX_PAYLOAD_BYTES"
-            )
-        key = pending.idempotency_key
-        if key is None:
-            key = job.idempotency_key()
-        # Positional, in EnqueueRequest's field order: keywords cost more, once per job.
-        return EnqueueRequest(
-            pending.queue or queue,
-            type_name,
-            payload,
-            priority if pending.priority is None else pending.priority,
-            max_attempts,
-            pending.delay_seconds,
-            None if key is None else str(key),
-            tenant,
-        )
-
-
-def _utf8_size(type_name: str, payload: str) -> int:
-    """The UTF-8 size of a payload that is not ASCII; a lone surrogate cannot be stored."""
-    try:
-        return len(payload.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise SerializationError(
-            f"cannot encode job {type_name}: a string in its payload holds a lone surrogate "
-            "(half of a UTF-16 pair), which is not valid UTF-8: repair the text before "
-            "dispatching, e.g. with .encode('utf-8', 'replace').decode()"
-        ) from None
-
-
-def capture_tenants(pm: pluggy.PluginManager, jobs: list[Job]) -> list[str | None]:
-    """The tenant of each of ``jobs`` from ``ferroq_capture_tenants``: one hook call for the
-    batch, and for each job the first non-None entry among the plugins' results.
-
-    :raises TypeError: a plugin returned a result of another length than ``jobs``.
-    """
-    if not jobs:
-        return []
-    hook = pm.hook.ferroq_capture_tenants
-    # Skipped with no implementation: pluggy's own empty-hook check, once per batch.
-    if not hook.get_hookimpls():
-        return [None] * len(jobs)
-    tenants: list[str | None] = [None] * len(jobs)
-    for result in hook(jobs=jobs):
-        if result is None:
-            continue
-        if len(result) != len(jobs):
-            raise TypeError(
-                f"a ferroq_capture_tenants implementation returned {len(result)} tenants for "
-                f"{len(jobs)} jobs: return one entry per job, in order, or None"
-            )
-        tenants = [
-            t if t is not None else (None if r is None else str(r))
-            for t, r in zip(tenants, result, strict=True)
-        ]
-    return tenants
-
-
 # A JobId with no flag set, without JobId's Python-level ``__new__``: int's own builds the
 # same object (the flags are class-level defaults) at a fraction of the cost, once per job.
 _plain_id: Callable[[int], JobId] = functools.partial(int.__new__, JobId)
@@ -304,7 +200,7 @@ def enqueue_pending(
     if intercept is not None:
         return intercept([_pending(i) for i in items], runtime)
     pendings = [i if type(i) is PendingDispatch else _pending(i) for i in items]
-    requests = _RequestBuilder(runtime).build_all(pendings)
+    requests = RequestBuilder(runtime).build_all(pendings)
     hook = runtime.pm.hook
     # Checked once per dispatch call: with no observer the insert is all there is.
     if hook.ferroq_dispatch_scope.get_hookimpls() or hook.ferroq_dispatch_requests.get_hookimpls():

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 
 from ferroq_core.clock import seconds
-from ferroq_core.dispatching import build_request, set_interceptor
+from ferroq_core.dispatch_requests import build_request
+from ferroq_core.dispatching import set_interceptor
 from ferroq_core.job import Job, JobId
 from ferroq_core.testing._context import job_context
 

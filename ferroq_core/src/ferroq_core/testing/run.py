@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from ferroq_core.clock import utcnow
-from ferroq_core.dispatching import build_request
+from ferroq_core.dispatch_requests import build_request
 from ferroq_core.execution import call_handle, decode_row, in_own_context, job_scope
 from ferroq_core.job import Job, PendingDispatch
 from ferroq_core.records import JobRow
