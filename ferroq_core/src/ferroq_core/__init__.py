@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferroq_core.config import QueueConfig, WorkerConfig
+from ferroq_core.context import CurrentJob, current_job
 from ferroq_core.dispatching import dispatch, dispatch_later, dispatch_many, dispatch_to
 from ferroq_core.errors import (
     BackendBusy,
@@ -15,6 +16,7 @@ from ferroq_core.errors import (
     JobNotFound,
     JobTimeout,
     LeaseExpired,
+    NoCurrentJob,
     NotInitialized,
     PayloadTooLarge,
     SchemaMismatch,
@@ -68,6 +70,7 @@ __all__ = [
     "BackoffPolicy",
     "Capabilities",
     "ConfigError",
+    "CurrentJob",
     "DatabaseError",
     "EnqueueRequest",
     "EnqueueResult",
@@ -84,6 +87,7 @@ __all__ = [
     "JobTimeout",
     "Lease",
     "LeaseExpired",
+    "NoCurrentJob",
     "NotInitialized",
     "PayloadTooLarge",
     "PendingDispatch",
@@ -105,6 +109,7 @@ __all__ = [
     "WorkerConfig",
     "WorkerLoop",
     "claim",
+    "current_job",
     "delete_job",
     "dispatch",
     "dispatch_later",

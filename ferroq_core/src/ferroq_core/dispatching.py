@@ -17,6 +17,7 @@ import attrs
 
 from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_name, check_text
 from ferroq_core.clock import seconds
+from ferroq_core.context import inline_context, running_job
 from ferroq_core.dispatch_requests import RequestBuilder, build_request
 from ferroq_core.errors import InvalidDispatch
 from ferroq_core.execution import call_failed, call_handle, decode_row, job_scope
@@ -260,7 +261,7 @@ def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
     request = build_request(pending, runtime)
     job = decode_row(runtime, request.job_type, request.payload)
     try:
-        with job_scope(runtime, job, None, request.tenant_id):
+        with running_job(inline_context(request)), job_scope(runtime, job, None, request.tenant_id):
             call_handle(job)
     except BaseException as exc:
         call_failed(runtime, job, exc, None, request.tenant_id)

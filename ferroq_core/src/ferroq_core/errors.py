@@ -112,6 +112,11 @@ class JobNotFound(FerroqError):
     """No job with this id: list jobs with `ferroq jobs`."""
 
 
+class NoCurrentJob(FerroqError):
+    """`current_job()` was called outside a job: it answers only inside a job's `handle()`
+    (or `failed()`), on a worker, in `drain()`, `run_job()` or sync mode."""
+
+
 class DuplicateJob(FerroqError):
     """A job with this idempotency key is already pending or running."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from ferroq_core.clock import utcnow
+from ferroq_core.context import attempt_context, enter_job
 from ferroq_core.dispatch_requests import build_request
 from ferroq_core.execution import call_handle, decode_row, in_own_context, job_scope
 from ferroq_core.job import Job, PendingDispatch
@@ -75,5 +76,6 @@ def run_job(
 
 
 def _run(ctx: JobContext, job: Job, row: JobRow) -> None:
+    enter_job(attempt_context(row, timeout=None))
     with job_scope(ctx, job, row, row.tenant_id):
         call_handle(job)

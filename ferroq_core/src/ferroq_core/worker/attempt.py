@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.backoff import full_jitter
+from ferroq_core.context import attempt_context, enter_job
 from ferroq_core.errors import JobDecodeError, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
@@ -79,19 +80,24 @@ def execute(
     row: JobRow,
     *,
     call: Callable[[Job], None] = call_handle,
+    timeout: float | None = None,
 ) -> Outcome:
     """Decode ``row``, enter its scopes and run the handler through ``call``, in a context of
-    its own (:func:`~ferroq_core.execution.in_own_context`).
+    its own (:func:`~ferroq_core.execution.in_own_context`) where
+    :func:`~ferroq_core.current_job` describes this attempt (under ``timeout`` seconds).
 
     Any exception, ``SystemExit``, ``KeyboardInterrupt`` and ``MemoryError`` included, becomes
     the outcome's error: a job never takes its caller down.
     """
-    return in_own_context(_execute, runtime, row, call)
+    return in_own_context(_execute, runtime, row, call, timeout)
 
 
-def _execute(runtime: Runtime, row: JobRow, call: Callable[[Job], None]) -> Outcome:
+def _execute(
+    runtime: Runtime, row: JobRow, call: Callable[[Job], None], timeout: float | None
+) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
+    enter_job(attempt_context(row, timeout=timeout))
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         scope = job_scope(runtime, job, row, row.tenant_id)
@@ -105,14 +111,16 @@ def _execute(runtime: Runtime, row: JobRow, call: Callable[[Job], None]) -> Outc
     return Outcome(row, None, time.monotonic() - start, job)
 
 
-async def execute_async(runtime: Runtime, row: JobRow) -> Outcome:
+async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None = None) -> Outcome:
     """:func:`execute` for ``async def handle()``, run as a task on the worker's event loop.
 
-    The scopes are entered inside the task, so context variables they set (the tenant) are
-    the task's own. Cancellation (timeout, shutdown) also ends up as the outcome's error.
+    The scopes are entered inside the task, so context variables they set (the tenant, the
+    current job) are the task's own. Cancellation (timeout, shutdown) also ends up as the
+    outcome's error.
     """
     start = time.monotonic()
     job: Job | None = None
+    enter_job(attempt_context(row, timeout=timeout))
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         with job_scope(runtime, job, row, row.tenant_id):

@@ -352,11 +352,13 @@ class WorkerLoop:
 
     def _run_sync(self, running: Running) -> None:
         if self._begin(running):
-            self._inbox.post(running, execute(self.runtime, running.row))
+            outcome = execute(self.runtime, running.row, timeout=running.timeout)
+            self._inbox.post(running, outcome)
 
     async def _run_async(self, running: Running) -> None:
         if self._begin(running):
-            self._inbox.post(running, await execute_async(self.runtime, running.row))
+            outcome = await execute_async(self.runtime, running.row, timeout=running.timeout)
+            self._inbox.post(running, outcome)
 
     # -- settle ------------------------------------------------------------------------------
     def _collect(self) -> None:
