@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from ferroq_core.config import QueueConfig
 from ferroq_core.queue import Queue
 from ferroq_core.runtime import Runtime
+from ferroq_core.schema import metadata
 
 if TYPE_CHECKING:
     import os
@@ -121,6 +122,10 @@ class PostgresTestSchema:
         engine = self._engine()
         with engine.begin() as conn:
             conn.execute(sa.text("TRUNCATE ferroq_jobs RESTART IDENTITY"))
+            # Every other table a feature added (schedules, results, ...) starts empty too.
+            for table in metadata.sorted_tables:
+                if table.name not in ("ferroq_jobs", "ferroq_schema"):
+                    conn.execute(table.delete())
         runtime = Runtime.build(engine, _config(self.server_url), pm)
         with installed(runtime):
             yield runtime
