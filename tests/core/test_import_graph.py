@@ -293,7 +293,7 @@ CORE_LAYERS = (
     ),
     ("plugins", {"builtin", "hookspecs", "plugin_records", "plugins", "registry"}),
     ("runtime", {"context", "execution", "runtime"}),
-    ("API", {"dispatch_requests", "dispatching", "job", "queue", "storage"}),
+    ("API", {"dispatch_requests", "dispatching", "job", "queue", "results", "storage"}),
     ("worker", {"worker"}),
     ("CLI and testing kit", {"cli", "testing"}),
 )

@@ -16,11 +16,13 @@ __all__ = [
     "FerroqError",
     "InvalidDispatch",
     "JobDecodeError",
+    "JobFailed",
     "JobNotFound",
     "JobTimeout",
     "LeaseExpired",
     "NotInitialized",
     "PayloadTooLarge",
+    "ResultMissing",
     "SchemaMismatch",
     "SchemaMissing",
     "SchemaOutdated",
@@ -110,6 +112,24 @@ class UnknownJobType(FerroqError):
 
 class JobNotFound(FerroqError):
     """No job with this id: list jobs with `ferroq jobs`."""
+
+
+class JobFailed(FerroqError):
+    """The job failed (its attempts are spent, or its error is permanent): see its error with
+    `ferroq show ID`, fix the cause, then `ferroq retry ID`."""
+
+    def __init__(self, job_id: int, error: str | None) -> None:
+        headline = (error or "no error recorded").splitlines()[0] if error else "no error recorded"
+        super().__init__(f"job {job_id} failed: {headline}")
+        #: The failed job's id.
+        self.job_id = int(job_id)
+        #: The error stored with the job (``Type: message`` and the traceback), or None.
+        self.error = error
+
+
+class ResultMissing(FerroqError):
+    """No job and no stored result has this id: the job succeeded without `store_result`, its
+    result was pruned after its `result_ttl`, it was deleted, or it never existed."""
 
 
 class NoCurrentJob(FerroqError):

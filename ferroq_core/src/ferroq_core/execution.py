@@ -162,34 +162,36 @@ def _call_failed(
         log.exception("failed() of %s raised", name)
 
 
-def call_handle(job: Job) -> None:
-    """Call ``job.handle()``; an ``async def`` handler runs to completion on a fresh event loop
-    (on a helper thread when this thread already runs a loop)."""
+def call_handle(job: Job) -> Any:
+    """Call ``job.handle()`` and return what it returned; an ``async def`` handler runs to
+    completion on a fresh event loop (on a helper thread when this thread already runs a
+    loop), and its coroutine's value is returned."""
     result: Any = job.handle()
     if result is None or not inspect.isawaitable(result):
-        return
+        return result
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(_await(result))
-        return
-    box: list[BaseException] = []
+        return asyncio.run(_await(result))
+    box: list[Any] = []
+    errors: list[BaseException] = []
 
     def runner() -> None:
         try:
-            asyncio.run(_await(result))
+            box.append(asyncio.run(_await(result)))
         except BaseException as exc:  # re-raised in the caller's thread below
-            box.append(exc)
+            errors.append(exc)
 
     thread = threading.Thread(target=runner, name="ferroq-sync-async", daemon=True)
     thread.start()
     thread.join()
-    if box:
-        raise box[0]
+    if errors:
+        raise errors[0]
+    return box[0]
 
 
-async def _await(awaitable: Any) -> None:
-    await awaitable
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def describe_error(exc: BaseException) -> str:

@@ -8,14 +8,47 @@ runtime, the worker) needs only what this module defines.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ferroq_core.errors import NotInitialized
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from typing_extensions import Self
 
-__all__ = ["JobBase", "JobId", "job_type_name"]
+__all__ = ["DEFAULT_RESULT_TTL", "JobBase", "JobId", "ResultSource", "job_type_name"]
+
+#: Seconds a stored result is kept after its job succeeded, unless the type sets ``result_ttl``.
+DEFAULT_RESULT_TTL = 86_400.0
+
+
+class ResultSource(Protocol):
+    """How a :class:`JobId` reads its job's result: the API layer's
+    :mod:`ferroq_core.results` for a runtime (the process-wide queue unless one is given)."""
+
+    def result(self, job_id: int, timeout: float | None, runtime: Any) -> Any: ...
+
+    async def aresult(self, job_id: int, timeout: float | None, runtime: Any) -> Any: ...
+
+
+class _Sources:
+    """The :class:`ResultSource` in use: set by ``Queue.init`` (the API layer), read by
+    :meth:`JobId.result`, which sits below it and cannot import it."""
+
+    current: ClassVar[ResultSource | None] = None
+
+
+def set_result_source(source: ResultSource | None) -> None:
+    """Install how :meth:`JobId.result` reads results (``Queue.init`` does it)."""
+    _Sources.current = source
+
+
+def _source() -> ResultSource:
+    source = _Sources.current
+    if source is None:
+        raise NotInitialized()
+    return source
 
 
 class JobId(int):
@@ -43,6 +76,25 @@ class JobId(int):
         # int inherits object.__str__, which would print the repr below: "<JobId 5>".
         return str(int(self))
 
+    def result(self, timeout: float | None = None, *, runtime: Any = None) -> Any:
+        """The job's result, once it succeeded: its handler's return value, stored because
+        the job type sets ``store_result`` (see docs/results.md), decoded by the serializer.
+
+        Waits up to ``timeout`` seconds (None: without limit; 0: only looks) for the job to
+        finish, woken by the database (NOTIFY on PostgreSQL, change detection on SQLite),
+        from any process or host.
+
+        :param runtime: the queue to read (default: the process-wide ``Queue``).
+        :raises JobFailed: the job was parked as failed; ``.error`` holds its error.
+        :raises TimeoutError: the job has not finished within ``timeout``.
+        :raises ResultMissing: no such job and no stored result (see the error's message).
+        """
+        return _source().result(int(self), timeout, runtime)
+
+    async def aresult(self, timeout: float | None = None, *, runtime: Any = None) -> Any:
+        """:meth:`result` for ``async`` code: waits without blocking the event loop."""
+        return await _source().aresult(int(self), timeout, runtime)
+
     def __repr__(self) -> str:
         flags = " duplicate" if self.duplicate else ""
         flags += " inline" if self.inline else ""
@@ -68,8 +120,12 @@ class JobBase:
     #: Full-jitter backoff base and cap, in seconds (used by the default ``retry_delay``).
     backoff_base: ClassVar[float] = 5.0
     backoff_cap: ClassVar[float] = 900.0
+    #: Store ``handle()``'s return value with the job's acknowledgement (docs/results.md).
+    store_result: ClassVar[bool] = False
+    #: Seconds a stored result is kept (workers and ``ferroq prune`` delete it after).
+    result_ttl: ClassVar[float] = DEFAULT_RESULT_TTL
 
-    def handle(self) -> Awaitable[None] | None:
+    def handle(self) -> Awaitable[Any] | Any:
         raise NotImplementedError(f"{type(self).__qualname__} must define handle()")
 
     def retry_delay(self, attempt: int) -> float | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, final
 
+from ferroq_core import results
 from ferroq_core.errors import NotInitialized
+from ferroq_core.jobmodel import set_result_source
 from ferroq_core.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class Queue:
         :return: the runtime now in use. Calling ``init`` again replaces it.
         """
         runtime = Runtime.build(url_or_engine, config, pm, backend_options)
+        _install_results()
         with cls._lock:
             old, cls._runtime = cls._runtime, runtime
         if old is not None:
@@ -58,6 +61,7 @@ class Queue:
     @classmethod
     def use(cls, runtime: Runtime | None) -> None:
         """Install an already built runtime (or None to uninstall it without closing)."""
+        _install_results()
         with cls._lock:
             cls._runtime = runtime
 
@@ -87,3 +91,19 @@ class Queue:
             old, cls._runtime = cls._runtime, None
         if old is not None:
             old.close()
+
+
+@final
+class _QueueResults:
+    """How :class:`~ferroq_core.JobId` reads results: on the runtime it is given, else on the
+    process-wide queue's (:mod:`ferroq_core.results`)."""
+
+    def result(self, job_id: int, timeout: float | None, runtime: Runtime | None) -> Any:
+        return results.result(job_id, timeout, runtime or Queue.runtime())
+
+    async def aresult(self, job_id: int, timeout: float | None, runtime: Runtime | None) -> Any:
+        return await results.aresult(job_id, timeout, runtime or Queue.runtime())
+
+
+def _install_results() -> None:
+    set_result_source(_QueueResults())

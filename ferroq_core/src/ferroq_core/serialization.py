@@ -184,6 +184,17 @@ class Serializer:
     def decode(self, job_type: type[T], payload: str) -> T:
         raise NotImplementedError
 
+    def encode_result(self, value: Any) -> str:
+        """A handler's return value as text (for job types with ``store_result``)."""
+        raise SerializationError(
+            f"the {self.name} serializer cannot store results: implement encode_result and "
+            "decode_result, or set store_result = False"
+        )
+
+    def decode_result(self, text: str) -> Any:
+        """A stored result back as a value."""
+        raise SerializationError(f"the {self.name} serializer cannot read stored results")
+
 
 class JsonSerializer(Serializer):
     """attrs job -> dict (cattrs) -> compact JSON text.
@@ -247,6 +258,22 @@ class JsonSerializer(Serializer):
             name = _decode_name(job_type)
             what = str(exc) if isinstance(exc, _Refused) else type(exc).__name__
             raise JobDecodeError(f"payload does not fit job type {name}: {what}") from None
+
+    def encode_result(self, value: Any) -> str:
+        """``value`` unstructured by the converter (attrs classes become objects, datetimes
+        ISO text, Decimals and UUIDs strings) as compact JSON."""
+        try:
+            return self._encode(_converter.unstructure(value))
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise SerializationError(
+                f"cannot encode the job's return value ({type(value).__name__}): {exc}; "
+                "return JSON-friendly values (str, int, float, bool, None, datetime, date, UUID, "
+                "Decimal, Enum, attrs classes, lists and dicts of them)"
+            ) from exc
+
+    def decode_result(self, text: str) -> Any:
+        """The JSON value: attrs classes come back as dicts, datetimes as ISO strings."""
+        return _DECODER.decode(text)
 
     @staticmethod
     def _parse(job_type: type[Any], payload: str) -> dict[str, Any]:

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
+from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, leases
+from ferroq_postgres import admin, leases, results
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.storage.results import ResultState, ResultWrite
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -115,6 +117,11 @@ class PostgresBackend:
         self._vacuum = Vacuumer(
             self.engine, every=self.options.vacuum_every, pooled=self.options.pgbouncer
         )
+        self._result_waits = results.ResultWaits(
+            self._listen_connection,
+            listen=self.options.listen and not (self.options.pgbouncer and not self._listen_url),
+            backoff_cap=self.options.listen_backoff_cap,
+        )
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> PostgresBackend:
@@ -147,6 +154,7 @@ class PostgresBackend:
             listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
+        self._result_waits.close()
         self.wake()
         self.engine.dispose()
 
@@ -262,6 +270,23 @@ class PostgresBackend:
         # Connected: notifications sent while we were away are lost, so look now.
         # Disconnected: waiters in a long wait must fall back to polling now.
         self.wake()
+
+    # -- ResultStore ---------------------------------------------------------------------------
+    def complete_with_results(self, writes: Sequence[ResultWrite]) -> set[int]:
+        if not writes:
+            return set()
+        done = results.complete_with_results(self._worker_connections, writes)
+        self._vacuum.note(len(done))
+        return done
+
+    def read_result(self, job_id: int) -> ResultState:
+        return results.read_state(self._connections, job_id)
+
+    def wait_result(self, job_id: int, timeout: float) -> ResultState:
+        return await_state(lambda: self.read_result(job_id), self._result_waits, job_id, timeout)
+
+    def prune_results(self, *, limit: int | None = None) -> int:
+        return results.prune(self._connections, limit)
 
     # -- Admin ---------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:

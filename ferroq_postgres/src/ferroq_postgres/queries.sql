@@ -431,3 +431,45 @@ VACUUM ferroq_jobs
 -- server connection took it: one statement that skips the table (with a WARNING) when another
 -- vacuum of it, ours or autovacuum's, already holds its lock.
 VACUUM (SKIP_LOCKED) ferroq_jobs
+
+
+-- ==== results (ferroq_core.storage.results) ===============================================
+
+-- name: complete_with_results
+-- complete for jobs whose results are stored: one statement deletes the jobs whose lease
+-- still matches and stores exactly their results (a lost lease stores nothing), and notifies
+-- result waiters of each id on channel. Params: complete's, result_values (text[]),
+-- result_ttls (seconds, float8[]), in the leases' order, channel. Returns the ids stored.
+WITH done AS (
+    DELETE FROM ferroq_jobs
+    USING unnest(%(lease_ids)b::bigint[], %(lease_owners)b::text[],
+                 %(lease_attempts)b::integer[], %(result_values)s::text[],
+                 %(result_ttls)s::float8[]) AS lease(id, claimed_by, attempts, value, ttl)
+    WHERE ferroq_jobs.status = %(claimed)s AND ferroq_jobs.id = lease.id
+      AND ferroq_jobs.claimed_by = lease.claimed_by AND ferroq_jobs.attempts = lease.attempts
+    RETURNING ferroq_jobs.id, ferroq_jobs.job_type, lease.value, lease.ttl),
+stored AS (
+    INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
+    SELECT id, job_type, value, statement_timestamp(),
+           statement_timestamp() + make_interval(secs => ttl)
+    FROM done
+    -- Ids are never reused; an operator who restarted the sequence gets the new result.
+    ON CONFLICT (job_id) DO UPDATE SET job_type = EXCLUDED.job_type, value = EXCLUDED.value,
+        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+    RETURNING job_id)
+SELECT stored.job_id FROM stored, LATERAL pg_notify(%(channel)s, stored.job_id::text)
+
+-- name: result_state
+-- One job id's unexpired result and its row's status and error, in one snapshot. Params: id.
+SELECT r.job_id, r.job_type, r.value, r.created_at, r.expires_at, j.status, j.error
+FROM (SELECT %(id)s::bigint AS id) AS k
+LEFT JOIN ferroq_results AS r ON r.job_id = k.id AND r.expires_at > statement_timestamp()
+LEFT JOIN ferroq_jobs AS j ON j.id = k.id
+
+-- name: prune_results
+-- Delete up to limit (NULL: every) expired results, oldest first; workers pruning at once
+-- skip each other's rows. Params: limit. Returns one row per result deleted.
+DELETE FROM ferroq_results
+WHERE job_id IN (SELECT job_id FROM ferroq_results WHERE expires_at <= statement_timestamp()
+                 ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING 1

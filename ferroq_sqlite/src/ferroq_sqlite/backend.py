@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
+from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import (
     check_version,
     claim_in_order,
@@ -25,7 +26,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases
+from ferroq_sqlite import admin, leases, results
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.storage.results import ResultState, ResultWrite
 
 __all__ = ["SqliteBackend"]
 
@@ -79,6 +81,7 @@ class SqliteBackend:
             PollInterval(self.options.poll_min, self.options.poll_max),
             lambda queues: self._tx.read(lambda db: due_in(db, queues)),
         )
+        self._result_feed = results.CommitFeed(self._watcher, self.options.poll_min)
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
@@ -111,6 +114,7 @@ class SqliteBackend:
         return self._tx.busy_retried
 
     def close(self) -> None:
+        self._result_feed.closed.set()
         self._watcher.close()
         self.wake()
         self.engine.dispose()
@@ -261,6 +265,21 @@ class SqliteBackend:
 
     def worker_heartbeats(self) -> dict[str, datetime]:
         return self._tx.read(admin.worker_heartbeats)
+
+    # -- ResultStore -------------------------------------------------------------------------
+    def complete_with_results(self, writes: Sequence[ResultWrite]) -> set[int]:
+        if not writes:
+            return set()
+        return self._tx.write(lambda db: results.complete_with_results(db, writes), batch=True)
+
+    def read_result(self, job_id: int) -> ResultState:
+        return self._tx.read(lambda db: results.read_state(db, job_id))
+
+    def wait_result(self, job_id: int, timeout: float) -> ResultState:
+        return await_state(lambda: self.read_result(job_id), self._result_feed, job_id, timeout)
+
+    def prune_results(self, *, limit: int | None = None) -> int:
+        return self._tx.write(lambda db: results.prune(db, limit))
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

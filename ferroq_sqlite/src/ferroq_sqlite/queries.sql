@@ -404,3 +404,41 @@ UPDATE ferroq_jobs SET available_at = :now
 WHERE status = 'pending' AND available_at > :now
   AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
   AND (:until IS NULL OR available_at <= :until)
+
+
+-- =============================================================================================
+-- Results (ferroq_core.storage.results)
+-- =============================================================================================
+
+-- name: store_results
+-- Store the results of the leased jobs that still match, inside the acknowledgement's write
+-- transaction (complete_stored then deletes exactly these jobs). ?1: JSON array of
+-- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us). Returns the ids stored.
+INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
+SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
+FROM json_each(?1) AS w
+JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
+WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
+  AND j.attempts = json_extract(w.value, '$[2]')
+-- Ids are never reused (AUTOINCREMENT); a file whose sequence was reset gets the new result.
+ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
+    created_at = excluded.created_at, expires_at = excluded.expires_at
+RETURNING job_id
+
+-- name: complete_stored
+-- Delete the jobs whose results store_results just stored (same transaction). ?1: JSON array
+-- of ids.
+DELETE FROM ferroq_jobs WHERE id IN (SELECT value FROM json_each(?1))
+
+-- name: result_state
+-- One job id's unexpired result and its row's status and error, in one read. Params: id, now.
+SELECT r.job_id, r.job_type, r.value, r.created_at, r.expires_at, j.status, j.error
+FROM (SELECT :id AS id) AS k
+LEFT JOIN ferroq_results AS r ON r.job_id = k.id AND r.expires_at > :now
+LEFT JOIN ferroq_jobs AS j ON j.id = k.id
+
+-- name: prune_results
+-- Delete up to :limit results expired at :now (-1: every one), oldest first.
+DELETE FROM ferroq_results
+WHERE job_id IN (SELECT job_id FROM ferroq_results WHERE expires_at <= :now
+                 ORDER BY expires_at LIMIT :limit)

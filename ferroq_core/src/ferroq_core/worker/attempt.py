@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -27,8 +27,9 @@ from ferroq_core.execution import (
     in_own_context,
     job_scope,
 )
-from ferroq_core.jobmodel import JobBase
+from ferroq_core.jobmodel import DEFAULT_RESULT_TTL, JobBase
 from ferroq_core.runtime import fire
+from ferroq_core.storage.results import ResultWrite
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Outcome",
+    "acknowledge",
     "attempts_exhausted",
     "describe_row",
     "execute",
@@ -69,6 +71,11 @@ class Outcome:
     duration: float = 0.0
     #: The decoded job (None when decoding failed).
     job: Job | None = None
+    #: What ``handle()`` returned (an ``async def`` one's awaited value).
+    value: Any = None
+    #: ``value`` encoded by the serializer when the job type stores its result, else None:
+    #: its acknowledgement then stores it (:func:`settle_successes`).
+    result: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,7 +86,7 @@ def execute(
     runtime: Runtime,
     row: JobRow,
     *,
-    call: Callable[[Job], None] = call_handle,
+    call: Callable[[Job], Any] = call_handle,
     timeout: float | None = None,
 ) -> Outcome:
     """Decode ``row``, enter its scopes and run the handler through ``call``, in a context of
@@ -93,7 +100,7 @@ def execute(
 
 
 def _execute(
-    runtime: Runtime, row: JobRow, call: Callable[[Job], None], timeout: float | None
+    runtime: Runtime, row: JobRow, call: Callable[[Job], Any], timeout: float | None
 ) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
@@ -102,13 +109,15 @@ def _execute(
         job = decode_row(runtime, row.job_type, row.payload)
         scope = job_scope(runtime, job, row, row.tenant_id)
         if scope is NO_SCOPE:  # entering and leaving a nullcontext is two Python calls
-            call(job)
+            value = call(job)
         else:
             with scope:
-                call(job)
+                value = call(job)
+        # Encoded here, on the job's thread: a value that does not encode fails the attempt.
+        result = runtime.serializer.encode_result(value) if job.store_result else None
     except BaseException as exc:  # isolation: every failure of a job is that job's
         return Outcome(row, exc, time.monotonic() - start, job)
-    return Outcome(row, None, time.monotonic() - start, job)
+    return Outcome(row, None, time.monotonic() - start, job, value, result)
 
 
 async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None = None) -> Outcome:
@@ -124,12 +133,14 @@ async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None 
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         with job_scope(runtime, job, row, row.tenant_id):
-            result = job.handle()
-            if inspect.isawaitable(result):
-                await result
+            value = job.handle()
+            if inspect.isawaitable(value):
+                value = await value
+        result = runtime.serializer.encode_result(value) if job.store_result else None
     except BaseException as exc:  # isolation, as in execute()
         return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
-    return Outcome(row=row, duration=time.monotonic() - start, job=job)
+    duration = time.monotonic() - start
+    return Outcome(row=row, duration=duration, job=job, value=value, result=result)
 
 
 def attempts_exhausted(row: JobRow) -> LeaseExpired:
@@ -222,11 +233,12 @@ def settle(
 
 
 def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
-    """Delete the rows of successful attempts in one batch and fire ``ferroq_job_succeeded``
-    for each whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
+    """Delete the rows of successful attempts in one batch (storing the results of those
+    whose type keeps them, :func:`acknowledge`) and fire ``ferroq_job_succeeded`` for each
+    whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
     if not outcomes:
         return []
-    matched = runtime.backend.complete([o.row.lease for o in outcomes])
+    matched = acknowledge(runtime, outcomes)
     results: list[str] = []
     # Looked up once per batch, not per job: describe_row() is not free, nor is a hook call.
     logged = log.isEnabledFor(logging.INFO)
@@ -251,6 +263,27 @@ def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]
         rows, durations = [o.row for o in batch], [o.duration for o in batch]
         fire(runtime.pm, "ferroq_jobs_succeeded", rows=rows, durations=durations)
     return results
+
+
+def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
+    """Acknowledge successes; return the ids whose lease matched. Jobs without a result to
+    store take the plain batch ``complete``; the others ``complete_with_results``, which stores
+    each result in the same fenced write that deletes its job (a lost lease stores nothing)."""
+    stored = [o for o in outcomes if o.result is not None]
+    if not stored:
+        return runtime.backend.complete([o.row.lease for o in outcomes])
+    plain = [o.row.lease for o in outcomes if o.result is None]
+    matched = runtime.backend.complete(plain) if plain else set()
+    writes = [
+        ResultWrite(o.row.lease, o.result, _result_ttl(o.job))
+        for o in stored
+        if o.result is not None
+    ]
+    return matched | runtime.backend.complete_with_results(writes)
+
+
+def _result_ttl(job: Job | None) -> float:
+    return float(job.result_ttl) if job is not None else DEFAULT_RESULT_TTL
 
 
 def settle_reaped(runtime: Runtime, row: JobRow) -> None:

@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, final
 
+from ferroq_core.storage.results import prune_expired
 from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.identity import hostname, pid_alive
@@ -210,11 +211,13 @@ class LeaseKeeper:
     def reap(self) -> None:
         """One reaper pass: the claims of dead workers on this host first (their pid gone and
         two heartbeats missed, so before their leases expire), then every expired lease; rows
-        parked as failed get their ``failed()`` and hooks."""
+        parked as failed get their ``failed()`` and hooks. Then expired results are pruned,
+        a bounded number per pass (:func:`~ferroq_core.storage.results.prune_expired`)."""
         try:
             quiet = 2 * self._config.effective_heartbeat_interval
             self._settle_dead(reap_dead_workers(self._runtime.backend, quiet_for=quiet))
             result = self._runtime.backend.reap(self._config.visibility_timeout)
+            prune_expired(self._runtime.backend)
         except Exception as exc:
             self._reaps.failed(exc)
             return

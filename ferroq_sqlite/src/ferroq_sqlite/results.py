@@ -1,0 +1,93 @@
+"""Results on SQLite (:mod:`ferroq_core.storage.results`): stored in the acknowledgement's
+write transaction, read in one statement, awaited through ``PRAGMA data_version``.
+
+The acknowledgement runs ``store_results`` (which inserts only the results of jobs whose lease
+still matches) and ``complete_stored`` (which deletes exactly those jobs) inside one
+``BEGIN IMMEDIATE`` transaction: the file's write lock is held throughout, so no lease can
+change between the two, and a crash before the commit leaves neither.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from ferroq_core.clock import from_micros, to_micros, utcnow
+from ferroq_core.storage.results import ResultState, StoredResult
+from ferroq_sqlite.queries import sql
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
+
+    from ferroq_core.storage.results import ResultWrite
+    from ferroq_sqlite.watch import ChangeWatcher
+
+__all__ = ["CommitFeed", "complete_with_results", "prune", "read_state"]
+
+
+def complete_with_results(db: sqlite3.Connection, writes: Sequence[ResultWrite]) -> set[int]:
+    """Store the results of the writes whose lease matches and delete their jobs; return
+    their ids (inside the caller's write transaction)."""
+    items = [
+        [w.lease.id, w.lease.claimed_by, w.lease.attempts, w.value, round(w.ttl * 1e6)]
+        for w in writes
+    ]
+    now = to_micros(utcnow())
+    stored = [int(r[0]) for r in db.execute(sql("store_results"), (json.dumps(items), now))]
+    if stored:
+        db.execute(sql("complete_stored"), (json.dumps(stored),))
+    return set(stored)
+
+
+def read_state(db: sqlite3.Connection, job_id: int) -> ResultState:
+    """The job's unexpired result, else its row's status and error."""
+    params = {"id": job_id, "now": to_micros(utcnow())}
+    row = db.execute(sql("result_state"), params).fetchone()
+    stored = None
+    if row[0] is not None:
+        stored = StoredResult(
+            job_id=int(row[0]),
+            job_type=row[1],
+            value=row[2],
+            created_at=from_micros(row[3]),
+            expires_at=from_micros(row[4]),
+        )
+    return ResultState(job_id, stored, row[5], row[6])
+
+
+def prune(db: sqlite3.Connection, limit: int | None) -> int:
+    """Delete results expired now, at most ``limit`` (None: all); return how many."""
+    params = {"now": to_micros(utcnow()), "limit": -1 if limit is None else limit}
+    return int(db.execute(sql("prune_results"), params).rowcount)
+
+
+class CommitFeed:
+    """Changes for result waiters: the file's data version (any other connection's commit,
+    in any process), read every ``interval`` seconds while someone waits."""
+
+    def __init__(self, watcher: ChangeWatcher, interval: float) -> None:
+        self._watcher = watcher
+        self._interval = interval
+        #: Ends every wait at once (the backend is closing).
+        self.closed = threading.Event()
+
+    def watching(self, job_id: int) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def mark(self, job_id: int) -> Any:
+        return self._watcher.version()
+
+    def wait(self, job_id: int, mark: object, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.closed.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.closed.wait(min(self._interval, left))
+            version = self._watcher.version()
+            if version is None or version != mark:
+                return
