@@ -22,6 +22,7 @@ from ferroq_core.cli.output import (
     require_jobs,
     shown,
 )
+from ferroq_core.cli.results import show_stored_result
 from ferroq_core.records import JobState
 
 if TYPE_CHECKING:
@@ -164,6 +165,9 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
       ferroq show 42 --json | jq -r .payload
     """
     backend = ready_backend(obj)
+    # A succeeded job has no row: its stored result, when it has one (cli/results.py).
+    if backend.get_job(job_id) is None and show_stored_result(backend, job_id, as_json=as_json):
+        return
     (row,) = require_jobs(backend, [job_id])
     now = backend.now()
     if as_json:
