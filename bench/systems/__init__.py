@@ -23,6 +23,8 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "ferroq-prometheus",
     ),
     "ferroq+otel": ("bench.systems.ferroq_observed", ("sqlite", "postgres"), "ferroq-otel"),
+    # ferroq whose job type stores its (small) result with each acknowledgement.
+    "ferroq+results": ("bench.systems.ferroq_results", ("sqlite", "postgres"), "ferroq-core"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),

@@ -57,6 +57,8 @@ def migrate(url: str) -> None:
 
 class FerroqSystem(System):
     name = "ferroq"
+    #: The job type the enqueue workloads dispatch.
+    job: type[BenchNoop] | type[Job] = BenchNoop
 
     def __init__(self, backend: str, url: str, queue: str, **options: Any) -> None:
         super().__init__(backend, url, queue, **options)
@@ -92,14 +94,15 @@ class FerroqSystem(System):
         ids: list[int] = []
         for start in range(0, n, CHUNK):
             jobs = [
-                BenchNoop(i=i).on_queue(self.queue) for i in range(start, min(n, start + CHUNK))
+                self.job(i=i).on_queue(self.queue)  # type: ignore[call-arg]
+                for i in range(start, min(n, start + CHUNK))
             ]
             ids.extend(dispatch_many(jobs, runtime=self.rt))
         self._first = min(ids) if ids else 0
 
     def enqueue_single(self, n: int) -> None:
         for i in range(n):
-            dispatch(BenchNoop(i=i).on_queue(self.queue), runtime=self.rt)
+            dispatch(self.job(i=i).on_queue(self.queue), runtime=self.rt)  # type: ignore[call-arg]
 
     def enqueue_probe(self) -> None:
         import time

@@ -3,6 +3,7 @@ that shows a succeeded job's result (docs/results.md)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -42,10 +43,19 @@ def result_to_dict(stored: StoredResult) -> dict[str, Any]:
         "id": stored.job_id,
         "state": "succeeded",
         "type": stored.job_type,
-        "result": stored.value,
+        "result": _decoded(stored.value),
         "succeeded_at": iso(stored.created_at),
         "expires_at": iso(stored.expires_at),
     }
+
+
+def _decoded(value: str) -> Any:
+    """A stored value as JSON data when it is JSON text (the JSON serializer's), else as the
+    stored text."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 @click.command(epilog=DB_EPILOG)

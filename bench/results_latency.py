@@ -1,0 +1,178 @@
+"""How soon a waiting ``JobId.result()`` returns after the job's acknowledgement.
+
+``python -m bench.results_latency [--backends sqlite,postgres] [--probes 200]``
+
+One ``ferroq worker`` process runs a probe job that stores a tiny result; this process
+dispatches one probe at a time and waits on ``result()`` (in the same way as any other
+process or host would). Per probe it records:
+
+- *wake*: from the acknowledgement to ``result()`` returning, bounded from both sides (the
+  commit's own time is not visible: ``track_commit_timestamp`` is off by default):
+  ``wake`` counts from when the worker saw its acknowledging statement return (its
+  ``ferroq_jobs_succeeded`` hook, called just after; a waiter may wake before the worker
+  writes that down, so this is a lower bound, and its minimum can be negative);
+  ``wake_from_statement`` counts from the result's ``created_at``, the acknowledging
+  statement's start (Postgres ``statement_timestamp()``, SQLite the host clock before the
+  commit), so the statement's own run and commit are counted too: an upper bound. The same
+  machine's clock on both sides.
+- *round trip*: from ``dispatch()`` to ``result()`` returning (dispatch, the worker's wake-up,
+  the run and the acknowledgement included).
+
+Prints p50 and p99 of each, in milliseconds, per backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import attrs
+import psycopg
+import sqlalchemy as sa
+
+from bench.common import ROOT, child_env, percentile
+from bench.systems.ferroq_sys import runtime_for
+from ferroq_core import Job, Queue, QueueConfig, WorkerConfig, WorkerLoop, hookimpl
+
+#: The file the worker appends ``job_id ack_time`` lines to.
+ACKS_ENV = "FERROQ_BENCH_ACKS"
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@attrs.define
+class Probe(Job):
+    """Returns its number (stored)."""
+
+    job_name = "bench.result_probe"
+    queue = "result-latency"
+    store_result = True
+    i: int = 0
+
+    def handle(self) -> int:
+        return self.i
+
+
+class AckTimes:
+    """The worker's plugin: the time each probe's acknowledgement returned."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    @hookimpl
+    def ferroq_jobs_succeeded(self, rows: list[object], durations: list[float]) -> None:
+        now = time.time()
+        with open(self._path, "a", encoding="utf-8") as fh:
+            fh.writelines(f"{row.id} {now}\n" for row in rows)  # type: ignore[attr-defined]
+
+
+def _acks(path: str) -> dict[int, float]:
+    with open(path, encoding="utf-8") as fh:
+        return {int(a): float(b) for a, b in (line.split() for line in fh if line.strip())}
+
+
+def _measure(url: str, probes: int) -> dict[str, float]:
+    Queue.init(url, QueueConfig(connection="db", database_url=url))
+    backend = Queue.backend()
+    backend.migrate()
+    fd, acks = tempfile.mkstemp(prefix="ferroq-acks-", suffix=".txt")
+    os.close(fd)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bench.results_latency", "--worker", url],
+        cwd=ROOT,
+        env={**child_env(), ACKS_ENV: acks},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wakes: list[float] = []
+    from_statement: list[float] = []
+    trips: list[float] = []
+    try:
+        Probe(i=-1).dispatch().result(timeout=60)  # the worker is up, the waiter listens
+        for i in range(probes):
+            started = time.time()
+            job_id = Probe(i=i).dispatch()
+            value = job_id.result(timeout=30)
+            woke = time.time()
+            assert value == i
+            trips.append((woke - started) * 1000)
+            stored = backend.read_result(job_id).result
+            assert stored is not None
+            from_statement.append((woke - stored.created_at.timestamp()) * 1000)
+            time.sleep(0.02)
+            acked = _acks(acks).get(int(job_id))
+            if acked is not None:  # written just after the ack: a fast waiter may be first
+                wakes.append((woke - acked) * 1000)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        Queue.reset()
+        os.unlink(acks)
+    return {
+        "wake_p50_ms": percentile(wakes, 50),
+        "wake_p99_ms": percentile(wakes, 99),
+        "wake_min_ms": min(wakes, default=float("nan")),
+        "wake_from_statement_p50_ms": percentile(from_statement, 50),
+        "wake_from_statement_p99_ms": percentile(from_statement, 99),
+        "round_trip_p50_ms": percentile(trips, 50),
+        "round_trip_p99_ms": percentile(trips, 99),
+        "probes": float(len(wakes)),
+    }
+
+
+def _postgres(server: str, probes: int) -> dict[str, float]:
+    name = f"ferroq_bench_results_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    base = sa.engine.make_url(server)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # a generated name, not input
+    try:
+        return _measure(base.set(database=name).render_as_string(hide_password=False), probes)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def worker(url: str) -> None:
+    """The measured worker: ``WorkerLoop`` on the probes' queue, with :class:`AckTimes`."""
+    rt = runtime_for(url)
+    rt.pm.register(AckTimes(os.environ[ACKS_ENV]), name="bench-ack-times")
+    try:
+        WorkerLoop(rt, WorkerConfig(queues=(Probe.queue,), concurrency=4)).run()
+    finally:
+        rt.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        worker(argv[1])
+        return
+    p = argparse.ArgumentParser(prog="python -m bench.results_latency")
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--probes", type=int, default=200)
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("FERROQ_BENCH_POSTGRES_URL")
+        or os.environ.get("FERROQ_TEST_POSTGRES_URL")
+        or DEFAULT_PG,
+    )
+    args = p.parse_args(argv)
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            folder = Path(tempfile.mkdtemp(prefix="ferroq-results-"))
+            figures = _measure(f"sqlite:///{folder / 'jobs.db'}", args.probes)
+        else:
+            figures = _postgres(args.pg_url, args.probes)
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items() if k != "probes")
+        print(f"{backend}: {shown} ({int(figures['probes'])} probes)")
+
+
+if __name__ == "__main__":
+    main()
