@@ -263,6 +263,12 @@ class JsonSerializer(Serializer):
         """``value`` unstructured by the converter (attrs classes become objects, datetimes
         ISO text, Decimals and UUIDs strings) as compact JSON."""
         try:
+            # Plain JSON values (the common small result) need no unstructuring, which costs
+            # twice the encoding; anything the encoder refuses goes through the converter.
+            return self._encode(value)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            pass
+        try:
             return self._encode(_converter.unstructure(value))
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise SerializationError(

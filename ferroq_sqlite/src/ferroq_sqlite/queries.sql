@@ -413,7 +413,7 @@ WHERE status = 'pending' AND available_at > :now
 -- name: store_results
 -- Store the results of the leased jobs that still match, inside the acknowledgement's write
 -- transaction (complete_stored then deletes exactly these jobs). ?1: JSON array of
--- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us). Returns the ids stored.
+-- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us).
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
 SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
 FROM json_each(?1) AS w
@@ -421,6 +421,17 @@ JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
 WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
   AND j.attempts = json_extract(w.value, '$[2]')
 -- Ids are never reused (AUTOINCREMENT); a file whose sequence was reset gets the new result.
+ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
+    created_at = excluded.created_at, expires_at = excluded.expires_at
+
+-- name: store_results_returning
+-- store_results, returning the ids stored (after a shortfall). Same params.
+INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
+SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
+FROM json_each(?1) AS w
+JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
+WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
+  AND j.attempts = json_extract(w.value, '$[2]')
 ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
     created_at = excluded.created_at, expires_at = excluded.expires_at
 RETURNING job_id

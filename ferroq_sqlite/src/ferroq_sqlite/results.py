@@ -31,13 +31,26 @@ __all__ = ["CommitFeed", "complete_with_results", "prune", "read_state"]
 
 def complete_with_results(db: sqlite3.Connection, writes: Sequence[ResultWrite]) -> set[int]:
     """Store the results of the writes whose lease matches and delete their jobs; return
-    their ids (inside the caller's write transaction)."""
-    items = [
-        [w.lease.id, w.lease.claimed_by, w.lease.attempts, w.value, round(w.ttl * 1e6)]
-        for w in writes
-    ]
+    their ids (inside the caller's write transaction).
+
+    ``store_results`` runs without RETURNING: when it stored a row per write, every lease
+    matched and ``complete_stored`` deletes them all. On a shortfall (a lease lost) it is
+    rolled back to its savepoint and run again with RETURNING, which tells which matched.
+    """
+    items = json.dumps(
+        [
+            [w.lease.id, w.lease.claimed_by, w.lease.attempts, w.value, round(w.ttl * 1e6)]
+            for w in writes
+        ]
+    )
     now = to_micros(utcnow())
-    stored = [int(r[0]) for r in db.execute(sql("store_results"), (json.dumps(items), now))]
+    db.execute(sql("savepoint_ack"))
+    if db.execute(sql("store_results"), (items, now)).rowcount == len(writes):
+        stored = [w.lease.id for w in writes]
+    else:
+        db.execute(sql("rollback_to_ack"))
+        found = db.execute(sql("store_results_returning"), (items, now)).fetchall()
+        stored = [int(r[0]) for r in found]
     if stored:
         db.execute(sql("complete_stored"), (json.dumps(stored),))
     return set(stored)
