@@ -443,8 +443,8 @@ VACUUM (SKIP_LOCKED) ferroq_jobs
 WITH done AS (
     DELETE FROM ferroq_jobs
     USING unnest(%(lease_ids)b::bigint[], %(lease_owners)b::text[],
-                 %(lease_attempts)b::integer[], %(result_values)s::text[],
-                 %(result_ttls)s::float8[]) AS lease(id, claimed_by, attempts, value, ttl)
+                 %(lease_attempts)b::integer[], %(result_values)b::text[],
+                 %(result_ttls)b::float8[]) AS lease(id, claimed_by, attempts, value, ttl)
     WHERE ferroq_jobs.status = %(claimed)s AND ferroq_jobs.id = lease.id
       AND ferroq_jobs.claimed_by = lease.claimed_by AND ferroq_jobs.attempts = lease.attempts
     RETURNING ferroq_jobs.id, ferroq_jobs.job_type, lease.value, lease.ttl),
