@@ -413,11 +413,13 @@ WHERE status = 'pending' AND available_at > :now
 -- name: store_results
 -- Store the results of the leased jobs that still match, inside the acknowledgement's write
 -- transaction (complete_stored then deletes exactly these jobs). ?1: JSON array of
--- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us).
+-- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us). CROSS JOIN keeps the batch as
+-- the outer loop (SQLite does not reorder it): each job is one primary-key lookup, whatever
+-- the planner would guess for the claimed rows' indexes.
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
 SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
 FROM json_each(?1) AS w
-JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
+CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
 WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
   AND j.attempts = json_extract(w.value, '$[2]')
 -- Ids are never reused (AUTOINCREMENT); a file whose sequence was reset gets the new result.
@@ -429,7 +431,7 @@ ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = exclude
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
 SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
 FROM json_each(?1) AS w
-JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
+CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
 WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
   AND j.attempts = json_extract(w.value, '$[2]')
 ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
