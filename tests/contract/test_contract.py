@@ -30,6 +30,7 @@ def _emptied(url: str) -> Iterator[Backend]:
     backend.migrate()
     with backend.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+        conn.exec_driver_sql("DELETE FROM ferroq_schedules")
     yield backend
     backend.close()
 

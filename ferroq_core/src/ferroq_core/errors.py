@@ -15,12 +15,14 @@ __all__ = [
     "DuplicateJob",
     "FerroqError",
     "InvalidDispatch",
+    "InvalidSchedule",
     "JobDecodeError",
     "JobNotFound",
     "JobTimeout",
     "LeaseExpired",
     "NotInitialized",
     "PayloadTooLarge",
+    "ScheduleNotFound",
     "SchemaMismatch",
     "SchemaMissing",
     "SchemaOutdated",
@@ -106,6 +108,15 @@ class JobDecodeError(FerroqError):
 class UnknownJobType(FerroqError):
     """No job type is registered under this name: install the package that defines it, add it
     to the `ferroq.jobs` entry points, or pass `--import MODULE` to the worker."""
+
+
+class InvalidSchedule(FerroqError, ValueError):
+    """A schedule is invalid (its cron expression, timezone or catch-up policy): fix it as the
+    message says; nothing was stored."""
+
+
+class ScheduleNotFound(FerroqError):
+    """No schedule by this name: list them with `ferroq schedules list`."""
 
 
 class JobNotFound(FerroqError):

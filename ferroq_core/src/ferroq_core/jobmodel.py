@@ -68,6 +68,11 @@ class JobBase:
     #: Full-jitter backoff base and cap, in seconds (used by the default ``retry_delay``).
     backoff_base: ClassVar[float] = 5.0
     backoff_cap: ClassVar[float] = 900.0
+    #: A cron expression: the type is a periodic job (see :mod:`ferroq_core.periodic`).
+    schedule: ClassVar[str | None] = None
+    schedule_timezone: ClassVar[str] = "UTC"
+    schedule_catch_up: ClassVar[str] = "latest"
+    schedule_catch_up_window: ClassVar[float] = 3600.0
 
     def handle(self) -> Awaitable[None] | None:
         raise NotImplementedError(f"{type(self).__qualname__} must define handle()")

@@ -49,6 +49,7 @@ from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
+from ferroq_core.testing._contract_schedules import ScheduleContract
 from ferroq_core.testing._contract_support import (
     claim_one,
     enqueue_one,
@@ -63,7 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["BackendContract", "claim_one", "enqueue_one", "request", "wait_until", "worker_id"]
 
 
-class BackendContract(DispatchContract, LeaseContract, OrphanContract, AdminContract):
+class BackendContract(
+    DispatchContract, LeaseContract, OrphanContract, AdminContract, ScheduleContract
+):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
     # -- fixtures a subclass provides --------------------------------------------------------
