@@ -296,7 +296,7 @@ CORE_LAYERS = (
     ),
     ("plugins", {"builtin", "hookspecs", "plugin_records", "plugins", "registry"}),
     ("runtime", {"context", "execution", "runtime"}),
-    ("API", {"dispatch_requests", "dispatching", "job", "periodic", "queue", "storage"}),
+    ("API", {"dispatch_requests", "dispatching", "job", "queue", "schedules", "storage"}),
     ("worker", {"worker"}),
     ("CLI and testing kit", {"cli", "testing"}),
 )

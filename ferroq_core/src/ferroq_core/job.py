@@ -27,8 +27,8 @@ from typing import Any
 
 from ferroq_core.dispatching import PendingDispatch, Queueable
 from ferroq_core.jobmodel import JobBase, JobId
-from ferroq_core.periodic import declare_job_type
 from ferroq_core.registry import default_registry
+from ferroq_core.schedules import declare_job_type
 
 __all__ = ["Job", "JobId", "PendingDispatch", "Queueable"]
 

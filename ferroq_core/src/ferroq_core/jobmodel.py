@@ -68,7 +68,7 @@ class JobBase:
     #: Full-jitter backoff base and cap, in seconds (used by the default ``retry_delay``).
     backoff_base: ClassVar[float] = 5.0
     backoff_cap: ClassVar[float] = 900.0
-    #: A cron expression: the type is a periodic job (see :mod:`ferroq_core.periodic`).
+    #: A cron expression: the type is a periodic job (see :mod:`ferroq_core.schedules`).
     schedule: ClassVar[str | None] = None
     schedule_timezone: ClassVar[str] = "UTC"
     schedule_catch_up: ClassVar[str] = "latest"

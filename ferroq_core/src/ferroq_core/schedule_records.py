@@ -68,7 +68,7 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> No
 class ScheduleSpec:
     """What a schedule is: which job to enqueue (type and encoded payload), where, and when.
 
-    Build one with :func:`ferroq_core.periodic.add_schedule` or a declaration; it is checked
+    Build one with :func:`ferroq_core.schedules.add_schedule` or a declaration; it is checked
     when built (:class:`InvalidSchedule` on a bad cron expression, timezone or policy)."""
 
     #: Unique name (at most 200 characters).

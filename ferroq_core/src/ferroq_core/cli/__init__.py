@@ -15,6 +15,7 @@ from ferroq_core.cli import (
     jobs,
     migrate,
     plugins,
+    schedules,
     stats,
     worker,
 )
@@ -28,7 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["main", "make_cli"]
 
 #: Modules whose ``register(cli)`` adds core commands, in ``--help`` order.
-COMMAND_MODULES = (migrate, plugins, stats, jobs, failed, dispatch, health, worker, bench)
+COMMAND_MODULES = (
+    migrate,
+    plugins,
+    stats,
+    jobs,
+    failed,
+    dispatch,
+    schedules,
+    health,
+    worker,
+    bench,
+)
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:

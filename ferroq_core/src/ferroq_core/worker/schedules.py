@@ -17,9 +17,9 @@ import time
 from typing import TYPE_CHECKING
 
 from ferroq_core.errors import FerroqError
-from ferroq_core.periodic import sync_declared
 from ferroq_core.schedule_records import ScheduleAdvance
 from ferroq_core.schedule_rules import plan_ticks, tick_request
+from ferroq_core.schedules import sync_declared
 from ferroq_core.worker.trouble import Trouble
 
 if TYPE_CHECKING:
