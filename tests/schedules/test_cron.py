@@ -45,6 +45,7 @@ def test_five_fields_six_with_seconds_and_aliases() -> None:
         ("* * * * * * *", "UTC", "7 fields"),
         ("@every", "UTC", "unknown alias"),
         ("", "UTC", "0 fields"),
+        ("0 0 30 2 *", "UTC", "invalid cron expression '0 0 30 2 *'"),
         ("* * * * *", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
         ("* * * * *", "", "unknown timezone ''"),
     ],

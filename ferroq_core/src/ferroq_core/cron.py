@@ -71,7 +71,8 @@ def _check_expression(expression: str) -> bool:
         )
     seconds = fields == 6
     try:
-        croniter(text, datetime(2000, 1, 1), second_at_beginning=seconds)
+        # A first tick too: an expression no date matches (30 February) is refused here.
+        croniter(text, datetime(2000, 1, 1), second_at_beginning=seconds).get_next(datetime)
     except (ValueError, KeyError, TypeError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidSchedule(f"invalid cron expression {expression!r}: {detail}") from None
@@ -138,7 +139,13 @@ class Cron:
         steps = croniter(self.expression, wall, second_at_beginning=self.seconds)
         last = after
         while True:
-            tick = wall_to_utc(steps.get_next(datetime), self.zone)
+            try:
+                wall_tick = steps.get_next(datetime)
+            except (ValueError, OverflowError) as exc:  # no match left (a last year passed)
+                raise InvalidSchedule(
+                    f"cron expression {self.expression!r} has no tick after {after}: {exc}"
+                ) from None
+            tick = wall_to_utc(wall_tick, self.zone)
             if tick > last:
                 last = tick
                 yield tick

@@ -54,7 +54,7 @@ def enqueue_due(
         assert schedule.next_run_at is not None  # due: not paused
         try:
             ticks, next_run = plan_ticks(schedule.spec.parsed(), schedule, now)
-        except FerroqError as exc:
+        except (FerroqError, ValueError, OverflowError) as exc:
             if broken is None or schedule.name not in broken:
                 log.error("schedule %r is skipped: %s", schedule.name, exc)
                 if broken is not None:
@@ -115,7 +115,7 @@ class Scheduler:
                 )
                 # Several due, or a full batch: more may be due at once; look again now.
                 due_in = 0.0 if seen >= BATCH else self._backend.schedule_due_in()
-        except FerroqError as exc:
+        except Exception as exc:  # scheduling never takes the worker down: retried
             self._trouble.failed(exc, LOOK_EVERY)
             self._next_look = time.monotonic() + LOOK_EVERY
             return False
