@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", type=float, default=20.0)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--modes", default="drain,idle", help="drain, idle or both (default)")
     p.add_argument(
         "--pg-url",
         default=os.environ.get("FERROQ_TEST_POSTGRES_URL")
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ferroq-schedbench-") as tmp:
         for rep in range(args.reps):
             for backend in args.backends.split(","):
-                for mode, amount in (("drain", float(args.n)), ("idle", args.idle)):
+                modes = {"drain": float(args.n), "idle": args.idle}
+                for mode in args.modes.split(","):
+                    amount = modes[mode]
                     names = list(VARIANTS)
                     # The order turns each repetition (a checkpoint, an autovacuum).
                     for variant in names[rep % 2 :] + names[: rep % 2]:
@@ -123,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     for backend in args.backends.split(","):
 
         def med(mode: str, variant: str, key: str, backend: str = backend) -> float:
-            return statistics.median(r[key] for r in results[(backend, mode, variant)])
+            rows = results.get((backend, mode, variant), [])
+            return statistics.median(r[key] for r in rows) if rows else float("nan")
 
         for variant in VARIANTS:
             cpu, wall = med("drain", variant, "jobs_per_cpu_s"), med("drain", variant, "jobs_per_s")
