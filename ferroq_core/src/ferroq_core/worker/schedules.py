@@ -127,5 +127,7 @@ class Scheduler:
         return enqueued > 0
 
     def bound(self, timeout: float) -> float:
-        """``timeout``, shortened so that an idle wait ends when the next look is due."""
+        """``timeout``, shortened so that an idle wait ends when the next look is due: a due
+        tick is enqueued on time and an edit made elsewhere is seen within a second, also by
+        a worker idle with a long ``--sleep`` (which then polls its queues once a second)."""
         return min(timeout, max(0.0, self._next_look - time.monotonic()))
