@@ -130,4 +130,6 @@ class Scheduler:
         """``timeout``, shortened so that an idle wait ends when the next look is due: a due
         tick is enqueued on time and an edit made elsewhere is seen within a second, also by
         a worker idle with a long ``--sleep`` (which then polls its queues once a second)."""
-        return min(timeout, max(0.0, self._next_look - time.monotonic()))
+        left = self._next_look - time.monotonic()
+        # Overdue: the loop is not looking now (stopping); never turn a wait into a spin.
+        return timeout if left <= 0 else min(timeout, left)
