@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
-from ferroq_core import Job, JobRow
+from ferroq_core import Job, JobRow, current_job
+from ferroq_core.schedule_rules import tick_of
 from reliability.ledger import Ledger
 
 if TYPE_CHECKING:
     from types import FrameType
 
-__all__ = ["AsyncHang", "Carry", "Keyed", "KnownTenants", "Misbehave", "Work"]
+__all__ = ["AsyncHang", "Carry", "Keyed", "KnownTenants", "Misbehave", "ScheduledTick", "Work"]
 
 _ledger: Ledger | None = None
 
@@ -163,3 +164,24 @@ class KnownTenants:
 
     def scope(self, tenant: str) -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
+
+
+@attrs.define
+class ScheduledTick(Job):
+    """The job of the schedules scenario's schedule: its token is its tick (epoch seconds),
+    read with ``current_job().tick``, which must be the tick its idempotency key names."""
+
+    job_name: ClassVar[str | None] = "chaos.tick"
+    max_attempts: ClassVar[int] = 25
+
+    def retry_delay(self, attempt: int) -> float | None:
+        return 0.05
+
+    def handle(self) -> None:
+        tick = current_job().tick
+        row = current_row()
+        if tick is None or row is None or tick_of(row.idempotency_key) != tick:
+            raise AssertionError(f"tick {tick} is not the one its key names ({row})")
+        token = int(tick.timestamp())
+        ledger().start(token, row)
+        ledger().end(token, ok=True)

@@ -113,8 +113,9 @@ def _fresh_runtime(url: str) -> Runtime:
         engine = runtime.backend.engine  # type: ignore[attr-defined]
         with engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
-            # Every other table a feature added (results, ...) starts empty too: job ids
-            # restart, and a result left from an earlier test would name a new job.
+            # Every other table a feature added starts empty too: job ids restart, so a result
+            # left by an earlier test would name a new job, and a schedule left would have
+            # this test's workers enqueue its ticks.
             for table in metadata.sorted_tables:
                 if table.name not in ("ferroq_jobs", "ferroq_schema"):
                     conn.execute(table.delete())

@@ -15,7 +15,7 @@ import time
 
 import attrs
 
-from ferroq_core import Job
+from ferroq_core import Job, current_job
 
 
 def mark(tag: str, event: str) -> None:
@@ -266,3 +266,15 @@ class Good(Job):
 
     def failed(self, error: BaseException) -> None:
         mark(self.tag, f"failed:{type(error).__name__}")
+
+
+@attrs.define
+class Tick(Job):
+    """A periodic job: marks the tick it was enqueued for (``current_job().tick``)."""
+
+    job_name = "test.tick"
+    tag: str = "tick"
+
+    def handle(self) -> None:
+        tick = current_job().tick
+        mark(self.tag, "none" if tick is None else tick.strftime("%Y-%m-%dT%H:%M:%S"))

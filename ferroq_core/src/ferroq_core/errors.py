@@ -15,6 +15,7 @@ __all__ = [
     "DuplicateJob",
     "FerroqError",
     "InvalidDispatch",
+    "InvalidSchedule",
     "JobDecodeError",
     "JobFailed",
     "JobNotFound",
@@ -23,6 +24,7 @@ __all__ = [
     "NotInitialized",
     "PayloadTooLarge",
     "ResultMissing",
+    "ScheduleNotFound",
     "SchemaMismatch",
     "SchemaMissing",
     "SchemaOutdated",
@@ -108,6 +110,15 @@ class JobDecodeError(FerroqError):
 class UnknownJobType(FerroqError):
     """No job type is registered under this name: install the package that defines it, add it
     to the `ferroq.jobs` entry points, or pass `--import MODULE` to the worker."""
+
+
+class InvalidSchedule(FerroqError, ValueError):
+    """A schedule is invalid (its cron expression, timezone or catch-up policy): fix it as the
+    message says; nothing was stored."""
+
+
+class ScheduleNotFound(FerroqError):
+    """No schedule by this name: list them with `ferroq schedules list`."""
 
 
 class JobNotFound(FerroqError):

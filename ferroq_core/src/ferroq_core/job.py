@@ -28,6 +28,7 @@ from typing import Any
 from ferroq_core.dispatching import PendingDispatch, Queueable
 from ferroq_core.jobmodel import JobBase, JobId
 from ferroq_core.registry import default_registry
+from ferroq_core.schedules import declare_job_type
 
 __all__ = ["Job", "JobId", "PendingDispatch", "Queueable"]
 
@@ -44,6 +45,9 @@ class Job(JobBase, Queueable):
     - ``job_name``: stable type name stored with each job (default ``module:QualName``);
       set it so renaming or moving the class does not orphan queued jobs.
     - ``backoff_base``, ``backoff_cap``: the full-jitter backoff's base and cap, in seconds.
+    - ``schedule``: a cron expression that makes it a periodic job (built without arguments
+      at each tick), with ``schedule_timezone``, ``schedule_catch_up`` and
+      ``schedule_catch_up_window`` (docs/schedules.md); checked when the class is created.
 
     Methods to override: ``handle()``, ``retry_delay(attempt)``, ``idempotency_key()`` and
     ``failed(error)`` (see :class:`~ferroq_core.jobmodel.JobBase`). Each subclass registers
@@ -53,3 +57,4 @@ class Job(JobBase, Queueable):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         default_registry().register(cls)
+        declare_job_type(cls)

@@ -124,6 +124,11 @@ class JobBase:
     store_result: ClassVar[bool] = False
     #: Seconds a stored result is kept (workers and ``ferroq prune`` delete it after).
     result_ttl: ClassVar[float] = DEFAULT_RESULT_TTL
+    #: A cron expression: the type is a periodic job (see :mod:`ferroq_core.schedules`).
+    schedule: ClassVar[str | None] = None
+    schedule_timezone: ClassVar[str] = "UTC"
+    schedule_catch_up: ClassVar[str] = "latest"
+    schedule_catch_up_window: ClassVar[float] = 3600.0
 
     def handle(self) -> Awaitable[Any] | Any:
         raise NotImplementedError(f"{type(self).__qualname__} must define handle()")

@@ -26,6 +26,7 @@ from ferroq_core.tables.base import (
 )
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
 from ferroq_core.tables.results import CreateResultsTable
+from ferroq_core.tables.schedules import CreateSchedulesTable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +52,11 @@ __all__ = [
 
 #: Every step of the schema's history, in order. A feature that adds tables appends one step
 #: (its module in :mod:`ferroq_core.tables`); versions are consecutive from 1.
-MIGRATIONS: Sequence[Migration] = (CreateJobsTable(), CreateResultsTable())
+MIGRATIONS: Sequence[Migration] = (
+    CreateJobsTable(),
+    CreateResultsTable(),
+    CreateSchedulesTable(),
+)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 # Any constant works; it only has to be the same for every ferroq process.

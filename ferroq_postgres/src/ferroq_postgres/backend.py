@@ -23,7 +23,7 @@ from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, leases, results
+from ferroq_postgres import admin, leases, results, schedules
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -50,7 +50,9 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
     from ferroq_core.storage.results import ResultState, ResultWrite
+    from ferroq_core.storage.schedules import SaveOutcome
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -174,11 +176,14 @@ class PostgresBackend:
             results = self._connections.transaction(
                 lambda conn: insert_all(conn, requests, prepare=True)
             )
+        self._heard_own({r.queue for r in requests})
+        return results
+
+    def _heard_own(self, queues: Set[str]) -> None:
         listener = self._listener
         if listener is None or not listener.connected:
             # Nobody here hears our own NOTIFY: wake this process's waiters directly.
-            self._notifications.heard({r.queue for r in requests})
-        return results
+            self._notifications.heard(queues)
 
     # -- WorkerStore ---------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -345,6 +350,46 @@ class PostgresBackend:
         if moved:
             self.wake()
         return moved
+
+    # -- ScheduleStore (ferroq_postgres.schedules) ----------------------------------------------
+    def schedule_due_in(self) -> float | None:
+        return schedules.due_in(self._worker_connections)
+
+    def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        return schedules.due(self._worker_connections, now, limit)
+
+    def advance_schedule(
+        self, advance: ScheduleAdvance, requests: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult] | None:
+        results = schedules.advance(self._worker_connections, advance, requests)
+        if results:
+            self._heard_own({r.queue for r in requests})
+        return results
+
+    def save_schedule(
+        self, spec: ScheduleSpec, next_run_at: datetime, *, replace: bool = True
+    ) -> SaveOutcome:
+        return schedules.save(self._connections, spec, next_run_at, replace=replace)
+
+    def get_schedule(self, name: str) -> Schedule | None:
+        return schedules.get(self._connections, name)
+
+    def list_schedules(self) -> list[Schedule]:
+        return schedules.list_all(self._connections)
+
+    def pause_schedule(self, name: str, *, paused: bool, next_run_at: datetime | None) -> bool:
+        return schedules.pause(self._connections, name, paused=paused, next_run_at=next_run_at)
+
+    def remove_schedule(self, name: str) -> bool:
+        return schedules.remove(self._connections, name)
+
+    def record_schedule_run(
+        self, name: str, at: datetime, request: EnqueueRequest
+    ) -> EnqueueResult | None:
+        result = schedules.record_run(self._connections, name, at, request)
+        if result is not None:
+            self._heard_own({request.queue})
+        return result
 
     # -- SchemaStore ---------------------------------------------------------------------------
     def migrate(self) -> list[Applied]:

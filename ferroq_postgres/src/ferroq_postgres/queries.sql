@@ -434,7 +434,6 @@ VACUUM (SKIP_LOCKED) ferroq_jobs
 
 
 -- ==== results (ferroq_core.storage.results) ===============================================
-
 -- name: complete_with_results
 -- complete for jobs whose results are stored: one statement deletes the jobs whose lease
 -- still matches and stores exactly their results (a lost lease stores nothing), and notifies
@@ -473,3 +472,92 @@ DELETE FROM ferroq_results
 WHERE job_id IN (SELECT job_id FROM ferroq_results WHERE expires_at <= statement_timestamp()
                  ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING 1
+-- ==== schedules (periodic jobs) ===========================================================
+-- Rows in ferroq_core.storage.schedules.SCHEDULE_COLUMNS order.
+
+-- name: schedule_due_in
+-- Seconds on the database clock until the earliest next run of the active schedules (NULL
+-- when none): one probe of ferroq_schedules_due.
+SELECT extract(epoch FROM min(next_run_at) - statement_timestamp())
+FROM ferroq_schedules WHERE paused = 0
+
+-- name: schedules_due
+-- Active schedules due at now, the earliest first. Params: now, limit.
+SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
+       catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
+       updated_at
+FROM ferroq_schedules
+WHERE paused = 0 AND next_run_at <= %(now)s
+ORDER BY next_run_at
+LIMIT %(limit)s
+
+-- name: schedule_advance
+-- A worker's compare-and-set: move the next run on only while the row is as it read it (a
+-- second worker waits for the first's row lock, then finds next_run_at changed). Params:
+-- new_next_run_at, last_run_at (NULL: keep), name, revision, next_run_at.
+UPDATE ferroq_schedules
+SET next_run_at = %(new_next_run_at)s,
+    last_run_at = coalesce(%(last_run_at)s::timestamptz, last_run_at)
+WHERE name = %(name)s AND revision = %(revision)s AND next_run_at = %(next_run_at)s
+  AND paused = 0
+RETURNING name
+
+-- name: schedule_last_job
+-- Record the job of the last run. Params: name, job_id, at.
+UPDATE ferroq_schedules SET last_job_id = %(job_id)s, last_run_at = %(at)s
+WHERE name = %(name)s
+
+-- name: schedule_get
+-- One schedule by name (locked when in a transaction: save_schedule compares, then writes).
+SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
+       catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
+       updated_at
+FROM ferroq_schedules WHERE name = %(name)s
+FOR UPDATE
+
+-- name: schedules_all
+-- Every schedule, by name.
+SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
+       catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
+       updated_at
+FROM ferroq_schedules ORDER BY name
+
+-- name: schedule_insert
+-- A new schedule (active); no row when one of that name appeared meanwhile. Params: the
+-- definition, next_run_at.
+INSERT INTO ferroq_schedules (name, job_type, payload, queue, priority, max_attempts, cron,
+                              timezone, catch_up, catch_up_window, source, paused,
+                              next_run_at, revision, created_at, updated_at)
+VALUES (%(name)s, %(job_type)s, %(payload)s, %(queue)s, %(priority)s, %(max_attempts)s,
+        %(cron)s, %(timezone)s, %(catch_up)s, %(catch_up_window)s, %(source)s, 0,
+        %(next_run_at)s, 1, statement_timestamp(), statement_timestamp())
+ON CONFLICT (name) DO NOTHING
+RETURNING name
+
+-- name: schedule_replace
+-- A new definition for an existing schedule: revision + 1; the next run is next_run_at
+-- unless the schedule is paused. Params: the definition, next_run_at.
+UPDATE ferroq_schedules
+SET job_type = %(job_type)s, payload = %(payload)s, queue = %(queue)s,
+    priority = %(priority)s, max_attempts = %(max_attempts)s, cron = %(cron)s,
+    timezone = %(timezone)s, catch_up = %(catch_up)s, catch_up_window = %(catch_up_window)s,
+    source = %(source)s,
+    next_run_at = CASE WHEN paused = 1 THEN NULL ELSE %(next_run_at)s::timestamptz END,
+    revision = revision + 1, updated_at = statement_timestamp()
+WHERE name = %(name)s
+
+-- name: schedule_pause
+-- Pause (paused = 1, next run NULL) or resume (paused = 0, next run next_run_at) a schedule
+-- that is not in that state already. Params: name, paused, next_run_at.
+UPDATE ferroq_schedules
+SET paused = %(paused)s, next_run_at = %(next_run_at)s, revision = revision + 1,
+    updated_at = statement_timestamp()
+WHERE name = %(name)s AND paused <> %(paused)s
+
+-- name: schedule_exists
+-- One row when a schedule named name exists. Params: name.
+SELECT 1 FROM ferroq_schedules WHERE name = %(name)s
+
+-- name: schedule_delete
+-- Delete a schedule. Params: name.
+DELETE FROM ferroq_schedules WHERE name = %(name)s RETURNING name

@@ -26,7 +26,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases, results
+from ferroq_sqlite import admin, leases, results, schedules
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -52,7 +52,9 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
     from ferroq_core.storage.results import ResultState, ResultWrite
+    from ferroq_core.storage.schedules import SaveOutcome
 
 __all__ = ["SqliteBackend"]
 
@@ -289,6 +291,47 @@ class SqliteBackend:
         if moved:
             self.wake()
         return moved
+
+    # -- ScheduleStore (ferroq_sqlite.schedules) ------------------------------------------------
+    def schedule_due_in(self) -> float | None:
+        return self._tx.read(schedules.due_in)
+
+    def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        return self._tx.read(lambda db: schedules.due(db, now, limit))
+
+    def advance_schedule(
+        self, advance: ScheduleAdvance, requests: Sequence[EnqueueRequest]
+    ) -> list[EnqueueResult] | None:
+        results = self._tx.write(lambda db: schedules.advance(db, advance, requests))
+        if results:
+            self.wake()
+        return results
+
+    def save_schedule(
+        self, spec: ScheduleSpec, next_run_at: datetime, *, replace: bool = True
+    ) -> SaveOutcome:
+        return self._tx.write(lambda db: schedules.save(db, spec, next_run_at, replace=replace))
+
+    def get_schedule(self, name: str) -> Schedule | None:
+        return self._tx.read(lambda db: schedules.get(db, name))
+
+    def list_schedules(self) -> list[Schedule]:
+        return self._tx.read(schedules.list_all)
+
+    def pause_schedule(self, name: str, *, paused: bool, next_run_at: datetime | None) -> bool:
+        return self._tx.write(
+            lambda db: schedules.pause(db, name, paused=paused, next_run_at=next_run_at)
+        )
+
+    def remove_schedule(self, name: str) -> bool:
+        return self._tx.write(lambda db: schedules.remove(db, name))
+
+    def record_schedule_run(
+        self, name: str, at: datetime, request: EnqueueRequest
+    ) -> EnqueueResult | None:
+        result = self._tx.write(lambda db: schedules.record_run(db, name, at, request))
+        self.wake()
+        return result
 
     # -- SchemaStore -------------------------------------------------------------------------
     def migrate(self) -> list[Applied]:

@@ -406,8 +406,7 @@ WHERE status = 'pending' AND available_at > :now
   AND (:until IS NULL OR available_at <= :until)
 
 
--- =============================================================================================
--- Results (ferroq_core.storage.results)
+-- ======================================================================================-- Results (ferroq_core.storage.results)
 -- =============================================================================================
 
 -- name: store_results
@@ -455,3 +454,80 @@ LEFT JOIN ferroq_jobs AS j ON j.id = k.id
 DELETE FROM ferroq_results
 WHERE job_id IN (SELECT job_id FROM ferroq_results WHERE expires_at <= :now
                  ORDER BY expires_at LIMIT :limit)
+-- =============================================================================================
+-- Schedules (periodic jobs): rows in ferroq_core.storage.schedules.SCHEDULE_COLUMNS order
+-- =============================================================================================
+
+-- name: schedule_earliest
+-- The earliest next run of the active schedules (NULL when none): one probe of
+-- ferroq_schedules_due.
+SELECT min(next_run_at) FROM ferroq_schedules WHERE paused = 0
+
+-- name: schedules_due
+-- Active schedules due at :now, the earliest first, at most :limit.
+SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
+       catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
+       updated_at
+FROM ferroq_schedules
+WHERE paused = 0 AND next_run_at <= :now
+ORDER BY next_run_at
+LIMIT :limit
+
+-- name: schedule_advance
+-- A worker's compare-and-set: move the next run on only while the row is as it read it.
+-- Params: :new_next_run_at, :last_run_at (NULL: keep), :name, :revision, :next_run_at.
+UPDATE ferroq_schedules
+SET next_run_at = :new_next_run_at, last_run_at = coalesce(:last_run_at, last_run_at)
+WHERE name = :name AND revision = :revision AND next_run_at = :next_run_at AND paused = 0
+
+-- name: schedule_last_job
+-- Record the job of the last run. Params: :name, :job_id, :at.
+UPDATE ferroq_schedules SET last_job_id = :job_id, last_run_at = :at WHERE name = :name
+
+-- name: schedule_get
+-- One schedule by :name.
+SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
+       catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
+       updated_at
+FROM ferroq_schedules WHERE name = :name
+
+-- name: schedules_all
+-- Every schedule, by name.
+SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
+       catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
+       updated_at
+FROM ferroq_schedules ORDER BY name
+
+-- name: schedule_insert
+-- A new schedule (active). Params: the definition, :next_run_at, :now.
+INSERT INTO ferroq_schedules (name, job_type, payload, queue, priority, max_attempts, cron,
+                              timezone, catch_up, catch_up_window, source, paused,
+                              next_run_at, revision, created_at, updated_at)
+VALUES (:name, :job_type, :payload, :queue, :priority, :max_attempts, :cron, :timezone,
+        :catch_up, :catch_up_window, :source, 0, :next_run_at, 1, :now, :now)
+
+-- name: schedule_replace
+-- A new definition for an existing schedule: revision + 1; the next run is :next_run_at
+-- unless the schedule is paused. Params: the definition, :next_run_at, :now.
+UPDATE ferroq_schedules
+SET job_type = :job_type, payload = :payload, queue = :queue, priority = :priority,
+    max_attempts = :max_attempts, cron = :cron, timezone = :timezone, catch_up = :catch_up,
+    catch_up_window = :catch_up_window, source = :source,
+    next_run_at = CASE WHEN paused = 1 THEN NULL ELSE :next_run_at END,
+    revision = revision + 1, updated_at = :now
+WHERE name = :name
+
+-- name: schedule_pause
+-- Pause (:paused = 1, next run NULL) or resume (:paused = 0, next run :next_run_at) a
+-- schedule that is not in that state already. Params: :name, :paused, :next_run_at, :now.
+UPDATE ferroq_schedules
+SET paused = :paused, next_run_at = :next_run_at, revision = revision + 1, updated_at = :now
+WHERE name = :name AND paused <> :paused
+
+-- name: schedule_exists
+-- 1 when a schedule named :name exists.
+SELECT count(*) FROM ferroq_schedules WHERE name = :name
+
+-- name: schedule_delete
+-- Delete the schedule :name.
+DELETE FROM ferroq_schedules WHERE name = :name

@@ -16,6 +16,7 @@ from ferroq_core.cli import (
     migrate,
     plugins,
     results,
+    schedules,
     stats,
     worker,
 )
@@ -37,6 +38,7 @@ COMMAND_MODULES = (
     failed,
     results,
     dispatch,
+    schedules,
     health,
     worker,
     bench,

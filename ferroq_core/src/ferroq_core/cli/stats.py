@@ -15,7 +15,9 @@ from ferroq_core.cli.output import (
     ready_backend,
     render_table,
 )
+from ferroq_core.cli.schedules import SCHEDULE_HEADERS, schedule_rows, schedule_to_dict
 from ferroq_core.records import QueueStats
+from ferroq_core.schedules import list_schedules
 
 if TYPE_CHECKING:
     from ferroq_core.records import SingleQueueStats
@@ -61,7 +63,7 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
 @pass_context
 def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
-    long the oldest pending job has waited.
+    long the oldest pending job has waited; then the schedules with their next and last run.
 
     \b
     Examples:
@@ -72,9 +74,16 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     result = ready_backend(obj).get_stats()
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
+    runtime = obj.runtime()
+    found = list_schedules(runtime=runtime)
     if as_json:
-        echo_json(stats_to_dict(result))
+        echo_json(
+            {**stats_to_dict(result), "schedules": [schedule_to_dict(s, runtime) for s in found]}
+        )
         return
+    if found:  # periodic jobs (cli/schedules.py)
+        render_table(SCHEDULE_HEADERS, schedule_rows(found, runtime))
+        click.echo()
     if not result.queues:
         click.echo("no jobs")
         return

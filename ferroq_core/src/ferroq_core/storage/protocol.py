@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ferroq_core.storage.results import ResultStore
+from ferroq_core.storage.schedules import ScheduleStore
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -35,7 +36,15 @@ if TYPE_CHECKING:
     )
     from ferroq_core.schema import Applied
 
-__all__ = ["Admin", "Backend", "Dispatcher", "SchemaStore", "TestingStore", "WorkerStore"]
+__all__ = [
+    "Admin",
+    "Backend",
+    "Dispatcher",
+    "ScheduleStore",
+    "SchemaStore",
+    "TestingStore",
+    "WorkerStore",
+]
 
 
 @runtime_checkable
@@ -185,9 +194,10 @@ class SchemaStore(Protocol):
 
 
 @runtime_checkable
-class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, ResultStore, Protocol):
-    """A storage backend: every role (results: :mod:`ferroq_core.storage.results`).
-    Implementations must be safe to share between threads."""
+class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, ResultStore, ScheduleStore, Protocol):
+    """A storage backend: every role (results: :mod:`ferroq_core.storage.results`, schedules:
+    :mod:`ferroq_core.storage.schedules`). Implementations must be safe to share between
+    threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
     name: str

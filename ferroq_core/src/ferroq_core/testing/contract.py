@@ -50,6 +50,7 @@ from ferroq_core.testing._contract_dispatch import DispatchContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
 from ferroq_core.testing._contract_results import ResultContract
+from ferroq_core.testing._contract_schedules import ScheduleContract
 from ferroq_core.testing._contract_support import (
     claim_one,
     enqueue_one,
@@ -65,7 +66,12 @@ __all__ = ["BackendContract", "claim_one", "enqueue_one", "request", "wait_until
 
 
 class BackendContract(
-    DispatchContract, LeaseContract, OrphanContract, AdminContract, ResultContract
+    DispatchContract,
+    LeaseContract,
+    OrphanContract,
+    AdminContract,
+    ResultContract,
+    ScheduleContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 

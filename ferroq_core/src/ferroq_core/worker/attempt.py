@@ -29,6 +29,7 @@ from ferroq_core.execution import (
 )
 from ferroq_core.jobmodel import DEFAULT_RESULT_TTL, JobBase
 from ferroq_core.runtime import fire
+from ferroq_core.schedule_rules import tick_of
 from ferroq_core.storage.results import ResultWrite
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _execute(
 ) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout))
+    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key)))
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         scope = job_scope(runtime, job, row, row.tenant_id)
@@ -129,7 +130,7 @@ async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None 
     """
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout))
+    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key)))
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         with job_scope(runtime, job, row, row.tenant_id):

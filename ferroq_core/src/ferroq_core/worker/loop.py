@@ -29,6 +29,7 @@ from ferroq_core.worker.isolation import Isolation
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker
 from ferroq_core.worker.limits import Limits
 from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
+from ferroq_core.worker.schedules import Scheduler
 from ferroq_core.worker.shutdown import Shutdown
 from ferroq_core.worker.signals import SignalHandlers
 from ferroq_core.worker.threads import JobThreads, LoopThread
@@ -91,6 +92,7 @@ class WorkerLoop:
         self._leases = LeaseKeeper(runtime, cfg, self._held_leases)
         self._isolation = Isolation(backend, self._alone)
         self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
+        self._schedules = Scheduler(runtime)  # periodic jobs (worker/schedules.py)
         self._stop = threading.Event()
         self._force = False
         self._stop_reason = ""
@@ -128,6 +130,7 @@ class WorkerLoop:
         backend = self.runtime.backend
         backend.check_schema()
         self._leases.reap_dead(self.worker_id)
+        self._schedules.start()
         log.info(
             "worker %s started: queues=%s concurrency=%d visibility-timeout=%gs backend=%s",
             self.worker_id,
@@ -177,6 +180,8 @@ class WorkerLoop:
                 if self._stopped():
                     return
                 continue
+            if self._schedules.run():
+                queue_empty = False  # ticks were enqueued: they may be ours to claim
             free = self._free_slots(limits)
             pause = self._pause(free, queue_empty)
             if pause is not None:
@@ -432,6 +437,7 @@ class WorkerLoop:
         ack_wait = self._writeback.ack_wait()
         if ack_wait is not None:
             timeout = min(timeout, ack_wait)
+        timeout = self._schedules.bound(timeout)  # wake for the next due tick
         self._inbox.sleep(timeout, idle=idle)
 
 
