@@ -10,6 +10,7 @@ from ferroq_core.errors import (
     BackendUnavailable,
     ConfigError,
     DatabaseError,
+    DuplicateJob,
     FerroqError,
     InvalidDispatch,
     JobDecodeError,
@@ -60,6 +61,7 @@ from ferroq_core.storage import (
     release_job,
     requeue_claimed_by,
 )
+from ferroq_core.unique import OnConflict, Unique, UniqueMode
 from ferroq_core.worker import Worker, WorkerLoop
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "ConfigError",
     "CurrentJob",
     "DatabaseError",
+    "DuplicateJob",
     "EnqueueRequest",
     "EnqueueResult",
     "FailedJobInfo",
@@ -89,6 +92,7 @@ __all__ = [
     "LeaseExpired",
     "NoCurrentJob",
     "NotInitialized",
+    "OnConflict",
     "PayloadTooLarge",
     "PendingDispatch",
     "Queue",
@@ -103,6 +107,8 @@ __all__ = [
     "SerializationError",
     "SingleQueueStats",
     "TenantNotFound",
+    "Unique",
+    "UniqueMode",
     "UnknownBackend",
     "UnknownJobType",
     "Worker",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.errors import PayloadTooLarge, SerializationError
 from ferroq_core.records import EnqueueRequest
+from ferroq_core.unique import fields_key
 
 if TYPE_CHECKING:
     import pluggy
@@ -68,7 +69,15 @@ class RequestBuilder:
                 "FERROQ_MAX_PAYLOAD_BYTES"
             )
         key = pending.idempotency_key
-        if key is None:
+        unique = pending.unique or type(job).unique
+        if unique is not None:
+            if key is None and not unique.fields:
+                key = job.idempotency_key()
+            if key is None:
+                key = fields_key(type_name, payload, unique.fields)
+            if unique.is_idempotency:
+                unique = None  # exactly an idempotency key: the path every backend has
+        elif key is None:
             key = job.idempotency_key()
         # Positional, in EnqueueRequest's field order: keywords cost more, once per job.
         return EnqueueRequest(
@@ -80,6 +89,7 @@ class RequestBuilder:
             pending.delay_seconds,
             None if key is None else str(key),
             tenant,
+            unique,
         )
 
 

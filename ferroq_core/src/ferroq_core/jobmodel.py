@@ -8,7 +8,12 @@ runtime, the worker) needs only what this module defines.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from ferroq_core.errors import InvalidDispatch
+from ferroq_core.unique import Unique, check_unique_fields
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -21,20 +26,26 @@ __all__ = ["JobBase", "JobId", "job_type_name"]
 class JobId(int):
     """The id ``dispatch()`` returns: an ``int`` that also tells what happened.
 
-    ``duplicate`` is True when an equal idempotency key was already pending or running (the id
-    is then the existing job's); ``inline`` is True in sync mode, where the job ran in the
-    caller and no row was written (the id is then 0).
+    ``duplicate`` is True when an equal idempotency or unique key was held (the id is then the
+    holder's); ``replaced`` is True when, besides, the holder was pending and took this
+    dispatch's payload and run time (``Unique(on_conflict="replace")``); ``inline`` is True in
+    sync mode, where the job ran in the caller and no row was written (the id is then 0).
     """
 
     # Class-level defaults, set on an instance only when True, so an id with no flag can be
     # built by int's own constructor (see ``dispatching._plain_id``).
     duplicate: bool = False
+    replaced: bool = False
     inline: bool = False
 
-    def __new__(cls, value: int, *, duplicate: bool = False, inline: bool = False) -> Self:
+    def __new__(
+        cls, value: int, *, duplicate: bool = False, inline: bool = False, replaced: bool = False
+    ) -> Self:
         obj = super().__new__(cls, value)
         if duplicate:
             obj.duplicate = True
+        if replaced:
+            obj.replaced = True
         if inline:
             obj.inline = True
         return obj
@@ -45,6 +56,7 @@ class JobId(int):
 
     def __repr__(self) -> str:
         flags = " duplicate" if self.duplicate else ""
+        flags += " replaced" if self.replaced else ""
         flags += " inline" if self.inline else ""
         return f"<JobId {int(self)}{flags}>"
 
@@ -68,6 +80,23 @@ class JobBase:
     #: Full-jitter backoff base and cap, in seconds (used by the default ``retry_delay``).
     backoff_base: ClassVar[float] = 5.0
     backoff_cap: ClassVar[float] = 900.0
+    #: Unique-job rule (:class:`~ferroq_core.unique.Unique`), or None.
+    unique: ClassVar[Unique | None] = None
+
+    @classmethod
+    def __attrs_init_subclass__(cls, **kwargs: Any) -> None:
+        # Called by attrs once the class has its fields (after __init_subclass__, which runs
+        # before attrs adds them): a bad unique rule fails at import, not at dispatch.
+        unique = cls.__dict__.get("unique")
+        if unique is None:
+            return
+        if not isinstance(unique, Unique):
+            raise InvalidDispatch(
+                f"job {job_type_name(cls)}: unique must be a Unique(...) or None, "
+                f"got {type(unique).__name__}"
+            )
+        fields = attrs.fields(cls)  # type: ignore[arg-type]  # called on attrs classes only
+        check_unique_fields(job_type_name(cls), unique, (f.name for f in fields))
 
     def handle(self) -> Awaitable[None] | None:
         raise NotImplementedError(f"{type(self).__qualname__} must define handle()")

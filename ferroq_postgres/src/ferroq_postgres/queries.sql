@@ -105,6 +105,70 @@ SELECT id FROM ferroq_jobs
 WHERE job_type = %(job_type)s AND idempotency_key = %(idempotency_key)s
   AND status IN ('pending', 'claimed')
 
+-- name: unique_strip
+-- Take the unique key of a type off the row that has it but no longer holds it: running,
+-- failed, or (started = 1, mode until_started) started before and waiting for a retry. Such
+-- a row never gets it back (ferroq_core.storage.unique). Params: job_type, key, started.
+UPDATE ferroq_jobs SET unique_key = NULL
+WHERE job_type = %(job_type)s AND unique_key = %(key)s
+  AND NOT (status = 'pending' AND (%(started)s = 0 OR attempts = 0))
+
+-- name: unique_insert
+-- insert_job for a job with a unique key (modes while_queued, until_started): no row when a
+-- row of its type has the key (the index's predicate as a literal, see enqueue_one_keyed).
+-- Params: insert_job's and key. Returns the new id or nothing.
+INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
+                         unique_key, tenant_id, available_at, created_at)
+VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0, %(max_attempts)s,
+        %(key)s, %(tenant_id)s,
+        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: unique_holder
+-- The pending row holding a unique key (started as in unique_strip). Params: job_type, key,
+-- started.
+SELECT id FROM ferroq_jobs
+WHERE job_type = %(job_type)s AND unique_key = %(key)s
+  AND status = 'pending' AND (%(started)s = 0 OR attempts = 0)
+
+-- name: unique_replace
+-- Debounce: the pending job id takes the newest dispatch's payload and run time (started as
+-- in unique_strip). Params: id, payload, delay, started. Returns its id, or nothing.
+UPDATE ferroq_jobs
+SET payload = %(payload)s, available_at = statement_timestamp() + make_interval(secs => %(delay)s)
+WHERE id = %(id)s AND status = 'pending' AND (%(started)s = 0 OR attempts = 0)
+RETURNING id
+
+-- name: period_take
+-- Take a period key for period seconds: insert it, or overwrite it when its period ended.
+-- A concurrent taker waits on the row and then finds it unexpired. Params: job_type, key,
+-- period. Returns a row only when taken; job_id is set once the job is in.
+INSERT INTO ferroq_unique_keys (job_type, unique_key, job_id, expires_at)
+VALUES (%(job_type)s, %(key)s, NULL,
+        statement_timestamp() + make_interval(secs => %(period)s))
+ON CONFLICT (job_type, unique_key) DO UPDATE
+SET job_id = NULL, expires_at = excluded.expires_at
+WHERE ferroq_unique_keys.expires_at <= statement_timestamp()
+RETURNING 1
+
+-- name: period_job
+-- The job that took a period key. Params: job_type, key, job_id.
+UPDATE ferroq_unique_keys SET job_id = %(job_id)s
+WHERE job_type = %(job_type)s AND unique_key = %(key)s
+
+-- name: period_holder
+-- The job that holds a period key (no row: none). Params: job_type, key.
+SELECT job_id FROM ferroq_unique_keys WHERE job_type = %(job_type)s AND unique_key = %(key)s
+
+-- name: period_prune
+-- Delete a few keys whose period ended, oldest first, skipping those another dispatch holds:
+-- each key taken prunes up to 16, so expired keys never pile up and no sweep is needed.
+DELETE FROM ferroq_unique_keys
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM ferroq_unique_keys
+                       WHERE expires_at < statement_timestamp()
+                       ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED))
+
 -- name: notify_queues
 -- Wake the workers of these queues when the transaction commits: one round trip whatever the
 -- number of queues (Postgres folds a transaction's duplicate notifications). The payload is

@@ -56,6 +56,7 @@ from ferroq_core.testing._contract_support import (
     wait_until,
     worker_id,
 )
+from ferroq_core.testing._contract_unique import UniqueContract
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -63,7 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["BackendContract", "claim_one", "enqueue_one", "request", "wait_until", "worker_id"]
 
 
-class BackendContract(DispatchContract, LeaseContract, OrphanContract, AdminContract):
+class BackendContract(
+    DispatchContract, LeaseContract, OrphanContract, AdminContract, UniqueContract
+):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
     # -- fixtures a subclass provides --------------------------------------------------------

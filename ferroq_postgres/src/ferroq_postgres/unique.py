@@ -1,0 +1,88 @@
+"""Jobs with a unique rule into Postgres, inside an open transaction (a batch's or a
+caller's): the statements of :class:`~ferroq_core.storage.unique.UniqueStatements`, settled
+by :func:`~ferroq_core.storage.unique.settle_unique`. Every time is the database clock."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ferroq_core.storage.unique import settle_unique
+from ferroq_postgres.connections import fetch, rowcount
+from ferroq_postgres.params import job_params
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from ferroq_core.records import EnqueueRequest, EnqueueResult
+
+__all__ = ["PostgresUnique", "insert_unique"]
+
+
+def insert_unique(
+    conn: psycopg.Connection[Any], req: EnqueueRequest, *, prepare: bool | None
+) -> EnqueueResult:
+    """Insert ``req`` (which has a unique rule) inside the open transaction of ``conn``."""
+    return settle_unique(req, PostgresUnique(conn, prepare))
+
+
+def _first(rows: list[Any]) -> int | None:
+    return int(rows[0][0]) if rows else None
+
+
+class PostgresUnique:
+    """:class:`~ferroq_core.storage.unique.UniqueStatements` on one connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any], prepare: bool | None) -> None:
+        self.conn = conn
+        self.prepare = prepare
+
+    def _rows(self, name: str, params: dict[str, Any]) -> list[Any]:
+        return fetch(self.conn, name, params, prepare=self.prepare)
+
+    @staticmethod
+    def _key(req: EnqueueRequest, **more: Any) -> dict[str, Any]:
+        return {"job_type": req.job_type, "key": req.idempotency_key, **more}
+
+    def insert_keyed(self, req: EnqueueRequest) -> int | None:
+        return _first(self._rows("insert_job_keyed", job_params(req)))
+
+    def key_holder(self, req: EnqueueRequest) -> int | None:
+        key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
+        return _first(self._rows("key_holder", key))
+
+    def strip(self, req: EnqueueRequest, started: bool) -> None:
+        rowcount(self.conn, "unique_strip", self._key(req, started=int(started)))
+
+    def insert_unique(self, req: EnqueueRequest) -> int | None:
+        params = job_params(req)
+        params["key"] = params.pop("idempotency_key")
+        return _first(self._rows("unique_insert", params))
+
+    def unique_holder(self, req: EnqueueRequest, started: bool) -> int | None:
+        return _first(self._rows("unique_holder", self._key(req, started=int(started))))
+
+    def take_period(self, req: EnqueueRequest) -> bool:
+        assert req.unique is not None
+        assert req.unique.period is not None
+        return bool(self._rows("period_take", self._key(req, period=req.unique.period)))
+
+    def period_holder(self, req: EnqueueRequest) -> int | None:
+        return _first(self._rows("period_holder", self._key(req)))
+
+    def insert_plain(self, req: EnqueueRequest) -> int:
+        params = job_params(req)
+        params["idempotency_key"] = None
+        return int(self._rows("insert_job", params)[0][0])
+
+    def set_period_job(self, req: EnqueueRequest, job_id: int) -> None:
+        rowcount(self.conn, "period_job", self._key(req, job_id=job_id))
+        rowcount(self.conn, "period_prune", {})
+
+    def replace(self, job_id: int, req: EnqueueRequest, started: bool) -> bool:
+        params = {
+            "id": job_id,
+            "payload": req.payload,
+            "delay": float(req.delay),
+            "started": int(started),
+        }
+        return bool(self._rows("unique_replace", params))
