@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -243,3 +244,14 @@ def test_the_step_adds_the_column_index_and_table_to_an_older_database(
         assert (b, b.replaced) == (a, True)
     finally:
         runtime.close()
+
+
+def test_expired_period_keys_are_pruned_by_later_dispatches(runtime: Runtime) -> None:
+    short = Unique(period=0.05, fields=("user_id",))
+    dispatch_many([Digest(user_id=i).with_unique(short) for i in range(40)])
+    time.sleep(0.2)
+    dispatch_many([Digest(user_id=100 + i) for i in range(40)])  # the type's rule: one hour
+    engine = runtime.backend.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM ferroq_unique_keys")).scalar()
+    assert left == 40

@@ -140,34 +140,40 @@ SET payload = %(payload)s, available_at = statement_timestamp() + make_interval(
 WHERE id = %(id)s AND status = 'pending' AND (%(started)s = 0 OR attempts = 0)
 RETURNING id
 
--- name: period_take
--- Take a period key for period seconds: insert it, or overwrite it when its period ended.
--- A concurrent taker waits on the row and then finds it unexpired. Params: job_type, key,
--- period. Returns a row only when taken; job_id is set once the job is in.
-INSERT INTO ferroq_unique_keys (job_type, unique_key, job_id, expires_at)
-VALUES (%(job_type)s, %(key)s, NULL,
-        statement_timestamp() + make_interval(secs => %(period)s))
-ON CONFLICT (job_type, unique_key) DO UPDATE
-SET job_id = NULL, expires_at = excluded.expires_at
-WHERE ferroq_unique_keys.expires_at <= statement_timestamp()
-RETURNING 1
-
--- name: period_job
--- The job that took a period key. Params: job_type, key, job_id.
-UPDATE ferroq_unique_keys SET job_id = %(job_id)s
-WHERE job_type = %(job_type)s AND unique_key = %(key)s
+-- name: period_insert
+-- Take a period key for period seconds and insert the job under it, in one statement: the
+-- key row is inserted, or overwritten when its period ended, with the job's id drawn from the
+-- jobs' sequence (a taker that finds the key held leaves a gap in the ids, as a rollback
+-- does); a concurrent taker waits on the key row, then finds it unexpired. Params:
+-- insert_job's (but idempotency_key), key, period. Returns the new id, or nothing when held.
+WITH taken AS (
+    INSERT INTO ferroq_unique_keys (job_type, unique_key, job_id, expires_at)
+    VALUES (%(job_type)s, %(key)s, nextval(pg_get_serial_sequence('ferroq_jobs', 'id')),
+            statement_timestamp() + make_interval(secs => %(period)s))
+    ON CONFLICT (job_type, unique_key) DO UPDATE
+    SET job_id = excluded.job_id, expires_at = excluded.expires_at
+    WHERE ferroq_unique_keys.expires_at <= statement_timestamp()
+    RETURNING job_id)
+INSERT INTO ferroq_jobs (id, queue, job_type, payload, status, priority, attempts,
+                         max_attempts, tenant_id, available_at, created_at)
+SELECT taken.job_id, %(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0,
+       %(max_attempts)s, %(tenant_id)s,
+       statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp()
+FROM taken
+RETURNING id
 
 -- name: period_holder
 -- The job that holds a period key (no row: none). Params: job_type, key.
 SELECT job_id FROM ferroq_unique_keys WHERE job_type = %(job_type)s AND unique_key = %(key)s
 
 -- name: period_prune
--- Delete a few keys whose period ended, oldest first, skipping those another dispatch holds:
--- each key taken prunes up to 16, so expired keys never pile up and no sweep is needed.
+-- Delete up to 64 keys whose period ended, oldest first, skipping those another dispatch
+-- holds; run for one key taken in 16 (storage.unique.PRUNE_EVERY), so expired keys never pile
+-- up and no sweep is needed.
 DELETE FROM ferroq_unique_keys
 WHERE ctid = ANY(ARRAY(SELECT ctid FROM ferroq_unique_keys
                        WHERE expires_at < statement_timestamp()
-                       ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED))
+                       ORDER BY expires_at LIMIT 64 FOR UPDATE SKIP LOCKED))
 
 -- name: notify_queues
 -- Wake the workers of these queues when the transaction commits: one round trip whatever the

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ferroq_core.storage.unique import settle_unique
+from ferroq_core.storage.unique import PRUNE_EVERY, settle_unique
 from ferroq_postgres.connections import fetch, rowcount
 from ferroq_postgres.params import job_params
 
@@ -61,22 +61,19 @@ class PostgresUnique:
     def unique_holder(self, req: EnqueueRequest, started: bool) -> int | None:
         return _first(self._rows("unique_holder", self._key(req, started=int(started))))
 
-    def take_period(self, req: EnqueueRequest) -> bool:
+    def take_period(self, req: EnqueueRequest) -> int | None:
         assert req.unique is not None
-        assert req.unique.period is not None
-        return bool(self._rows("period_take", self._key(req, period=req.unique.period)))
+        params = job_params(req)
+        del params["idempotency_key"], params["channel"]
+        params["key"] = req.idempotency_key
+        params["period"] = req.unique.period
+        job_id = _first(self._rows("period_insert", params))
+        if job_id is not None and job_id % PRUNE_EVERY == 0:
+            rowcount(self.conn, "period_prune", {})
+        return job_id
 
     def period_holder(self, req: EnqueueRequest) -> int | None:
         return _first(self._rows("period_holder", self._key(req)))
-
-    def insert_plain(self, req: EnqueueRequest) -> int:
-        params = job_params(req)
-        params["idempotency_key"] = None
-        return int(self._rows("insert_job", params)[0][0])
-
-    def set_period_job(self, req: EnqueueRequest, job_id: int) -> None:
-        rowcount(self.conn, "period_job", self._key(req, job_id=job_id))
-        rowcount(self.conn, "period_prune", {})
 
     def replace(self, job_id: int, req: EnqueueRequest, started: bool) -> bool:
         params = {

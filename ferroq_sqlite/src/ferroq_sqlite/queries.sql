@@ -176,11 +176,11 @@ UPDATE ferroq_unique_keys SET job_id = :job_id WHERE job_type = :job_type AND un
 SELECT job_id FROM ferroq_unique_keys WHERE job_type = :job_type AND unique_key = :key
 
 -- name: period_prune
--- Delete a few keys whose period ended before :now, oldest first: each key taken prunes up to
--- 16, so expired keys never pile up and no sweep is needed.
+-- Delete up to 64 keys whose period ended before :now, oldest first; run for one key taken in
+-- 16 (storage.unique.PRUNE_EVERY), so expired keys never pile up and no sweep is needed.
 DELETE FROM ferroq_unique_keys
 WHERE rowid IN (SELECT rowid FROM ferroq_unique_keys WHERE expires_at < :now
-                ORDER BY expires_at LIMIT 16)
+                ORDER BY expires_at LIMIT 64)
 
 -- =============================================================================================
 -- The worker's store

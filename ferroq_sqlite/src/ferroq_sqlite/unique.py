@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ferroq_core.storage.unique import settle_unique
+from ferroq_core.storage.unique import PRUNE_EVERY, settle_unique
 from ferroq_sqlite.queries import sql
 
 if TYPE_CHECKING:
@@ -80,24 +80,23 @@ class SqliteUnique:
         params = self._key(req, started=int(started))
         return _first(self.db.execute(sql("unique_holder"), params).fetchone())
 
-    def take_period(self, req: EnqueueRequest) -> bool:
+    def take_period(self, req: EnqueueRequest) -> int | None:
         assert req.unique is not None
         assert req.unique.period is not None
         expires = self.now + round(req.unique.period * 1_000_000)
         params = self._key(req, expires_at=expires, now=self.now)
-        return self.db.execute(sql("period_take"), params).fetchone() is not None
+        if self.db.execute(sql("period_take"), params).fetchone() is None:
+            return None
+        row = self._row(req)
+        job = (*row[:5], row[6], row[7], row[8])  # insert_job's: no idempotency key
+        job_id = int(self.db.execute(sql("insert_job_returning_id"), job).fetchone()[0])
+        self.db.execute(sql("period_job"), self._key(req, job_id=job_id))
+        if job_id % PRUNE_EVERY == 0:
+            self.db.execute(sql("period_prune"), {"now": self.now})
+        return job_id
 
     def period_holder(self, req: EnqueueRequest) -> int | None:
         return _first(self.db.execute(sql("period_holder"), self._key(req)).fetchone())
-
-    def insert_plain(self, req: EnqueueRequest) -> int:
-        row = self._row(req)
-        params = (*row[:5], row[6], row[7], row[8])  # insert_job's: no idempotency key
-        return int(self.db.execute(sql("insert_job_returning_id"), params).fetchone()[0])
-
-    def set_period_job(self, req: EnqueueRequest, job_id: int) -> None:
-        self.db.execute(sql("period_job"), self._key(req, job_id=job_id))
-        self.db.execute(sql("period_prune"), {"now": self.now})
 
     def replace(self, job_id: int, req: EnqueueRequest, started: bool) -> bool:
         params = {

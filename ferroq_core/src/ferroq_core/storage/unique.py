@@ -7,13 +7,13 @@ A unique index decides every race; Python only reads what the last statement sai
 - ``until_finished``: the idempotency index (``ferroq_jobs_idempotency``, pending and claimed
   rows), as for a plain idempotency key.
 - ``while_queued`` and ``until_started``: ``ferroq_jobs.unique_key`` under the unique index
-  ``ferroq_jobs_unique``, so at most one row of a type has a key. A dispatch first takes the
-  key off the row that no longer holds it (running or failed; for ``until_started`` also one
-  started before and waiting for a retry), then inserts; the row that kept its key is the
-  holder. A row whose key was taken never gets it back, so no later state change of it
-  (a retry, a requeue, ``ferroq retry``) can collide with the new holder.
+  ``ferroq_jobs_unique``, so at most one row of a type has a key. A dispatch inserts; when
+  the row with the key no longer holds it (running or failed; for ``until_started`` also one
+  started before and waiting for a retry), it takes the key off that row and inserts again;
+  else that row is the holder. A row whose key was taken never gets it back, so no later
+  state change of it (a retry, a requeue, ``ferroq retry``) can collide with the new holder.
 - ``for_period``: the primary key of ``ferroq_unique_keys``; a dispatch takes a key whose
-  period ended by overwriting it, and prunes a few expired ones.
+  period ended by overwriting it, and now and then prunes a few expired ones.
 
 Each round either inserts, or finds the holder; a holder that stopped holding between the
 two statements (it was claimed, or pruned) sends the dispatch round again.
@@ -30,10 +30,13 @@ from ferroq_core.unique import OnConflict, UniqueMode
 if TYPE_CHECKING:
     from ferroq_core.records import EnqueueRequest
 
-__all__ = ["ROUNDS", "UniqueStatements", "settle_unique"]
+__all__ = ["PRUNE_EVERY", "ROUNDS", "UniqueStatements", "settle_unique"]
 
 #: Rounds before giving up (each needs the holder to change state between two statements).
 ROUNDS = 20
+#: A period key taken for a job whose id is a multiple of this prunes up to four times as
+#: many expired keys: more than are added, at a sixteenth of the statements.
+PRUNE_EVERY = 16
 
 
 class UniqueStatements(Protocol):
@@ -58,17 +61,13 @@ class UniqueStatements(Protocol):
     def unique_holder(self, req: EnqueueRequest, started: bool) -> int | None:
         """The pending row holding the unique key, or None."""
 
-    def take_period(self, req: EnqueueRequest) -> bool:
-        """Take the period key (insert it, or overwrite it once expired); True if taken."""
+    def take_period(self, req: EnqueueRequest) -> int | None:
+        """Take the period key (insert it, or overwrite it once expired) and insert the job
+        under it; the new id, or None when the key is held. Prunes a few expired keys now and
+        then (:data:`PRUNE_EVERY`)."""
 
     def period_holder(self, req: EnqueueRequest) -> int | None:
         """The id of the job whose period key is held, or None when there is no key row."""
-
-    def insert_plain(self, req: EnqueueRequest) -> int:
-        """Insert without any key; the new id."""
-
-    def set_period_job(self, req: EnqueueRequest, job_id: int) -> None:
-        """Record ``job_id`` as the taker of the period key, and prune expired keys."""
 
     def replace(self, job_id: int, req: EnqueueRequest, started: bool) -> bool:
         """Give the pending job ``job_id`` the request's payload and run time; False when it
@@ -85,10 +84,9 @@ def settle_unique(req: EnqueueRequest, stmts: UniqueStatements) -> EnqueueResult
     for _ in range(ROUNDS):
         holder: int | None
         if mode is UniqueMode.FOR_PERIOD:
-            if stmts.take_period(req):
-                new_id = stmts.insert_plain(req)
-                stmts.set_period_job(req, new_id)
-                return EnqueueResult(new_id)
+            new = stmts.take_period(req)
+            if new is not None:
+                return EnqueueResult(int(new))
             holder = stmts.period_holder(req)
         elif mode is UniqueMode.UNTIL_FINISHED:
             new = stmts.insert_keyed(req)
@@ -96,11 +94,14 @@ def settle_unique(req: EnqueueRequest, stmts: UniqueStatements) -> EnqueueResult
                 return EnqueueResult(int(new))
             holder = stmts.key_holder(req)
         else:
-            stmts.strip(req, started)
             new = stmts.insert_unique(req)
             if new is not None:
                 return EnqueueResult(int(new))
             holder = stmts.unique_holder(req, started)
+            if holder is None:
+                # The row with the key no longer holds it: take it off, insert again.
+                stmts.strip(req, started)
+                continue
         if holder is None:
             continue
         if unique.on_conflict is OnConflict.RAISE:
