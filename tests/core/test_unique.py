@@ -255,3 +255,20 @@ def test_expired_period_keys_are_pruned_by_later_dispatches(runtime: Runtime) ->
     with engine.connect() as conn:
         left = conn.execute(sa.text("SELECT count(*) FROM ferroq_unique_keys")).scalar()
     assert left == 40
+
+
+def test_a_rolled_back_dispatch_leaves_its_keys_free(runtime: Runtime) -> None:
+    engine = runtime.backend.engine  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        ids = dispatch_many([Refresh(user_id=5), Digest(user_id=5)], connection=conn)
+        assert not any(i.duplicate for i in ids)
+        raise RuntimeError("the caller's transaction fails")
+    assert runtime.backend.get_stats().total == 0
+    again = dispatch_many([Refresh(user_id=5), Digest(user_id=5)])
+    assert not any(i.duplicate for i in again)
+    with engine.begin() as conn:
+        inside = Refresh(user_id=5, reason="newer").dispatch(connection=conn)
+        assert (inside, inside.replaced) == (again[0], True)
+    row = runtime.backend.get_job(again[0])
+    assert row is not None
+    assert json.loads(row.payload)["reason"] == "newer"
