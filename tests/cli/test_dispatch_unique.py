@@ -66,3 +66,16 @@ def test_a_bad_rule_stores_nothing(
     assert result.exit_code in (1, 2)
     assert message in result.output
     assert runtime.backend.list_jobs() == []
+
+
+def test_show_lists_the_unique_keys(runtime: Runtime, ferroq: Invoke) -> None:
+    opts = ("--unique", "while_queued", "--idempotency-key", "nightly")
+    job_id = json.loads(ferroq("dispatch", EMAIL, "-p", '{"to": "a@x"}', *opts, "--json").stdout)
+    shown = ferroq("show", str(job_id["id"]))
+    assert "unique key:" in shown.stdout
+    assert "nightly (while pending: while_queued or until_started)" in shown.stdout
+    data = json.loads(ferroq("show", str(job_id["id"]), "--json").stdout)
+    assert data["unique_keys"] == [{"key": "nightly", "held": "pending", "expires_at": None}]
+    period = ferroq("dispatch", EMAIL, "-p", '{"to": "b@x"}', "--unique-for", "60", "--json")
+    data = json.loads(ferroq("show", str(json.loads(period.stdout)["id"]), "--json").stdout)
+    assert [k["held"] for k in data["unique_keys"]] == ["period"]

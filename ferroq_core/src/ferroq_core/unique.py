@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
@@ -22,7 +22,14 @@ from ferroq_core.errors import InvalidDispatch
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["OnConflict", "Unique", "UniqueMode", "check_unique_fields", "fields_key"]
+__all__ = [
+    "OnConflict",
+    "Unique",
+    "UniqueKey",
+    "UniqueMode",
+    "check_unique_fields",
+    "fields_key",
+]
 
 
 class UniqueMode(str, enum.Enum):
@@ -128,6 +135,19 @@ class Unique:
     def is_idempotency(self) -> bool:
         """Whether this is exactly what an idempotency key alone does (until finished, skip)."""
         return self.mode is UniqueMode.UNTIL_FINISHED and self.on_conflict is OnConflict.SKIP
+
+
+@attrs.frozen
+class UniqueKey:
+    """A unique key as stored with a job (``ferroq show``)."""
+
+    #: The key's text.
+    key: str
+    #: ``pending``: on the job's row (modes ``while_queued`` and ``until_started``), held
+    #: while the row's state holds it; ``period``: a key the job took for a period.
+    held: str
+    #: When a period key's period ends (None for a key on the row).
+    expires_at: datetime | None = None
 
 
 def check_unique_fields(type_name: str, unique: Unique, fields: Iterable[str]) -> None:

@@ -166,6 +166,16 @@ RETURNING id
 -- The job that holds a period key (no row: none). Params: job_type, key.
 SELECT job_id FROM ferroq_unique_keys WHERE job_type = %(job_type)s AND unique_key = %(key)s
 
+-- name: unique_key_of
+-- The unique key on the row of a job (NULL: none). Params: id.
+SELECT unique_key FROM ferroq_jobs WHERE id = %(id)s
+
+-- name: period_keys_of
+-- The period keys a job took, newest first (a scan of the keys table: for `ferroq show`).
+-- Params: id.
+SELECT unique_key, expires_at FROM ferroq_unique_keys WHERE job_id = %(id)s
+ORDER BY expires_at DESC
+
 -- name: period_prune
 -- Delete up to 64 keys whose period ended, oldest first, skipping those another dispatch
 -- holds; run for one key taken in 16 (storage.unique.PRUNE_EVERY), so expired keys never pile

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.storage.unique import PRUNE_EVERY, settle_unique
+from ferroq_core.unique import UniqueKey
 from ferroq_postgres.connections import fetch, rowcount
 from ferroq_postgres.params import job_params
 
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
     import psycopg
 
     from ferroq_core.records import EnqueueRequest, EnqueueResult
+    from ferroq_postgres.connections import Connections
 
-__all__ = ["PostgresUnique", "insert_unique"]
+__all__ = ["PostgresUnique", "insert_unique", "unique_keys"]
 
 
 def insert_unique(
@@ -23,6 +25,15 @@ def insert_unique(
 ) -> EnqueueResult:
     """Insert ``req`` (which has a unique rule) inside the open transaction of ``conn``."""
     return settle_unique(req, PostgresUnique(conn, prepare))
+
+
+def unique_keys(connections: Connections, job_id: int) -> list[UniqueKey]:
+    """The unique keys of a job (:meth:`~ferroq_core.storage.unique.UniqueKeys.unique_keys`)."""
+    params = {"id": job_id}
+    rows = connections.rows("unique_key_of", params, prepare=False)
+    found = [UniqueKey(str(key), "pending") for (key,) in rows if key is not None]
+    periods = connections.rows("period_keys_of", params, prepare=False, shown=True)
+    return found + [UniqueKey(str(key), "period", expires) for key, expires in periods]
 
 
 def _first(rows: list[Any]) -> int | None:

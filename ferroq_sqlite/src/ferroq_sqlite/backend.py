@@ -25,7 +25,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases
+from ferroq_sqlite import admin, leases, unique
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.unique import UniqueKey
 
 __all__ = ["SqliteBackend"]
 
@@ -206,6 +207,9 @@ class SqliteBackend:
     # -- Admin -------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:
         return self._tx.read(lambda db: admin.get_job(db, job_id))
+
+    def unique_keys(self, job_id: int) -> list[UniqueKey]:
+        return self._tx.read(lambda db: unique.unique_keys(db, job_id))
 
     def list_jobs(
         self,

@@ -175,6 +175,15 @@ UPDATE ferroq_unique_keys SET job_id = :job_id WHERE job_type = :job_type AND un
 -- The job that holds the period key :key of :job_type (no row: none).
 SELECT job_id FROM ferroq_unique_keys WHERE job_type = :job_type AND unique_key = :key
 
+-- name: unique_key_of
+-- The unique key on the row of job :id (NULL: none).
+SELECT unique_key FROM ferroq_jobs WHERE id = :id
+
+-- name: period_keys_of
+-- The period keys job :id took, newest first (a scan of the keys table: for `ferroq show`).
+SELECT unique_key, expires_at FROM ferroq_unique_keys WHERE job_id = :id
+ORDER BY expires_at DESC
+
 -- name: period_prune
 -- Delete up to 64 keys whose period ended before :now, oldest first; run for one key taken in
 -- 16 (storage.unique.PRUNE_EVERY), so expired keys never pile up and no sweep is needed.

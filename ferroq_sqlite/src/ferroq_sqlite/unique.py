@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ferroq_core.clock import from_micros
 from ferroq_core.storage.unique import PRUNE_EVERY, settle_unique
+from ferroq_core.unique import UniqueKey
 from ferroq_sqlite.queries import sql
 
 if TYPE_CHECKING:
@@ -14,12 +16,26 @@ if TYPE_CHECKING:
 
     from ferroq_core.records import EnqueueRequest, EnqueueResult
 
-__all__ = ["SqliteUnique", "insert_unique"]
+__all__ = ["SqliteUnique", "insert_unique", "unique_keys"]
 
 
 def insert_unique(db: sqlite3.Connection, req: EnqueueRequest, now: int) -> EnqueueResult:
     """Insert ``req`` (which has a unique rule) at ``now`` (epoch microseconds)."""
     return settle_unique(req, SqliteUnique(db, now))
+
+
+def unique_keys(db: sqlite3.Connection, job_id: int) -> list[UniqueKey]:
+    """The unique keys of a job (:meth:`~ferroq_core.storage.unique.UniqueKeys.unique_keys`)."""
+    found = [
+        UniqueKey(str(key), "pending")
+        for (key,) in db.execute(sql("unique_key_of"), {"id": job_id})
+        if key is not None
+    ]
+    found += [
+        UniqueKey(str(key), "period", from_micros(expires))
+        for key, expires in db.execute(sql("period_keys_of"), {"id": job_id})
+    ]
+    return found
 
 
 def _available_at(now: int, delay: float) -> int:

@@ -21,7 +21,7 @@ two statements (it was claimed, or pruned) sends the dispatch round again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ferroq_core.errors import DatabaseError, DuplicateJob
 from ferroq_core.records import EnqueueResult
@@ -29,14 +29,25 @@ from ferroq_core.unique import OnConflict, UniqueMode
 
 if TYPE_CHECKING:
     from ferroq_core.records import EnqueueRequest
+    from ferroq_core.unique import UniqueKey
 
-__all__ = ["PRUNE_EVERY", "ROUNDS", "UniqueStatements", "settle_unique"]
+__all__ = ["PRUNE_EVERY", "ROUNDS", "UniqueKeys", "UniqueStatements", "settle_unique"]
 
 #: Rounds before giving up (each needs the holder to change state between two statements).
 ROUNDS = 20
 #: A period key taken for a job whose id is a multiple of this prunes up to four times as
 #: many expired keys: more than are added, at a sixteenth of the statements.
 PRUNE_EVERY = 16
+
+
+@runtime_checkable
+class UniqueKeys(Protocol):
+    """The storage role of unique jobs beyond dispatch: what ``ferroq show`` lists."""
+
+    def unique_keys(self, job_id: int) -> list[UniqueKey]:
+        """The unique keys of job ``job_id``: the one on its row (modes ``while_queued``,
+        ``until_started``), then the period keys it took, newest first. Its idempotency key
+        (mode ``until_finished``) is on its :class:`~ferroq_core.records.JobRow`."""
 
 
 class UniqueStatements(Protocol):

@@ -255,3 +255,17 @@ class UniqueContract:
         rows = backend.claim(["uniq"], worker_id(), 10)
         assert {r.id for r in rows} == ids
         assert backend.complete([r.lease for r in rows]) == ids
+
+    def test_unique_keys_lists_a_jobs_keys(self, backend: Backend, job_type: str) -> None:
+        queued = _one(backend, _unique_req(job_type, "until_started", "q"))
+        period = _one(backend, _unique_req(job_type, "for_period", "p", period=60))
+        finished = _one(backend, _unique_req(job_type, "until_finished", "f"))
+        assert [(k.key, k.held, k.expires_at) for k in backend.unique_keys(queued.id)] == [
+            ("q", "pending", None)
+        ]
+        (key,) = backend.unique_keys(period.id)
+        assert (key.key, key.held) == ("p", "period")
+        assert key.expires_at is not None
+        assert 50 < (key.expires_at - backend.now()).total_seconds() <= 61
+        assert backend.unique_keys(finished.id) == []  # its key is its idempotency key
+        assert backend.unique_keys(10**12) == []
