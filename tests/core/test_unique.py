@@ -100,6 +100,8 @@ def test_defaults_and_the_period_mode() -> None:
         (lambda: Unique("for_period"), "unique mode for_period needs a period"),
         (lambda: Unique("until_started", period=5), "applies to mode for_period only"),
         (lambda: Unique(fields=("",)), "unique fields must be field names"),
+        (lambda: Unique(fields=5), "unique fields must be field names"),
+        (lambda: Unique(period=timedelta(days=366 * 101)), "at most 100 years"),
     ],
 )
 def test_a_bad_rule_is_a_one_line_error(make: object, message: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from ferroq_core.bounds import MAX_DELAY_SECONDS
 from ferroq_core.errors import InvalidDispatch
 
 if TYPE_CHECKING:
@@ -53,8 +54,9 @@ class OnConflict(str, enum.Enum):
 
     #: Insert nothing; return the holder's id with ``duplicate`` set.
     SKIP = "skip"
-    #: Debounce: a pending holder takes the new payload and run time (``replaced`` set); a
-    #: running or finished one is left alone, as with ``skip``.
+    #: Debounce: a pending holder takes the new payload and run time (``replaced`` set). A
+    #: running one is never changed: in ``while_queued`` and ``until_started`` it holds
+    #: nothing and the dispatch is inserted; otherwise it is a ``skip``.
     REPLACE = "replace"
     #: Raise :class:`~ferroq_core.errors.DuplicateJob`; nothing of the dispatch is stored.
     RAISE = "raise"
@@ -88,13 +90,18 @@ def _period(value: Any) -> float | None:
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if not seconds > 0 or seconds == float("inf"):
         raise InvalidDispatch(f"a unique period must be positive and finite, got {value!r}")
+    if seconds > MAX_DELAY_SECONDS:
+        raise InvalidDispatch(f"a unique period must be at most 100 years, got {value!r}")
     return seconds
 
 
 def _fields(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
-    fields = tuple(value)
+    try:
+        fields = tuple(value)
+    except TypeError:
+        raise InvalidDispatch(f"unique fields must be field names, got {value!r}") from None
     if not all(isinstance(f, str) and f for f in fields):
         raise InvalidDispatch(f"unique fields must be field names (non-empty str), got {value!r}")
     return tuple(sorted(set(fields)))
