@@ -21,7 +21,7 @@ from ferroq_core.storage.rules import enqueue_in_order, settle_key
 from ferroq_postgres.connections import fetch
 from ferroq_postgres.errors import is_disconnect, translate
 from ferroq_postgres.params import bulk_params, job_params
-from ferroq_postgres.unique import insert_unique
+from ferroq_postgres.unique import insert_new_keys, insert_unique
 from ferroq_postgres.wait import notify_queues
 
 if TYPE_CHECKING:
@@ -75,8 +75,13 @@ def insert_all(
             for r in reqs
         ]
 
+    first = insert_new_keys(conn, requests, prepare=prepare)
+
     def keyed(req: EnqueueRequest) -> EnqueueResult:
         if req.unique is not None:
+            new_id = first.pop(id(req), None)
+            if new_id is not None:
+                return EnqueueResult(new_id)
             return insert_unique(conn, req, prepare=prepare)
         params = job_params(req)
         key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}

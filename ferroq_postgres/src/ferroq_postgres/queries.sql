@@ -125,6 +125,25 @@ VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0, %(max_
 ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
 
+-- name: unique_insert_many
+-- insert_jobs for jobs with unique keys (modes while_queued, until_started): the rows whose key
+-- no row has go in (of equal keys in the batch, the first); the others, none inserted, settle
+-- one by one (ferroq_core.storage.unique). In key order, so that concurrent batches take the
+-- keys' index locks in one order (rather than deadlock). Params: insert_jobs' and keys.
+-- Returns the new ids with their type and key.
+INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
+                         unique_key, tenant_id, available_at, created_at)
+SELECT r.queue, r.job_type, r.payload, 'pending', r.priority, 0, r.max_attempts, r.key,
+       r.tenant_id, statement_timestamp() + make_interval(secs => r.delay),
+       statement_timestamp()
+FROM unnest(%(queues)b::text[], %(job_types)b::text[], %(payloads)b::text[],
+            %(priorities)b::int[], %(max_attempts)b::int[], %(tenants)b::text[],
+            %(delays)b::float8[], %(keys)b::text[]) WITH ORDINALITY
+     AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, key, ord)
+ORDER BY r.job_type, r.key, r.ord
+ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id, job_type, unique_key
+
 -- name: unique_holder
 -- The pending row holding a unique key (started as in unique_strip). Params: job_type, key,
 -- started.

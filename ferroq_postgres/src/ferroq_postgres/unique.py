@@ -1,23 +1,30 @@
 """Jobs with a unique rule into Postgres, inside an open transaction (a batch's or a
 caller's): the statements of :class:`~ferroq_core.storage.unique.UniqueStatements`, settled
-by :func:`~ferroq_core.storage.unique.settle_unique`. Every time is the database clock."""
+by :func:`~ferroq_core.storage.unique.settle_unique`, after a batch's new keys of modes
+``while_queued`` and ``until_started`` went in as one statement (:func:`insert_new_keys`).
+Every time is the database clock."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.storage.unique import PRUNE_EVERY, settle_unique
-from ferroq_core.unique import UniqueKey
+from ferroq_core.unique import UniqueKey, UniqueMode
 from ferroq_postgres.connections import fetch, rowcount
-from ferroq_postgres.params import job_params
+from ferroq_postgres.params import bulk_params, job_params
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import psycopg
 
     from ferroq_core.records import EnqueueRequest, EnqueueResult
     from ferroq_postgres.connections import Connections
 
-__all__ = ["PostgresUnique", "insert_unique", "unique_keys"]
+__all__ = ["PostgresUnique", "insert_new_keys", "insert_unique", "unique_keys"]
+
+#: The modes whose new keys a batch inserts in one statement.
+_ROW_KEY_MODES = (UniqueMode.WHILE_QUEUED, UniqueMode.UNTIL_STARTED)
 
 
 def insert_unique(
@@ -25,6 +32,28 @@ def insert_unique(
 ) -> EnqueueResult:
     """Insert ``req`` (which has a unique rule) inside the open transaction of ``conn``."""
     return settle_unique(req, PostgresUnique(conn, prepare))
+
+
+def insert_new_keys(
+    conn: psycopg.Connection[Any], requests: Sequence[EnqueueRequest], *, prepare: bool | None
+) -> dict[int, int]:
+    """Insert in one statement the requests of a batch in modes ``while_queued`` and
+    ``until_started`` whose key no row has (of equal keys, the first); return
+    ``{id(request): new id}`` for those. The others settle one by one afterwards, in order,
+    exactly as if none had gone first: each finds the row of the key it would have found."""
+    reqs = [r for r in requests if r.unique is not None and r.unique.mode in _ROW_KEY_MODES]
+    if len(reqs) < 2:
+        return {}
+    params = bulk_params(reqs)
+    params["keys"] = [r.idempotency_key for r in reqs]
+    rows = fetch(conn, "unique_insert_many", params, prepare=prepare)
+    new = {(str(job_type), str(key)): int(job_id) for job_id, job_type, key in rows}
+    inserted: dict[int, int] = {}
+    for req in reqs:
+        job_id = new.pop((req.job_type, str(req.idempotency_key)), None)
+        if job_id is not None:
+            inserted[id(req)] = job_id
+    return inserted
 
 
 def unique_keys(connections: Connections, job_id: int) -> list[UniqueKey]:

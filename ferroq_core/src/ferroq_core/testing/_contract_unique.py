@@ -269,3 +269,33 @@ class UniqueContract:
         assert 50 < (key.expires_at - backend.now()).total_seconds() <= 61
         assert backend.unique_keys(finished.id) == []  # its key is its idempotency key
         assert backend.unique_keys(10**12) == []
+
+    def test_a_batch_of_new_held_and_stale_keys(self, backend: Backend, job_type: str) -> None:
+        _one(backend, _unique_req(job_type, "while_queued", "k2"))
+        claim_one(backend, "uniq")  # the holder of k2 runs: it holds nothing now
+        held = _one(backend, _unique_req(job_type, "while_queued", "k1", payload='{"v": 0}'))
+        rep = {"on_conflict": "replace"}
+        results = backend.enqueue(
+            [
+                _unique_req(job_type, "while_queued", "k1"),
+                _unique_req(job_type, "while_queued", "k3", payload='{"v": 1}'),
+                _unique_req(job_type, "until_started", "k3", payload='{"v": 2}', **rep),
+                _unique_req(job_type, "while_queued", "k2"),
+                _unique_req(job_type, "until_started", "k4"),
+                _unique_req(job_type, "while_queued", "k1", payload='{"v": 3}', **rep),
+            ]
+        )
+        flags = [(r.duplicate, r.replaced) for r in results]
+        assert flags == [
+            (True, False),
+            (False, False),
+            (True, True),
+            (False, False),
+            (False, False),
+            (True, True),
+        ]
+        assert results[0].id == results[5].id == held.id
+        assert results[2].id == results[1].id
+        assert len({held.id, results[1].id, results[3].id, results[4].id}) == 4
+        payloads = {r.id: r.payload for r in backend.list_jobs(job_type=job_type)}
+        assert (payloads[held.id], payloads[results[1].id]) == ('{"v": 3}', '{"v": 2}')
