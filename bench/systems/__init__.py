@@ -25,6 +25,13 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ferroq+otel": ("bench.systems.ferroq_observed", ("sqlite", "postgres"), "ferroq-otel"),
     # ferroq whose job type stores its (small) result with each acknowledgement.
     "ferroq+results": ("bench.systems.ferroq_results", ("sqlite", "postgres"), "ferroq-core"),
+    # ferroq dispatching every job under a unique rule (bench/systems/ferroq_unique.py).
+    "ferroq+unique": ("bench.systems.ferroq_unique", ("sqlite", "postgres"), "ferroq-core"),
+    "ferroq+unique_period": (
+        "bench.systems.ferroq_unique",
+        ("sqlite", "postgres"),
+        "ferroq-core",
+    ),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),

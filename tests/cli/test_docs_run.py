@@ -63,6 +63,7 @@ def test_the_readme_tour_runs(tmp_path: Path) -> None:
             "a@example.com: Hi",
             "boss@example.com: Urgent",
             "b@example.com: Receipt",  # once: the second dispatch was a duplicate
+            "b@example.com: Digest",  # a unique job
             "x@example.com: News",
             "y@example.com: News",
             "c@example.com: Order",

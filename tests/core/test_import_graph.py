@@ -292,6 +292,7 @@ CORE_LAYERS = (
             "schema",
             "tables",
             "serialization",
+            "unique",
         },
     ),
     ("plugins", {"builtin", "hookspecs", "plugin_records", "plugins", "registry"}),

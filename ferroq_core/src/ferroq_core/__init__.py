@@ -10,6 +10,7 @@ from ferroq_core.errors import (
     BackendUnavailable,
     ConfigError,
     DatabaseError,
+    DuplicateJob,
     FerroqError,
     InvalidDispatch,
     InvalidSchedule,
@@ -75,6 +76,7 @@ from ferroq_core.storage import (
     release_job,
     requeue_claimed_by,
 )
+from ferroq_core.unique import OnConflict, Unique, UniqueMode
 from ferroq_core.worker import Worker, WorkerLoop
 
 __all__ = [
@@ -87,6 +89,7 @@ __all__ = [
     "ConfigError",
     "CurrentJob",
     "DatabaseError",
+    "DuplicateJob",
     "EnqueueRequest",
     "EnqueueResult",
     "FailedJobInfo",
@@ -106,6 +109,7 @@ __all__ = [
     "LeaseExpired",
     "NoCurrentJob",
     "NotInitialized",
+    "OnConflict",
     "PayloadTooLarge",
     "PendingDispatch",
     "Queue",
@@ -124,6 +128,8 @@ __all__ = [
     "SerializationError",
     "SingleQueueStats",
     "TenantNotFound",
+    "Unique",
+    "UniqueMode",
     "UnknownBackend",
     "UnknownJobType",
     "Worker",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.errors import PayloadTooLarge, SerializationError
 from ferroq_core.records import EnqueueRequest
+from ferroq_core.unique import fields_key
 
 if TYPE_CHECKING:
     import pluggy
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from ferroq_core.dispatching import PendingDispatch
     from ferroq_core.job import Job
     from ferroq_core.runtime import JobContext
+    from ferroq_core.unique import Unique
 
 __all__ = ["RequestBuilder", "build_request", "capture_tenants"]
 
@@ -34,14 +36,15 @@ class RequestBuilder:
         self.limit = runtime.config.max_payload_bytes
         self.default_queue = runtime.config.default_queue
         self.pm = runtime.pm
-        #: job class -> (type name, queue, priority, max_attempts)
-        self.by_class: dict[type, tuple[str, str, int, int]] = {}
+        #: job class -> (type name, queue, priority, max_attempts, unique rule)
+        self.by_class: dict[type, tuple[str, str, int, int, Unique | None]] = {}
 
-    def _class_info(self, cls: type[Job]) -> tuple[str, str, int, int]:
+    def _class_info(self, cls: type[Job]) -> tuple[str, str, int, int, Unique | None]:
         info = self.by_class.get(cls)
         if info is None:
             queue = cls.queue or self.default_queue
-            info = (cls.type_name(), queue, int(cls.priority), int(cls.max_attempts))
+            unique = cls.unique
+            info = (cls.type_name(), queue, int(cls.priority), int(cls.max_attempts), unique)
             self.by_class[cls] = info
         return info
 
@@ -57,7 +60,7 @@ class RequestBuilder:
     def build(self, pending: PendingDispatch, tenant: str | None) -> EnqueueRequest:
         job = pending.job
         payload = self.encode(job)
-        type_name, queue, priority, max_attempts = self._class_info(type(job))
+        type_name, queue, priority, max_attempts, unique = self._class_info(type(job))
         # len() of an ASCII str is its UTF-8 byte count: skip encoding a copy.
         size = len(payload) if payload.isascii() else _utf8_size(type_name, payload)
         limit = self.limit
@@ -68,6 +71,9 @@ class RequestBuilder:
                 "FERROQ_MAX_PAYLOAD_BYTES"
             )
         key = pending.idempotency_key
+        unique = pending.unique or unique
+        if unique is not None:
+            return self._unique(pending, tenant, payload, type_name, queue, unique)
         if key is None:
             key = job.idempotency_key()
         # Positional, in EnqueueRequest's field order: keywords cost more, once per job.
@@ -80,6 +86,37 @@ class RequestBuilder:
             pending.delay_seconds,
             None if key is None else str(key),
             tenant,
+        )
+
+    def _unique(
+        self,
+        pending: PendingDispatch,
+        tenant: str | None,
+        payload: str,
+        type_name: str,
+        queue: str,
+        unique: Unique,
+    ) -> EnqueueRequest:
+        """The row of a dispatch under a unique rule: its key is the one given, else a hash of
+        the rule's fields, else ``idempotency_key()``, else a hash of the whole payload."""
+        job = pending.job
+        key = pending.idempotency_key
+        if key is None and not unique.fields:
+            key = job.idempotency_key()
+        if key is None:
+            key = fields_key(type_name, payload, unique.fields)
+        _, _, priority, max_attempts, _ = self._class_info(type(job))
+        return EnqueueRequest(
+            pending.queue or queue,
+            type_name,
+            payload,
+            priority if pending.priority is None else pending.priority,
+            max_attempts,
+            pending.delay_seconds,
+            str(key),
+            tenant,
+            # Exactly an idempotency key: the path every backend has.
+            None if unique.is_idempotency else unique,
         )
 
 

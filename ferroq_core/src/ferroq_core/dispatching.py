@@ -25,6 +25,7 @@ from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
 from ferroq_core.records import EnqueueRequest
 from ferroq_core.runtime import fire, guarded_scopes
+from ferroq_core.unique import Unique
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -71,6 +72,12 @@ def _tenant(tenant_id: str | int) -> str:
     return check_text("tenant id", text, MAX_TENANT_ID_CHARS)
 
 
+def _unique(unique: Unique) -> Unique:
+    if not isinstance(unique, Unique):
+        raise InvalidDispatch(f"with_unique takes a Unique(...), got {type(unique).__name__}")
+    return unique
+
+
 @attrs.frozen
 class PendingDispatch:
     """A job with its dispatch options, built by the ``Queueable`` methods. Immutable: each
@@ -88,6 +95,8 @@ class PendingDispatch:
     tenant_id: str | None = None
     #: Priority override (lower runs first).
     priority: int | None = None
+    #: Unique-job rule override (:class:`~ferroq_core.unique.Unique`).
+    unique: Unique | None = None
 
     # Each option builds the next record directly rather than through ``attrs.evolve``,
     # which looks the fields up on every call: ``Job(...).on_queue(q)`` is built per job in
@@ -100,7 +109,9 @@ class PendingDispatch:
         tenant_id: str | None,
         priority: int | None,
     ) -> PendingDispatch:
-        return PendingDispatch(self.job, queue, delay_seconds, idempotency_key, tenant_id, priority)
+        return PendingDispatch(
+            self.job, queue, delay_seconds, idempotency_key, tenant_id, priority, self.unique
+        )
 
     def delay(self, delay: float | timedelta) -> PendingDispatch:
         return self._but(
@@ -128,6 +139,10 @@ class PendingDispatch:
         return self._but(
             self.queue, self.delay_seconds, self.idempotency_key, self.tenant_id, int(priority)
         )
+
+    def with_unique(self, unique: Unique) -> PendingDispatch:
+        """This dispatch under ``unique`` instead of its job type's rule."""
+        return attrs.evolve(self, unique=_unique(unique))
 
     def dispatch(self, connection: Any = None) -> JobId:
         """Enqueue (db mode) or run inline (sync mode); see :func:`ferroq_core.dispatch`."""
@@ -157,6 +172,9 @@ class Queueable:
 
     def with_priority(self, priority: int) -> PendingDispatch:
         return PendingDispatch(self, priority=int(priority))  # type: ignore[arg-type]
+
+    def with_unique(self, unique: Unique) -> PendingDispatch:
+        return PendingDispatch(self, unique=_unique(unique))  # type: ignore[arg-type]
 
 
 #: Receives dispatches instead of the database or the inline runner (the testing kit's
@@ -219,7 +237,10 @@ def enqueue_pending(
                 request=req,
                 duplicate=res.duplicate,
             )
-    return [JobId(r.id, duplicate=True) if r.duplicate else _plain_id(r.id) for r in results]
+    return [
+        JobId(r.id, duplicate=True, replaced=r.replaced) if r.duplicate else _plain_id(r.id)
+        for r in results
+    ]
 
 
 def _observed_write(

@@ -151,6 +151,11 @@ class NoCurrentJob(FerroqError):
 class DuplicateJob(FerroqError):
     """A job with this idempotency key is already pending or running."""
 
+    def __init__(self, message: str | None = None, *, job_id: int | None = None) -> None:
+        super().__init__(message)
+        #: The id of the job that holds the key, when known.
+        self.job_id = job_id
+
 
 class JobTimeout(FerroqError):
     """The job ran past its timeout: raise `timeout` on the job type or make it faster."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ferroq_core.errors import NotInitialized
+import attrs
+
+from ferroq_core.errors import InvalidDispatch, NotInitialized
+from ferroq_core.unique import Unique, check_unique_fields
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -54,20 +57,26 @@ def _source() -> ResultSource:
 class JobId(int):
     """The id ``dispatch()`` returns: an ``int`` that also tells what happened.
 
-    ``duplicate`` is True when an equal idempotency key was already pending or running (the id
-    is then the existing job's); ``inline`` is True in sync mode, where the job ran in the
-    caller and no row was written (the id is then 0).
+    ``duplicate`` is True when an equal idempotency or unique key was held (the id is then the
+    holder's); ``replaced`` is True when, besides, the holder was pending and took this
+    dispatch's payload and run time (``Unique(on_conflict="replace")``); ``inline`` is True in
+    sync mode, where the job ran in the caller and no row was written (the id is then 0).
     """
 
     # Class-level defaults, set on an instance only when True, so an id with no flag can be
     # built by int's own constructor (see ``dispatching._plain_id``).
     duplicate: bool = False
+    replaced: bool = False
     inline: bool = False
 
-    def __new__(cls, value: int, *, duplicate: bool = False, inline: bool = False) -> Self:
+    def __new__(
+        cls, value: int, *, duplicate: bool = False, inline: bool = False, replaced: bool = False
+    ) -> Self:
         obj = super().__new__(cls, value)
         if duplicate:
             obj.duplicate = True
+        if replaced:
+            obj.replaced = True
         if inline:
             obj.inline = True
         return obj
@@ -97,6 +106,7 @@ class JobId(int):
 
     def __repr__(self) -> str:
         flags = " duplicate" if self.duplicate else ""
+        flags += " replaced" if self.replaced else ""
         flags += " inline" if self.inline else ""
         return f"<JobId {int(self)}{flags}>"
 
@@ -129,6 +139,23 @@ class JobBase:
     schedule_timezone: ClassVar[str] = "UTC"
     schedule_catch_up: ClassVar[str] = "latest"
     schedule_catch_up_window: ClassVar[float] = 3600.0
+    #: Unique-job rule (:class:`~ferroq_core.unique.Unique`), or None.
+    unique: ClassVar[Unique | None] = None
+
+    @classmethod
+    def __attrs_init_subclass__(cls, **kwargs: Any) -> None:
+        # Called by attrs once the class has its fields (after __init_subclass__, which runs
+        # before attrs adds them): a bad unique rule fails at import, not at dispatch.
+        unique = cls.__dict__.get("unique")
+        if unique is None:
+            return
+        if not isinstance(unique, Unique):
+            raise InvalidDispatch(
+                f"job {job_type_name(cls)}: unique must be a Unique(...) or None, "
+                f"got {type(unique).__name__}"
+            )
+        fields = attrs.fields(cls)  # type: ignore[arg-type]  # called on attrs classes only
+        check_unique_fields(job_type_name(cls), unique, (f.name for f in fields))
 
     def handle(self) -> Awaitable[Any] | Any:
         raise NotImplementedError(f"{type(self).__qualname__} must define handle()")

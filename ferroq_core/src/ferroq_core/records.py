@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,6 +21,9 @@ from ferroq_core.bounds import (
     check_text,
 )
 from ferroq_core.errors import InvalidDispatch
+
+if TYPE_CHECKING:
+    from ferroq_core.unique import Unique
 
 __all__ = [
     "Capabilities",
@@ -68,10 +71,14 @@ class EnqueueRequest:
     max_attempts: int = 3
     #: Seconds from now until the job may run.
     delay: float = 0.0
-    #: Jobs with the same (job_type, key) are deduplicated while pending or claimed.
+    #: Jobs with the same (job_type, key) are deduplicated while pending or claimed (or as
+    #: :attr:`unique` says).
     idempotency_key: str | None = None
     #: Tenant id as text, or None.
     tenant_id: str | None = None
+    #: How the key is held and what a conflict does; None: as an idempotency key (until
+    #: finished, skip). Set only with a key.
+    unique: Unique | None = None
 
     # One check after init rather than field validators: every dispatched job makes one of
     # these, and a validator adds a call per field to each. Every backend gets its rows from
@@ -93,6 +100,8 @@ class EnqueueRequest:
             check_text("idempotency key", self.idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS)
         if self.tenant_id is not None and len(self.tenant_id) > MAX_TENANT_ID_CHARS:
             check_text("tenant id", self.tenant_id, MAX_TENANT_ID_CHARS)
+        if self.unique is not None and self.idempotency_key is None:
+            raise InvalidDispatch("a unique rule needs a key: set idempotency_key")
 
 
 @attrs.frozen
@@ -101,8 +110,11 @@ class EnqueueResult:
 
     #: The new job's id, or the existing job's id for an idempotent duplicate.
     id: int
-    #: True when an equal idempotency key was already pending or claimed.
+    #: True when an equal idempotency (or unique) key was held.
     duplicate: bool = False
+    #: True when the holder was pending and took this request's payload and run time
+    #: (``on_conflict="replace"``); ``duplicate`` is then True too.
+    replaced: bool = False
 
 
 @attrs.frozen

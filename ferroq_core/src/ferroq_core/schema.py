@@ -27,6 +27,7 @@ from ferroq_core.tables.base import (
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
 from ferroq_core.tables.results import CreateResultsTable
 from ferroq_core.tables.schedules import CreateSchedulesTable
+from ferroq_core.tables.unique import AddUniqueKeys
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,6 +57,7 @@ MIGRATIONS: Sequence[Migration] = (
     CreateJobsTable(),
     CreateResultsTable(),
     CreateSchedulesTable(),
+    AddUniqueKeys(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

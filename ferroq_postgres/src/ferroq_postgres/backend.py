@@ -23,7 +23,7 @@ from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, leases, results, schedules
+from ferroq_postgres import admin, leases, results, schedules, unique
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
     from ferroq_core.storage.results import ResultState, ResultWrite
     from ferroq_core.storage.schedules import SaveOutcome
+    from ferroq_core.unique import UniqueKey
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -296,6 +297,9 @@ class PostgresBackend:
     # -- Admin ---------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:
         return admin.get_job(self._connections, job_id)
+
+    def unique_keys(self, job_id: int) -> list[UniqueKey]:
+        return unique.unique_keys(self._connections, job_id)
 
     def list_jobs(
         self,

@@ -21,6 +21,7 @@ from ferroq_core.storage.rules import enqueue_in_order, settle_key
 from ferroq_postgres.connections import fetch
 from ferroq_postgres.errors import is_disconnect, translate
 from ferroq_postgres.params import bulk_params, job_params
+from ferroq_postgres.unique import insert_new_keys, insert_unique
 from ferroq_postgres.wait import notify_queues
 
 if TYPE_CHECKING:
@@ -38,7 +39,10 @@ SMALL_BATCH = 1
 
 
 def enqueue_one(connections: Connections, req: EnqueueRequest) -> EnqueueResult:
-    """One job, outside a caller's transaction, in one round trip."""
+    """One job, outside a caller's transaction, in one round trip (one with a unique rule
+    in one transaction: :func:`~ferroq_postgres.unique.insert_unique`)."""
+    if req.unique is not None:
+        return connections.transaction(lambda conn: insert_all(conn, [req], prepare=True))[0]
     params = job_params(req)
     if req.idempotency_key is None:
         [(new_id,)] = connections.rows_once("enqueue_one", params)
@@ -71,7 +75,14 @@ def insert_all(
             for r in reqs
         ]
 
+    first = insert_new_keys(conn, requests, prepare=prepare)
+
     def keyed(req: EnqueueRequest) -> EnqueueResult:
+        if req.unique is not None:
+            new_id = first.pop(id(req), None)
+            if new_id is not None:
+                return EnqueueResult(new_id)
+            return insert_unique(conn, req, prepare=prepare)
         params = job_params(req)
         key = {"job_type": req.job_type, "idempotency_key": req.idempotency_key}
 

@@ -105,6 +105,105 @@ SELECT id FROM ferroq_jobs
 WHERE job_type = %(job_type)s AND idempotency_key = %(idempotency_key)s
   AND status IN ('pending', 'claimed')
 
+-- name: unique_strip
+-- Take the unique key of a type off the row that has it but no longer holds it: running,
+-- failed, or (started = 1, mode until_started) started before and waiting for a retry. Such
+-- a row never gets it back (ferroq_core.storage.unique). Params: job_type, key, started.
+UPDATE ferroq_jobs SET unique_key = NULL
+WHERE job_type = %(job_type)s AND unique_key = %(key)s
+  AND NOT (status = 'pending' AND (%(started)s = 0 OR attempts = 0))
+
+-- name: unique_insert
+-- insert_job for a job with a unique key (modes while_queued, until_started): no row when a
+-- row of its type has the key (the index's predicate as a literal, see enqueue_one_keyed).
+-- Params: insert_job's and key. Returns the new id or nothing.
+INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
+                         unique_key, tenant_id, available_at, created_at)
+VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0, %(max_attempts)s,
+        %(key)s, %(tenant_id)s,
+        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: unique_insert_many
+-- insert_jobs for jobs with unique keys (modes while_queued, until_started): the rows whose key
+-- no row has go in (of equal keys in the batch, the first); the others, none inserted, settle
+-- one by one (ferroq_core.storage.unique). In key order, so that concurrent batches take the
+-- keys' index locks in one order (rather than deadlock). Params: insert_jobs' and keys.
+-- Returns the new ids with their type and key.
+INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
+                         unique_key, tenant_id, available_at, created_at)
+SELECT r.queue, r.job_type, r.payload, 'pending', r.priority, 0, r.max_attempts, r.key,
+       r.tenant_id, statement_timestamp() + make_interval(secs => r.delay),
+       statement_timestamp()
+FROM unnest(%(queues)b::text[], %(job_types)b::text[], %(payloads)b::text[],
+            %(priorities)b::int[], %(max_attempts)b::int[], %(tenants)b::text[],
+            %(delays)b::float8[], %(keys)b::text[]) WITH ORDINALITY
+     AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, key, ord)
+ORDER BY r.job_type, r.key, r.ord
+ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id, job_type, unique_key
+
+-- name: unique_holder
+-- The pending row holding a unique key (started as in unique_strip). Params: job_type, key,
+-- started.
+SELECT id FROM ferroq_jobs
+WHERE job_type = %(job_type)s AND unique_key = %(key)s
+  AND status = 'pending' AND (%(started)s = 0 OR attempts = 0)
+
+-- name: unique_replace
+-- Debounce: the pending job id takes the newest dispatch's payload and run time (started as
+-- in unique_strip). Params: id, payload, delay, started. Returns its id, or nothing.
+UPDATE ferroq_jobs
+SET payload = %(payload)s, available_at = statement_timestamp() + make_interval(secs => %(delay)s)
+WHERE id = %(id)s AND status = 'pending' AND (%(started)s = 0 OR attempts = 0)
+RETURNING id
+
+-- name: period_insert
+-- Take a period key for period seconds and insert the job under it, in one statement: the
+-- key row is inserted, or overwritten when its period ended, with the job's id drawn from the
+-- jobs' sequence (a taker that finds the key held leaves a gap in the ids, as a rollback
+-- does); a concurrent taker waits on the key row, then finds it unexpired. Params:
+-- insert_job's (but idempotency_key), key, period. Returns the new id, or nothing when held.
+WITH taken AS (
+    INSERT INTO ferroq_unique_keys (job_type, unique_key, job_id, expires_at)
+    VALUES (%(job_type)s, %(key)s, nextval(pg_get_serial_sequence('ferroq_jobs', 'id')),
+            statement_timestamp() + make_interval(secs => %(period)s))
+    ON CONFLICT (job_type, unique_key) DO UPDATE
+    SET job_id = excluded.job_id, expires_at = excluded.expires_at
+    WHERE ferroq_unique_keys.expires_at <= statement_timestamp()
+    RETURNING job_id)
+INSERT INTO ferroq_jobs (id, queue, job_type, payload, status, priority, attempts,
+                         max_attempts, tenant_id, available_at, created_at)
+SELECT taken.job_id, %(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0,
+       %(max_attempts)s, %(tenant_id)s,
+       statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp()
+FROM taken
+RETURNING id
+
+-- name: period_holder
+-- The job that holds a period key (no row: none). Params: job_type, key.
+SELECT job_id FROM ferroq_unique_keys WHERE job_type = %(job_type)s AND unique_key = %(key)s
+
+-- name: unique_key_of
+-- The unique key on the row of a job (NULL: none). Params: id.
+SELECT unique_key FROM ferroq_jobs WHERE id = %(id)s
+
+-- name: period_keys_of
+-- The period keys a job took, newest first (a scan of the keys table: for `ferroq show`).
+-- Params: id.
+SELECT unique_key, expires_at FROM ferroq_unique_keys WHERE job_id = %(id)s
+ORDER BY expires_at DESC
+
+-- name: period_prune
+-- Delete up to 64 keys whose period ended, oldest first, skipping those another dispatch
+-- holds; run for one key taken in 16 (storage.unique.PRUNE_EVERY), so expired keys never pile
+-- up and no sweep is needed.
+DELETE FROM ferroq_unique_keys
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM ferroq_unique_keys
+                       WHERE expires_at < statement_timestamp()
+                       ORDER BY expires_at LIMIT 64 FOR UPDATE SKIP LOCKED))
+
 -- name: notify_queues
 -- Wake the workers of these queues when the transaction commits: one round trip whatever the
 -- number of queues (Postgres folds a transaction's duplicate notifications). The payload is

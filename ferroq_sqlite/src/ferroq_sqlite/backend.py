@@ -26,7 +26,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases, results, schedules
+from ferroq_sqlite import admin, leases, results, schedules, unique
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
     from ferroq_core.storage.results import ResultState, ResultWrite
     from ferroq_core.storage.schedules import SaveOutcome
+    from ferroq_core.unique import UniqueKey
 
 __all__ = ["SqliteBackend"]
 
@@ -212,6 +213,9 @@ class SqliteBackend:
     # -- Admin -------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:
         return self._tx.read(lambda db: admin.get_job(db, job_id))
+
+    def unique_keys(self, job_id: int) -> list[UniqueKey]:
+        return self._tx.read(lambda db: unique.unique_keys(db, job_id))
 
     def list_jobs(
         self,

@@ -13,6 +13,7 @@ from ferroq_core.records import EnqueueResult
 from ferroq_core.storage.rules import enqueue_in_order, settle_key
 from ferroq_sqlite.bulk import insert_in_order
 from ferroq_sqlite.queries import sql
+from ferroq_sqlite.unique import SqliteUnique, insert_unique
 
 if TYPE_CHECKING:
     import sqlite3
@@ -81,25 +82,9 @@ def insert_plain(db: sqlite3.Connection, reqs: Sequence[EnqueueRequest]) -> list
 
 def insert_keyed(db: sqlite3.Connection, req: EnqueueRequest, now: int) -> EnqueueResult:
     """Insert a job with an idempotency key at ``now`` (epoch microseconds), or find the
-    active job of its type that holds the key (:func:`~ferroq_core.storage.rules.settle_key`)."""
-    params = (
-        req.queue,
-        req.job_type,
-        req.payload,
-        req.priority,
-        req.max_attempts,
-        req.idempotency_key,
-        req.tenant_id,
-        _available_at(now, req.delay),
-        now,
-    )
-
-    def insert() -> int | None:
-        row = db.execute(sql("insert_keyed"), params).fetchone()
-        return None if row is None else int(row[0])
-
-    def holder() -> int | None:
-        row = db.execute(sql("key_holder"), (req.job_type, req.idempotency_key)).fetchone()
-        return None if row is None else int(row[0])
-
-    return settle_key(req, insert, holder)
+    active job of its type that holds the key (:func:`~ferroq_core.storage.rules.settle_key`);
+    one with a unique rule as :func:`~ferroq_sqlite.unique.insert_unique` says."""
+    if req.unique is not None:
+        return insert_unique(db, req, now)
+    stmts = SqliteUnique(db, now)
+    return settle_key(req, lambda: stmts.insert_keyed(req), lambda: stmts.key_holder(req))

@@ -126,6 +126,71 @@ RETURNING id
 SELECT id FROM ferroq_jobs
 WHERE job_type = ? AND idempotency_key = ? AND status IN ('pending', 'claimed')
 
+-- name: unique_strip
+-- Take the unique key :key of type :job_type off the row that has it but no longer holds it:
+-- running, failed, or (:started = 1, mode until_started) started before and waiting for a
+-- retry. Such a row never gets it back (ferroq_core.storage.unique).
+UPDATE ferroq_jobs SET unique_key = NULL
+WHERE job_type = :job_type AND unique_key = :key
+  AND NOT (status = 'pending' AND (:started = 0 OR attempts = 0))
+
+-- name: unique_insert
+-- A job with a unique key (modes while_queued, until_started); no row (and no id) when a row
+-- of its type has the key. The conflict target's predicate is the unique index's.
+INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
+                         unique_key, tenant_id, available_at, created_at)
+VALUES (:queue, :job_type, :payload, 'pending', :priority, 0, :max_attempts, :key, :tenant_id,
+        :available_at, :created_at)
+ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: unique_holder
+-- The pending row holding unique key :key of :job_type (:started as in unique_strip).
+SELECT id FROM ferroq_jobs
+WHERE job_type = :job_type AND unique_key = :key
+  AND status = 'pending' AND (:started = 0 OR attempts = 0)
+
+-- name: unique_replace
+-- Debounce: the pending job :id takes the newest dispatch's payload and run time (:started
+-- as in unique_strip). Returns its id, or nothing when it is no longer pending.
+UPDATE ferroq_jobs SET payload = :payload, available_at = :available_at
+WHERE id = :id AND status = 'pending' AND (:started = 0 OR attempts = 0)
+RETURNING id
+
+-- name: period_take
+-- Take the period key :key of :job_type until :expires_at: insert it, or overwrite it when its
+-- period ended by :now. Returns a row only when taken; job_id is set once the job is in.
+INSERT INTO ferroq_unique_keys (job_type, unique_key, job_id, expires_at)
+VALUES (:job_type, :key, NULL, :expires_at)
+ON CONFLICT (job_type, unique_key) DO UPDATE
+SET job_id = NULL, expires_at = excluded.expires_at
+WHERE ferroq_unique_keys.expires_at <= :now
+RETURNING 1
+
+-- name: period_job
+-- The job that took the period key :key of :job_type.
+UPDATE ferroq_unique_keys SET job_id = :job_id WHERE job_type = :job_type AND unique_key = :key
+
+-- name: period_holder
+-- The job that holds the period key :key of :job_type (no row: none).
+SELECT job_id FROM ferroq_unique_keys WHERE job_type = :job_type AND unique_key = :key
+
+-- name: unique_key_of
+-- The unique key on the row of job :id (NULL: none).
+SELECT unique_key FROM ferroq_jobs WHERE id = :id
+
+-- name: period_keys_of
+-- The period keys job :id took, newest first (a scan of the keys table: for `ferroq show`).
+SELECT unique_key, expires_at FROM ferroq_unique_keys WHERE job_id = :id
+ORDER BY expires_at DESC
+
+-- name: period_prune
+-- Delete up to 64 keys whose period ended before :now, oldest first; run for one key taken in
+-- 16 (storage.unique.PRUNE_EVERY), so expired keys never pile up and no sweep is needed.
+DELETE FROM ferroq_unique_keys
+WHERE rowid IN (SELECT rowid FROM ferroq_unique_keys WHERE expires_at < :now
+                ORDER BY expires_at LIMIT 64)
+
 -- =============================================================================================
 -- The worker's store
 -- =============================================================================================

@@ -21,9 +21,12 @@ from ferroq_core.cli.imports import import_app_modules, import_option
 from ferroq_core.cli.output import DB_EPILOG, echo_json, json_option, ready_backend
 from ferroq_core.dispatching import PendingDispatch, enqueue_pending
 from ferroq_core.errors import ConfigError, InvalidDispatch, JobDecodeError
+from ferroq_core.unique import OnConflict, Unique, UniqueMode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from ferroq_core.job import Job
 
 __all__ = ["register"]
 
@@ -51,6 +54,29 @@ def _tenant(value: str) -> str:
     if not value:
         raise InvalidDispatch("tenant id must not be empty")
     return check_text("tenant id", value, MAX_TENANT_ID_CHARS)
+
+
+def _unique(
+    cls: type[Job],
+    mode: str | None,
+    period: float | None,
+    fields: tuple[str, ...],
+    on_conflict: str | None,
+) -> Unique:
+    """The rule the options give, over the job type's (a usage error when it is invalid)."""
+    base = cls.unique or Unique()
+    try:
+        if period is not None and mode is None:
+            mode = UniqueMode.FOR_PERIOD.value
+        rule = Unique(
+            mode or base.mode,
+            period=period if period is not None else base.period if mode is None else None,
+            fields=fields or base.fields,
+            on_conflict=on_conflict or base.on_conflict,
+        )
+    except InvalidDispatch as exc:
+        raise click.UsageError(str(exc)) from None
+    return rule
 
 
 def _read_payload(text: str) -> str:
@@ -166,6 +192,28 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
     callback=_checked(lambda key: check_text("idempotency key", key, MAX_IDEMPOTENCY_KEY_CHARS)),
     help="Skip the insert while a job with this key is active.",
 )
+@click.option(
+    "--unique",
+    "unique_mode",
+    type=click.Choice([m.value for m in UniqueMode]),
+    help="Unique mode (docs/unique-jobs.md); default the job type's rule, else none.",
+)
+@click.option(
+    "--unique-for",
+    type=float,
+    help="Seconds the key is held, job finished or not (implies --unique for_period).",
+)
+@click.option(
+    "--unique-field",
+    "unique_fields",
+    multiple=True,
+    help="Payload field the key is a hash of (repeat for several; default the key given).",
+)
+@click.option(
+    "--on-conflict",
+    type=click.Choice([p.value for p in OnConflict]),
+    help="What a dispatch whose key is held does (default skip).",
+)
 @click.option("--tenant", callback=_checked(_tenant), help="Tenant id to store with the job.")
 @click.option("--priority", type=int, help="Lower runs first (default: the job type's).")
 @import_option
@@ -178,6 +226,10 @@ def dispatch(
     queue: str | None,
     delay: float,
     idempotency_key: str | None,
+    unique_mode: str | None,
+    unique_for: float | None,
+    unique_fields: tuple[str, ...],
+    on_conflict: str | None,
     tenant: str | None,
     priority: int | None,
     imports: tuple[str, ...],
@@ -194,6 +246,8 @@ def dispatch(
       ferroq dispatch send-email --payload '{"to": "a@example.com"}' --import app.jobs
       ferroq dispatch app.jobs:Report --payload @report.json --queue low --delay 600
       echo '{"user_id": 7}' | ferroq dispatch welcome --payload - --idempotency-key user-7
+      ferroq dispatch refresh --payload '{"user_id": 7}' --unique until_started \\
+          --unique-field user_id --on-conflict replace
     """
     import_app_modules(imports)
     backend = ready_backend(obj)
@@ -208,21 +262,30 @@ def dispatch(
         pending = pending.on_queue(queue)
     if idempotency_key is not None:
         pending = pending.with_idempotency_key(idempotency_key)
+    if unique_mode or unique_for is not None or unique_fields or on_conflict:
+        pending = pending.with_unique(
+            _unique(cls, unique_mode, unique_for, unique_fields, on_conflict)
+        )
     if tenant is not None:
         pending = pending.for_tenant(tenant)
     if priority is not None:
         pending = pending.with_priority(priority)
-    (job_id,) = enqueue_pending([pending], runtime)
+    (job_id,) = enqueue_pending([pending], runtime)  # DuplicateJob: one line, exit 1
     row = backend.get_job(int(job_id))
     if as_json:
         echo_json(
             {
                 "id": int(job_id),
                 "duplicate": job_id.duplicate,
+                "replaced": job_id.replaced,
                 "job_type": cls.type_name(),
                 "queue": None if row is None else row.queue,
             }
         )
+    elif job_id.replaced:
+        click.echo(f"not inserted: pending job {int(job_id)} with this key took its payload")
+    elif job_id.duplicate and (pending.unique or cls.unique):
+        click.echo(f"not inserted: job {int(job_id)} holds this unique key")
     elif job_id.duplicate:
         click.echo(f"not inserted: job {int(job_id)} with this idempotency key is still active")
     else:

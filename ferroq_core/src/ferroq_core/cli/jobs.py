@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,7 @@ from ferroq_core.cli.output import (
     filter_options,
     fmt_age,
     fmt_time,
+    iso,
     job_to_dict,
     json_option,
     paging_options,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ferroq_core.records import JobRow
+    from ferroq_core.unique import UniqueKey
 
 
 def register(cli: click.Group) -> None:
@@ -170,8 +172,9 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
         return
     (row,) = require_jobs(backend, [job_id])
     now = backend.now()
+    keys = backend.unique_keys(row.id)
     if as_json:
-        echo_json(job_to_dict(row, now))
+        echo_json({**job_to_dict(row, now), "unique_keys": [_key_dict(k) for k in keys]})
         return
     claimed = fmt_time(row.claimed_at)
     if row.claimed_by:
@@ -185,6 +188,7 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
         ("attempts", f"{row.attempts} of {row.max_attempts}"),
         ("tenant", row.tenant_id or "-"),
         ("idempotency key", row.idempotency_key or "-"),
+        *[("unique key", _key_line(k, now)) for k in keys],
         ("created", _when(row.created_at, now)),
         ("available", _when(row.available_at, now)),
         ("claimed", claimed),
@@ -199,6 +203,16 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
     if row.error:
         click.echo("error:")
         click.echo(_indent(shown(row.error.rstrip(), lines=True)))
+
+
+def _key_line(key: UniqueKey, now: datetime) -> str:
+    if key.held == "period":
+        return f"{key.key} (for a period, until {_when(key.expires_at, now)})"
+    return f"{key.key} (while pending: while_queued or until_started)"
+
+
+def _key_dict(key: UniqueKey) -> dict[str, Any]:
+    return {"key": key.key, "held": key.held, "expires_at": iso(key.expires_at)}
 
 
 def _when(value: datetime | None, now: datetime) -> str:

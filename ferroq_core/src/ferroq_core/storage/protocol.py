@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ferroq_core.storage.results import ResultStore
 from ferroq_core.storage.schedules import ScheduleStore
+from ferroq_core.storage.unique import UniqueKeys
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -194,10 +195,19 @@ class SchemaStore(Protocol):
 
 
 @runtime_checkable
-class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, ResultStore, ScheduleStore, Protocol):
+class Backend(
+    Dispatcher,
+    WorkerStore,
+    Admin,
+    SchemaStore,
+    ResultStore,
+    ScheduleStore,
+    UniqueKeys,
+    Protocol,
+):
     """A storage backend: every role (results: :mod:`ferroq_core.storage.results`, schedules:
-    :mod:`ferroq_core.storage.schedules`). Implementations must be safe to share between
-    threads."""
+    :mod:`ferroq_core.storage.schedules`, unique keys: :mod:`ferroq_core.storage.unique`).
+    Implementations must be safe to share between threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
     name: str

@@ -58,6 +58,7 @@ from ferroq_core.testing._contract_support import (
     wait_until,
     worker_id,
 )
+from ferroq_core.testing._contract_unique import UniqueContract
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -72,6 +73,7 @@ class BackendContract(
     AdminContract,
     ResultContract,
     ScheduleContract,
+    UniqueContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
