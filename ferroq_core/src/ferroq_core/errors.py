@@ -15,6 +15,7 @@ __all__ = [
     "DuplicateJob",
     "FerroqError",
     "InvalidDispatch",
+    "JobCancelled",
     "JobDecodeError",
     "JobNotFound",
     "JobTimeout",
@@ -123,6 +124,11 @@ class DuplicateJob(FerroqError):
 
 class JobTimeout(FerroqError):
     """The job ran past its timeout: raise `timeout` on the job type or make it faster."""
+
+
+class JobCancelled(FerroqError):
+    """The job was cancelled (`ferroq cancel`, `Queue.cancel()`): it is removed, not retried,
+    and its `cancelled()` runs instead of `failed()`."""
 
 
 class LeaseExpired(FerroqError):

@@ -22,7 +22,7 @@ from ferroq_core.clock import utcnow
 from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, leases
+from ferroq_postgres import admin, controls, leases
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import Engine
 
+    from ferroq_core.control_records import CancelResult, Pause, PauseScope
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         QueueStats,
         ReapResult,
     )
+    from ferroq_core.storage.controls import Beat
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -313,6 +315,37 @@ class PostgresBackend:
 
     def worker_heartbeats(self) -> dict[str, datetime]:
         return admin.worker_heartbeats(self._connections)
+
+    # -- ControlStore (ferroq_postgres.controls) --------------------------------------------
+    def pause(self, scope: PauseScope, name: str, *, reason: str | None = None) -> Pause | None:
+        return controls.pause(self._connections, scope, name, reason)
+
+    def resume(self, scope: PauseScope, name: str) -> Pause | None:
+        removed = controls.resume(self._connections, scope, name)
+        if removed is not None:
+            self.wake()  # this process's waiters, whether or not its listener is connected
+        return removed
+
+    def pauses(self) -> list[Pause]:
+        return controls.list_pauses(self._connections)
+
+    def cancel_jobs(
+        self,
+        ids: Collection[int] | None = None,
+        *,
+        queue: str | None = None,
+        job_type: str | None = None,
+    ) -> CancelResult:
+        return controls.cancel_jobs(self._connections, ids, queue, job_type)
+
+    def heartbeat_cancels(self, leases_: Collection[Lease]) -> Beat:
+        return controls.heartbeat_cancels(self._worker_connections, leases_)
+
+    def finish_cancelled(self, lease: Lease) -> bool:
+        return controls.finish_cancelled(self._worker_connections, lease)
+
+    def sweep_cancelled(self) -> list[JobRow]:
+        return controls.sweep_cancelled(self._worker_connections)
 
     # -- TestingStore --------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
