@@ -281,6 +281,7 @@ CORE_LAYERS = (
             "bounds",
             "clock",
             "config",
+            "control_records",
             "errors",
             "jobmodel",
             "markers",
@@ -293,7 +294,7 @@ CORE_LAYERS = (
     ),
     ("plugins", {"builtin", "hookspecs", "plugin_records", "plugins", "registry"}),
     ("runtime", {"context", "execution", "runtime"}),
-    ("API", {"dispatch_requests", "dispatching", "job", "queue", "storage"}),
+    ("API", {"controlling", "dispatch_requests", "dispatching", "job", "queue", "storage"}),
     ("worker", {"worker"}),
     ("CLI and testing kit", {"cli", "testing"}),
 )

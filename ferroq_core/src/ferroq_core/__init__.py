@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ferroq_core.config import QueueConfig, WorkerConfig
 from ferroq_core.context import CurrentJob, current_job
+from ferroq_core.control_records import CancelResult, Pause, PauseScope
 from ferroq_core.dispatching import dispatch, dispatch_later, dispatch_many, dispatch_to
 from ferroq_core.errors import (
     BackendBusy,
@@ -12,6 +13,7 @@ from ferroq_core.errors import (
     DatabaseError,
     FerroqError,
     InvalidDispatch,
+    JobCancelled,
     JobDecodeError,
     JobNotFound,
     JobTimeout,
@@ -68,6 +70,7 @@ __all__ = [
     "BackendSpec",
     "BackendUnavailable",
     "BackoffPolicy",
+    "CancelResult",
     "Capabilities",
     "ConfigError",
     "CurrentJob",
@@ -78,6 +81,7 @@ __all__ = [
     "FerroqError",
     "InvalidDispatch",
     "Job",
+    "JobCancelled",
     "JobDecodeError",
     "JobId",
     "JobInfo",
@@ -89,6 +93,8 @@ __all__ = [
     "LeaseExpired",
     "NoCurrentJob",
     "NotInitialized",
+    "Pause",
+    "PauseScope",
     "PayloadTooLarge",
     "PendingDispatch",
     "Queue",

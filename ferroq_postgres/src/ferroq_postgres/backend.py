@@ -344,8 +344,8 @@ class PostgresBackend:
     def finish_cancelled(self, lease: Lease) -> bool:
         return controls.finish_cancelled(self._worker_connections, lease)
 
-    def sweep_cancelled(self) -> list[JobRow]:
-        return controls.sweep_cancelled(self._worker_connections)
+    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
+        return controls.sweep_cancelled(self._worker_connections, holders)
 
     # -- TestingStore --------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

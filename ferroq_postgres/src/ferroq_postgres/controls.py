@@ -103,9 +103,9 @@ def finish_cancelled(connections: Connections, lease: Lease) -> bool:
     return bool(connections.rows_once("finish_cancelled", fence_params(lease)))
 
 
-def sweep_cancelled(connections: Connections) -> list[JobRow]:
+def sweep_cancelled(connections: Connections, holders: Collection[str]) -> list[JobRow]:
     def run(conn: psycopg.Connection[Any]) -> list[Row]:
-        rows = fetch(conn, "sweep_cancelled")
+        rows = fetch(conn, "sweep_cancelled", {"holders": sorted(holders)})
         rowcount(conn, "sweep_cancellations", {})
         return rows
 

@@ -294,8 +294,8 @@ class SqliteBackend:
     def finish_cancelled(self, lease: Lease) -> bool:
         return self._tx.write(lambda db: controls.finish_cancelled(db, lease))
 
-    def sweep_cancelled(self) -> list[JobRow]:
-        return self._tx.write(controls.sweep_cancelled)
+    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
+        return self._tx.write(lambda db: controls.sweep_cancelled(db, holders))
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

@@ -95,7 +95,7 @@ def finish_cancelled(db: sqlite3.Connection, lease: Lease) -> bool:
     return matched
 
 
-def sweep_cancelled(db: sqlite3.Connection) -> list[JobRow]:
-    rows = db.execute(sql("sweep_cancelled")).fetchall()
+def sweep_cancelled(db: sqlite3.Connection, holders: Collection[str]) -> list[JobRow]:
+    rows = db.execute(sql("sweep_cancelled"), {"holders": json.dumps(sorted(holders))}).fetchall()
     db.execute(sql("sweep_cancellations"))
     return sorted((stored_row(r) for r in rows), key=lambda r: r.id)

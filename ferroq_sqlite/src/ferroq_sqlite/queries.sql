@@ -487,10 +487,13 @@ WHERE id = :id AND status = 'claimed' AND claimed_by = :owner AND attempts = :at
 DELETE FROM ferroq_cancellations WHERE job_id = :id
 
 -- name: sweep_cancelled
--- Delete the pending jobs that have a cancel request (given back before their worker acted
--- on it). Returns the rows (JOB_COLUMNS).
+-- Delete the jobs that have a cancel request and are pending (given back before their worker
+-- acted on it) or claimed by one of the dead workers in :holders (JSON array; their claims are
+-- about to be taken back). Returns the rows (JOB_COLUMNS).
 DELETE FROM ferroq_jobs
-WHERE status = 'pending' AND id IN (SELECT job_id FROM ferroq_cancellations)
+WHERE (status = 'pending'
+       OR status = 'claimed' AND claimed_by IN (SELECT value FROM json_each(:holders)))
+  AND id IN (SELECT job_id FROM ferroq_cancellations)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
           heartbeat_at, error, failed_at

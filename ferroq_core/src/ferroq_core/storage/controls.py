@@ -66,7 +66,8 @@ class ControlStore(Protocol):
         """Delete a claimed job that stopped for a cancel request, and the request, fenced by
         ``lease``; True if it matched."""
 
-    def sweep_cancelled(self) -> list[JobRow]:
-        """Delete the pending jobs that have a cancel request (their worker died or gave them
-        back before acting on it; the claim skips them) and return them; drop the requests
-        whose job no longer exists."""
+    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
+        """Delete the jobs that have a cancel request and are pending (their worker died or
+        gave them back before acting on it; the claim skips them) or claimed by one of
+        ``holders`` (workers known to be dead, whose claims are about to be taken back), and
+        return them; drop the requests whose job is no longer claimed."""

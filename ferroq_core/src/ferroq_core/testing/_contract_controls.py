@@ -152,6 +152,19 @@ class ControlContract:
         other = enqueue_one(backend, "q")
         assert _claimed_ids(backend, ["q"]) == [other], "its request is gone too"
 
+    def test_sweep_takes_cancelled_claims_of_dead_workers(self, backend: Backend) -> None:
+        enqueue_one(backend, "q")
+        enqueue_one(backend, "q")
+        dead = worker_id(pid=999_998)
+        asked, other = backend.claim(["q"], dead, 2)
+        backend.cancel_jobs([asked.id])
+        assert backend.sweep_cancelled() == [], "claimed by a worker not known to be dead"
+        assert backend.sweep_cancelled([worker_id()]) == []
+        swept = backend.sweep_cancelled([dead])
+        assert [(r.id, r.status) for r in swept] == [(asked.id, "claimed")]
+        assert backend.get_job(asked.id) is None
+        assert backend.get_job(other.id) is not None, "only jobs with a cancel request"
+
     def test_sweep_drops_requests_of_finished_jobs(self, backend: Backend) -> None:
         enqueue_one(backend, "q")
         row = claim_one(backend, "q")
