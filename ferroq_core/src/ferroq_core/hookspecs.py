@@ -476,10 +476,10 @@ def ferroq_jobs_succeeded(rows: Sequence[JobRow], durations: Sequence[float]) ->
 
 @hookspec
 def ferroq_paused(pause: Pause) -> None:
-    """A pause was recorded (``Queue.pause()``, ``ferroq pause``): from now on no worker, on
-    any host, claims a job it covers; running jobs go on.
+    """A pause was recorded (``Queue.pause()``, ``ferroq pause``).
 
-    Fired in the process that paused, after the commit; not for a pause already in force.
+    From now on no worker, on any host, claims a job it covers; running jobs go on. Fired in
+    the process that paused, after the commit; not for a pause already in force.
 
     :param pause: what was paused (``scope``: queue, job type or tenant; ``name``; ``reason``).
 
@@ -493,8 +493,9 @@ def ferroq_paused(pause: Pause) -> None:
 
 @hookspec
 def ferroq_resumed(pause: Pause) -> None:
-    """A pause was removed (``Queue.resume()``, ``ferroq resume``): workers claim its jobs
-    again (idle ones are woken).
+    """A pause was removed (``Queue.resume()``, ``ferroq resume``).
+
+    Workers claim its jobs again (idle ones are woken).
 
     :param pause: the pause removed, as it was recorded.
 
@@ -508,10 +509,9 @@ def ferroq_resumed(pause: Pause) -> None:
 
 @hookspec
 def ferroq_job_cancelled(row: JobRow, running: bool) -> None:
-    """A job was cancelled and removed; it is not retried, and ``failed()`` is not called
-    (``cancelled()`` is).
+    """A job was cancelled and removed.
 
-    Fired where the removal happened: by the process that cancelled a pending or delayed job
+    It is not retried, and ``failed()`` is not called (``cancelled()`` is). Fired where the removal happened: by the process that cancelled a pending or delayed job
     (``Queue.cancel()``, ``ferroq cancel``), and by the worker that stopped a running one (or
     that found one given back to pending with its cancel request pending, after its worker
     died).
