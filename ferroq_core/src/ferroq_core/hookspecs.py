@@ -511,10 +511,10 @@ def ferroq_resumed(pause: Pause) -> None:
 def ferroq_job_cancelled(row: JobRow, running: bool) -> None:
     """A job was cancelled and removed.
 
-    It is not retried, and ``failed()`` is not called (``cancelled()`` is). Fired where the removal happened: by the process that cancelled a pending or delayed job
-    (``Queue.cancel()``, ``ferroq cancel``), and by the worker that stopped a running one (or
-    that found one given back to pending with its cancel request pending, after its worker
-    died).
+    It is not retried, and ``failed()`` is not called (``cancelled()`` is). Fired where the
+    removal happened: by the process that cancelled a pending or delayed job
+    (``Queue.cancel()``, ``ferroq cancel``), by the worker that stopped a running one, or by
+    the worker that removed one whose own worker died before it could stop it.
 
     :param row: the job's row as it was removed.
     :param running: True when it was running (claimed) and stopped, False when it was removed
