@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.cli import (
     bench,
+    controls,
     dispatch,
     failed,
     health,
@@ -28,7 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["main", "make_cli"]
 
 #: Modules whose ``register(cli)`` adds core commands, in ``--help`` order.
-COMMAND_MODULES = (migrate, plugins, stats, jobs, failed, dispatch, health, worker, bench)
+COMMAND_MODULES = (
+    migrate,
+    plugins,
+    stats,
+    jobs,
+    failed,
+    controls,
+    dispatch,
+    health,
+    worker,
+    bench,
+)
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:

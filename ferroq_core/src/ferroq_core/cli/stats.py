@@ -15,9 +15,11 @@ from ferroq_core.cli.output import (
     ready_backend,
     render_table,
 )
+from ferroq_core.control_records import PauseScope
 from ferroq_core.records import QueueStats
 
 if TYPE_CHECKING:
+    from ferroq_core.control_records import Pause
     from ferroq_core.records import SingleQueueStats
 
 
@@ -41,9 +43,10 @@ def oldest_age(s: QueueStats) -> float | None:
     return max(ages) if ages else None
 
 
-def stats_to_dict(s: QueueStats) -> dict[str, Any]:
+def stats_to_dict(s: QueueStats, pauses: list[Pause] | None = None) -> dict[str, Any]:
+    paused = _paused_queues(pauses or [])
     return {
-        "queues": [queue_to_dict(q) for q in s.queues],
+        "queues": [{**queue_to_dict(q), "paused": q.queue in paused} for q in s.queues],
         "totals": {
             "pending": s.pending,
             "delayed": s.delayed,
@@ -52,7 +55,15 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
             "total": s.total,
             "oldest_pending_age": oldest_age(s),
         },
+        # Every pause in force (ferroq pauses), queues without jobs and types and tenants too.
+        "pauses": [
+            {"scope": p.scope.value, "name": p.name, "reason": p.reason} for p in pauses or []
+        ],
     }
+
+
+def _paused_queues(pauses: list[Pause]) -> set[str]:
+    return {p.name for p in pauses if p.scope is PauseScope.QUEUE}
 
 
 @click.command(epilog=DB_EPILOG)
@@ -61,7 +72,8 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
 @pass_context
 def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
-    long the oldest pending job has waited.
+    long the oldest pending job has waited; paused queues, job types and tenants (`ferroq
+    pause`) are marked.
 
     \b
     Examples:
@@ -69,17 +81,30 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
       ferroq stats --queue emails --json
       FERROQ_DATABASE_URL=postgresql://app@db/app ferroq stats
     """
-    result = ready_backend(obj).get_stats()
+    backend = ready_backend(obj)
+    result = backend.get_stats()
+    pauses = backend.pauses()
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     if as_json:
-        echo_json(stats_to_dict(result))
+        echo_json(stats_to_dict(result, pauses))
         return
+    paused = _paused_queues(pauses)
+    if pauses:
+        listed = ", ".join(f"{p.scope.value} {p.name}" for p in pauses)
+        click.echo(f"paused: {listed}")
     if not result.queues:
         click.echo("no jobs")
         return
     rows: list[list[object]] = [
-        [q.queue, q.pending, q.delayed, q.claimed, q.failed, fmt_age(q.oldest_pending_age)]
+        [
+            f"{q.queue} (paused)" if q.queue in paused else q.queue,
+            q.pending,
+            q.delayed,
+            q.claimed,
+            q.failed,
+            fmt_age(q.oldest_pending_age),
+        ]
         for q in result.queues
     ]
     total = ["TOTAL", result.pending, result.delayed, result.claimed, result.failed]
