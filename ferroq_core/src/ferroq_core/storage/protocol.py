@@ -2,9 +2,11 @@
 
 Dispatch needs :class:`Dispatcher`; the worker needs :class:`WorkerStore`; the CLI's listings
 and operator actions need :class:`Admin`; ``ferroq migrate`` and start-up checks need
-:class:`SchemaStore`. A backend implements all four as :class:`Backend`, declares what it can
-do beyond them in a :class:`~ferroq_core.records.Capabilities` record, and may implement
-:class:`TestingStore` for the testing kit. ``ferroq_core.testing.contract`` is the one
+:class:`SchemaStore`; pauses and cancellations need
+:class:`~ferroq_core.storage.controls.ControlStore`. A backend implements all five as
+:class:`Backend`, declares what it can do beyond them in a
+:class:`~ferroq_core.records.Capabilities` record, and may implement :class:`TestingStore` for
+the testing kit. ``ferroq_core.testing.contract`` is the one
 definition of a correct backend.
 
 Every finishing write is fenced by a :class:`~ferroq_core.records.Lease`: it matches the row
