@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.controlling import cancelled_rows
 from ferroq_core.worker.attempt import describe_row
+from ferroq_core.worker.trouble import Trouble
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from ferroq_core.worker.report import Reporter
     from ferroq_core.worker.running import RunningSet
 
-__all__ = ["ask_to_stop", "sweep_cancelled"]
+__all__ = ["Sweeper", "ask_to_stop"]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -39,11 +40,30 @@ def ask_to_stop(running: RunningSet, ids: frozenset[int], reporter: Reporter | N
             reporter.cancelling(run.row.id)
 
 
-def sweep_cancelled(runtime: Runtime, holders: Collection[str] = ()) -> None:
-    """Remove the cancelled jobs that no worker will stop: given back to pending, or claimed
-    by the dead workers ``holders`` (before their claims are taken back, so they are neither
-    retried nor failed); each gets its ``cancelled()`` and ``ferroq_job_cancelled`` here."""
-    rows = runtime.backend.sweep_cancelled(holders)
-    for row in rows:
-        log.warning("%s: cancelled, removed (its worker had stopped)", describe_row(row))
-    cancelled_rows(runtime, rows, running=True)
+class Sweeper:
+    """Removes the cancelled jobs that no worker will stop: given back to pending, or claimed
+    by dead workers (before their claims are taken back, so they are neither retried nor
+    failed); each gets its ``cancelled()`` and ``ferroq_job_cancelled`` here.
+
+    Housekeeping: a sweep that fails (the database is down, the worker's role may not delete)
+    is logged once and tried again at the next reaper pass; it never stops the worker.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._trouble = Trouble(
+            "sweeping cancelled jobs failed (will retry every reaper pass): %s",
+            "sweeping cancelled jobs works again",
+        )
+
+    def sweep(self, holders: Collection[str] = ()) -> None:
+        """One sweep; ``holders``: workers known to be dead, whose claims are taken back next."""
+        try:
+            rows = self._runtime.backend.sweep_cancelled(holders)
+        except Exception as exc:
+            self._trouble.failed(exc)
+            return
+        self._trouble.worked()
+        for row in rows:
+            log.warning("%s: cancelled, removed (its worker had stopped)", describe_row(row))
+        cancelled_rows(self._runtime, rows, running=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, final
 
 from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
-from ferroq_core.worker.cancels import sweep_cancelled
+from ferroq_core.worker.cancels import Sweeper
 from ferroq_core.worker.identity import hostname, pid_alive
 from ferroq_core.worker.trouble import Trouble
 
@@ -63,7 +63,7 @@ def reap_dead_workers(
         reaper's passes: a live worker in another pid namespace under the same host name
         looks dead to a pid check, but it heartbeats).
     :param before: called with the dead workers' ids before their claims are taken back
-        (the worker removes their cancelled jobs first: :func:`sweep_cancelled`).
+        (the worker removes their cancelled jobs first: :class:`~.cancels.Sweeper`).
     """
     host = hostname()
     if quiet_for is None:
@@ -134,6 +134,7 @@ class LeaseKeeper:
         self._lost: set[Lease] = set()
         #: Claiming paused because heartbeats fail (see :meth:`may_claim`).
         self._paused = False
+        self._sweeper = Sweeper(runtime)
 
     def start(self) -> None:
         for name, target in (("heartbeat", self._heartbeat_loop), ("reaper", self._reaper_loop)):
@@ -214,12 +215,9 @@ class LeaseKeeper:
         (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
         (each is failed by one statement, so by one worker: called once)."""
         self._settle_dead(
-            reap_startup_claims(self._runtime.backend, worker_id, before=self._sweep_dead)
+            reap_startup_claims(self._runtime.backend, worker_id, before=self._sweeper.sweep)
         )
-        sweep_cancelled(self._runtime)
-
-    def _sweep_dead(self, holders: list[str]) -> None:
-        sweep_cancelled(self._runtime, holders)
+        self._sweeper.sweep()
 
     def _settle_dead(self, result: ReapResult) -> None:
         if result.requeued:
@@ -236,13 +234,15 @@ class LeaseKeeper:
     def reap(self) -> None:
         """One reaper pass: the claims of dead workers on this host first (their pid gone and
         two heartbeats missed, so before their leases expire), then every expired lease; rows
-        parked as failed get their ``failed()`` and hooks."""
+        parked as failed get their ``failed()`` and hooks. Then the sweep of cancelled jobs
+        that lost their worker (:class:`~.cancels.Sweeper`)."""
         try:
             quiet = 2 * self._config.effective_heartbeat_interval
             backend = self._runtime.backend
-            self._settle_dead(reap_dead_workers(backend, quiet_for=quiet, before=self._sweep_dead))
+            self._settle_dead(
+                reap_dead_workers(backend, quiet_for=quiet, before=self._sweeper.sweep)
+            )
             result = backend.reap(self._config.visibility_timeout)
-            sweep_cancelled(self._runtime)
         except Exception as exc:
             self._reaps.failed(exc)
             return
@@ -252,6 +252,7 @@ class LeaseKeeper:
         for row in result.failed:
             log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
             settle_reaped(self._runtime, row)
+        self._sweeper.sweep()
 
     def _reaper_loop(self) -> None:
         interval = self._config.effective_reaper_interval
