@@ -9,6 +9,8 @@ without a test here.
 from __future__ import annotations
 
 import inspect
+import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +26,14 @@ from ferroq_core import (
     EnqueueRequest,
     Job,
     JobRow,
+    Pause,
+    PauseScope,
+    Queue,
     QueueConfig,
     Runtime,
     WorkerConfig,
     WorkerLoop,
+    current_job,
     dispatch,
     dispatch_many,
     hookimpl,
@@ -752,6 +758,77 @@ def test_hook_errors_never_affect_a_job(tmp_path: Path) -> None:
         result = drain(runtime=runtime, advance_time=True)
     assert sorted(SEEN) == ["again", "again", "again", "bad", "ok1", "ok2", "ok3"]
     assert (result.succeeded, result.retried, result.failed) == (1, 2, 1)
+
+
+class ControlRecorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def ferroq_paused(self, pause: Pause) -> None:
+        self.events.append(("paused", (pause.scope, pause.name, pause.reason)))
+
+    @hookimpl
+    def ferroq_resumed(self, pause: Pause) -> None:
+        self.events.append(("resumed", (pause.scope, pause.name, pause.reason)))
+
+    @hookimpl
+    def ferroq_job_cancelled(self, row: JobRow, running: bool) -> None:
+        self.events.append(("cancelled", (row.id, running)))
+
+
+@covers("ferroq_paused")
+def test_paused_fires_once_per_pause_recorded(tmp_path: Path) -> None:
+    rec = ControlRecorder()
+    with _queue(tmp_path, rec):
+        Queue.pause("emails", reason="outage")
+        Queue.pause("emails")  # in force already: no event
+        Queue.pause(tenant="acme")
+    assert rec.events == [
+        ("paused", (PauseScope.QUEUE, "emails", "outage")),
+        ("paused", (PauseScope.TENANT, "acme", None)),
+    ]
+
+
+@covers("ferroq_resumed")
+def test_resumed_fires_with_the_pause_removed(tmp_path: Path) -> None:
+    rec = ControlRecorder()
+    with _queue(tmp_path, rec):
+        Queue.pause(job_type="app:Report", reason="slow")
+        Queue.resume(job_type="app:Report")
+        Queue.resume(job_type="app:Report")  # nothing to resume: no event
+    assert rec.events[1:] == [("resumed", (PauseScope.JOB_TYPE, "app:Report", "slow"))]
+
+
+@attrs.define
+class Patient(Job):
+    job_name = "hooks.patient"
+
+    def handle(self) -> None:
+        ctx = current_job()
+        for _ in range(600):  # at most a minute
+            ctx.raise_if_cancelled()
+            time.sleep(0.1)
+
+
+@covers("ferroq_job_cancelled")
+def test_cancelled_fires_for_pending_and_running_jobs(tmp_path: Path) -> None:
+    rec = ControlRecorder()
+    with _queue(tmp_path, rec) as runtime:
+        pending = Work("never").dispatch()
+        Queue.cancel(pending)
+        running = Patient().dispatch()
+        config = WorkerConfig(queues=("default",), heartbeat_interval=0.2, stop_when_empty=True)
+        worker = WorkerLoop(runtime, config, handle_signals=False)
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while runtime.backend.get_stats().claimed == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Queue.cancel(running).requested == (int(running),)
+        thread.join(60)
+        assert not thread.is_alive()
+    assert rec.events == [("cancelled", (int(pending), False)), ("cancelled", (int(running), True))]
 
 
 def test_every_hookspec_has_a_call_test() -> None:

@@ -42,8 +42,8 @@ def _migrate(url: str) -> str:
 
 def test_migrate_twice_is_idempotent_and_records_the_version(empty_db_url: str) -> None:
     first = _migrate(empty_db_url)
-    names = ", ".join(m.name for m in MIGRATIONS)
-    assert first == f"applied: {names} (schema version {SCHEMA_VERSION})\n"
+    steps = ", ".join(m.name for m in MIGRATIONS)
+    assert first == f"applied: {steps} (schema version {SCHEMA_VERSION})\n"
     second = _migrate(empty_db_url)
     assert second == f"up to date (schema version {SCHEMA_VERSION})\n"
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from ferroq_core import EnqueueRequest, Lease, WorkerConfig
+from ferroq_core.storage.controls import Beat
 from ferroq_core.storage.rules import is_orphaned
 from ferroq_core.worker.identity import hostname
 from ferroq_core.worker.leases import LeaseKeeper
@@ -27,6 +28,10 @@ class _Backend:
         ids = {lease.id for lease in leases}
         self.beaten.append(ids)
         return ids & self.held
+
+    def heartbeat_cancels(self, leases: list[Lease]) -> Beat:
+        # The worker's heartbeat: the same round trip, with no cancel request here.
+        return Beat(held=frozenset(self.heartbeat(leases)))
 
 
 def test_a_lost_lease_is_reported_once_and_not_beaten_again() -> None:

@@ -138,6 +138,14 @@ class Watch:
             raise BackendUnavailable("test: database unreachable")
         return self._backend.heartbeat(leases)
 
+    def heartbeat_cancels(self, leases: Any) -> Any:
+        # The worker's heartbeat (it also carries cancel requests back).
+        if self.fail_heartbeats:
+            from ferroq_core import BackendUnavailable
+
+            raise BackendUnavailable("test: database unreachable")
+        return self._backend.heartbeat_cancels(leases)
+
 
 @pytest.fixture
 def watched(runtime: Runtime) -> tuple[Runtime, Watch]:

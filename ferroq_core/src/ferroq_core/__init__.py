@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ferroq_core.config import QueueConfig, WorkerConfig
 from ferroq_core.context import CurrentJob, current_job
+from ferroq_core.control_records import CancelResult, Pause, PauseScope
 from ferroq_core.dispatching import dispatch, dispatch_later, dispatch_many, dispatch_to
 from ferroq_core.errors import (
     BackendBusy,
@@ -14,6 +15,7 @@ from ferroq_core.errors import (
     FerroqError,
     InvalidDispatch,
     InvalidSchedule,
+    JobCancelled,
     JobDecodeError,
     JobFailed,
     JobNotFound,
@@ -85,6 +87,7 @@ __all__ = [
     "BackendSpec",
     "BackendUnavailable",
     "BackoffPolicy",
+    "CancelResult",
     "Capabilities",
     "ConfigError",
     "CurrentJob",
@@ -97,6 +100,7 @@ __all__ = [
     "InvalidDispatch",
     "InvalidSchedule",
     "Job",
+    "JobCancelled",
     "JobDecodeError",
     "JobFailed",
     "JobId",
@@ -110,6 +114,8 @@ __all__ = [
     "NoCurrentJob",
     "NotInitialized",
     "OnConflict",
+    "Pause",
+    "PauseScope",
     "PayloadTooLarge",
     "PendingDispatch",
     "Queue",

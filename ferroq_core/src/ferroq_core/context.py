@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.clock import utcnow
-from ferroq_core.errors import NoCurrentJob
+from ferroq_core.errors import JobCancelled, NoCurrentJob
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,12 +25,33 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CurrentJob",
+    "StopSignal",
     "attempt_context",
     "current_job",
     "enter_job",
     "inline_context",
     "running_job",
 ]
+
+
+class StopSignal:
+    """Set by a worker when the job running under it is asked to stop (``ferroq cancel``).
+
+    A plain attribute, not a lock: one thread sets it, the handler's thread reads it.
+    """
+
+    __slots__ = ("requested",)
+
+    def __init__(self) -> None:
+        #: True once a cancel request for this job reached its worker.
+        self.requested = False
+
+    def is_set(self) -> bool:
+        return self.requested
+
+
+#: The signal of a job no worker can ask to stop (``drain()``, ``run_job()``, sync mode).
+NEVER_STOPPED = StopSignal()
 
 
 @attrs.frozen
@@ -60,11 +81,27 @@ class CurrentJob:
     tick: datetime | None = None
     #: ``time.monotonic()`` when the handler started (for :meth:`time_left`).
     started: float = attrs.field(factory=time.monotonic, repr=False)
+    #: Set by the worker when the job is cancelled while it runs (see :meth:`should_stop`).
+    stop: StopSignal = attrs.field(default=NEVER_STOPPED, repr=False, eq=False)
 
     @property
     def is_last_attempt(self) -> bool:
         """True when a failure of this attempt parks the job as failed."""
         return self.attempt >= self.max_attempts
+
+    def should_stop(self) -> bool:
+        """True once the job was cancelled while it runs (``ferroq cancel``,
+        ``Queue.cancel()``): a long sync handler checks it between steps and returns or
+        raises :class:`~ferroq_core.JobCancelled` (see :meth:`raise_if_cancelled`). The
+        worker learns of a cancel at its next heartbeat. Either way the job is removed as
+        cancelled, not retried."""
+        return self.stop.requested
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`~ferroq_core.JobCancelled` when :meth:`should_stop` is True; a
+        handler calls it between steps (and ``heartbeat()`` calls it)."""
+        if self.stop.requested:
+            raise JobCancelled(f"job {self.id} ({self.job_type}) was cancelled while running")
 
     def time_left(self) -> float | None:
         """Seconds until the timeout ends this attempt (never below 0), None without one."""
@@ -88,9 +125,14 @@ def current_job() -> CurrentJob:
 
 
 def attempt_context(
-    row: JobRow, *, timeout: float | None, tick: datetime | None = None
+    row: JobRow,
+    *,
+    timeout: float | None,
+    tick: datetime | None = None,
+    stop: StopSignal = NEVER_STOPPED,
 ) -> CurrentJob:
-    """The context of an attempt of ``row`` starting now, under ``timeout`` seconds."""
+    """The context of an attempt of ``row`` starting now, under ``timeout`` seconds; ``stop``
+    is what its worker sets to ask it to stop."""
     deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
     return CurrentJob(
         id=row.id,
@@ -106,6 +148,7 @@ def attempt_context(
         timeout=timeout,
         deadline=deadline,
         tick=tick,
+        stop=stop,
     )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "FerroqError",
     "InvalidDispatch",
     "InvalidSchedule",
+    "JobCancelled",
     "JobDecodeError",
     "JobFailed",
     "JobNotFound",
@@ -159,6 +160,11 @@ class DuplicateJob(FerroqError):
 
 class JobTimeout(FerroqError):
     """The job ran past its timeout: raise `timeout` on the job type or make it faster."""
+
+
+class JobCancelled(FerroqError):
+    """The job was cancelled (`ferroq cancel`, `Queue.cancel()`): it is removed, not retried,
+    and its `cancelled()` runs instead of `failed()`."""
 
 
 class LeaseExpired(FerroqError):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     import click
 
+    from ferroq_core.control_records import Pause
     from ferroq_core.job import Job
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
     from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow
@@ -36,6 +37,7 @@ __all__ = [
     "ferroq_capture_tenants",
     "ferroq_dispatch_requests",
     "ferroq_dispatch_scope",
+    "ferroq_job_cancelled",
     "ferroq_job_enqueued",
     "ferroq_job_failed",
     "ferroq_job_retrying",
@@ -46,7 +48,9 @@ __all__ = [
     "ferroq_jobs_claimed",
     "ferroq_jobs_enqueued",
     "ferroq_jobs_succeeded",
+    "ferroq_paused",
     "ferroq_register_commands",
+    "ferroq_resumed",
     "ferroq_serializers",
     "ferroq_tenant_scope",
     "ferroq_worker_options",
@@ -462,4 +466,63 @@ def ferroq_jobs_succeeded(rows: Sequence[JobRow], durations: Sequence[float]) ->
         @hookimpl
         def ferroq_jobs_succeeded(rows, durations):
             metrics.incr("jobs.succeeded", len(rows))
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# control plane (pauses and cancellations; exceptions raised here are logged and ignored)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def ferroq_paused(pause: Pause) -> None:
+    """A pause was recorded (``Queue.pause()``, ``ferroq pause``).
+
+    From now on no worker, on any host, claims a job it covers; running jobs go on. Fired in
+    the process that paused, after the commit; not for a pause already in force.
+
+    :param pause: what was paused (``scope``: queue, job type or tenant; ``name``; ``reason``).
+
+    Example::
+
+        @hookimpl
+        def ferroq_paused(pause):
+            audit.log("paused %s %s: %s", pause.scope.value, pause.name, pause.reason)
+    """
+
+
+@hookspec
+def ferroq_resumed(pause: Pause) -> None:
+    """A pause was removed (``Queue.resume()``, ``ferroq resume``).
+
+    Workers claim its jobs again (idle ones are woken).
+
+    :param pause: the pause removed, as it was recorded.
+
+    Example::
+
+        @hookimpl
+        def ferroq_resumed(pause):
+            audit.log("resumed %s %s", pause.scope.value, pause.name)
+    """
+
+
+@hookspec
+def ferroq_job_cancelled(row: JobRow, running: bool) -> None:
+    """A job was cancelled and removed.
+
+    It is not retried, and ``failed()`` is not called (``cancelled()`` is). Fired where the
+    removal happened: by the process that cancelled a pending or delayed job
+    (``Queue.cancel()``, ``ferroq cancel``), by the worker that stopped a running one, or by
+    the worker that removed one whose own worker died before it could stop it.
+
+    :param row: the job's row as it was removed.
+    :param running: True when it was running (claimed) and stopped, False when it was removed
+        before it ran.
+
+    Example::
+
+        @hookimpl
+        def ferroq_job_cancelled(row, running):
+            history.record(row.id, "cancelled", while_running=running)
     """

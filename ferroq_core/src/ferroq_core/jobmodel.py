@@ -175,6 +175,10 @@ class JobBase:
     def failed(self, error: BaseException) -> None:
         """Called once when the job is parked as failed (its attempts are spent)."""
 
+    def cancelled(self) -> None:
+        """Called once when the job is cancelled (``ferroq cancel``, ``Queue.cancel()``):
+        removed while pending, or stopped while running. ``failed()`` is not called."""
+
     @classmethod
     def type_name(cls) -> str:
         """The stable name stored in ``job_type``."""

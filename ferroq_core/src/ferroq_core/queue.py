@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, final
 
-from ferroq_core import results
+from ferroq_core import controlling, results
 from ferroq_core.errors import NotInitialized
 from ferroq_core.jobmodel import set_result_source
 from ferroq_core.runtime import Runtime
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from ferroq_core.config import QueueConfig
+    from ferroq_core.control_records import CancelResult, Pause
     from ferroq_core.storage.protocol import Backend
 
 __all__ = ["Queue"]
@@ -91,6 +92,45 @@ class Queue:
             old, cls._runtime = cls._runtime, None
         if old is not None:
             old.close()
+
+    # -- control plane (ferroq_core.controlling) ---------------------------------------------
+    @classmethod
+    def pause(
+        cls,
+        queue: str | None = None,
+        *,
+        job_type: str | None = None,
+        tenant: str | None = None,
+        reason: str | None = None,
+    ) -> Pause | None:
+        """Stop every worker, on every host, from claiming jobs of one queue, job type or
+        tenant (give exactly one); running jobs finish. Stored: it holds across restarts
+        until :meth:`resume`. Returns the pause, or None when it was in force already."""
+        scope, name = controlling.pause_target(queue, job_type, tenant)
+        return controlling.pause(cls.runtime(), scope, name, reason=reason)
+
+    @classmethod
+    def resume(
+        cls, queue: str | None = None, *, job_type: str | None = None, tenant: str | None = None
+    ) -> Pause | None:
+        """Remove a pause made by :meth:`pause`; return it, or None when there was none."""
+        scope, name = controlling.pause_target(queue, job_type, tenant)
+        return controlling.resume(cls.runtime(), scope, name)
+
+    @classmethod
+    def pauses(cls) -> list[Pause]:
+        """Every pause in force."""
+        return controlling.pauses(cls.runtime())
+
+    @classmethod
+    def cancel(
+        cls, *ids: int, queue: str | None = None, job_type: str | None = None
+    ) -> CancelResult:
+        """Cancel jobs by id (or every job of ``queue`` and/or ``job_type``): pending and
+        delayed ones are removed; running ones are asked to stop at their worker's next
+        heartbeat. A cancelled job is never retried; its ``cancelled()`` runs, not
+        ``failed()``."""
+        return controlling.cancel(cls.runtime(), ids or None, queue=queue, job_type=job_type)
 
 
 @final

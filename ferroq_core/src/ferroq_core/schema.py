@@ -24,6 +24,7 @@ from ferroq_core.tables.base import (
     schema_table,
     table_differences,
 )
+from ferroq_core.tables.controls import CreateControlsTables
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
 from ferroq_core.tables.results import CreateResultsTable
 from ferroq_core.tables.schedules import CreateSchedulesTable
@@ -58,6 +59,7 @@ MIGRATIONS: Sequence[Migration] = (
     CreateResultsTable(),
     CreateSchedulesTable(),
     AddUniqueKeys(),
+    CreateControlsTables(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -23,7 +23,7 @@ from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, leases, results, schedules, unique
+from ferroq_postgres import admin, controls, leases, results, schedules, unique
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.engine import Engine
 
+    from ferroq_core.control_records import CancelResult, Pause, PauseScope
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         ReapResult,
     )
     from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
+    from ferroq_core.storage.controls import Beat
     from ferroq_core.storage.results import ResultState, ResultWrite
     from ferroq_core.storage.schedules import SaveOutcome
     from ferroq_core.unique import UniqueKey
@@ -347,6 +349,37 @@ class PostgresBackend:
 
     def worker_heartbeats(self) -> dict[str, datetime]:
         return admin.worker_heartbeats(self._connections)
+
+    # -- ControlStore (ferroq_postgres.controls) --------------------------------------------
+    def pause(self, scope: PauseScope, name: str, *, reason: str | None = None) -> Pause | None:
+        return controls.pause(self._connections, scope, name, reason)
+
+    def resume(self, scope: PauseScope, name: str) -> Pause | None:
+        removed = controls.resume(self._connections, scope, name)
+        if removed is not None:
+            self.wake()  # this process's waiters, whether or not its listener is connected
+        return removed
+
+    def pauses(self) -> list[Pause]:
+        return controls.list_pauses(self._connections)
+
+    def cancel_jobs(
+        self,
+        ids: Collection[int] | None = None,
+        *,
+        queue: str | None = None,
+        job_type: str | None = None,
+    ) -> CancelResult:
+        return controls.cancel_jobs(self._connections, ids, queue, job_type)
+
+    def heartbeat_cancels(self, leases_: Collection[Lease]) -> Beat:
+        return controls.heartbeat_cancels(self._worker_connections, leases_)
+
+    def finish_cancelled(self, lease: Lease) -> bool:
+        return controls.finish_cancelled(self._worker_connections, lease)
+
+    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
+        return controls.sweep_cancelled(self._worker_connections, holders)
 
     # -- TestingStore --------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

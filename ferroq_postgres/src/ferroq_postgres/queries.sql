@@ -223,6 +223,17 @@ SELECT pg_notify(%(channel)s, q) FROM unnest(%(queues)s::text[]) AS q
 WITH picked AS (
     SELECT id FROM ferroq_jobs
     WHERE status = 'pending' AND queue = %(queue)s AND available_at <= statement_timestamp()
+      -- controls (see "controls" below): nothing of a paused queue; while any job type or
+      -- tenant is paused or any job has a cancel request, those rows are skipped. The
+      -- uncorrelated tests run once per statement (initplans), the per-row ones only then.
+      AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = %(queue)s)
+      AND (NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope <> 'queue')
+           AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations)
+           OR NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                          WHERE p.scope = 'job_type' AND p.name = ferroq_jobs.job_type
+                             OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
+              AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c
+                              WHERE c.job_id = ferroq_jobs.id))
     ORDER BY priority, available_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
@@ -384,8 +395,20 @@ WITH RECURSIVE levels(priority) AS (
 SELECT extract(epoch FROM min((SELECT available_at FROM ferroq_jobs
                                WHERE status = 'pending' AND queue = %(queue)s
                                  AND priority = levels.priority
+                                 -- the claim's controls: what it would skip is not waited for
+                                 AND (NOT EXISTS (SELECT 1 FROM ferroq_pauses
+                                                  WHERE scope <> 'queue')
+                                      AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations)
+                                      OR NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                                                     WHERE p.scope = 'job_type'
+                                                       AND p.name = ferroq_jobs.job_type
+                                                        OR p.scope = 'tenant'
+                                                       AND p.name = ferroq_jobs.tenant_id)
+                                         AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c
+                                                         WHERE c.job_id = ferroq_jobs.id))
                                ORDER BY available_at LIMIT 1)) - statement_timestamp())
 FROM levels WHERE levels.priority IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = %(queue)s)
 
 
 -- ==== admin ===============================================================================
@@ -509,6 +532,105 @@ WHERE status = 'pending' AND available_at > statement_timestamp()
   AND (%(within)s::float8 IS NULL
        OR available_at <= statement_timestamp() + make_interval(secs => %(within)s::float8))
 RETURNING queue
+
+
+-- ==== controls ============================================================================
+-- Pauses and cancel requests (ferroq_core.tables.controls). The claim and due_in above skip
+-- what they cover; heartbeat_cancels carries cancel requests back in the heartbeat.
+
+-- name: pause
+-- Record a pause; returns it when it is new. Params: scope, name, reason.
+INSERT INTO ferroq_pauses (scope, name, paused_at, reason)
+VALUES (%(scope)s, %(name)s, statement_timestamp(), %(reason)s)
+ON CONFLICT (scope, name) DO NOTHING
+RETURNING scope, name, paused_at, reason
+
+-- name: resume
+-- Remove a pause; returns it when there was one. Params: scope, name.
+DELETE FROM ferroq_pauses WHERE scope = %(scope)s AND name = %(name)s
+RETURNING scope, name, paused_at, reason
+
+-- name: notify_resumed
+-- Wake the workers a pause held back, on commit: the queue itself, or every queue with pending
+-- jobs of the job type or tenant. Params: channel, scope, name.
+SELECT pg_notify(%(channel)s, q.queue)
+FROM (SELECT %(name)s::text AS queue WHERE %(scope)s::text = 'queue'
+      UNION
+      SELECT DISTINCT queue FROM ferroq_jobs
+      WHERE status = 'pending'
+        AND (%(scope)s::text = 'job_type' AND job_type = %(name)s::text
+             OR %(scope)s::text = 'tenant' AND tenant_id = %(name)s::text)) AS q
+
+-- name: list_pauses
+-- Every pause in force.
+SELECT scope, name, paused_at, reason FROM ferroq_pauses ORDER BY scope, name
+
+-- name: cancel_pending
+-- Delete the pending (due and delayed) jobs among ids of queue and job_type (each nullable:
+-- any). Params: ids (array), queue, job_type. Returns the rows (JOB_COLUMNS).
+DELETE FROM ferroq_jobs
+WHERE status = 'pending'
+  AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
+
+-- name: cancel_running
+-- After cancel_pending, in its transaction (a statement of its own: it sees the claims that
+-- committed while cancel_pending waited for their rows): a cancel request for each claimed
+-- job of the same filters, and for one given back to pending meanwhile (the claim skips it,
+-- the sweep removes it); an earlier request is kept. Params: cancel_pending's. Returns the ids.
+INSERT INTO ferroq_cancellations (job_id, requested_at)
+SELECT id, statement_timestamp() FROM ferroq_jobs
+WHERE status IN ('pending', 'claimed')
+  AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+ON CONFLICT (job_id) DO UPDATE SET requested_at = ferroq_cancellations.requested_at
+RETURNING job_id
+
+-- name: heartbeat_cancels
+-- heartbeat, returning with each id held whether its job has a cancel request. Params:
+-- heartbeat's.
+UPDATE ferroq_jobs SET heartbeat_at = statement_timestamp()
+FROM unnest(%(lease_ids)b::bigint[], %(lease_owners)b::text[], %(lease_attempts)b::integer[])
+     AS lease(id, claimed_by, attempts)
+WHERE ferroq_jobs.status = %(claimed)s AND ferroq_jobs.id = lease.id
+  AND ferroq_jobs.claimed_by = lease.claimed_by AND ferroq_jobs.attempts = lease.attempts
+RETURNING ferroq_jobs.id,
+          EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
+
+-- name: finish_cancelled
+-- Delete a claimed job that stopped for its cancel request, and the request. Params: id,
+-- owner, attempts. Returns the id if the lease still held.
+WITH gone AS (
+    DELETE FROM ferroq_jobs
+    WHERE status = 'claimed' AND id = %(id)s AND claimed_by = %(owner)s
+      AND attempts = %(attempts)s
+    RETURNING id),
+dropped AS (
+    DELETE FROM ferroq_cancellations WHERE job_id IN (SELECT id FROM gone))
+SELECT id FROM gone
+
+-- name: sweep_cancelled
+-- Delete the jobs that have a cancel request and are pending (given back before their worker
+-- acted on it) or claimed by one of the dead workers in holders (array; their claims are
+-- about to be taken back). Returns the rows (JOB_COLUMNS).
+DELETE FROM ferroq_jobs
+WHERE (status = 'pending' OR status = 'claimed' AND claimed_by = ANY(%(holders)s::text[]))
+  AND id IN (SELECT job_id FROM ferroq_cancellations)
+RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
+
+-- name: sweep_cancellations
+-- Drop the cancel requests whose job is no longer claimed (finished, failed, or swept).
+DELETE FROM ferroq_cancellations
+WHERE NOT EXISTS (SELECT 1 FROM ferroq_jobs
+                  WHERE ferroq_jobs.id = ferroq_cancellations.job_id
+                    AND ferroq_jobs.status = 'claimed')
 
 
 -- ==== maintenance =========================================================================

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
+from ferroq_core.storage.controls import Beat
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import (
     check_version,
@@ -26,7 +27,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases, results, schedules, unique
+from ferroq_sqlite import admin, controls, leases, results, schedules, unique
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from ferroq_core.control_records import CancelResult, Pause, PauseScope
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -286,6 +288,39 @@ class SqliteBackend:
 
     def prune_results(self, *, limit: int | None = None) -> int:
         return self._tx.write(lambda db: results.prune(db, limit))
+
+    # -- ControlStore (ferroq_sqlite.controls) ----------------------------------------------
+    def pause(self, scope: PauseScope, name: str, *, reason: str | None = None) -> Pause | None:
+        return self._tx.write(lambda db: controls.pause(db, scope, name, reason))
+
+    def resume(self, scope: PauseScope, name: str) -> Pause | None:
+        # Idle workers of this file see the commit through data_version; local ones now.
+        removed = self._tx.write(lambda db: controls.resume(db, scope, name))
+        self.wake()
+        return removed
+
+    def pauses(self) -> list[Pause]:
+        return self._tx.read(controls.list_pauses)
+
+    def cancel_jobs(
+        self,
+        ids: Collection[int] | None = None,
+        *,
+        queue: str | None = None,
+        job_type: str | None = None,
+    ) -> CancelResult:
+        return self._tx.write(lambda db: controls.cancel_jobs(db, ids, queue, job_type))
+
+    def heartbeat_cancels(self, leases_: Collection[Lease]) -> Beat:
+        if not leases_:
+            return Beat(held=frozenset())
+        return self._tx.write(lambda db: controls.heartbeat_cancels(db, leases_))
+
+    def finish_cancelled(self, lease: Lease) -> bool:
+        return self._tx.write(lambda db: controls.finish_cancelled(db, lease))
+
+    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
+        return self._tx.write(lambda db: controls.sweep_cancelled(db, holders))
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

@@ -205,6 +205,16 @@ SET status = 'claimed', claimed_by = ?1, claimed_at = ?2, heartbeat_at = ?2,
     attempts = attempts + 1
 WHERE id IN (SELECT id FROM ferroq_jobs
              WHERE status = 'pending' AND queue = ?3 AND available_at <= ?2
+               -- controls (see below): nothing of a paused queue; while any job type or
+               -- tenant is paused or any job has a cancel request, those rows are skipped
+               AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = ?3)
+               AND (NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope <> 'queue')
+                    AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations)
+                    OR NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                                   WHERE p.scope = 'job_type' AND p.name = ferroq_jobs.job_type
+                                      OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
+                       AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c
+                                       WHERE c.job_id = ferroq_jobs.id))
              ORDER BY priority, available_at, id LIMIT ?4)
 RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
           tenant_id, available_at, created_at, error, failed_at
@@ -337,8 +347,17 @@ WITH RECURSIVE levels(priority) AS (
 SELECT min((SELECT at_level.available_at FROM ferroq_jobs AS at_level
             WHERE at_level.status = 'pending' AND at_level.queue = :queue
               AND at_level.priority = levels.priority
+              -- the claim's controls: what it would skip is not waited for
+              AND (NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope <> 'queue')
+                   AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations)
+                   OR NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                                  WHERE p.scope = 'job_type' AND p.name = at_level.job_type
+                                     OR p.scope = 'tenant' AND p.name = at_level.tenant_id)
+                      AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c
+                                      WHERE c.job_id = at_level.id))
             ORDER BY at_level.available_at LIMIT 1))
 FROM levels WHERE levels.priority IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = :queue)
 
 -- =============================================================================================
 -- Admin: listings, counts, operator actions
@@ -471,7 +490,8 @@ WHERE status = 'pending' AND available_at > :now
   AND (:until IS NULL OR available_at <= :until)
 
 
--- ======================================================================================-- Results (ferroq_core.storage.results)
+-- =============================================================================================
+-- Results (ferroq_core.storage.results)
 -- =============================================================================================
 
 -- name: store_results
@@ -519,6 +539,7 @@ LEFT JOIN ferroq_jobs AS j ON j.id = k.id
 DELETE FROM ferroq_results
 WHERE job_id IN (SELECT job_id FROM ferroq_results WHERE expires_at <= :now
                  ORDER BY expires_at LIMIT :limit)
+
 -- =============================================================================================
 -- Schedules (periodic jobs): rows in ferroq_core.storage.schedules.SCHEDULE_COLUMNS order
 -- =============================================================================================
@@ -596,3 +617,83 @@ SELECT count(*) FROM ferroq_schedules WHERE name = :name
 -- name: schedule_delete
 -- Delete the schedule :name.
 DELETE FROM ferroq_schedules WHERE name = :name
+-- =============================================================================================
+-- Controls: pauses and cancel requests (ferroq_core.tables.controls). The claim and
+-- earliest_due above skip what they cover; the heartbeat_cancels reply carries cancel requests.
+-- =============================================================================================
+
+-- name: pause
+-- Record a pause (:scope, :name) at :now with :reason; returns it when it is new.
+INSERT INTO ferroq_pauses (scope, name, paused_at, reason) VALUES (:scope, :name, :now, :reason)
+ON CONFLICT (scope, name) DO NOTHING
+RETURNING scope, name, paused_at, reason
+
+-- name: resume
+-- Remove the pause (:scope, :name); returns it when there was one.
+DELETE FROM ferroq_pauses WHERE scope = :scope AND name = :name
+RETURNING scope, name, paused_at, reason
+
+-- name: list_pauses
+-- Every pause in force.
+SELECT scope, name, paused_at, reason FROM ferroq_pauses ORDER BY scope, name
+
+-- name: cancel_pending
+-- Delete the pending (due and delayed) jobs among the JSON array :ids (NULL: any) of :queue
+-- and :job_type (NULL: any). Returns the rows (JOB_COLUMNS).
+DELETE FROM ferroq_jobs
+WHERE status = 'pending'
+  AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:job_type IS NULL OR job_type = :job_type)
+RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
+
+-- name: cancel_running
+-- After cancel_pending: a cancel request at :now for each claimed job among :ids of :queue and
+-- :job_type (filters as cancel_pending; no pending one is left in the write transaction); an
+-- earlier request is kept. Returns the ids requested.
+INSERT INTO ferroq_cancellations (job_id, requested_at)
+SELECT id, :now FROM ferroq_jobs
+WHERE status IN ('pending', 'claimed')
+  AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:job_type IS NULL OR job_type = :job_type)
+ON CONFLICT (job_id) DO UPDATE SET requested_at = ferroq_cancellations.requested_at
+RETURNING job_id
+
+-- name: heartbeat_cancels
+-- heartbeat, returning with each id held 1 when its job has a cancel request, else 0.
+-- Params: heartbeat's.
+UPDATE ferroq_jobs SET heartbeat_at = ?4
+WHERE id IN (SELECT value FROM json_each(?2))
+  AND status = 'claimed' AND claimed_by = ?1 AND attempts = ?3
+RETURNING id, EXISTS (SELECT 1 FROM ferroq_cancellations WHERE job_id = ferroq_jobs.id)
+
+-- name: finish_cancelled
+-- Delete a claimed job that stopped for its cancel request. Fenced by :id, :owner, :attempts.
+DELETE FROM ferroq_jobs
+WHERE id = :id AND status = 'claimed' AND claimed_by = :owner AND attempts = :attempts
+
+-- name: drop_cancellation
+-- The cancel request of job :id, once acted on.
+DELETE FROM ferroq_cancellations WHERE job_id = :id
+
+-- name: sweep_cancelled
+-- Delete the jobs that have a cancel request and are pending (given back before their worker
+-- acted on it) or claimed by one of the dead workers in :holders (JSON array; their claims are
+-- about to be taken back). Returns the rows (JOB_COLUMNS).
+DELETE FROM ferroq_jobs
+WHERE (status = 'pending'
+       OR status = 'claimed' AND claimed_by IN (SELECT value FROM json_each(:holders)))
+  AND id IN (SELECT job_id FROM ferroq_cancellations)
+RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
+
+-- name: sweep_cancellations
+-- Drop the cancel requests whose job is no longer claimed (finished, failed, or swept).
+DELETE FROM ferroq_cancellations
+WHERE NOT EXISTS (SELECT 1 FROM ferroq_jobs
+                  WHERE ferroq_jobs.id = ferroq_cancellations.job_id
+                    AND ferroq_jobs.status = 'claimed')

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.cli import (
     bench,
+    controls,
     dispatch,
     failed,
     health,
@@ -39,6 +40,7 @@ COMMAND_MODULES = (
     results,
     dispatch,
     schedules,
+    controls,
     health,
     worker,
     bench,

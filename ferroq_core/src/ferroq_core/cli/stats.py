@@ -16,10 +16,12 @@ from ferroq_core.cli.output import (
     render_table,
 )
 from ferroq_core.cli.schedules import SCHEDULE_HEADERS, schedule_rows, schedule_to_dict
+from ferroq_core.control_records import PauseScope
 from ferroq_core.records import QueueStats
 from ferroq_core.schedules import list_schedules
 
 if TYPE_CHECKING:
+    from ferroq_core.control_records import Pause
     from ferroq_core.records import SingleQueueStats
 
 
@@ -43,9 +45,10 @@ def oldest_age(s: QueueStats) -> float | None:
     return max(ages) if ages else None
 
 
-def stats_to_dict(s: QueueStats) -> dict[str, Any]:
+def stats_to_dict(s: QueueStats, pauses: list[Pause] | None = None) -> dict[str, Any]:
+    paused = _paused_queues(pauses or [])
     return {
-        "queues": [queue_to_dict(q) for q in s.queues],
+        "queues": [{**queue_to_dict(q), "paused": q.queue in paused} for q in s.queues],
         "totals": {
             "pending": s.pending,
             "delayed": s.delayed,
@@ -54,7 +57,15 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
             "total": s.total,
             "oldest_pending_age": oldest_age(s),
         },
+        # Every pause in force (ferroq pauses), queues without jobs and types and tenants too.
+        "pauses": [
+            {"scope": p.scope.value, "name": p.name, "reason": p.reason} for p in pauses or []
+        ],
     }
+
+
+def _paused_queues(pauses: list[Pause]) -> set[str]:
+    return {p.name for p in pauses if p.scope is PauseScope.QUEUE}
 
 
 @click.command(epilog=DB_EPILOG)
@@ -63,7 +74,8 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
 @pass_context
 def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
-    long the oldest pending job has waited; then the schedules with their next and last run.
+    long the oldest pending job has waited; paused queues, job types and tenants (`ferroq
+    pause`) are marked; then the schedules with their next and last run.
 
     \b
     Examples:
@@ -71,24 +83,36 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
       ferroq stats --queue emails --json
       FERROQ_DATABASE_URL=postgresql://app@db/app ferroq stats
     """
-    result = ready_backend(obj).get_stats()
+    backend = ready_backend(obj)
+    result = backend.get_stats()
+    pauses = backend.pauses()
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     runtime = obj.runtime()
     found = list_schedules(runtime=runtime)
     if as_json:
-        echo_json(
-            {**stats_to_dict(result), "schedules": [schedule_to_dict(s, runtime) for s in found]}
-        )
+        schedules = [schedule_to_dict(s, runtime) for s in found]
+        echo_json({**stats_to_dict(result, pauses), "schedules": schedules})
         return
     if found:  # periodic jobs (cli/schedules.py)
         render_table(SCHEDULE_HEADERS, schedule_rows(found, runtime))
         click.echo()
+    paused = _paused_queues(pauses)
+    if pauses:
+        listed = ", ".join(f"{p.scope.value} {p.name}" for p in pauses)
+        click.echo(f"paused: {listed}")
     if not result.queues:
         click.echo("no jobs")
         return
     rows: list[list[object]] = [
-        [q.queue, q.pending, q.delayed, q.claimed, q.failed, fmt_age(q.oldest_pending_age)]
+        [
+            f"{q.queue} (paused)" if q.queue in paused else q.queue,
+            q.pending,
+            q.delayed,
+            q.claimed,
+            q.failed,
+            fmt_age(q.oldest_pending_age),
+        ]
         for q in result.queues
     ]
     total = ["TOTAL", result.pending, result.delayed, result.claimed, result.failed]

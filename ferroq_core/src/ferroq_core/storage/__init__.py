@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ferroq_core.storage.controls import Beat, ControlStore
 from ferroq_core.storage.functions import (
     claim,
     delete_job,
@@ -28,6 +29,8 @@ from ferroq_core.storage.protocol import (
 __all__ = [
     "Admin",
     "Backend",
+    "Beat",
+    "ControlStore",
     "Dispatcher",
     "SchemaStore",
     "TestingStore",

@@ -2,9 +2,11 @@
 
 Dispatch needs :class:`Dispatcher`; the worker needs :class:`WorkerStore`; the CLI's listings
 and operator actions need :class:`Admin`; ``ferroq migrate`` and start-up checks need
-:class:`SchemaStore`. A backend implements all four as :class:`Backend`, declares what it can
-do beyond them in a :class:`~ferroq_core.records.Capabilities` record, and may implement
-:class:`TestingStore` for the testing kit. ``ferroq_core.testing.contract`` is the one
+:class:`SchemaStore`; pauses and cancellations need
+:class:`~ferroq_core.storage.controls.ControlStore`. A backend implements all five as
+:class:`Backend`, declares what it can do beyond them in a
+:class:`~ferroq_core.records.Capabilities` record, and may implement :class:`TestingStore` for
+the testing kit. ``ferroq_core.testing.contract`` is the one
 definition of a correct backend.
 
 Every finishing write is fenced by a :class:`~ferroq_core.records.Lease`: it matches the row
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ferroq_core.storage.controls import ControlStore
 from ferroq_core.storage.results import ResultStore
 from ferroq_core.storage.schedules import ScheduleStore
 from ferroq_core.storage.unique import UniqueKeys
@@ -203,11 +206,13 @@ class Backend(
     ResultStore,
     ScheduleStore,
     UniqueKeys,
+    ControlStore,
     Protocol,
 ):
     """A storage backend: every role (results: :mod:`ferroq_core.storage.results`, schedules:
-    :mod:`ferroq_core.storage.schedules`, unique keys: :mod:`ferroq_core.storage.unique`).
-    Implementations must be safe to share between threads."""
+    :mod:`ferroq_core.storage.schedules`, unique keys: :mod:`ferroq_core.storage.unique`,
+    pauses and cancels: :mod:`ferroq_core.storage.controls`). Implementations must be safe to
+    share between threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
     name: str

@@ -44,8 +44,10 @@ from ferroq_core.errors import SchemaMissing
 from ferroq_core.plugins import make_plugin_manager
 from ferroq_core.records import Capabilities
 from ferroq_core.schema import MIGRATIONS, SCHEMA_VERSION
+from ferroq_core.storage.controls import ControlStore
 from ferroq_core.storage.protocol import Admin, Backend, Dispatcher, SchemaStore, WorkerStore
 from ferroq_core.testing._contract_admin import AdminContract
+from ferroq_core.testing._contract_controls import ControlContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
@@ -74,6 +76,7 @@ class BackendContract(
     ResultContract,
     ScheduleContract,
     UniqueContract,
+    ControlContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
@@ -104,7 +107,7 @@ class BackendContract(
         assert isinstance(backend.name, str)
         assert backend.name
         assert isinstance(backend.capabilities, Capabilities)
-        for role in (Dispatcher, WorkerStore, Admin, SchemaStore):
+        for role in (Dispatcher, WorkerStore, Admin, SchemaStore, ControlStore):
             assert isinstance(backend, role), f"{backend.name} lacks the {role.__name__} role"
 
     def test_spec_declares_the_backends_capabilities(self, backend: Backend) -> None:

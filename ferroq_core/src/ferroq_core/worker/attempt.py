@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ferroq_core.backoff import full_jitter
-from ferroq_core.context import attempt_context, enter_job
-from ferroq_core.errors import JobDecodeError, LeaseExpired
+from ferroq_core.context import NEVER_STOPPED, StopSignal, attempt_context, enter_job
+from ferroq_core.controlling import settle_cancelled
+from ferroq_core.errors import JobCancelled, JobDecodeError, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
     call_failed,
@@ -89,25 +90,33 @@ def execute(
     *,
     call: Callable[[Job], Any] = call_handle,
     timeout: float | None = None,
+    stop: StopSignal = NEVER_STOPPED,
 ) -> Outcome:
     """Decode ``row``, enter its scopes and run the handler through ``call``, in a context of
     its own (:func:`~ferroq_core.execution.in_own_context`) where
     :func:`~ferroq_core.current_job` describes this attempt (under ``timeout`` seconds).
 
     Any exception, ``SystemExit``, ``KeyboardInterrupt`` and ``MemoryError`` included, becomes
-    the outcome's error: a job never takes its caller down.
+    the outcome's error: a job never takes its caller down. Once ``stop`` is set (a cancel
+    request) the attempt ends as :class:`~ferroq_core.JobCancelled` however it ended.
     """
-    return in_own_context(_execute, runtime, row, call, timeout)
+    return in_own_context(_execute, runtime, row, call, timeout, stop)
 
 
 def _execute(
-    runtime: Runtime, row: JobRow, call: Callable[[Job], Any], timeout: float | None
+    runtime: Runtime,
+    row: JobRow,
+    call: Callable[[Job], Any],
+    timeout: float | None,
+    stop: StopSignal,
 ) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key)))
+    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key), stop=stop))
     try:
         job = decode_row(runtime, row.job_type, row.payload)
+        if stop.requested:
+            raise _cancelled(row)
         scope = job_scope(runtime, job, row, row.tenant_id)
         if scope is NO_SCOPE:  # entering and leaving a nullcontext is two Python calls
             value = call(job)
@@ -117,30 +126,49 @@ def _execute(
         # Encoded here, on the job's thread: a value that does not encode fails the attempt.
         result = runtime.serializer.encode_result(value) if job.store_result else None
     except BaseException as exc:  # isolation: every failure of a job is that job's
-        return Outcome(row, exc, time.monotonic() - start, job)
+        return Outcome(
+            row, _cancelled(row) if stop.is_set() else exc, time.monotonic() - start, job
+        )
+    if stop.is_set():
+        return Outcome(row, _cancelled(row), time.monotonic() - start, job)
     return Outcome(row, None, time.monotonic() - start, job, value, result)
 
 
-async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None = None) -> Outcome:
+def _cancelled(row: JobRow) -> JobCancelled:
+    return JobCancelled(f"job {row.id} ({row.job_type}) was cancelled while running")
+
+
+async def execute_async(
+    runtime: Runtime,
+    row: JobRow,
+    *,
+    timeout: float | None = None,
+    stop: StopSignal = NEVER_STOPPED,
+) -> Outcome:
     """:func:`execute` for ``async def handle()``, run as a task on the worker's event loop.
 
     The scopes are entered inside the task, so context variables they set (the tenant, the
-    current job) are the task's own. Cancellation (timeout, shutdown) also ends up as the
-    outcome's error.
+    current job) are the task's own. Cancellation (timeout, shutdown, a cancel request) also
+    ends up as the outcome's error.
     """
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key)))
+    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key), stop=stop))
     try:
         job = decode_row(runtime, row.job_type, row.payload)
+        if stop.requested:
+            raise _cancelled(row)
         with job_scope(runtime, job, row, row.tenant_id):
             value = job.handle()
             if inspect.isawaitable(value):
                 value = await value
         result = runtime.serializer.encode_result(value) if job.store_result else None
     except BaseException as exc:  # isolation, as in execute()
-        return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
+        error = _cancelled(row) if stop.is_set() else exc
+        return Outcome(row=row, error=error, duration=time.monotonic() - start, job=job)
     duration = time.monotonic() - start
+    if stop.is_set():
+        return Outcome(row=row, error=_cancelled(row), duration=duration, job=job)
     return Outcome(row=row, duration=duration, job=job, value=value, result=result)
 
 
@@ -194,6 +222,8 @@ def settle(
         fire(runtime.pm, "ferroq_jobs_succeeded", rows=[row], durations=[outcome.duration])
         return "succeeded"
     error = outcome.error
+    if isinstance(error, JobCancelled):  # never retried, cancelled() instead of failed()
+        return settle_cancelled(runtime, row, outcome.job, defer=defer)
     text = describe_error(error)
     permanent = isinstance(error, PERMANENT_ERRORS)
     if not permanent and row.attempts < row.max_attempts:

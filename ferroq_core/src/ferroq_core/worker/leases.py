@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, final
 from ferroq_core.storage.results import prune_expired
 from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
+from ferroq_core.worker.cancels import Sweeper
 from ferroq_core.worker.identity import hostname, pid_alive
 from ferroq_core.worker.trouble import Trouble
 
@@ -38,15 +39,22 @@ _LIVE: set[str] = set()
 _LIVE_LOCK = threading.Lock()
 
 
-def reap_startup_claims(backend: Backend, worker_id: str) -> ReapResult:
+def reap_startup_claims(
+    backend: Backend, worker_id: str, *, before: Callable[[list[str]], None] | None = None
+) -> ReapResult:
     """Register ``worker_id`` as running here and take back the claims of dead workers on
     this host (:func:`reap_dead_workers`)."""
     with _LIVE_LOCK:
         _LIVE.add(worker_id)
-    return reap_dead_workers(backend)
+    return reap_dead_workers(backend, before=before)
 
 
-def reap_dead_workers(backend: Backend, *, quiet_for: float | None = None) -> ReapResult:
+def reap_dead_workers(
+    backend: Backend,
+    *,
+    quiet_for: float | None = None,
+    before: Callable[[list[str]], None] | None = None,
+) -> ReapResult:
     """Take back the claims of dead workers on this host (``WorkerStore.reap_worker``). A
     dead worker with *our* pid (a container restarted as pid 1 again) looks alive to a pid
     check, so claims under our pid are judged by the ids of the workers this process really
@@ -55,6 +63,8 @@ def reap_dead_workers(backend: Backend, *, quiet_for: float | None = None) -> Re
     :param quiet_for: only workers whose last heartbeat is older than this many seconds (the
         reaper's passes: a live worker in another pid namespace under the same host name
         looks dead to a pid check, but it heartbeats).
+    :param before: called with the dead workers' ids before their claims are taken back
+        (the worker removes their cancelled jobs first: :class:`~.cancels.Sweeper`).
     """
     host = hostname()
     if quiet_for is None:
@@ -71,6 +81,8 @@ def reap_dead_workers(backend: Backend, *, quiet_for: float | None = None) -> Re
         for holder in holders
         if (holder not in live if holder.startswith(own) else _pid_gone(holder))
     ]
+    if dead and before is not None:
+        before(dead)
     return merge_reaped(backend.reap_worker(holder) for holder in dead)
 
 
@@ -94,6 +106,8 @@ class LeaseKeeper:
     :param leases: returns every lease the worker holds now (called on the heartbeat thread).
     :param on_lost: called with the ids of jobs whose lease a heartbeat found reaped; default
         log them.
+    :param on_stop: called with the ids of held jobs a heartbeat found cancelled (every
+        heartbeat until they end).
     """
 
     def __init__(
@@ -102,8 +116,10 @@ class LeaseKeeper:
         config: WorkerConfig,
         leases: Callable[[], list[Lease]],
         on_lost: Callable[[set[int]], None] | None = None,
+        on_stop: Callable[[frozenset[int]], None] | None = None,
     ) -> None:
         self._runtime = runtime
+        self._on_stop = on_stop
         self._config = config
         self._leases = leases
         self._on_lost = on_lost or _log_lost
@@ -119,6 +135,7 @@ class LeaseKeeper:
         self._lost: set[Lease] = set()
         #: Claiming paused because heartbeats fail (see :meth:`may_claim`).
         self._paused = False
+        self._sweeper = Sweeper(runtime)
 
     def start(self) -> None:
         for name, target in (("heartbeat", self._heartbeat_loop), ("reaper", self._reaper_loop)):
@@ -163,10 +180,14 @@ class LeaseKeeper:
             self.last_ok = time.monotonic()
             return
         try:
-            held = self._runtime.backend.heartbeat(leases)
+            # The reply also names the held jobs with a cancel request (docs/pause-and-cancel).
+            reply = self._runtime.backend.heartbeat_cancels(leases)
         except Exception as exc:
             self._beats.failed(exc)
             return
+        held = reply.held
+        if reply.stop and self._on_stop is not None:
+            self._on_stop(reply.stop)
         self._beats.worked()
         self.last_ok = time.monotonic()
         lost = {lease.id for lease in leases} - held
@@ -194,7 +215,10 @@ class LeaseKeeper:
         """At start-up: take back the claims of dead workers on this host
         (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
         (each is failed by one statement, so by one worker: called once)."""
-        self._settle_dead(reap_startup_claims(self._runtime.backend, worker_id))
+        self._settle_dead(
+            reap_startup_claims(self._runtime.backend, worker_id, before=self._sweeper.sweep)
+        )
+        self._sweeper.sweep()
 
     def _settle_dead(self, result: ReapResult) -> None:
         if result.requeued:
@@ -212,12 +236,16 @@ class LeaseKeeper:
         """One reaper pass: the claims of dead workers on this host first (their pid gone and
         two heartbeats missed, so before their leases expire), then every expired lease; rows
         parked as failed get their ``failed()`` and hooks. Then expired results are pruned,
-        a bounded number per pass (:func:`~ferroq_core.storage.results.prune_expired`)."""
+        a bounded number per pass (:func:`~ferroq_core.storage.results.prune_expired`), and
+        cancelled jobs that lost their worker are swept (:class:`~.cancels.Sweeper`)."""
         try:
             quiet = 2 * self._config.effective_heartbeat_interval
-            self._settle_dead(reap_dead_workers(self._runtime.backend, quiet_for=quiet))
-            result = self._runtime.backend.reap(self._config.visibility_timeout)
-            prune_expired(self._runtime.backend)
+            backend = self._runtime.backend
+            self._settle_dead(
+                reap_dead_workers(backend, quiet_for=quiet, before=self._sweeper.sweep)
+            )
+            result = backend.reap(self._config.visibility_timeout)
+            prune_expired(backend)
         except Exception as exc:
             self._reaps.failed(exc)
             return
@@ -227,6 +255,7 @@ class LeaseKeeper:
         for row in result.failed:
             log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
             settle_reaped(self._runtime, row)
+        self._sweeper.sweep()
 
     def _reaper_loop(self) -> None:
         interval = self._config.effective_reaper_interval

@@ -23,6 +23,7 @@ from ferroq_core.worker.attempt import (
     execute,
     execute_async,
 )
+from ferroq_core.worker.cancels import ask_to_stop
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.isolation import Isolation
@@ -89,7 +90,12 @@ class WorkerLoop:
         self._inbox = Inbox(backend, cfg.queues)
         self._callbacks = Callbacks()
         self._writeback = WriteBack(runtime, cfg.concurrency, self._callbacks.submit)
-        self._leases = LeaseKeeper(runtime, cfg, self._held_leases)
+        self._leases = LeaseKeeper(
+            runtime,
+            cfg,
+            self._held_leases,
+            on_stop=lambda ids: ask_to_stop(self._running, ids, reporter),
+        )
         self._isolation = Isolation(backend, self._alone)
         self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
         self._schedules = Scheduler(runtime)  # periodic jobs (worker/schedules.py)
@@ -357,12 +363,14 @@ class WorkerLoop:
 
     def _run_sync(self, running: Running) -> None:
         if self._begin(running):
-            outcome = execute(self.runtime, running.row, timeout=running.timeout)
+            outcome = execute(self.runtime, running.row, timeout=running.timeout, stop=running.stop)
             self._inbox.post(running, outcome)
 
     async def _run_async(self, running: Running) -> None:
         if self._begin(running):
-            outcome = await execute_async(self.runtime, running.row, timeout=running.timeout)
+            outcome = await execute_async(
+                self.runtime, running.row, timeout=running.timeout, stop=running.stop
+            )
             self._inbox.post(running, outcome)
 
     # -- settle ------------------------------------------------------------------------------

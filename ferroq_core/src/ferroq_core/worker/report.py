@@ -5,11 +5,13 @@ A child started by ``ferroq worker --processes N`` gets the write end of a pipe 
 
     R 0                                     (started: schema checked, ready to claim)
     S <job id> <deadline as Unix time, or ->
+    C <job id>                              (asked to stop: cancelled while running)
     E <job id>
 
-With that the supervisor can kill a child whose job overran its timeout by the grace period
-(a thread cannot be killed, a process can). Lines are shorter than ``PIPE_BUF``, so each write
-is atomic. The pipe is non-blocking: a supervisor that stops reading never stalls a worker.
+With that the supervisor can kill a child whose job overran its timeout, or ignored a cancel
+request, by the grace period (a thread cannot be killed, a process can). Lines are shorter
+than ``PIPE_BUF``, so each write is atomic. The pipe is non-blocking: a supervisor that stops
+reading never stalls a worker.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Reporter:
         deadline = "-" if timeout is None else f"{time.time() + timeout:.3f}"
         self._send(f"S {job_id} {deadline}\n")
 
+    def cancelling(self, job_id: int) -> None:
+        self._send(f"C {job_id}\n")
+
     def ended(self, job_id: int) -> None:
         self._send(f"E {job_id}\n")
 
@@ -62,13 +67,13 @@ class Reporter:
 
 
 def parse_line(line: str) -> tuple[str, int, float | None] | None:
-    """``("S", id, deadline)``, ``("E", id, None)`` or ``("R", 0, None)``; None for a
-    malformed line."""
+    """``("S", id, deadline)``, ``("C", id, None)``, ``("E", id, None)`` or
+    ``("R", 0, None)``; None for a malformed line."""
     parts = line.split()
     try:
         if len(parts) == 3 and parts[0] == "S":
             return "S", int(parts[1]), None if parts[2] == "-" else float(parts[2])
-        if len(parts) == 2 and parts[0] in ("E", "R"):
+        if len(parts) == 2 and parts[0] in ("C", "E", "R"):
             return parts[0], int(parts[1]), None
     except ValueError:
         return None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, final
 
 import attrs
 
+from ferroq_core.context import StopSignal
 from ferroq_core.errors import JobTimeout
 from ferroq_core.worker.attempt import Outcome, describe_row
 
@@ -62,6 +63,8 @@ class Running:
     thread_id: int | None = None
     #: The async task's future, for cancellation.
     future: concurrent.futures.Future[Any] | None = None
+    #: Set when a cancel request for the job came back in a heartbeat (its handler sees it).
+    stop: StopSignal = attrs.Factory(StopSignal)
 
 
 @final
@@ -153,6 +156,21 @@ class RunningSet:
             running.started_at = time.monotonic()
             running.thread_id = None if running.is_async else threading.get_ident()
             return True
+
+    def ask_to_stop(self, ids: frozenset[int]) -> list[Running]:
+        """Set the stop signal of the jobs among ``ids`` not settled yet; return those newly
+        asked (a cancel request comes back in every heartbeat until the job ends)."""
+        with self._lock:
+            asked = [
+                r
+                for job_id in ids
+                if (r := self._jobs.get(job_id)) is not None
+                and not r.settled
+                and not r.stop.requested
+            ]
+            for r in asked:
+                r.stop.requested = True
+        return asked
 
     def take_overdue(self, now: float) -> list[Running]:
         """Jobs past their deadline, marked settled (the caller settles them)."""

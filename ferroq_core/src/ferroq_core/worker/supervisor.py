@@ -6,9 +6,11 @@ The supervisor never touches the database. It starts each child as ``ferroq ... 
 
 - restarts a child that dies, at most ``max_restarts`` times per ``restart_window`` seconds
   per slot (beyond that it waits before the next restart, so a crash loop cannot spin);
-- kills a child whose job overran its timeout by the grace period: a thread cannot be killed,
-  a process can. The child's own timeout has already written the failed attempt; the jobs it
-  still held come back when its replacement starts (``reap_startup_claims``) or by the reaper;
+- kills a child whose job overran its timeout, or was cancelled and has not stopped, by the
+  grace period: a thread cannot be killed, a process can. The child's own timeout has already
+  written the failed attempt (a cancelled job is removed when the child's claims are taken
+  back); the jobs it still held come back when its replacement starts
+  (``reap_startup_claims``) or by the reaper;
 - forwards SIGTERM/SIGINT to every child and exits 0 once all have exited. A second signal is
   forwarded too (children then exit within a second).
 
@@ -64,6 +66,8 @@ class Child:
     restart_at: float = 0.0
     #: Set when the supervisor killed it for a hard timeout.
     killed_for: int | None = None
+    #: Jobs of the child that were cancelled while running (their deadline is the cancel).
+    cancelled: set[int] = attrs.Factory(set)
     #: The process reported that it started up (schema checked, claiming).
     ready: bool = False
     #: Some process in this slot has been ready once (later start-up failures are crashes,
@@ -148,6 +152,7 @@ class Supervisor:
         child.fd = read_fd
         child.buffer = ""
         child.jobs.clear()
+        child.cancelled.clear()
         child.killed_for = None
         child.ready = False
         self._selector.register(read_fd, selectors.EVENT_READ, child)
@@ -183,8 +188,14 @@ class Supervisor:
                 child.ready = child.was_ready = True
             elif kind == "S":
                 child.jobs[job_id] = deadline
+            elif kind == "C":
+                if job_id in child.jobs:
+                    # Cancelled while running: killed unless it stops within the grace.
+                    child.jobs[job_id] = min(time.time(), child.jobs[job_id] or float("inf"))
+                    child.cancelled.add(job_id)
             else:
                 child.jobs.pop(job_id, None)
+                child.cancelled.discard(job_id)
 
     def _reap_exited(self, now: float) -> None:
         for child in self.children:
@@ -223,7 +234,7 @@ class Supervisor:
                 continue
             child.crashed = True
             why = (
-                f"killed after job {child.killed_for} overran its timeout"
+                f"killed after job {child.killed_for} {_overran(child)}"
                 if (child.killed_for is not None)
                 else f"died (exit code {code})"
             )
@@ -251,8 +262,9 @@ class Supervisor:
             for job_id, deadline in child.jobs.items():
                 if deadline is not None and wall > deadline + self.grace:
                     log.error(
-                        "job %s overran its timeout by more than %gs: killing worker %d (pid %d)",
+                        "job %s %s by more than %gs: killing worker %d (pid %d)",
                         job_id,
+                        _overran(child, job_id),
                         self.grace,
                         child.slot,
                         child.proc.pid,
@@ -291,6 +303,12 @@ class Supervisor:
                     child.proc.kill()
                 self._close_pipe(child)
             self._selector.close()
+
+
+def _overran(child: Child, job_id: int | None = None) -> str:
+    """What the job the supervisor kills ``child`` for did wrong."""
+    job = child.killed_for if job_id is None else job_id
+    return "outlived its cancel" if job in child.cancelled else "overran its timeout"
 
 
 def _die_with_parent() -> None:
