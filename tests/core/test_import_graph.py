@@ -282,6 +282,7 @@ CORE_LAYERS = (
             "clock",
             "config",
             "errors",
+            "history_records",
             "jobmodel",
             "markers",
             "processes",

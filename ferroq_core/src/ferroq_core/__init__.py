@@ -13,7 +13,9 @@ from ferroq_core.errors import (
     FerroqError,
     InvalidDispatch,
     JobDecodeError,
+    JobGivenUp,
     JobNotFound,
+    JobReleased,
     JobTimeout,
     LeaseExpired,
     NoCurrentJob,
@@ -27,6 +29,7 @@ from ferroq_core.errors import (
     UnknownBackend,
     UnknownJobType,
 )
+from ferroq_core.history_records import AttemptError, HistoryRecord, Progress
 from ferroq_core.job import Job, JobId, PendingDispatch, Queueable
 from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
 from ferroq_core.plugins import hookimpl, make_plugin_manager
@@ -63,6 +66,7 @@ from ferroq_core.storage import (
 from ferroq_core.worker import Worker, WorkerLoop
 
 __all__ = [
+    "AttemptError",
     "Backend",
     "BackendBusy",
     "BackendSpec",
@@ -76,12 +80,15 @@ __all__ = [
     "EnqueueResult",
     "FailedJobInfo",
     "FerroqError",
+    "HistoryRecord",
     "InvalidDispatch",
     "Job",
     "JobDecodeError",
+    "JobGivenUp",
     "JobId",
     "JobInfo",
     "JobNotFound",
+    "JobReleased",
     "JobRow",
     "JobState",
     "JobTimeout",
@@ -91,6 +98,7 @@ __all__ = [
     "NotInitialized",
     "PayloadTooLarge",
     "PendingDispatch",
+    "Progress",
     "Queue",
     "QueueConfig",
     "QueueStats",

@@ -1,8 +1,14 @@
-"""What a running job knows about itself: :func:`current_job` inside ``handle()``.
+"""What a running job knows about itself and can ask for: :func:`current_job` inside
+``handle()`` (or ``handle(self, ctx)``).
 
 A worker (and ``drain()``, ``run_job()`` and sync mode) sets the context before it calls a
 handler, in the job's own :class:`contextvars.Context`, so a sync handler on a job thread and an
 ``async def`` one on the event loop each see their own job, and nothing outside a job sees one.
+
+The actions (:meth:`CurrentJob.release`, :meth:`~CurrentJob.fail`,
+:meth:`~CurrentJob.heartbeat`, :meth:`~CurrentJob.progress`) reach whatever runs the job
+through its :class:`JobChannel`: the worker's heartbeat thread, ``drain()``'s backend, or
+nothing (``run_job()`` and sync mode, which have no row).
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ import contextvars
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import attrs
 
-from ferroq_core.clock import utcnow
-from ferroq_core.errors import NoCurrentJob
+from ferroq_core.clock import seconds, utcnow
+from ferroq_core.errors import JobGivenUp, JobReleased, NoCurrentJob
+from ferroq_core.history_records import Progress
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,7 +31,11 @@ if TYPE_CHECKING:
     from ferroq_core.records import EnqueueRequest, JobRow
 
 __all__ = [
+    "DETACHED",
+    "MAX_PROGRESS_MESSAGE",
     "CurrentJob",
+    "JobChannel",
+    "Requests",
     "attempt_context",
     "current_job",
     "enter_job",
@@ -33,9 +44,50 @@ __all__ = [
 ]
 
 
+#: Longest progress message kept (longer ones are cut).
+MAX_PROGRESS_MESSAGE = 500
+
+
+class JobChannel(Protocol):
+    """How a job's context reaches what runs it (a worker, ``drain()``)."""
+
+    def heartbeat(self, job_id: int) -> bool:
+        """Extend the job's lease now; False when it was lost (the job was reaped)."""
+
+    def progress(self, job_id: int, progress: Progress) -> None:
+        """Note the job's latest progress (stored when and as the runner sees fit)."""
+
+
+class _Detached:
+    """The channel of a job without a row (``run_job()``, sync mode): nothing to extend or
+    store; progress stays readable on the context."""
+
+    def heartbeat(self, job_id: int) -> bool:
+        return True
+
+    def progress(self, job_id: int, progress: Progress) -> None:
+        return None
+
+
+#: The channel of a job that has no row.
+DETACHED: JobChannel = _Detached()
+
+
+@attrs.define(eq=False)
+class Requests:
+    """What a handler asked for during its attempt (mutable: one per attempt)."""
+
+    #: ``ctx.release()`` or ``ctx.fail()``'s exception, read when the attempt is settled, so
+    #: the request holds even when the handler caught it.
+    action: JobReleased | JobGivenUp | None = None
+    #: The latest ``ctx.progress()``.
+    progress: Progress | None = None
+
+
 @attrs.frozen
 class CurrentJob:
-    """The job that is running: read with :func:`current_job` inside ``handle()``."""
+    """The job that is running: read with :func:`current_job` inside ``handle()``, or
+    received as ``handle(self, ctx)``."""
 
     #: The job's id (0 in sync mode, where no row is written).
     id: int
@@ -60,6 +112,10 @@ class CurrentJob:
     tick: datetime | None = None
     #: ``time.monotonic()`` when the handler started (for :meth:`time_left`).
     started: float = attrs.field(factory=time.monotonic, repr=False)
+    #: Where the actions go (the worker, ``drain()``; :data:`DETACHED` without a row).
+    channel: JobChannel = attrs.field(default=DETACHED, repr=False, eq=False)
+    #: What the handler asked for so far in this attempt.
+    requests: Requests = attrs.field(factory=Requests, repr=False, eq=False)
 
     @property
     def is_last_attempt(self) -> bool:
@@ -71,6 +127,59 @@ class CurrentJob:
         if self.timeout is None:
             return None
         return max(0.0, self.started + self.timeout - time.monotonic())
+
+    # -- actions -----------------------------------------------------------------------------
+    def release(self, delay: float | timedelta = 0.0) -> NoReturn:
+        """End this attempt and run the job again after ``delay`` (seconds or a timedelta),
+        counting neither a failure nor an attempt (a resource is busy, a rate limit hit).
+
+        Raises :class:`~ferroq_core.errors.JobReleased` to leave the handler; the release holds
+        even if the handler catches it. In ``run_job()`` and sync mode, which run a job once,
+        the exception reaches the caller (``failed()`` is not called).
+        """
+        wait = seconds(delay)
+        if wait < 0:
+            raise ValueError(f"release delay must not be negative, got {wait}")
+        exc = JobReleased(wait)
+        self.requests.action = exc
+        raise exc
+
+    def fail(self, reason: str) -> NoReturn:
+        """End this attempt and park the job as failed at once, without the retries it has
+        left; ``failed()`` is called once, with a :class:`~ferroq_core.errors.JobGivenUp`
+        carrying ``reason``.
+
+        Raises that error to leave the handler; it holds even if the handler catches it.
+        """
+        exc = JobGivenUp(str(reason))
+        self.requests.action = exc
+        raise exc
+
+    def heartbeat(self) -> bool:
+        """Extend this job's lease now (a long step ahead), in one round trip of the worker's
+        heartbeat; returns False when the lease was lost (the job was reaped: its result will
+        be dropped). Always True in ``run_job()`` and sync mode."""
+        return self.channel.heartbeat(self.id)
+
+    def progress(self, fraction: float | None = None, message: str | None = None) -> None:
+        """Report progress, e.g. ``ctx.progress(0.4, "pages 40/100")``: ``fraction`` from 0.0
+        to 1.0 (None: unknown), ``message`` at most :data:`MAX_PROGRESS_MESSAGE` characters.
+        Cheap to call often: a worker stores only the latest value, on its heartbeat thread
+        (at most about once a second); ``ferroq jobs`` and ``ferroq show`` display it."""
+        if fraction is not None:
+            fraction = float(fraction)
+            if not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"progress fraction must be from 0.0 to 1.0, got {fraction}")
+        if message is not None:
+            message = str(message)[:MAX_PROGRESS_MESSAGE]
+        latest = Progress(fraction, message)
+        self.requests.progress = latest
+        self.channel.progress(self.id, latest)
+
+    @property
+    def last_progress(self) -> Progress | None:
+        """What this attempt reported last with :meth:`progress` (None before)."""
+        return self.requests.progress
 
 
 _CURRENT: contextvars.ContextVar[CurrentJob] = contextvars.ContextVar("ferroq_current_job")
@@ -88,9 +197,14 @@ def current_job() -> CurrentJob:
 
 
 def attempt_context(
-    row: JobRow, *, timeout: float | None, tick: datetime | None = None
+    row: JobRow,
+    *,
+    timeout: float | None,
+    tick: datetime | None = None,
+    channel: JobChannel = DETACHED,
 ) -> CurrentJob:
-    """The context of an attempt of ``row`` starting now, under ``timeout`` seconds."""
+    """The context of an attempt of ``row`` starting now, under ``timeout`` seconds, whose
+    actions go to ``channel``."""
     deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
     return CurrentJob(
         id=row.id,
@@ -106,6 +220,7 @@ def attempt_context(
         timeout=timeout,
         deadline=deadline,
         tick=tick,
+        channel=channel,
     )
 
 

@@ -12,6 +12,7 @@ import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ferroq_core.context import current_job
 from ferroq_core.errors import JobDecodeError
 
 if TYPE_CHECKING:
@@ -27,8 +28,10 @@ __all__ = [
     "call_handle",
     "decode_row",
     "describe_error",
+    "handle_args",
     "in_own_context",
     "job_scope",
+    "start_handle",
     "tenant_scope",
 ]
 
@@ -162,10 +165,43 @@ def _call_failed(
         log.exception("failed() of %s raised", name)
 
 
+#: Per job class: whether its ``handle`` takes the context (``handle(self, ctx)``).
+_TAKES_CONTEXT: dict[type, bool] = {}
+
+
+def _takes_context(cls: type) -> bool:
+    try:
+        params = inspect.signature(cls.handle).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
+
+
+def handle_args(job: Job) -> tuple[Any, ...]:
+    """What ``job.handle`` is called with: ``(ctx,)`` when it is declared
+    ``handle(self, ctx)`` (looked up once per class), else nothing."""
+    cls = type(job)
+    takes = _TAKES_CONTEXT.get(cls)
+    if takes is None:
+        takes = _TAKES_CONTEXT[cls] = _takes_context(cls)
+    return (current_job(),) if takes else ()
+
+
+def start_handle(job: Job) -> Any:
+    """``job.handle()`` or ``job.handle(ctx)``: its return value (an awaitable for an
+    ``async def`` handler)."""
+    return job.handle(*handle_args(job))
+
+
 def call_handle(job: Job) -> None:
     """Call ``job.handle()``; an ``async def`` handler runs to completion on a fresh event loop
     (on a helper thread when this thread already runs a loop)."""
-    result: Any = job.handle()
+    result: Any = start_handle(job)
     if result is None or not inspect.isawaitable(result):
         return
     try:

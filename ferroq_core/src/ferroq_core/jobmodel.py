@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from typing_extensions import Self
 
@@ -68,9 +68,20 @@ class JobBase:
     #: Full-jitter backoff base and cap, in seconds (used by the default ``retry_delay``).
     backoff_base: ClassVar[float] = 5.0
     backoff_cap: ClassVar[float] = 900.0
+    #: Keep a history record when a job of this type succeeds: True or False, or None to
+    #: follow the queue's ``keep_history`` (``FERROQ_KEEP_HISTORY``, off by default).
+    keep_history: ClassVar[bool | None] = None
 
-    def handle(self) -> Awaitable[None] | None:
-        raise NotImplementedError(f"{type(self).__qualname__} must define handle()")
+    if TYPE_CHECKING:
+        # ``handle(self)`` or ``handle(self, ctx)`` (the job's CurrentJob), plain or async:
+        # typed loosely so that either signature is a valid override.
+        handle: Callable[..., Awaitable[None] | None]
+    else:
+
+        def handle(self):
+            """The job's work: ``handle(self)``, or ``handle(self, ctx)`` to receive its
+            :class:`~ferroq_core.context.CurrentJob`; plain or ``async def``."""
+            raise NotImplementedError(f"{type(self).__qualname__} must define handle()")
 
     def retry_delay(self, attempt: int) -> float | None:
         """Seconds to wait before the next attempt after failed attempt ``attempt`` (1-based).

@@ -24,6 +24,7 @@ from ferroq_core.tables.base import (
     schema_table,
     table_differences,
 )
+from ferroq_core.tables.history import CreateHistoryTables
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ __all__ = [
 
 #: Every step of the schema's history, in order. A feature that adds tables appends one step
 #: (its module in :mod:`ferroq_core.tables`); versions are consecutive from 1.
-MIGRATIONS: Sequence[Migration] = (CreateJobsTable(),)
+MIGRATIONS: Sequence[Migration] = (CreateJobsTable(), CreateHistoryTables())
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 # Any constant works; it only has to be the same for every ferroq process.

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
+from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.rules import (
     check_version,
     claim_in_order,
@@ -25,7 +26,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases
+from ferroq_sqlite import admin, history, leases
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -37,11 +38,12 @@ from ferroq_sqlite.watch import ChangeWatcher, IdleWait, PollInterval, due_in
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Engine
 
+    from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -261,6 +263,44 @@ class SqliteBackend:
 
     def worker_heartbeats(self) -> dict[str, datetime]:
         return self._tx.read(admin.worker_heartbeats)
+
+    # -- HistoryStore ------------------------------------------------------------------------
+    def complete_with_history(self, completions: Collection[Completion]) -> set[int]:
+        if not completions:
+            return set()
+        return self._tx.write(lambda db: history.complete_with_history(db, completions), batch=True)
+
+    def write_progress(self, updates: Mapping[int, Progress]) -> None:
+        if updates:
+            self._tx.write(lambda db: history.write_progress(db, updates))
+
+    def get_progress(self, ids: Collection[int]) -> dict[int, Progress]:
+        if not ids:
+            return {}
+        return self._tx.read(lambda db: history.get_progress(db, ids))
+
+    def get_history(self, job_id: int) -> HistoryRecord | None:
+        return self._tx.read(lambda db: history.get_history(db, job_id))
+
+    def list_history(
+        self,
+        *,
+        queue: str | None = None,
+        job_type: str | None = None,
+        tenant_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[HistoryRecord]:
+        filters = {"queue": queue, "job_type": job_type, "tenant_id": tenant_id}
+        return self._tx.read(
+            lambda db: history.list_history(db, **filters, limit=limit, offset=offset)
+        )
+
+    def attempt_errors(self, job_id: int) -> list[AttemptError]:
+        return self._tx.read(lambda db: history.attempt_errors(db, job_id))
+
+    def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
+        return self._tx.write(lambda db: history.prune(db, older_than, limit))
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

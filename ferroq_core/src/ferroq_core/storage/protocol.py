@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ferroq_core.storage.history import HistoryStore
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
     from datetime import datetime
@@ -33,7 +35,15 @@ if TYPE_CHECKING:
     )
     from ferroq_core.schema import Applied
 
-__all__ = ["Admin", "Backend", "Dispatcher", "SchemaStore", "TestingStore", "WorkerStore"]
+__all__ = [
+    "Admin",
+    "Backend",
+    "Dispatcher",
+    "HistoryStore",
+    "SchemaStore",
+    "TestingStore",
+    "WorkerStore",
+]
 
 
 @runtime_checkable
@@ -183,7 +193,7 @@ class SchemaStore(Protocol):
 
 
 @runtime_checkable
-class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, Protocol):
+class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, HistoryStore, Protocol):
     """A storage backend: every role. Implementations must be safe to share between threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.backoff import full_jitter
-from ferroq_core.context import attempt_context, enter_job
-from ferroq_core.errors import JobDecodeError, LeaseExpired
+from ferroq_core.context import DETACHED, attempt_context, enter_job
+from ferroq_core.errors import JobDecodeError, JobGivenUp, JobReleased, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
     call_failed,
@@ -26,13 +26,16 @@ from ferroq_core.execution import (
     describe_error,
     in_own_context,
     job_scope,
+    start_handle,
 )
+from ferroq_core.history_records import Completion
 from ferroq_core.jobmodel import JobBase
 from ferroq_core.runtime import fire
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from ferroq_core.context import CurrentJob, JobChannel
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
@@ -53,8 +56,8 @@ log = logging.getLogger("ferroq.worker")
 
 #: Errors that no retry can fix: the job fails at once. An unknown job type is not one of
 #: them: during a rolling deploy the workers that know it may not have started yet, so it is
-#: retried with the default backoff.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError,)
+#: retried with the default backoff. ``ctx.fail()`` gives a job up the same way.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, JobGivenUp)
 
 
 @attrs.frozen
@@ -81,23 +84,39 @@ def execute(
     *,
     call: Callable[[Job], None] = call_handle,
     timeout: float | None = None,
+    channel: JobChannel = DETACHED,
 ) -> Outcome:
     """Decode ``row``, enter its scopes and run the handler through ``call``, in a context of
     its own (:func:`~ferroq_core.execution.in_own_context`) where
-    :func:`~ferroq_core.current_job` describes this attempt (under ``timeout`` seconds).
+    :func:`~ferroq_core.current_job` describes this attempt (under ``timeout`` seconds) and
+    its actions go to ``channel``.
 
     Any exception, ``SystemExit``, ``KeyboardInterrupt`` and ``MemoryError`` included, becomes
     the outcome's error: a job never takes its caller down.
     """
-    return in_own_context(_execute, runtime, row, call, timeout)
+    return in_own_context(_execute, runtime, row, call, timeout, channel)
+
+
+def _requested(ctx: CurrentJob, outcome: Outcome) -> Outcome:
+    """``outcome``, with the release or failure the handler asked for (``ctx.release()``,
+    ``ctx.fail()``) as its error even when the handler caught the exception."""
+    action = ctx.requests.action
+    if action is None or outcome.error is action:
+        return outcome
+    return attrs.evolve(outcome, error=action)
 
 
 def _execute(
-    runtime: Runtime, row: JobRow, call: Callable[[Job], None], timeout: float | None
+    runtime: Runtime,
+    row: JobRow,
+    call: Callable[[Job], None],
+    timeout: float | None,
+    channel: JobChannel,
 ) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout))
+    ctx = attempt_context(row, timeout=timeout, channel=channel)
+    enter_job(ctx)
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         scope = job_scope(runtime, job, row, row.tenant_id)
@@ -107,11 +126,19 @@ def _execute(
             with scope:
                 call(job)
     except BaseException as exc:  # isolation: every failure of a job is that job's
-        return Outcome(row, exc, time.monotonic() - start, job)
+        return _requested(ctx, Outcome(row, exc, time.monotonic() - start, job))
+    if ctx.requests.action is not None:
+        return _requested(ctx, Outcome(row, None, time.monotonic() - start, job))
     return Outcome(row, None, time.monotonic() - start, job)
 
 
-async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None = None) -> Outcome:
+async def execute_async(
+    runtime: Runtime,
+    row: JobRow,
+    *,
+    timeout: float | None = None,
+    channel: JobChannel = DETACHED,
+) -> Outcome:
     """:func:`execute` for ``async def handle()``, run as a task on the worker's event loop.
 
     The scopes are entered inside the task, so context variables they set (the tenant, the
@@ -120,16 +147,18 @@ async def execute_async(runtime: Runtime, row: JobRow, *, timeout: float | None 
     """
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout))
+    ctx = attempt_context(row, timeout=timeout, channel=channel)
+    enter_job(ctx)
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         with job_scope(runtime, job, row, row.tenant_id):
-            result = job.handle()
+            result = start_handle(job)
             if inspect.isawaitable(result):
                 await result
     except BaseException as exc:  # isolation, as in execute()
-        return Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
-    return Outcome(row=row, duration=time.monotonic() - start, job=job)
+        outcome = Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
+        return _requested(ctx, outcome)
+    return _requested(ctx, Outcome(row=row, duration=time.monotonic() - start, job=job))
 
 
 def attempts_exhausted(row: JobRow) -> LeaseExpired:
@@ -164,8 +193,9 @@ def settle(
     complete: bool = True,
     defer: Callable[[Callable[[], None]], None] | None = None,
 ) -> str:
-    """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed`` or
-    ``stale`` (the lease no longer matched, nothing was written).
+    """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed``,
+    ``released`` (``ctx.release()``) or ``stale`` (the lease no longer matched, nothing was
+    written).
 
     With ``complete=False`` a success is not deleted here (the caller acknowledges successes
     in batches with ``backend.complete``) and ``succeeded`` is returned. ``defer`` runs the
@@ -182,6 +212,8 @@ def settle(
         fire(runtime.pm, "ferroq_jobs_succeeded", rows=[row], durations=[outcome.duration])
         return "succeeded"
     error = outcome.error
+    if isinstance(error, JobReleased):
+        return _release(runtime, outcome, error)
     text = describe_error(error)
     permanent = isinstance(error, PERMANENT_ERRORS)
     if not permanent and row.attempts < row.max_attempts:
@@ -221,12 +253,50 @@ def settle(
     return "failed"
 
 
+def _release(runtime: Runtime, outcome: Outcome, released: JobReleased) -> str:
+    """``ctx.release()``: back to pending after its delay, the attempt given back and the
+    row's last error kept (no failure happened). Returns ``released`` or ``stale``."""
+    row = outcome.row
+    if not runtime.backend.release(
+        row.lease, delay=released.delay, error=row.error, count_attempt=False
+    ):
+        log.warning("job %s: release rejected, lease lost (reaped and reclaimed)", row.id)
+        return "stale"
+    log.info("%s: released by its handler for %.1fs", describe_row(row), released.delay)
+    return "released"
+
+
+def _keeps_history(runtime: Runtime, outcome: Outcome) -> bool:
+    """Whether a successful attempt leaves a history record: its type's ``keep_history``,
+    else the queue's."""
+    job = outcome.job
+    flag = None if job is None else job.keep_history
+    return runtime.config.keep_history if flag is None else flag
+
+
+def _acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
+    """Delete the successful attempts' rows; those that keep history go through
+    ``complete_with_history`` (their record is written in the acknowledgement's transaction),
+    the others through the plain ``complete``. Returns the ids whose lease matched."""
+    backend = runtime.backend
+    # --- history: a branch taken only when a job keeps history -------------------------------
+    kept = [o for o in outcomes if _keeps_history(runtime, o)]
+    if kept:
+        plain = [o for o in outcomes if not _keeps_history(runtime, o)]
+        matched = backend.complete_with_history([Completion(o.row.lease, o.duration) for o in kept])
+        if plain:
+            matched |= backend.complete([o.row.lease for o in plain])
+        return matched
+    # --- the plain acknowledgement -----------------------------------------------------------
+    return backend.complete([o.row.lease for o in outcomes])
+
+
 def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
     """Delete the rows of successful attempts in one batch and fire ``ferroq_job_succeeded``
     for each whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
     if not outcomes:
         return []
-    matched = runtime.backend.complete([o.row.lease for o in outcomes])
+    matched = _acknowledge(runtime, outcomes)
     results: list[str] = []
     # Looked up once per batch, not per job: describe_row() is not free, nor is a hook call.
     logged = log.isEnabledFor(logging.INFO)

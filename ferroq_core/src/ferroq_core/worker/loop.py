@@ -352,12 +352,16 @@ class WorkerLoop:
 
     def _run_sync(self, running: Running) -> None:
         if self._begin(running):
-            outcome = execute(self.runtime, running.row, timeout=running.timeout)
+            outcome = execute(
+                self.runtime, running.row, timeout=running.timeout, channel=self._leases.channel
+            )
             self._inbox.post(running, outcome)
 
     async def _run_async(self, running: Running) -> None:
         if self._begin(running):
-            outcome = await execute_async(self.runtime, running.row, timeout=running.timeout)
+            outcome = await execute_async(
+                self.runtime, running.row, timeout=running.timeout, channel=self._leases.channel
+            )
             self._inbox.post(running, outcome)
 
     # -- settle ------------------------------------------------------------------------------
