@@ -413,14 +413,16 @@ WHERE status = 'pending' AND available_at > :now
 -- name: history_record
 -- Before complete, in its transaction: a history record of each job whose lease matches, at
 -- :now, for the leases of one owner at one attempts count. :done is a JSON array of
--- [id, duration] pairs. A record already there (never, ids are not reused) is kept.
+-- [id, duration] pairs. A record already there (never, ids are not reused) is kept. CROSS JOIN
+-- keeps json_each the outer loop (each job found by primary key): otherwise the planner may
+-- walk every claim of the owner through ferroq_jobs_claimed_by for each pair.
 INSERT INTO ferroq_job_history (job_id, queue, job_type, tenant_id, priority, attempts,
                                 max_attempts, created_at, claimed_at, finished_at, duration,
                                 worker)
 SELECT j.id, j.queue, j.job_type, j.tenant_id, j.priority, j.attempts, j.max_attempts,
        j.created_at, j.claimed_at, :now, json_extract(d.value, '$[1]'), j.claimed_by
 FROM json_each(:done) AS d
-JOIN ferroq_jobs AS j ON j.id = json_extract(d.value, '$[0]')
+CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(d.value, '$[0]')
 WHERE j.status = 'claimed' AND j.claimed_by = :owner AND j.attempts = :attempts
 ON CONFLICT (job_id) DO NOTHING
 
