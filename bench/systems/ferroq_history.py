@@ -26,9 +26,7 @@ class HistorySystem(FerroqSystem):
             conn.exec_driver_sql("DELETE FROM ferroq_job_history")
 
     def start_worker(self, env: dict[str, str]) -> subprocess.Popen[str]:
-        return spawn(
-            "bench.systems.ferroq_history", self.url, self.queue, str(self.batch), env=env
-        )
+        return spawn("bench.systems.ferroq_history", self.url, self.queue, str(self.batch), env=env)
 
 
 def make_history(backend: str, url: str, queue: str, **options: Any) -> HistorySystem:

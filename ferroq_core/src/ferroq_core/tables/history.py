@@ -43,7 +43,7 @@ job_history = sa.Table(
     sa.Column("claimed_at", TIMESTAMP, nullable=True),
     sa.Column("finished_at", TIMESTAMP, nullable=False),
     #: Seconds the handler ran (the worker's clock).
-    sa.Column("duration", sa.Float(), nullable=False),
+    sa.Column("duration", sa.Double(), nullable=False),
     sa.Column("worker", sa.Text(), nullable=True),
 )
 # Serves the listing (newest first) and the pruning (oldest first).
@@ -66,7 +66,7 @@ job_progress = sa.Table(
     "ferroq_job_progress",
     metadata,
     sa.Column("job_id", ID, primary_key=True, autoincrement=False),
-    sa.Column("fraction", sa.Float(), nullable=True),
+    sa.Column("fraction", sa.Double(), nullable=True),
     sa.Column("message", sa.Text(), nullable=True),
     sa.Column("updated_at", TIMESTAMP, nullable=False),
 )

@@ -266,23 +266,21 @@ def _release(runtime: Runtime, outcome: Outcome, released: JobReleased) -> str:
     return "released"
 
 
-def _keeps_history(runtime: Runtime, outcome: Outcome) -> bool:
-    """Whether a successful attempt leaves a history record: its type's ``keep_history``,
-    else the queue's."""
-    job = outcome.job
-    flag = None if job is None else job.keep_history
-    return runtime.config.keep_history if flag is None else flag
-
-
 def _acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
-    """Delete the successful attempts' rows; those that keep history go through
-    ``complete_with_history`` (their record is written in the acknowledgement's transaction),
-    the others through the plain ``complete``. Returns the ids whose lease matched."""
+    """Delete the successful attempts' rows; those that keep history (the job type's
+    ``keep_history``, else the queue's) go through ``complete_with_history``, their record
+    written in the acknowledgement's transaction, the others through the plain
+    ``complete``. Returns the ids whose lease matched."""
     backend = runtime.backend
     # --- history: a branch taken only when a job keeps history -------------------------------
-    kept = [o for o in outcomes if _keeps_history(runtime, o)]
+    # Inline comprehensions, not a call per job: this runs for every success.
+    if runtime.config.keep_history:
+        kept = [o for o in outcomes if o.job is None or o.job.keep_history is not False]
+    else:
+        kept = [o for o in outcomes if o.job is not None and o.job.keep_history]
     if kept:
-        plain = [o for o in outcomes if not _keeps_history(runtime, o)]
+        chosen = {id(o) for o in kept}
+        plain = [o for o in outcomes if id(o) not in chosen]
         matched = backend.complete_with_history([Completion(o.row.lease, o.duration) for o in kept])
         if plain:
             matched |= backend.complete([o.row.lease for o in plain])
