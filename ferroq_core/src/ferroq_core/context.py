@@ -73,9 +73,9 @@ class _Detached:
 DETACHED: JobChannel = _Detached()
 
 
-@attrs.define(eq=False)
 class Requests:
-    """What a handler asked for during its attempt (mutable: one per attempt)."""
+    """What a handler asked for during its attempt (mutable: one per attempt). A plain class
+    with class-level defaults: one is made for every attempt, and this is the cheapest."""
 
     #: ``ctx.release()`` or ``ctx.fail()``'s exception, read when the attempt is settled, so
     #: the request holds even when the handler caught it.

@@ -28,10 +28,10 @@ __all__ = [
     "call_handle",
     "decode_row",
     "describe_error",
-    "handle_args",
     "in_own_context",
     "job_scope",
     "start_handle",
+    "takes_context",
     "tenant_scope",
 ]
 
@@ -182,26 +182,32 @@ def _takes_context(cls: type) -> bool:
     return len(positional) >= 2
 
 
-def handle_args(job: Job) -> tuple[Any, ...]:
-    """What ``job.handle`` is called with: ``(ctx,)`` when it is declared
-    ``handle(self, ctx)`` (looked up once per class), else nothing."""
-    cls = type(job)
+def takes_context(cls: type) -> bool:
+    """Whether ``cls.handle`` is declared ``handle(self, ctx)`` (looked up once per class)."""
     takes = _TAKES_CONTEXT.get(cls)
     if takes is None:
         takes = _TAKES_CONTEXT[cls] = _takes_context(cls)
-    return (current_job(),) if takes else ()
+    return takes
 
 
 def start_handle(job: Job) -> Any:
     """``job.handle()`` or ``job.handle(ctx)``: its return value (an awaitable for an
     ``async def`` handler)."""
-    return job.handle(*handle_args(job))
+    # Inline lookup rather than takes_context(): this runs for every job.
+    takes = _TAKES_CONTEXT.get(type(job))
+    if takes is None:
+        takes = takes_context(type(job))
+    return job.handle(current_job()) if takes else job.handle()
 
 
 def call_handle(job: Job) -> None:
-    """Call ``job.handle()``; an ``async def`` handler runs to completion on a fresh event loop
-    (on a helper thread when this thread already runs a loop)."""
-    result: Any = start_handle(job)
+    """Call ``job.handle()`` (or ``job.handle(ctx)``); an ``async def`` handler runs to
+    completion on a fresh event loop (on a helper thread when this thread already runs a
+    loop)."""
+    takes = _TAKES_CONTEXT.get(type(job))
+    if takes is None:
+        takes = takes_context(type(job))
+    result: Any = job.handle(current_job()) if takes else job.handle()
     if result is None or not inspect.isawaitable(result):
         return
     try:
