@@ -47,6 +47,7 @@ from ferroq_core.schema import MIGRATIONS, SCHEMA_VERSION
 from ferroq_core.storage.protocol import Admin, Backend, Dispatcher, SchemaStore, WorkerStore
 from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
+from ferroq_core.testing._contract_history import HistoryContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
 from ferroq_core.testing._contract_support import (
@@ -63,7 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["BackendContract", "claim_one", "enqueue_one", "request", "wait_until", "worker_id"]
 
 
-class BackendContract(DispatchContract, LeaseContract, OrphanContract, AdminContract):
+class BackendContract(
+    DispatchContract, LeaseContract, OrphanContract, AdminContract, HistoryContract
+):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
     # -- fixtures a subclass provides --------------------------------------------------------
