@@ -84,9 +84,28 @@ class Progressing(Job):
     def handle(self, ctx: CurrentJob) -> None:
         ctx.progress(0.1, "starting")
         ctx.progress(0.4, "pages 40/100")
-        assert ctx.heartbeat() is True
+        time.sleep(0.05)
+        mark(self.tag, "beat" if ctx.heartbeat() else "lost")
         mark(self.tag, "reported")
         deadline = time.monotonic() + 60
         while not os.path.exists(self.stop) and time.monotonic() < deadline:
             time.sleep(0.05)
         mark(self.tag, "done")
+
+
+@attrs.define
+class AsyncProgressThenGiveUp(Job):
+    """``async def handle(self, ctx)`` on the worker's event loop: reports progress, then
+    gives up."""
+
+    job_name = "test.ctx.async_give_up"
+    max_attempts = 3
+    tag: str
+
+    async def handle(self, ctx: CurrentJob) -> None:
+        mark(self.tag, f"run{ctx.attempt}")
+        ctx.progress(0.9, "almost")
+        ctx.fail("async: cannot go on")
+
+    def failed(self, error: BaseException) -> None:
+        mark(self.tag, f"failed:{type(error).__name__}")

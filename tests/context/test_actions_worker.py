@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.context.jobs import Attempts, GiveUp, Progressing, ReleaseOnce
+from tests.context.jobs import (
+    AsyncProgressThenGiveUp,
+    Attempts,
+    GiveUp,
+    Progressing,
+    ReleaseOnce,
+)
 from tests.worker.conftest import BOOT, ROOT, wait_for
 
 if TYPE_CHECKING:
@@ -45,6 +51,7 @@ def test_attempts_release_and_fail_on_a_worker(
     retried = Attempts(tag="a").dispatch()
     released = ReleaseOnce(tag="r", flag=str(tmp_path / "released")).dispatch()
     given_up = GiveUp(tag="g").dispatch()
+    async_given_up = AsyncProgressThenGiveUp(tag="ag").dispatch()
     worker = start_worker(*IMPORT, "--sleep", "0.1", "--concurrency", "2", "--stop-when-empty")
     assert worker.wait(60) == 0, worker.output()
     backend = runtime.backend
@@ -71,20 +78,35 @@ def test_attempts_release_and_fail_on_a_worker(
     assert row is not None
     assert (row.status, row.attempts) == ("failed", 1)
     assert (row.error or "").startswith("JobGivenUp: bad input: cannot be retried")
+    # The same from an async handler on the worker's event loop; its progress was stored.
+    assert marks.events("ag") == ["run1", "failed:JobGivenUp"]
+    async_row = backend.get_job(async_given_up)
+    assert async_row is not None
+    assert (async_row.status, async_row.attempts) == ("failed", 1)
+    progress = backend.get_progress([async_given_up])
+    assert progress[async_given_up].message == "almost"
+
     shown = cli(db_url, "show", str(given_up))
     assert "failed attempts:" in shown
     assert "#1 " in shown
     assert "JobGivenUp: bad input" in shown
 
 
-def test_progress_shows_in_the_cli_while_the_job_runs(
+def test_progress_shows_in_the_cli_while_the_job_runs_and_heartbeat_extends_the_lease(
     runtime: Runtime, db_url: str, start_worker, marks: Marks, tmp_path: Path
 ) -> None:
     stop = tmp_path / "stop"
     job_id = Progressing(tag="p", stop=str(stop)).dispatch()
-    worker = start_worker(*IMPORT, "--sleep", "0.1", "--stop-when-empty")
+    # No periodic heartbeat before a minute: the one the handler asks for is the only one.
+    slow_beats = ("--heartbeat-interval", "60", "--visibility-timeout", "300")
+    worker = start_worker(*IMPORT, *slow_beats, "--sleep", "0.1", "--stop-when-empty")
     try:
-        wait_for(lambda: marks.events("p") == ["reported"], timeout=30)
+        wait_for(lambda: marks.events("p") == ["beat", "reported"], timeout=30)
+        row = runtime.backend.get_job(job_id)
+        assert row is not None
+        assert row.claimed_at is not None
+        assert row.heartbeat_at is not None
+        assert row.heartbeat_at > row.claimed_at  # ctx.heartbeat() extended the lease
 
         def listed() -> dict[str, object] | None:
             (job,) = json.loads(cli(db_url, "jobs", "--json"))["jobs"]
@@ -103,4 +125,4 @@ def test_progress_shows_in_the_cli_while_the_job_runs(
     finally:
         stop.touch()
     assert worker.wait(60) == 0, worker.output()
-    assert marks.events("p") == ["reported", "done"]
+    assert marks.events("p") == ["beat", "reported", "done"]

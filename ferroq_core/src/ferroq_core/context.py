@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DETACHED",
     "MAX_PROGRESS_MESSAGE",
+    "Attempt",
     "CurrentJob",
     "JobChannel",
     "Requests",
@@ -182,7 +183,57 @@ class CurrentJob:
         return self.requests.progress
 
 
-_CURRENT: contextvars.ContextVar[CurrentJob] = contextvars.ContextVar("ferroq_current_job")
+class Attempt:
+    """An attempt's context, made into a :class:`CurrentJob` the first time it is asked for.
+
+    A worker starts one per job, and most handlers never read their context: this keeps the
+    few values it is made from (the row, the timeout, the channel, the start) and builds the
+    record on the first :func:`current_job` (or ``handle(self, ctx)``), so a job that does not
+    ask pays for none of it.
+    """
+
+    __slots__ = ("_channel", "_job", "_row", "_started", "_tick", "_timeout")
+
+    def __init__(
+        self,
+        row: JobRow | None,
+        *,
+        timeout: float | None = None,
+        tick: datetime | None = None,
+        channel: JobChannel = DETACHED,
+        job: CurrentJob | None = None,
+    ) -> None:
+        self._row = row
+        self._timeout = timeout
+        self._tick = tick
+        self._channel = channel
+        self._started = time.monotonic()
+        self._job = job
+
+    def job(self) -> CurrentJob:
+        """The :class:`CurrentJob` (built on the first call)."""
+        job = self._job
+        if job is None:
+            row, timeout = self._row, self._timeout
+            assert row is not None  # one of row and job is always given
+            deadline = None
+            if timeout is not None:
+                # The deadline counts from the start of the attempt, not from this call.
+                left = timeout - (time.monotonic() - self._started)
+                deadline = utcnow() + timedelta(seconds=left)
+            job = self._job = _current(
+                row, timeout, deadline, self._tick, self._channel, self._started
+            )
+        return job
+
+    @property
+    def action(self) -> JobReleased | JobGivenUp | None:
+        """What the handler asked for with ``release()`` or ``fail()``, if anything."""
+        job = self._job
+        return None if job is None else job.requests.action
+
+
+_CURRENT: contextvars.ContextVar[Attempt] = contextvars.ContextVar("ferroq_current_job")
 
 
 def current_job() -> CurrentJob:
@@ -191,9 +242,10 @@ def current_job() -> CurrentJob:
     :raises NoCurrentJob: called outside a job's ``handle()`` (or ``failed()``).
     """
     try:
-        return _CURRENT.get()
+        attempt = _CURRENT.get()
     except LookupError:
         raise NoCurrentJob() from None
+    return attempt.job()
 
 
 def attempt_context(
@@ -206,6 +258,17 @@ def attempt_context(
     """The context of an attempt of ``row`` starting now, under ``timeout`` seconds, whose
     actions go to ``channel``."""
     deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
+    return _current(row, timeout, deadline, tick, channel, time.monotonic())
+
+
+def _current(
+    row: JobRow,
+    timeout: float | None,
+    deadline: datetime | None,
+    tick: datetime | None,
+    channel: JobChannel,
+    started: float,
+) -> CurrentJob:
     return CurrentJob(
         id=row.id,
         job_type=row.job_type,
@@ -220,23 +283,24 @@ def attempt_context(
         timeout=timeout,
         deadline=deadline,
         tick=tick,
+        started=started,
         channel=channel,
     )
 
 
-def enter_job(context: CurrentJob) -> None:
+def enter_job(context: CurrentJob | Attempt) -> None:
     """Make ``context`` the current job of the running :class:`contextvars.Context`.
 
     Called at the start of a job's own context (:func:`~ferroq_core.execution.in_own_context`
     or its asyncio task), which ends with the job, so there is nothing to reset."""
-    _CURRENT.set(context)
+    _CURRENT.set(context if isinstance(context, Attempt) else Attempt(None, job=context))
 
 
 @contextmanager
 def running_job(context: CurrentJob) -> Iterator[CurrentJob]:
     """``context`` as the current job inside the block, the previous one (or none) after it:
     for a job run in its caller's context (sync mode)."""
-    token = _CURRENT.set(context)
+    token = _CURRENT.set(Attempt(None, job=context))
     try:
         yield context
     finally:

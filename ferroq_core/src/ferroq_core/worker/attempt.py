@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ferroq_core.backoff import full_jitter
-from ferroq_core.context import DETACHED, attempt_context, enter_job
+from ferroq_core.context import DETACHED, Attempt, enter_job
 from ferroq_core.errors import JobDecodeError, JobGivenUp, JobReleased, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
@@ -35,7 +35,7 @@ from ferroq_core.runtime import fire
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ferroq_core.context import CurrentJob, JobChannel
+    from ferroq_core.context import JobChannel
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
@@ -97,10 +97,10 @@ def execute(
     return in_own_context(_execute, runtime, row, call, timeout, channel)
 
 
-def _requested(ctx: CurrentJob, outcome: Outcome) -> Outcome:
+def _requested(attempt: Attempt, outcome: Outcome) -> Outcome:
     """``outcome``, with the release or failure the handler asked for (``ctx.release()``,
     ``ctx.fail()``) as its error even when the handler caught the exception."""
-    action = ctx.requests.action
+    action = attempt.action
     if action is None or outcome.error is action:
         return outcome
     return attrs.evolve(outcome, error=action)
@@ -115,8 +115,8 @@ def _execute(
 ) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
-    ctx = attempt_context(row, timeout=timeout, channel=channel)
-    enter_job(ctx)
+    attempt = Attempt(row, timeout=timeout, channel=channel)
+    enter_job(attempt)
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         scope = job_scope(runtime, job, row, row.tenant_id)
@@ -126,9 +126,9 @@ def _execute(
             with scope:
                 call(job)
     except BaseException as exc:  # isolation: every failure of a job is that job's
-        return _requested(ctx, Outcome(row, exc, time.monotonic() - start, job))
-    if ctx.requests.action is not None:
-        return _requested(ctx, Outcome(row, None, time.monotonic() - start, job))
+        return _requested(attempt, Outcome(row, exc, time.monotonic() - start, job))
+    if attempt.action is not None:
+        return _requested(attempt, Outcome(row, None, time.monotonic() - start, job))
     return Outcome(row, None, time.monotonic() - start, job)
 
 
@@ -147,8 +147,8 @@ async def execute_async(
     """
     start = time.monotonic()
     job: Job | None = None
-    ctx = attempt_context(row, timeout=timeout, channel=channel)
-    enter_job(ctx)
+    attempt = Attempt(row, timeout=timeout, channel=channel)
+    enter_job(attempt)
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         with job_scope(runtime, job, row, row.tenant_id):
@@ -157,8 +157,8 @@ async def execute_async(
                 await result
     except BaseException as exc:  # isolation, as in execute()
         outcome = Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
-        return _requested(ctx, outcome)
-    return _requested(ctx, Outcome(row=row, duration=time.monotonic() - start, job=job))
+        return _requested(attempt, outcome)
+    return _requested(attempt, Outcome(row=row, duration=time.monotonic() - start, job=job))
 
 
 def attempts_exhausted(row: JobRow) -> LeaseExpired:

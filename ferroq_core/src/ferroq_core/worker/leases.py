@@ -211,6 +211,8 @@ class LeaseKeeper:
                 channel.wake.wait(wait)
             channel.wake.clear()
             if self._stop.is_set():
+                self._write_progress()  # the last reports of jobs that just ended
+                channel.beat_done(channel.beat_starts(), set())  # no job waits past the end
                 return
             if channel.beat_wanted() or time.monotonic() >= next_beat:
                 self.beat()
