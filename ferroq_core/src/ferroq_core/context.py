@@ -75,8 +75,8 @@ DETACHED: JobChannel = _Detached()
 
 
 class Requests:
-    """What a handler asked for during its attempt (mutable: one per attempt). A plain class
-    with class-level defaults: one is made for every attempt, and this is the cheapest."""
+    """What a handler asked for during its attempt (mutable: one per attempt's context; a
+    plain class with class-level defaults, the cheapest to make)."""
 
     #: ``ctx.release()`` or ``ctx.fail()``'s exception, read when the attempt is settled, so
     #: the request holds even when the handler caught it.
