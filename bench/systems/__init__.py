@@ -32,6 +32,8 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("sqlite", "postgres"),
         "ferroq-core",
     ),
+    # ferroq with keep_history on (bench/systems/ferroq_history.py).
+    "ferroq+history": ("bench.systems.ferroq_history", ("sqlite", "postgres"), "ferroq-core"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),

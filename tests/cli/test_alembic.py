@@ -87,7 +87,11 @@ def _shape(engine: sa.engine.Engine) -> dict[str, object]:
         indexes = sorted(i["name"] or "" for i in inspector.get_indexes("ferroq_jobs"))
         if engine.dialect.name == "sqlite":
             made = conn.execute(
-                sa.text("SELECT name, sql FROM sqlite_master WHERE name LIKE 'ferroq%'")
+                # Triggers are not in the metadata: ferroq migrate makes them (settle).
+                sa.text(
+                    "SELECT name, sql FROM sqlite_master "
+                    "WHERE name LIKE 'ferroq%' AND type <> 'trigger'"
+                )
             ).all()
         else:
             made = conn.execute(

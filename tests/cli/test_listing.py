@@ -111,8 +111,9 @@ def test_jobs_filters_by_state_queue_type_and_tenant(runtime: Runtime, ferroq: I
     assert set(job) == {
         "id", "state", "queue", "job_type", "priority", "attempts", "max_attempts", "tenant_id",
         "idempotency_key", "created_at", "available_at", "claimed_at", "claimed_by",
-        "heartbeat_at", "failed_at", "error_summary", "error", "payload",
+        "heartbeat_at", "failed_at", "error_summary", "error", "payload", "progress",
     }  # fmt: skip
+    assert job["progress"] is None  # the claimed job reported none
     assert job["idempotency_key"] == "report-2026-01-01"
     assert json.loads(job["payload"]) == {"day": "2026-01-01", "pages": 1}
 
@@ -163,7 +164,8 @@ def test_show_prints_one_job_in_full(runtime: Runtime, ferroq: Invoke) -> None:
     missing = ferroq("show", "999999")
     assert missing.exit_code == 1
     assert missing.stderr.strip().splitlines() == [
-        "Error: no job with id 999999: list jobs with `ferroq jobs` (succeeded jobs are deleted)"
+        "Error: no job with id 999999: list jobs with `ferroq jobs` (a succeeded job is "
+        "deleted, and kept in the history only when its type has keep_history)"
     ]
     assert ferroq("show", "abc").exit_code == 2
 

@@ -284,6 +284,7 @@ CORE_LAYERS = (
             "cron",
             "control_records",
             "errors",
+            "history_records",
             "jobmodel",
             "markers",
             "processes",

@@ -18,7 +18,9 @@ from ferroq_core.errors import (
     JobCancelled,
     JobDecodeError,
     JobFailed,
+    JobGivenUp,
     JobNotFound,
+    JobReleased,
     JobTimeout,
     LeaseExpired,
     NoCurrentJob,
@@ -34,6 +36,7 @@ from ferroq_core.errors import (
     UnknownBackend,
     UnknownJobType,
 )
+from ferroq_core.history_records import AttemptError, HistoryRecord, Progress
 from ferroq_core.job import Job, JobId, PendingDispatch, Queueable
 from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
 from ferroq_core.plugins import hookimpl, make_plugin_manager
@@ -82,6 +85,7 @@ from ferroq_core.unique import OnConflict, Unique, UniqueMode
 from ferroq_core.worker import Worker, WorkerLoop
 
 __all__ = [
+    "AttemptError",
     "Backend",
     "BackendBusy",
     "BackendSpec",
@@ -97,15 +101,18 @@ __all__ = [
     "EnqueueResult",
     "FailedJobInfo",
     "FerroqError",
+    "HistoryRecord",
     "InvalidDispatch",
     "InvalidSchedule",
     "Job",
     "JobCancelled",
     "JobDecodeError",
     "JobFailed",
+    "JobGivenUp",
     "JobId",
     "JobInfo",
     "JobNotFound",
+    "JobReleased",
     "JobRow",
     "JobState",
     "JobTimeout",
@@ -118,6 +125,7 @@ __all__ = [
     "PauseScope",
     "PayloadTooLarge",
     "PendingDispatch",
+    "Progress",
     "Queue",
     "QueueConfig",
     "QueueStats",

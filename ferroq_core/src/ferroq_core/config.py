@@ -97,6 +97,15 @@ def _env_number(env: Mapping[str, str], name: str, kind: type, default: Any) -> 
         raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
 
 
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
 @attrs.frozen
 class QueueConfig:
     """How dispatch behaves and where the jobs live."""
@@ -117,12 +126,17 @@ class QueueConfig:
     serializer: str = "json"
     #: Backoff policy name (from the ``ferroq_backoff_policies`` hook).
     backoff: str = "full-jitter"
+    #: Keep a history record of each succeeded job (a job type's ``keep_history`` wins).
+    keep_history: bool = False
+    #: Seconds history records, attempt errors of deleted jobs and progress are kept.
+    history_retention: float = attrs.field(default=7 * 86400.0, validator=_positive)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> QueueConfig:
         """Read ``QUEUE_CONNECTION``, ``FERROQ_DATABASE_URL``, ``QUEUE_DEFAULT``,
         ``QUEUE_MAX_CONCURRENT``, ``QUEUE_VISIBILITY_TIMEOUT_SECS``,
-        ``FERROQ_MAX_PAYLOAD_BYTES``, ``FERROQ_SERIALIZER`` and ``FERROQ_BACKOFF``."""
+        ``FERROQ_MAX_PAYLOAD_BYTES``, ``FERROQ_SERIALIZER``, ``FERROQ_BACKOFF``,
+        ``FERROQ_KEEP_HISTORY`` and ``FERROQ_HISTORY_RETENTION_SECS``."""
         env = os.environ if env is None else env
         return cls(
             connection=(env.get("QUEUE_CONNECTION") or "sync").strip().lower(),
@@ -133,6 +147,8 @@ class QueueConfig:
             max_payload_bytes=_env_number(env, "FERROQ_MAX_PAYLOAD_BYTES", int, 1024 * 1024),
             serializer=env.get("FERROQ_SERIALIZER") or "json",
             backoff=env.get("FERROQ_BACKOFF") or "full-jitter",
+            keep_history=_env_flag(env, "FERROQ_KEEP_HISTORY"),
+            history_retention=_env_number(env, "FERROQ_HISTORY_RETENTION_SECS", float, 7 * 86400.0),
         )
 
 

@@ -19,7 +19,7 @@ from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_nam
 from ferroq_core.clock import seconds
 from ferroq_core.context import inline_context, running_job
 from ferroq_core.dispatch_requests import RequestBuilder, build_request
-from ferroq_core.errors import InvalidDispatch
+from ferroq_core.errors import InvalidDispatch, JobReleased
 from ferroq_core.execution import call_failed, call_handle, decode_row, job_scope
 from ferroq_core.jobmodel import JobId
 from ferroq_core.queue import Queue
@@ -277,13 +277,16 @@ def _rewritten(pm: pluggy.PluginManager, requests: list[EnqueueRequest]) -> list
 def run_inline(pending: PendingDispatch, runtime: Runtime) -> JobId:
     """Sync mode: encode and decode (as the worker would), enter scopes, run ``handle``.
 
-    On error the job's ``failed(error)`` runs once and the error is raised to the caller.
+    On error the job's ``failed(error)`` runs once and the error is raised to the caller
+    (``ctx.release()``'s :class:`~ferroq_core.errors.JobReleased` is raised without it).
     """
     request = build_request(pending, runtime)
     job = decode_row(runtime, request.job_type, request.payload)
     try:
         with running_job(inline_context(request)), job_scope(runtime, job, None, request.tenant_id):
             call_handle(job)
+    except JobReleased:
+        raise  # ctx.release(): not a failure, and sync mode has no later run
     except BaseException as exc:
         call_failed(runtime, job, exc, None, request.tenant_id)
         raise

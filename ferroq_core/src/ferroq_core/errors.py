@@ -19,7 +19,9 @@ __all__ = [
     "JobCancelled",
     "JobDecodeError",
     "JobFailed",
+    "JobGivenUp",
     "JobNotFound",
+    "JobReleased",
     "JobTimeout",
     "LeaseExpired",
     "NotInitialized",
@@ -175,3 +177,18 @@ class LeaseExpired(FerroqError):
 
 class TenantNotFound(FerroqError):
     """The job's tenant could not be resolved: check that the tenant still exists."""
+
+
+class JobReleased(FerroqError):
+    """The handler released its job with `ctx.release()`: it runs again later, and this
+    attempt counts neither as a failure nor as an attempt."""
+
+    def __init__(self, delay: float = 0.0, message: str | None = None) -> None:
+        super().__init__(message or f"released by its handler, to run again in {delay:g}s")
+        #: Seconds until the job may run again.
+        self.delay = delay
+
+
+class JobGivenUp(FerroqError):
+    """The handler gave its job up with `ctx.fail()`: it is parked as failed at once,
+    without the retries it had left; fix the cause and `ferroq retry` it."""

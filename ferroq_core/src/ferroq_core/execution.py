@@ -12,6 +12,7 @@ import traceback
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ferroq_core.context import current_job
 from ferroq_core.errors import JobDecodeError
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ __all__ = [
     "describe_error",
     "in_own_context",
     "job_scope",
+    "start_handle",
+    "takes_context",
     "tenant_scope",
 ]
 
@@ -162,11 +165,49 @@ def _call_failed(
         log.exception("failed() of %s raised", name)
 
 
+#: Per job class: whether its ``handle`` takes the context (``handle(self, ctx)``).
+_TAKES_CONTEXT: dict[type, bool] = {}
+
+
+def _takes_context(cls: type) -> bool:
+    try:
+        params = inspect.signature(cls.handle).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
+
+
+def takes_context(cls: type) -> bool:
+    """Whether ``cls.handle`` is declared ``handle(self, ctx)`` (looked up once per class)."""
+    takes = _TAKES_CONTEXT.get(cls)
+    if takes is None:
+        takes = _TAKES_CONTEXT[cls] = _takes_context(cls)
+    return takes
+
+
+def start_handle(job: Job) -> Any:
+    """``job.handle()`` or ``job.handle(ctx)``: its return value (an awaitable for an
+    ``async def`` handler)."""
+    # Inline lookup rather than takes_context(): this runs for every job.
+    takes = _TAKES_CONTEXT.get(type(job))
+    if takes is None:
+        takes = takes_context(type(job))
+    return job.handle(current_job()) if takes else job.handle()
+
+
 def call_handle(job: Job) -> Any:
-    """Call ``job.handle()`` and return what it returned; an ``async def`` handler runs to
-    completion on a fresh event loop (on a helper thread when this thread already runs a
-    loop), and its coroutine's value is returned."""
-    result: Any = job.handle()
+    """Call ``job.handle()`` (or ``job.handle(ctx)``) and return what it returned; an
+    ``async def`` handler runs to completion on a fresh event loop (on a helper thread when
+    this thread already runs a loop), and its coroutine's value is returned."""
+    takes = _TAKES_CONTEXT.get(type(job))
+    if takes is None:
+        takes = takes_context(type(job))
+    result: Any = job.handle(current_job()) if takes else job.handle()
     if result is None or not inspect.isawaitable(result):
         return result
     try:

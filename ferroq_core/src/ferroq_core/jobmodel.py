@@ -16,7 +16,7 @@ from ferroq_core.errors import InvalidDispatch, NotInitialized
 from ferroq_core.unique import Unique, check_unique_fields
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from typing_extensions import Self
 
@@ -157,8 +157,20 @@ class JobBase:
         fields = attrs.fields(cls)  # type: ignore[arg-type]  # called on attrs classes only
         check_unique_fields(job_type_name(cls), unique, (f.name for f in fields))
 
-    def handle(self) -> Awaitable[Any] | Any:
-        raise NotImplementedError(f"{type(self).__qualname__} must define handle()")
+    #: Keep a history record when a job of this type succeeds: True or False, or None to
+    #: follow the queue's ``keep_history`` (``FERROQ_KEEP_HISTORY``, off by default).
+    keep_history: ClassVar[bool | None] = None
+
+    if TYPE_CHECKING:
+        # ``handle(self)`` or ``handle(self, ctx)`` (the job's CurrentJob), plain or async:
+        # typed loosely so that either signature is a valid override.
+        handle: Callable[..., Awaitable[Any] | Any]
+    else:
+
+        def handle(self):
+            """The job's work: ``handle(self)``, or ``handle(self, ctx)`` to receive its
+            :class:`~ferroq_core.context.CurrentJob`; plain or ``async def``."""
+            raise NotImplementedError(f"{type(self).__qualname__} must define handle()")
 
     def retry_delay(self, attempt: int) -> float | None:
         """Seconds to wait before the next attempt after failed attempt ``attempt`` (1-based).

@@ -25,6 +25,7 @@ from ferroq_core.tables.base import (
     table_differences,
 )
 from ferroq_core.tables.controls import CreateControlsTables
+from ferroq_core.tables.history import CreateHistoryTables
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
 from ferroq_core.tables.results import CreateResultsTable
 from ferroq_core.tables.schedules import CreateSchedulesTable
@@ -60,6 +61,7 @@ MIGRATIONS: Sequence[Migration] = (
     CreateSchedulesTable(),
     AddUniqueKeys(),
     CreateControlsTables(),
+    CreateHistoryTables(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

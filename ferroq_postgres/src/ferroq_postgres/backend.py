@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
+from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, controls, leases, results, schedules, unique
+from ferroq_postgres import admin, controls, history, leases, results, schedules, unique
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -35,13 +36,14 @@ from ferroq_postgres.vacuum import Vacuumer
 from ferroq_postgres.wait import Notifications, due_in
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence, Set
+    from collections.abc import Collection, Mapping, Sequence, Set
     from datetime import datetime
 
     import psycopg
     from sqlalchemy.engine import Engine
 
     from ferroq_core.control_records import CancelResult, Pause, PauseScope
+    from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -380,6 +382,50 @@ class PostgresBackend:
 
     def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
         return controls.sweep_cancelled(self._worker_connections, holders)
+
+    # -- HistoryStore --------------------------------------------------------------------------
+    def complete_with_history(self, completions: Collection[Completion]) -> set[int]:
+        if not completions:
+            return set()
+        done = history.complete_with_history(self._worker_connections, completions)
+        self._vacuum.note(len(done))
+        return done
+
+    def write_progress(self, updates: Mapping[int, Progress]) -> None:
+        if updates:
+            history.write_progress(self._worker_connections, updates)
+
+    def get_progress(self, ids: Collection[int]) -> dict[int, Progress]:
+        if not ids:
+            return {}
+        return history.get_progress(self._connections, ids)
+
+    def get_history(self, job_id: int) -> HistoryRecord | None:
+        return history.get_history(self._connections, job_id)
+
+    def list_history(
+        self,
+        *,
+        queue: str | None = None,
+        job_type: str | None = None,
+        tenant_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[HistoryRecord]:
+        return history.list_history(
+            self._connections,
+            queue=queue,
+            job_type=job_type,
+            tenant_id=tenant_id,
+            limit=limit,
+            offset=offset,
+        )
+
+    def attempt_errors(self, job_id: int) -> list[AttemptError]:
+        return history.attempt_errors(self._connections, job_id)
+
+    def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
+        return history.prune(self._worker_connections, older_than, limit)
 
     # -- TestingStore --------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

@@ -782,3 +782,93 @@ SELECT 1 FROM ferroq_schedules WHERE name = %(name)s
 -- name: schedule_delete
 -- Delete a schedule. Params: name.
 DELETE FROM ferroq_schedules WHERE name = %(name)s RETURNING name
+-- =============================================================================================
+-- History, attempt errors, progress (ferroq_core.storage.history; the attempt errors are
+-- written by the trigger of ferroq_core.tables.history)
+-- =============================================================================================
+
+-- name: complete_with_history
+-- complete, and a history record of each job deleted, in one statement. Params: complete's,
+-- lease_durations (seconds the handler ran, parallel to the lease arrays). Returns the ids
+-- deleted.
+WITH done AS (
+    DELETE FROM ferroq_jobs
+    USING unnest(%(lease_ids)b::bigint[], %(lease_owners)b::text[],
+                 %(lease_attempts)b::integer[], %(lease_durations)b::float8[])
+          AS lease(id, claimed_by, attempts, duration)
+    WHERE ferroq_jobs.status = %(claimed)s AND ferroq_jobs.id = lease.id
+      AND ferroq_jobs.claimed_by = lease.claimed_by AND ferroq_jobs.attempts = lease.attempts
+    RETURNING ferroq_jobs.id, ferroq_jobs.queue, ferroq_jobs.job_type, ferroq_jobs.tenant_id,
+              ferroq_jobs.priority, ferroq_jobs.attempts, ferroq_jobs.max_attempts,
+              ferroq_jobs.created_at, ferroq_jobs.claimed_at, ferroq_jobs.claimed_by,
+              lease.duration
+), recorded AS (
+    INSERT INTO ferroq_job_history (job_id, queue, job_type, tenant_id, priority, attempts,
+                                    max_attempts, created_at, claimed_at, finished_at,
+                                    duration, worker)
+    SELECT id, queue, job_type, tenant_id, priority, attempts, max_attempts, created_at,
+           claimed_at, statement_timestamp(), duration, claimed_by
+    FROM done
+    ON CONFLICT (job_id) DO NOTHING
+)
+SELECT id FROM done
+
+-- name: write_progress
+-- Jobs' latest progress. Params: job_ids, fractions, messages (parallel arrays).
+INSERT INTO ferroq_job_progress (job_id, fraction, message, updated_at)
+SELECT job_id, fraction, message, statement_timestamp()
+FROM unnest(%(job_ids)s::bigint[], %(fractions)s::float8[], %(messages)s::text[])
+     AS p(job_id, fraction, message)
+ON CONFLICT (job_id) DO UPDATE
+SET fraction = excluded.fraction, message = excluded.message, updated_at = excluded.updated_at
+
+-- name: get_progress
+-- The progress of the jobs in ids.
+SELECT job_id, fraction, message, updated_at FROM ferroq_job_progress
+WHERE job_id = ANY(%(ids)s::bigint[])
+
+-- name: get_history
+-- One history record by job id.
+SELECT job_id, queue, job_type, tenant_id, priority, attempts, max_attempts, created_at,
+       claimed_at, finished_at, duration, worker
+FROM ferroq_job_history WHERE job_id = %(job_id)s
+
+-- name: list_history
+-- History records newest first; queue, job_type, tenant_id may be NULL (no filter).
+SELECT job_id, queue, job_type, tenant_id, priority, attempts, max_attempts, created_at,
+       claimed_at, finished_at, duration, worker
+FROM ferroq_job_history
+WHERE (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+  AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+ORDER BY finished_at DESC, job_id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: attempt_errors
+-- The failed attempts of one job, oldest first.
+SELECT job_id, attempt, error, worker, failed_at FROM ferroq_job_errors
+WHERE job_id = %(job_id)s ORDER BY id
+
+-- name: prune_history
+-- Up to limit history records finished more than older_than seconds ago.
+DELETE FROM ferroq_job_history
+WHERE job_id IN (SELECT job_id FROM ferroq_job_history
+                 WHERE finished_at < statement_timestamp() - make_interval(secs => %(older_than)s)
+                 ORDER BY finished_at LIMIT %(limit)s)
+
+-- name: prune_errors
+-- Up to limit attempt errors older than older_than seconds whose job no longer exists.
+DELETE FROM ferroq_job_errors
+WHERE id IN (SELECT e.id FROM ferroq_job_errors AS e
+             WHERE e.failed_at < statement_timestamp() - make_interval(secs => %(older_than)s)
+               AND NOT EXISTS (SELECT 1 FROM ferroq_jobs AS j WHERE j.id = e.job_id)
+             ORDER BY e.failed_at LIMIT %(limit)s)
+
+-- name: prune_progress
+-- Up to limit progress rows older than older_than seconds whose job is not running.
+DELETE FROM ferroq_job_progress
+WHERE job_id IN (SELECT p.job_id FROM ferroq_job_progress AS p
+                 WHERE p.updated_at < statement_timestamp() - make_interval(secs => %(older_than)s)
+                   AND NOT EXISTS (SELECT 1 FROM ferroq_jobs AS j
+                                   WHERE j.id = p.job_id AND j.status = 'claimed')
+                 ORDER BY p.updated_at LIMIT %(limit)s)

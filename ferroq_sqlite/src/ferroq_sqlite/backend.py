@@ -19,6 +19,7 @@ from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
 from ferroq_core.storage.controls import Beat
+from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import (
     check_version,
@@ -27,7 +28,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, controls, leases, results, schedules, unique
+from ferroq_sqlite import admin, controls, history, leases, results, schedules, unique
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -39,12 +40,13 @@ from ferroq_sqlite.watch import ChangeWatcher, IdleWait, PollInterval, due_in
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Engine
 
     from ferroq_core.control_records import CancelResult, Pause, PauseScope
+    from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -321,6 +323,44 @@ class SqliteBackend:
 
     def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
         return self._tx.write(lambda db: controls.sweep_cancelled(db, holders))
+
+    # -- HistoryStore ------------------------------------------------------------------------
+    def complete_with_history(self, completions: Collection[Completion]) -> set[int]:
+        if not completions:
+            return set()
+        return self._tx.write(lambda db: history.complete_with_history(db, completions), batch=True)
+
+    def write_progress(self, updates: Mapping[int, Progress]) -> None:
+        if updates:
+            self._tx.write(lambda db: history.write_progress(db, updates))
+
+    def get_progress(self, ids: Collection[int]) -> dict[int, Progress]:
+        if not ids:
+            return {}
+        return self._tx.read(lambda db: history.get_progress(db, ids))
+
+    def get_history(self, job_id: int) -> HistoryRecord | None:
+        return self._tx.read(lambda db: history.get_history(db, job_id))
+
+    def list_history(
+        self,
+        *,
+        queue: str | None = None,
+        job_type: str | None = None,
+        tenant_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[HistoryRecord]:
+        filters = {"queue": queue, "job_type": job_type, "tenant_id": tenant_id}
+        return self._tx.read(
+            lambda db: history.list_history(db, **filters, limit=limit, offset=offset)
+        )
+
+    def attempt_errors(self, job_id: int) -> list[AttemptError]:
+        return self._tx.read(lambda db: history.attempt_errors(db, job_id))
+
+    def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
+        return self._tx.write(lambda db: history.prune(db, older_than, limit))
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

@@ -697,3 +697,81 @@ DELETE FROM ferroq_cancellations
 WHERE NOT EXISTS (SELECT 1 FROM ferroq_jobs
                   WHERE ferroq_jobs.id = ferroq_cancellations.job_id
                     AND ferroq_jobs.status = 'claimed')
+-- =============================================================================================
+-- History, attempt errors, progress (ferroq_core.storage.history; the attempt errors are
+-- written by the trigger of ferroq_core.tables.history)
+-- =============================================================================================
+
+-- name: history_record
+-- Before complete, in its transaction: a history record of each job whose lease matches, at
+-- :now, for the leases of one owner at one attempts count. :done is a JSON array of
+-- [id, duration] pairs. A record already there (never, ids are not reused) is kept. CROSS JOIN
+-- keeps json_each the outer loop (each job found by primary key): otherwise the planner may
+-- walk every claim of the owner through ferroq_jobs_claimed_by for each pair.
+INSERT INTO ferroq_job_history (job_id, queue, job_type, tenant_id, priority, attempts,
+                                max_attempts, created_at, claimed_at, finished_at, duration,
+                                worker)
+SELECT j.id, j.queue, j.job_type, j.tenant_id, j.priority, j.attempts, j.max_attempts,
+       j.created_at, j.claimed_at, :now, json_extract(d.value, '$[1]'), j.claimed_by
+FROM json_each(:done) AS d
+CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(d.value, '$[0]')
+WHERE j.status = 'claimed' AND j.claimed_by = :owner AND j.attempts = :attempts
+ON CONFLICT (job_id) DO NOTHING
+
+-- name: write_progress
+-- A job's latest progress. Params: job_id, fraction, message, now.
+INSERT INTO ferroq_job_progress (job_id, fraction, message, updated_at)
+VALUES (:job_id, :fraction, :message, :now)
+ON CONFLICT (job_id) DO UPDATE
+SET fraction = excluded.fraction, message = excluded.message, updated_at = excluded.updated_at
+
+-- name: get_progress
+-- The progress of the jobs in the JSON array :ids.
+SELECT job_id, fraction, message, updated_at FROM ferroq_job_progress
+WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- name: get_history
+-- One history record by job id.
+SELECT job_id, queue, job_type, tenant_id, priority, attempts, max_attempts, created_at,
+       claimed_at, finished_at, duration, worker
+FROM ferroq_job_history WHERE job_id = :job_id
+
+-- name: list_history
+-- History records newest first; :queue, :job_type, :tenant_id may be NULL (no filter).
+SELECT job_id, queue, job_type, tenant_id, priority, attempts, max_attempts, created_at,
+       claimed_at, finished_at, duration, worker
+FROM ferroq_job_history
+WHERE (:queue IS NULL OR queue = :queue)
+  AND (:job_type IS NULL OR job_type = :job_type)
+  AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+ORDER BY finished_at DESC, job_id DESC
+LIMIT :limit OFFSET :offset
+
+-- name: attempt_errors
+-- The failed attempts of job :job_id, oldest first.
+SELECT job_id, attempt, error, worker, failed_at FROM ferroq_job_errors
+WHERE job_id = :job_id ORDER BY id
+
+-- name: prune_history
+-- Up to :limit history records finished before :cutoff.
+DELETE FROM ferroq_job_history
+WHERE job_id IN (SELECT job_id FROM ferroq_job_history WHERE finished_at < :cutoff
+                 ORDER BY finished_at LIMIT :limit)
+
+-- name: prune_errors
+-- Up to :limit attempt errors written before :cutoff whose job no longer exists (a failed
+-- job keeps its errors as long as it is kept).
+DELETE FROM ferroq_job_errors
+WHERE id IN (SELECT e.id FROM ferroq_job_errors AS e
+             WHERE e.failed_at < :cutoff
+               AND NOT EXISTS (SELECT 1 FROM ferroq_jobs AS j WHERE j.id = e.job_id)
+             ORDER BY e.failed_at LIMIT :limit)
+
+-- name: prune_progress
+-- Up to :limit progress rows written before :cutoff whose job is not running.
+DELETE FROM ferroq_job_progress
+WHERE job_id IN (SELECT p.job_id FROM ferroq_job_progress AS p
+                 WHERE p.updated_at < :cutoff
+                   AND NOT EXISTS (SELECT 1 FROM ferroq_jobs AS j
+                                   WHERE j.id = p.job_id AND j.status = 'claimed')
+                 ORDER BY p.updated_at LIMIT :limit)

@@ -8,6 +8,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.history import (
+    SUCCEEDED,
+    echo_attempt_errors,
+    echo_history_listing,
+    echo_history_record,
+    errors_to_list,
+    fmt_progress,
+    progress_to_dict,
+)
 from ferroq_core.cli.output import (
     DB_EPILOG,
     echo_json,
@@ -20,10 +29,10 @@ from ferroq_core.cli.output import (
     paging_options,
     ready_backend,
     render_table,
-    require_jobs,
     shown,
 )
 from ferroq_core.cli.results import show_stored_result
+from ferroq_core.errors import JobNotFound
 from ferroq_core.records import JobState
 
 if TYPE_CHECKING:
@@ -52,9 +61,12 @@ def echo_listing(
     what: str,
     headers: Sequence[str],
     row: Callable[[JobRow, datetime], list[object]],
+    with_progress: bool = False,
 ) -> None:
     """Fetch one page of jobs and print it as JSON or as a table of ``row(job, now)``, with a
-    footer (on stderr, so pipes see only rows) naming the next page's --offset."""
+    footer (on stderr, so pipes see only rows) naming the next page's --offset. Running
+    jobs' progress is read in one more query (in the JSON, and a last column
+    ``with_progress``)."""
     backend = ready_backend(obj)
     rows = backend.list_jobs(
         state=state,
@@ -65,13 +77,22 @@ def echo_listing(
         offset=offset,
     )
     now = backend.now()
+    progress = backend.get_progress([r.id for r in rows if r.status == "claimed"])
     if as_json:
-        echo_json({"jobs": [job_to_dict(r, now) for r in rows], "limit": limit, "offset": offset})
+        jobs = [
+            dict(job_to_dict(r, now), progress=progress_to_dict(progress.get(r.id))) for r in rows
+        ]
+        echo_json({"jobs": jobs, "limit": limit, "offset": offset})
         return
     if not rows:
         click.echo(f"no {what}" if offset == 0 else f"no more {what} (past --offset {offset})")
         return
-    render_table(headers, [row(r, now) for r in rows])
+    if with_progress:
+        headers = [*headers, "PROGRESS"]
+        cells = [[*row(r, now), fmt_progress(progress.get(r.id))] for r in rows]
+    else:
+        cells = [row(r, now) for r in rows]
+    render_table(headers, cells)
     if len(rows) == limit:
         click.echo(
             f"({what} {offset + 1}-{offset + len(rows)}; next page: --offset {offset + limit})",
@@ -83,8 +104,9 @@ def echo_listing(
 @click.option(
     "--state",
     "-s",
-    type=click.Choice([s.value for s in JobState]),
-    help="Only jobs in this state (delayed: pending, not yet eligible).",
+    type=click.Choice([*(s.value for s in JobState), SUCCEEDED]),
+    help="Only jobs in this state (delayed: pending, not yet eligible; succeeded: from the "
+    "history, newest first).",
 )
 @filter_options
 @paging_options
@@ -108,7 +130,19 @@ def jobs(
       ferroq jobs --state pending --queue emails
       ferroq jobs --type app.jobs:SendEmail --tenant 42 --json
       ferroq jobs --limit 100 --offset 100      second page of 100
+      ferroq jobs --state succeeded             the history (types with keep_history)
     """
+    if state == SUCCEEDED:
+        echo_history_listing(
+            ready_backend(obj),
+            queue=queue,
+            job_type=job_type,
+            tenant=tenant,
+            limit=limit,
+            offset=offset,
+            as_json=as_json,
+        )
+        return
     echo_listing(
         obj,
         state=None if state is None else JobState(state),
@@ -120,6 +154,7 @@ def jobs(
         as_json=as_json,
         what="jobs",
         headers=["ID", "STATE", "QUEUE", "TYPE", "ATTEMPTS", "PRIO", "TENANT", "AGE", "RUNS"],
+        with_progress=True,
         row=lambda r, now: [
             r.id,
             r.state_at(now).value,
@@ -158,8 +193,9 @@ def _pretty_payload(payload: str) -> str:
 @json_option
 @pass_context
 def show(obj: CliContext, job_id: int, as_json: bool) -> None:
-    """Show one job in full: every field, the payload pretty-printed and the last error with
-    its traceback.
+    """Show one job in full: every field, its progress while it runs, the payload
+    pretty-printed, every failed attempt and the last error with its traceback. A succeeded
+    job is shown from the history (job types with keep_history).
 
     \b
     Examples:
@@ -167,14 +203,29 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
       ferroq show 42 --json | jq -r .payload
     """
     backend = ready_backend(obj)
-    # A succeeded job has no row: its stored result, when it has one (cli/results.py).
-    if backend.get_job(job_id) is None and show_stored_result(backend, job_id, as_json=as_json):
-        return
-    (row,) = require_jobs(backend, [job_id])
+    row = backend.get_job(job_id)
     now = backend.now()
+    if row is None:
+        record = backend.get_history(job_id)
+        if record is not None:
+            echo_history_record(record, backend.attempt_errors(job_id), now, as_json=as_json)
+            return
+        # A succeeded job has no row: its stored result, when it has one (cli/results.py).
+        if show_stored_result(backend, job_id, as_json=as_json):
+            return
+        raise JobNotFound(
+            f"no job with id {job_id}: list jobs with `ferroq jobs` (a succeeded job is "
+            "deleted, and kept in the history only when its type has keep_history)"
+        )
+    errors = backend.attempt_errors(job_id)
     keys = backend.unique_keys(row.id)
+    progress = backend.get_progress([job_id]).get(job_id)
     if as_json:
-        echo_json({**job_to_dict(row, now), "unique_keys": [_key_dict(k) for k in keys]})
+        data = job_to_dict(row, now)
+        data["unique_keys"] = [_key_dict(k) for k in keys]
+        data["progress"] = progress_to_dict(progress)
+        data["attempt_errors"] = errors_to_list(errors)
+        echo_json(data)
         return
     claimed = fmt_time(row.claimed_at)
     if row.claimed_by:
@@ -195,11 +246,15 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
         ("heartbeat", _when(row.heartbeat_at, now)),
         ("failed", _when(row.failed_at, now)),
     ]
+    if progress is not None:
+        updated = _when(progress.updated_at, now)
+        fields.append(("progress", f"{fmt_progress(progress)} (at {updated})"))
     width = max(len(k) for k, _ in fields) + 1
     for key, value in fields:
         click.echo(f"{key + ':':<{width}} {shown(value)}")
     click.echo("payload:")
     click.echo(_indent(shown(_pretty_payload(row.payload), lines=True)))
+    echo_attempt_errors(errors)
     if row.error:
         click.echo("error:")
         click.echo(_indent(shown(row.error.rstrip(), lines=True)))

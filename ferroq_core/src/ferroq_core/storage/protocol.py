@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ferroq_core.storage.controls import ControlStore
+from ferroq_core.storage.history import HistoryStore
 from ferroq_core.storage.results import ResultStore
 from ferroq_core.storage.schedules import ScheduleStore
 from ferroq_core.storage.unique import UniqueKeys
@@ -44,6 +45,7 @@ __all__ = [
     "Admin",
     "Backend",
     "Dispatcher",
+    "HistoryStore",
     "ScheduleStore",
     "SchemaStore",
     "TestingStore",
@@ -207,12 +209,14 @@ class Backend(
     ScheduleStore,
     UniqueKeys,
     ControlStore,
+    HistoryStore,
     Protocol,
 ):
     """A storage backend: every role (results: :mod:`ferroq_core.storage.results`, schedules:
     :mod:`ferroq_core.storage.schedules`, unique keys: :mod:`ferroq_core.storage.unique`,
-    pauses and cancels: :mod:`ferroq_core.storage.controls`). Implementations must be safe to
-    share between threads."""
+    pauses and cancels: :mod:`ferroq_core.storage.controls`, history:
+    :mod:`ferroq_core.storage.history`). Implementations must be safe to share between
+    threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
     name: str

@@ -49,6 +49,7 @@ from ferroq_core.storage.protocol import Admin, Backend, Dispatcher, SchemaStore
 from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_controls import ControlContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
+from ferroq_core.testing._contract_history import HistoryContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
 from ferroq_core.testing._contract_results import ResultContract
@@ -77,6 +78,7 @@ class BackendContract(
     ScheduleContract,
     UniqueContract,
     ControlContract,
+    HistoryContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 

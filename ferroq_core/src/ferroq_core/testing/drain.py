@@ -24,10 +24,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import timedelta
 
+    from ferroq_core.history_records import Progress
     from ferroq_core.records import JobRow
     from ferroq_core.storage.protocol import Backend
 
-__all__ = ["DrainResult", "drain"]
+__all__ = ["DrainChannel", "DrainResult", "drain"]
 
 
 @attrs.frozen
@@ -42,6 +43,9 @@ class DrainResult:
     failed: int = 0
     #: Attempts whose outcome could not be written back because the lease was lost.
     stale: int = 0
+    #: Attempts whose handler released the job (``ctx.release()``; not counted as attempts
+    #: by the job).
+    released: int = 0
     #: ``(row, error)`` of every attempt that raised, in order.
     errors: tuple[tuple[JobRow, BaseException], ...] = attrs.field(
         default=(), repr=lambda errors: f"<{len(errors)} errors>"
@@ -50,7 +54,7 @@ class DrainResult:
     @property
     def attempts(self) -> int:
         """Every attempt run."""
-        return self.succeeded + self.retried + self.failed + self.stale
+        return self.succeeded + self.retried + self.failed + self.stale + self.released
 
 
 def _resolve(runtime: Runtime | None, backend: Backend | None) -> Runtime:
@@ -112,7 +116,8 @@ def drain(
     advancing, within = _horizon(advance_time)
     store = rt.backend
     worker_id = new_worker_id()
-    counts = {"succeeded": 0, "retrying": 0, "failed": 0, "stale": 0}
+    counts = {"succeeded": 0, "retrying": 0, "failed": 0, "stale": 0, "released": 0}
+    channel = DrainChannel(store, worker_id)
     errors: list[tuple[JobRow, BaseException]] = []
     while True:
         current = names if names is not None else [q.queue for q in store.get_stats().queues]
@@ -131,10 +136,10 @@ def drain(
             )
         fire(rt.pm, "ferroq_jobs_claimed", rows=rows, worker_id=worker_id)
         fire(rt.pm, "ferroq_job_started", row=row, worker_id=worker_id)
-        outcome = execute(rt, row)
+        outcome = execute(rt, row, channel=channel)
         status = settle(rt, outcome)
         counts[status] = counts.get(status, 0) + 1
-        if outcome.error is not None:
+        if outcome.error is not None and status != "released":
             errors.append((row, outcome.error))
             if raise_errors:
                 raise outcome.error
@@ -143,8 +148,26 @@ def drain(
         retried=counts["retrying"],
         failed=counts["failed"],
         stale=counts["stale"],
+        released=counts["released"],
         errors=tuple(errors),
     )
+
+
+class DrainChannel:
+    """The actions of a job ``drain()`` runs: a heartbeat extends its lease at once, and
+    progress is written at once (a test reads it right after the call)."""
+
+    def __init__(self, store: Backend, worker_id: str) -> None:
+        self._store = store
+        self._worker_id = worker_id
+
+    def heartbeat(self, job_id: int) -> bool:
+        rows = [r for r in [self._store.get_job(job_id)] if r is not None]
+        leases = [r.lease for r in rows if r.claimed_by == self._worker_id]
+        return bool(leases) and job_id in self._store.heartbeat(leases)
+
+    def progress(self, job_id: int, progress: Progress) -> None:
+        self._store.write_progress({job_id: progress})
 
 
 def _testing(store: Backend) -> TestingStore:

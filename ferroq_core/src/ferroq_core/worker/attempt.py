@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ferroq_core.backoff import full_jitter
-from ferroq_core.context import NEVER_STOPPED, StopSignal, attempt_context, enter_job
+from ferroq_core.context import DETACHED, NEVER_STOPPED, Attempt, StopSignal, enter_job
 from ferroq_core.controlling import settle_cancelled
-from ferroq_core.errors import JobCancelled, JobDecodeError, LeaseExpired
+from ferroq_core.errors import JobCancelled, JobDecodeError, JobGivenUp, JobReleased, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
     call_failed,
@@ -27,7 +27,9 @@ from ferroq_core.execution import (
     describe_error,
     in_own_context,
     job_scope,
+    start_handle,
 )
+from ferroq_core.history_records import Completion
 from ferroq_core.jobmodel import DEFAULT_RESULT_TTL, JobBase
 from ferroq_core.runtime import fire
 from ferroq_core.schedule_rules import tick_of
@@ -36,6 +38,7 @@ from ferroq_core.storage.results import ResultWrite
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from ferroq_core.context import JobChannel
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
@@ -57,8 +60,8 @@ log = logging.getLogger("ferroq.worker")
 
 #: Errors that no retry can fix: the job fails at once. An unknown job type is not one of
 #: them: during a rolling deploy the workers that know it may not have started yet, so it is
-#: retried with the default backoff.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError,)
+#: retried with the default backoff. ``ctx.fail()`` gives a job up the same way.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, JobGivenUp)
 
 
 @attrs.frozen
@@ -90,17 +93,40 @@ def execute(
     *,
     call: Callable[[Job], Any] = call_handle,
     timeout: float | None = None,
+    channel: JobChannel = DETACHED,
     stop: StopSignal = NEVER_STOPPED,
 ) -> Outcome:
     """Decode ``row``, enter its scopes and run the handler through ``call``, in a context of
     its own (:func:`~ferroq_core.execution.in_own_context`) where
-    :func:`~ferroq_core.current_job` describes this attempt (under ``timeout`` seconds).
+    :func:`~ferroq_core.current_job` describes this attempt (under ``timeout`` seconds) and
+    its actions go to ``channel``.
 
     Any exception, ``SystemExit``, ``KeyboardInterrupt`` and ``MemoryError`` included, becomes
     the outcome's error: a job never takes its caller down. Once ``stop`` is set (a cancel
     request) the attempt ends as :class:`~ferroq_core.JobCancelled` however it ended.
     """
-    return in_own_context(_execute, runtime, row, call, timeout, stop)
+    return in_own_context(_execute, runtime, row, call, timeout, channel, stop)
+
+
+def _requested(attempt: Attempt, outcome: Outcome) -> Outcome:
+    """``outcome``, with the release or failure the handler asked for (``ctx.release()``,
+    ``ctx.fail()``) as its error even when the handler caught the exception."""
+    action = attempt.action
+    if action is None or outcome.error is action:
+        return outcome
+    return attrs.evolve(outcome, error=action, value=None, result=None)
+
+
+def _ended(attempt: Attempt, stop: StopSignal, outcome: Outcome) -> Outcome:
+    """How the attempt counts: cancelled once a cancel request reached it, else as it ended
+    with what the handler asked for (:func:`_requested`)."""
+    if stop.requested:
+        row = outcome.row
+        cancelled = JobCancelled(f"job {row.id} ({row.job_type}) was cancelled while running")
+        return attrs.evolve(outcome, error=cancelled, value=None, result=None)
+    if attempt.action is None:
+        return outcome
+    return _requested(attempt, outcome)
 
 
 def _execute(
@@ -108,15 +134,18 @@ def _execute(
     row: JobRow,
     call: Callable[[Job], Any],
     timeout: float | None,
+    channel: JobChannel,
     stop: StopSignal,
 ) -> Outcome:
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key), stop=stop))
+    tick = tick_of(row.idempotency_key)
+    attempt = Attempt(row, timeout=timeout, tick=tick, channel=channel, stop=stop)
+    enter_job(attempt)
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         if stop.requested:
-            raise _cancelled(row)
+            raise JobCancelled(f"job {row.id} ({row.job_type}) was cancelled before it started")
         scope = job_scope(runtime, job, row, row.tenant_id)
         if scope is NO_SCOPE:  # entering and leaving a nullcontext is two Python calls
             value = call(job)
@@ -126,16 +155,9 @@ def _execute(
         # Encoded here, on the job's thread: a value that does not encode fails the attempt.
         result = runtime.serializer.encode_result(value) if job.store_result else None
     except BaseException as exc:  # isolation: every failure of a job is that job's
-        return Outcome(
-            row, _cancelled(row) if stop.is_set() else exc, time.monotonic() - start, job
-        )
-    if stop.is_set():
-        return Outcome(row, _cancelled(row), time.monotonic() - start, job)
-    return Outcome(row, None, time.monotonic() - start, job, value, result)
-
-
-def _cancelled(row: JobRow) -> JobCancelled:
-    return JobCancelled(f"job {row.id} ({row.job_type}) was cancelled while running")
+        return _ended(attempt, stop, Outcome(row, exc, time.monotonic() - start, job))
+    outcome = Outcome(row, None, time.monotonic() - start, job, value, result)
+    return _ended(attempt, stop, outcome)
 
 
 async def execute_async(
@@ -143,6 +165,7 @@ async def execute_async(
     row: JobRow,
     *,
     timeout: float | None = None,
+    channel: JobChannel = DETACHED,
     stop: StopSignal = NEVER_STOPPED,
 ) -> Outcome:
     """:func:`execute` for ``async def handle()``, run as a task on the worker's event loop.
@@ -153,23 +176,24 @@ async def execute_async(
     """
     start = time.monotonic()
     job: Job | None = None
-    enter_job(attempt_context(row, timeout=timeout, tick=tick_of(row.idempotency_key), stop=stop))
+    tick = tick_of(row.idempotency_key)
+    attempt = Attempt(row, timeout=timeout, tick=tick, channel=channel, stop=stop)
+    enter_job(attempt)
     try:
         job = decode_row(runtime, row.job_type, row.payload)
         if stop.requested:
-            raise _cancelled(row)
+            raise JobCancelled(f"job {row.id} ({row.job_type}) was cancelled before it started")
         with job_scope(runtime, job, row, row.tenant_id):
-            value = job.handle()
+            value = start_handle(job)
             if inspect.isawaitable(value):
                 value = await value
         result = runtime.serializer.encode_result(value) if job.store_result else None
     except BaseException as exc:  # isolation, as in execute()
-        error = _cancelled(row) if stop.is_set() else exc
-        return Outcome(row=row, error=error, duration=time.monotonic() - start, job=job)
+        outcome = Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
+        return _ended(attempt, stop, outcome)
     duration = time.monotonic() - start
-    if stop.is_set():
-        return Outcome(row=row, error=_cancelled(row), duration=duration, job=job)
-    return Outcome(row=row, duration=duration, job=job, value=value, result=result)
+    outcome = Outcome(row=row, duration=duration, job=job, value=value, result=result)
+    return _ended(attempt, stop, outcome)
 
 
 def attempts_exhausted(row: JobRow) -> LeaseExpired:
@@ -204,8 +228,9 @@ def settle(
     complete: bool = True,
     defer: Callable[[Callable[[], None]], None] | None = None,
 ) -> str:
-    """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed`` or
-    ``stale`` (the lease no longer matched, nothing was written).
+    """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed``,
+    ``released`` (``ctx.release()``) or ``stale`` (the lease no longer matched, nothing was
+    written).
 
     With ``complete=False`` a success is not deleted here (the caller acknowledges successes
     in batches with ``backend.complete``) and ``succeeded`` is returned. ``defer`` runs the
@@ -224,6 +249,8 @@ def settle(
     error = outcome.error
     if isinstance(error, JobCancelled):  # never retried, cancelled() instead of failed()
         return settle_cancelled(runtime, row, outcome.job, defer=defer)
+    if isinstance(error, JobReleased):
+        return _release(runtime, outcome, error)
     text = describe_error(error)
     permanent = isinstance(error, PERMANENT_ERRORS)
     if not permanent and row.attempts < row.max_attempts:
@@ -263,10 +290,73 @@ def settle(
     return "failed"
 
 
+def _release(runtime: Runtime, outcome: Outcome, released: JobReleased) -> str:
+    """``ctx.release()``: back to pending after its delay, the attempt given back and the
+    row's last error kept (no failure happened). Returns ``released`` or ``stale``."""
+    row = outcome.row
+    if not runtime.backend.release(
+        row.lease, delay=released.delay, error=row.error, count_attempt=False
+    ):
+        log.warning("job %s: release rejected, lease lost (reaped and reclaimed)", row.id)
+        return "stale"
+    log.info("%s: released by its handler for %.1fs", describe_row(row), released.delay)
+    return "released"
+
+
+def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
+    """Acknowledge successes; return the ids whose lease matched. Three fenced paths, the
+    plain one unchanged for jobs that ask for nothing more:
+
+    - a result to store: ``complete_with_results``, which stores each result in the same
+      fenced write that deletes its job (a lost lease stores nothing);
+    - history kept (the job type's ``keep_history``, else the queue's):
+      ``complete_with_history``, the record written in the acknowledgement's transaction;
+    - the others: the plain batch ``complete``.
+
+    A job with both a result and history takes the results path (its result is what a caller
+    waits for); it leaves no history record (docs/context-and-history.md).
+    """
+    backend = runtime.backend
+    # Inline comprehensions, not a call per job: this runs for every success.
+    stored = [o for o in outcomes if o.result is not None]
+    # --- history: a branch taken only when a job keeps history -------------------------------
+    if runtime.config.keep_history:
+        kept = [
+            o
+            for o in outcomes
+            if o.result is None and (o.job is None or o.job.keep_history is not False)
+        ]
+    else:
+        kept = [
+            o for o in outcomes if o.result is None and o.job is not None and o.job.keep_history
+        ]
+    if not stored and not kept:
+        # --- the plain acknowledgement -------------------------------------------------------
+        return backend.complete([o.row.lease for o in outcomes])
+    chosen = {id(o) for o in stored} | {id(o) for o in kept}
+    plain = [o.row.lease for o in outcomes if id(o) not in chosen]
+    matched = backend.complete(plain) if plain else set()
+    if kept:
+        matched |= backend.complete_with_history(
+            [Completion(o.row.lease, o.duration) for o in kept]
+        )
+    if stored:
+        writes = [
+            ResultWrite(o.row.lease, o.result, _result_ttl(o.job))
+            for o in stored
+            if o.result is not None
+        ]
+        matched |= backend.complete_with_results(writes)
+    return matched
+
+
+def _result_ttl(job: Job | None) -> float:
+    return float(job.result_ttl) if job is not None else DEFAULT_RESULT_TTL
+
+
 def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
-    """Delete the rows of successful attempts in one batch (storing the results of those
-    whose type keeps them, :func:`acknowledge`) and fire ``ferroq_job_succeeded`` for each
-    whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
+    """Delete the rows of successful attempts in one batch and fire ``ferroq_job_succeeded``
+    for each whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
     if not outcomes:
         return []
     matched = acknowledge(runtime, outcomes)
@@ -294,27 +384,6 @@ def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]
         rows, durations = [o.row for o in batch], [o.duration for o in batch]
         fire(runtime.pm, "ferroq_jobs_succeeded", rows=rows, durations=durations)
     return results
-
-
-def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
-    """Acknowledge successes; return the ids whose lease matched. Jobs without a result to
-    store take the plain batch ``complete``; the others ``complete_with_results``, which stores
-    each result in the same fenced write that deletes its job (a lost lease stores nothing)."""
-    stored = [o for o in outcomes if o.result is not None]
-    if not stored:
-        return runtime.backend.complete([o.row.lease for o in outcomes])
-    plain = [o.row.lease for o in outcomes if o.result is None]
-    matched = runtime.backend.complete(plain) if plain else set()
-    writes = [
-        ResultWrite(o.row.lease, o.result, _result_ttl(o.job))
-        for o in stored
-        if o.result is not None
-    ]
-    return matched | runtime.backend.complete_with_results(writes)
-
-
-def _result_ttl(job: Job | None) -> float:
-    return float(job.result_ttl) if job is not None else DEFAULT_RESULT_TTL
 
 
 def settle_reaped(runtime: Runtime, row: JobRow) -> None:

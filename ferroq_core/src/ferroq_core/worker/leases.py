@@ -15,10 +15,12 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, final
 
+from ferroq_core.storage.history import PRUNE_BATCH, PRUNE_BATCHES
 from ferroq_core.storage.results import prune_expired
 from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
 from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.cancels import Sweeper
+from ferroq_core.worker.channel import WorkerChannel
 from ferroq_core.worker.identity import hostname, pid_alive
 from ferroq_core.worker.trouble import Trouble
 
@@ -108,6 +110,8 @@ class LeaseKeeper:
         log them.
     :param on_stop: called with the ids of held jobs a heartbeat found cancelled (every
         heartbeat until they end).
+    :param channel: what the running jobs ask of the heartbeat thread (``ctx.heartbeat()``,
+        ``ctx.progress()``); default a channel of its own.
     """
 
     def __init__(
@@ -117,9 +121,12 @@ class LeaseKeeper:
         leases: Callable[[], list[Lease]],
         on_lost: Callable[[set[int]], None] | None = None,
         on_stop: Callable[[frozenset[int]], None] | None = None,
+        channel: WorkerChannel | None = None,
     ) -> None:
         self._runtime = runtime
         self._on_stop = on_stop
+        #: The jobs' requests: a beat now, progress to store.
+        self.channel = channel or WorkerChannel()
         self._config = config
         self._leases = leases
         self._on_lost = on_lost or _log_lost
@@ -145,6 +152,7 @@ class LeaseKeeper:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        self.channel.wake.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -171,20 +179,30 @@ class LeaseKeeper:
 
     # -- heartbeat ---------------------------------------------------------------------------
     def beat(self) -> None:
-        """One heartbeat over every lease held now."""
+        """One heartbeat over every lease held now; the jobs waiting in ``ctx.heartbeat()``
+        are told how it went."""
+        served = self.channel.beat_starts()
+        lost: set[int] = set()
+        try:
+            lost = self._beat()
+        finally:
+            self.channel.beat_done(served, lost)
+
+    def _beat(self) -> set[int]:
+        """:meth:`beat`; returns the ids whose lease it found lost."""
         current = self._leases()
         # Forget lost leases whose jobs have ended; a lost one still running stays skipped.
         self._lost &= set(current)
         leases = [lease for lease in current if lease not in self._lost]
         if not leases:
             self.last_ok = time.monotonic()
-            return
+            return set()
         try:
             # The reply also names the held jobs with a cancel request (docs/pause-and-cancel).
             reply = self._runtime.backend.heartbeat_cancels(leases)
         except Exception as exc:
             self._beats.failed(exc)
-            return
+            return set()
         held = reply.held
         if reply.stop and self._on_stop is not None:
             self._on_stop(reply.stop)
@@ -199,11 +217,41 @@ class LeaseKeeper:
         if lost:
             self._lost.update(lease for lease in leases if lease.id in lost)
             self._on_lost(lost)
+        return lost
 
     def _heartbeat_loop(self) -> None:
         interval = self._config.effective_heartbeat_interval
-        while not self._stop.wait(self._next_wait(interval)):
-            self.beat()
+        channel = self.channel
+        next_beat = time.monotonic() + self._next_wait(interval)
+        while not self._stop.is_set():
+            wait = next_beat - time.monotonic()
+            # --- jobs' requests: a beat now (ctx.heartbeat), progress due (ctx.progress) ---
+            progress_in = channel.progress_due_in()
+            if progress_in is not None:
+                wait = min(wait, progress_in)
+            if wait > 0:
+                channel.wake.wait(wait)
+            channel.wake.clear()
+            if self._stop.is_set():
+                self._write_progress()  # the last reports of jobs that just ended
+                channel.beat_done(channel.beat_starts(), set())  # no job waits past the end
+                return
+            if channel.beat_wanted() or time.monotonic() >= next_beat:
+                self.beat()
+                next_beat = time.monotonic() + self._next_wait(interval)
+            if channel.progress_due_in() == 0.0:
+                self._write_progress()
+
+    def _write_progress(self) -> None:
+        """Store the running jobs' latest progress (one statement; a failure drops it: the
+        next report replaces it anyway)."""
+        updates = self.channel.take_progress()
+        if not updates:
+            return
+        try:
+            self._runtime.backend.write_progress(updates)
+        except Exception as exc:
+            log.debug("progress of %d job(s) not stored: %s", len(updates), exc)
 
     def _next_wait(self, interval: float) -> float:
         # While failing, retry sooner than the interval so the lease is saved if the database
@@ -256,6 +304,23 @@ class LeaseKeeper:
             log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
             settle_reaped(self._runtime, row)
         self._sweeper.sweep()
+        self.prune()
+
+    def prune(self) -> int:
+        """Delete history, attempt errors and progress past the retention window: a few small
+        batches per reaper pass (a backlog is worked off over passes). Returns how many."""
+        backend = self._runtime.backend
+        retention = self._runtime.config.history_retention
+        total = 0
+        try:
+            for _ in range(PRUNE_BATCHES):
+                deleted = backend.prune_history(retention)
+                total += deleted
+                if deleted < PRUNE_BATCH:
+                    break
+        except Exception as exc:
+            log.warning("pruning history failed (will retry next pass): %s", exc)
+        return total
 
     def _reaper_loop(self) -> None:
         interval = self._config.effective_reaper_interval

@@ -363,13 +363,23 @@ class WorkerLoop:
 
     def _run_sync(self, running: Running) -> None:
         if self._begin(running):
-            outcome = execute(self.runtime, running.row, timeout=running.timeout, stop=running.stop)
+            outcome = execute(
+                self.runtime,
+                running.row,
+                timeout=running.timeout,
+                channel=self._leases.channel,
+                stop=running.stop,
+            )
             self._inbox.post(running, outcome)
 
     async def _run_async(self, running: Running) -> None:
         if self._begin(running):
             outcome = await execute_async(
-                self.runtime, running.row, timeout=running.timeout, stop=running.stop
+                self.runtime,
+                running.row,
+                timeout=running.timeout,
+                channel=self._leases.channel,
+                stop=running.stop,
             )
             self._inbox.post(running, outcome)
 

@@ -138,7 +138,7 @@ class WriteBack:
             for i, outcome in enumerate(pending):
                 try:
                     result = settle(self._runtime, outcome, defer=self._defer)
-                    released |= result == "retrying"
+                    released |= result in ("retrying", "released")
                 except Exception as exc:
                     self._failures = pending[i:] + self._failures
                     self._failed(exc)
