@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from ferroq_core import QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.queue import Queue
+from ferroq_core.schema import metadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,6 +113,9 @@ def _fresh_runtime(url: str) -> Runtime:
         engine = runtime.backend.engine  # type: ignore[attr-defined]
         with engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+            for table in metadata.sorted_tables:  # the tables features added start empty too
+                if table.name not in ("ferroq_jobs", "ferroq_schema"):
+                    conn.execute(table.delete())
     return runtime
 
 

@@ -25,7 +25,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases
+from ferroq_sqlite import admin, leases, workers
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -261,6 +262,31 @@ class SqliteBackend:
 
     def worker_heartbeats(self) -> dict[str, datetime]:
         return self._tx.read(admin.worker_heartbeats)
+
+    # -- WorkerRegistry (ferroq_sqlite.workers) ---------------------------------------------
+    def register_worker(self, registration: WorkerRegistration) -> datetime:
+        return self._tx.write(lambda db: workers.register(db, registration))
+
+    def beat_worker(self, worker_id: str, leases_: Collection[Lease]) -> WorkerBeat:
+        return self._tx.write(lambda db: workers.beat(db, worker_id, leases_))
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        return self._tx.write(lambda db: workers.deregister(db, worker_id))
+
+    def list_workers(self) -> list[WorkerInfo]:
+        return self._tx.read(workers.live)
+
+    def registered_heartbeats(self) -> dict[str, datetime]:
+        return self._tx.read(workers.registered_beats)
+
+    def reap_workers(self) -> list[WorkerInfo]:
+        return self._tx.write(workers.reap)
+
+    def request_restart(self) -> datetime:
+        return self._tx.write(workers.send_signal)
+
+    def restart_requested_at(self) -> datetime | None:
+        return self._tx.read(workers.read_signal)
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

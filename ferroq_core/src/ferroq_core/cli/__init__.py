@@ -17,6 +17,7 @@ from ferroq_core.cli import (
     plugins,
     stats,
     worker,
+    workers,
 )
 from ferroq_core.cli.base import make_group
 from ferroq_core.plugins import make_plugin_manager
@@ -28,7 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["main", "make_cli"]
 
 #: Modules whose ``register(cli)`` adds core commands, in ``--help`` order.
-COMMAND_MODULES = (migrate, plugins, stats, jobs, failed, dispatch, health, worker, bench)
+COMMAND_MODULES = (
+    migrate,
+    plugins,
+    stats,
+    jobs,
+    failed,
+    dispatch,
+    health,
+    worker,
+    workers,
+    bench,
+)
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:

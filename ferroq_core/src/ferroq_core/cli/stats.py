@@ -15,6 +15,7 @@ from ferroq_core.cli.output import (
     ready_backend,
     render_table,
 )
+from ferroq_core.fleet import serving
 from ferroq_core.records import QueueStats
 
 if TYPE_CHECKING:
@@ -25,8 +26,10 @@ def register(cli: click.Group) -> None:
     cli.add_command(stats)
 
 
-def queue_to_dict(q: SingleQueueStats) -> dict[str, Any]:
-    return {
+def queue_to_dict(q: SingleQueueStats, served: set[str] | None = None) -> dict[str, Any]:
+    """A queue's counts; with ``served`` (the queues live workers serve) also whether one
+    serves it."""
+    found = {
         "queue": q.queue,
         "pending": q.pending,
         "delayed": q.delayed,
@@ -34,6 +37,9 @@ def queue_to_dict(q: SingleQueueStats) -> dict[str, Any]:
         "failed": q.failed,
         "oldest_pending_age": q.oldest_pending_age,
     }
+    if served is not None:
+        found["served"] = q.queue in served
+    return found
 
 
 def oldest_age(s: QueueStats) -> float | None:
@@ -41,9 +47,9 @@ def oldest_age(s: QueueStats) -> float | None:
     return max(ages) if ages else None
 
 
-def stats_to_dict(s: QueueStats) -> dict[str, Any]:
+def stats_to_dict(s: QueueStats, served: set[str] | None = None) -> dict[str, Any]:
     return {
-        "queues": [queue_to_dict(q) for q in s.queues],
+        "queues": [queue_to_dict(q, served) for q in s.queues],
         "totals": {
             "pending": s.pending,
             "delayed": s.delayed,
@@ -60,8 +66,9 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
 @json_option
 @pass_context
 def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
-    """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
-    long the oldest pending job has waited.
+    """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, how
+    long the oldest pending job has waited, and whether a live worker serves the queue
+    (NO WORKER: none in `ferroq workers` does).
 
     \b
     Examples:
@@ -69,19 +76,30 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
       ferroq stats --queue emails --json
       FERROQ_DATABASE_URL=postgresql://app@db/app ferroq stats
     """
-    result = ready_backend(obj).get_stats()
+    backend = ready_backend(obj)
+    result = backend.get_stats()
+    served = serving(backend.list_workers())
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     if as_json:
-        echo_json(stats_to_dict(result))
+        echo_json(stats_to_dict(result, served))
         return
     if not result.queues:
         click.echo("no jobs")
         return
     rows: list[list[object]] = [
-        [q.queue, q.pending, q.delayed, q.claimed, q.failed, fmt_age(q.oldest_pending_age)]
+        [
+            q.queue,
+            q.pending,
+            q.delayed,
+            q.claimed,
+            q.failed,
+            fmt_age(q.oldest_pending_age),
+            "yes" if q.queue in served else "NO WORKER",
+        ]
         for q in result.queues
     ]
     total = ["TOTAL", result.pending, result.delayed, result.claimed, result.failed]
-    rows.append([*total, fmt_age(oldest_age(result))])
-    render_table(["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING"], rows)
+    rows.append([*total, fmt_age(oldest_age(result)), ""])
+    headers = ["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING", "SERVED"]
+    render_table(headers, rows)

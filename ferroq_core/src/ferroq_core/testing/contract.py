@@ -26,9 +26,9 @@ a test module and providing a ``backend`` fixture that yields a migrated, empty 
 
 The checks cover every operation of :class:`~ferroq_core.storage.Backend`: dispatch and
 idempotency, the claim's order, limit and isolation, fenced finishing writes, leases and the
-reaper, requeues, introspection, operator actions, wake-ups, the schema and transactional
-enqueue. Time-dependent checks wait for a condition (bounded) instead of sleeping, so they hold
-on slow machines. Every test needs the database to itself.
+reaper, requeues, introspection, operator actions, wake-ups, the schema, transactional
+enqueue and the worker registry. Time-dependent checks wait for a condition (bounded)
+instead of sleeping, so they hold on slow machines. Every test needs the database to itself.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from ferroq_core.testing._contract_support import (
     wait_until,
     worker_id,
 )
+from ferroq_core.testing._contract_workers import WorkerRegistryContract
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -63,7 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["BackendContract", "claim_one", "enqueue_one", "request", "wait_until", "worker_id"]
 
 
-class BackendContract(DispatchContract, LeaseContract, OrphanContract, AdminContract):
+class BackendContract(
+    DispatchContract, LeaseContract, OrphanContract, AdminContract, WorkerRegistryContract
+):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
     # -- fixtures a subclass provides --------------------------------------------------------

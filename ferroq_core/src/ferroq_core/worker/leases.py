@@ -27,8 +27,15 @@ if TYPE_CHECKING:
     from ferroq_core.records import Lease, ReapResult
     from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
+    from ferroq_core.worker.presence import Presence
 
-__all__ = ["LeaseKeeper", "forget_worker", "reap_dead_workers", "reap_startup_claims"]
+__all__ = [
+    "LeaseKeeper",
+    "dead_here",
+    "forget_worker",
+    "reap_dead_workers",
+    "reap_startup_claims",
+]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -62,15 +69,17 @@ def reap_dead_workers(backend: Backend, *, quiet_for: float | None = None) -> Re
         cutoff = backend.now() - timedelta(seconds=quiet_for)
         beats = backend.worker_heartbeats()
         holders = [w for w in workers_on_host(beats, host) if beats[w] < cutoff]
-    own = f"{host}:{os.getpid()}:"
-    with _LIVE_LOCK:
-        live = set(_LIVE)
-    dead = [
-        holder
-        for holder in holders
-        if (holder not in live if holder.startswith(own) else _pid_gone(holder))
-    ]
+    dead = [holder for holder in holders if dead_here(holder)]
     return merge_reaped(backend.reap_worker(holder) for holder in dead)
+
+
+def dead_here(worker_id: str) -> bool:
+    """Whether ``worker_id``, a worker on this host, is dead: under our pid, when this
+    process does not run it; under another pid, when that process is gone."""
+    if worker_id.startswith(f"{hostname()}:{os.getpid()}:"):
+        with _LIVE_LOCK:
+            return worker_id not in _LIVE
+    return _pid_gone(worker_id)
 
 
 def _pid_gone(worker_id: str) -> bool:
@@ -93,6 +102,8 @@ class LeaseKeeper:
     :param leases: returns every lease the worker holds now (called on the heartbeat thread).
     :param on_lost: called with the ids of jobs whose lease a heartbeat found reaped; default
         log them.
+    :param presence: the worker's registry row, beaten with the leases (every tick, even
+        holding none) and cleaned of dead workers by the reaper passes; None: no row.
     """
 
     def __init__(
@@ -101,8 +112,10 @@ class LeaseKeeper:
         config: WorkerConfig,
         leases: Callable[[], list[Lease]],
         on_lost: Callable[[set[int]], None] | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self._runtime = runtime
+        self._presence = presence
         self._config = config
         self._leases = leases
         self._on_lost = on_lost or _log_lost
@@ -158,11 +171,16 @@ class LeaseKeeper:
         # Forget lost leases whose jobs have ended; a lost one still running stays skipped.
         self._lost &= set(current)
         leases = [lease for lease in current if lease not in self._lost]
+        presence = self._presence
         if not leases:
-            self.last_ok = time.monotonic()
-            return
+            self.last_ok = time.monotonic()  # nothing at risk: a failed beat changes nothing
+            if presence is None:
+                return
         try:
-            held = self._runtime.backend.heartbeat(leases)
+            if presence is not None:  # the registry row rides the leases' transaction
+                held = presence.beat(leases)
+            else:
+                held = self._runtime.backend.heartbeat(leases)
         except Exception as exc:
             self._beats.failed(exc)
             return
@@ -194,6 +212,8 @@ class LeaseKeeper:
         (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
         (each is failed by one statement, so by one worker: called once)."""
         self._settle_dead(reap_startup_claims(self._runtime.backend, worker_id))
+        if self._presence is not None:
+            self._presence.reap(quiet_for=None)
 
     def _settle_dead(self, result: ReapResult) -> None:
         if result.requeued:
@@ -224,6 +244,11 @@ class LeaseKeeper:
         for row in result.failed:
             log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
             settle_reaped(self._runtime, row)
+        if self._presence is not None:
+            try:
+                self._presence.reap(quiet_for=quiet)
+            except Exception as exc:
+                self._reaps.failed(exc)
 
     def _reaper_loop(self) -> None:
         interval = self._config.effective_reaper_interval
