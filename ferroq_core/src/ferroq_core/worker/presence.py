@@ -205,16 +205,14 @@ class Presence:
             self._runtime.pm, "ferroq_worker_deregistered", worker_id=self.worker_id, reason=reason
         )
 
-    def reap(self, quiet_for: float | None) -> None:
-        """Remove dead workers' rows: those on this host whose process is gone (quiet for
-        ``quiet_for`` seconds, or at once when None: at start-up), then every row silent for
-        longer than its own visibility timeout. Errors propagate (the reaper's pass logs)."""
+    def reap(self, quiet_for: float) -> None:
+        """Remove dead workers' rows: those on this host whose process is gone and whose
+        last beat is older than ``quiet_for`` seconds, then every row silent for longer than
+        its own visibility timeout. Errors propagate (the reaper's pass logs them)."""
         backend = self._runtime.backend
         beats = backend.registered_heartbeats()
-        here = workers_on_host(beats, hostname())
-        if quiet_for is not None:
-            cutoff = backend.now() - timedelta(seconds=quiet_for)
-            here = [w for w in here if beats[w] < cutoff]
+        cutoff = backend.now() - timedelta(seconds=quiet_for)
+        here = [w for w in workers_on_host(beats, hostname()) if beats[w] < cutoff]
         gone = [w for w in here if w != self.worker_id and dead_here(w)]
         for worker in gone:
             if backend.deregister_worker(worker):
