@@ -212,10 +212,6 @@ class LeaseKeeper:
         (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
         (each is failed by one statement, so by one worker: called once)."""
         self._settle_dead(reap_startup_claims(self._runtime.backend, worker_id))
-        if self._presence is not None:
-            # Quiet ones only, as in the passes: a live worker in another pid namespace under
-            # our host name looks dead to a pid check, but it beats.
-            self._presence.reap(quiet_for=2 * self._config.effective_heartbeat_interval)
 
     def _settle_dead(self, result: ReapResult) -> None:
         if result.requeued:
