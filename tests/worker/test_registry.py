@@ -185,12 +185,21 @@ def test_a_supervisor_restarts_its_children_in_turn_and_keeps_running(
     before = children()
     assert cli("restart").exit_code == 0
     wait_for(lambda: len(children()) == 2 and not children() & before, timeout=60)
-    out = supervisor.output()
-    stops = [line for line in out.splitlines() if "stopping it for the restart" in line]
-    assert len(stops) == 2, out
-    # In turn: the second child was stopped only once the first one's replacement was ready.
-    first_back = out.index("restarted (pid")
-    assert out.index(stops[0]) < first_back < out.index(stops[1]), out
+    wait_for(lambda: supervisor.output().count("restarted (pid") == 2, timeout=30)
+    lines = supervisor.output().splitlines()
+    events = [
+        (kind, int(line.rsplit("pid ", 1)[1].rstrip(")")))
+        for line in lines
+        for kind in ("stopping it for the restart", "restarted (pid")
+        if kind in line
+    ]
+    steps = [kind for kind, _ in events]
+    # In turn: the second child is stopped only once the first one's replacement is ready.
+    assert steps == ["stopping it for the restart", "restarted (pid"] * 2, lines
+    (old1, new1), (old2, new2) = ((events[i][1], events[i + 1][1]) for i in (0, 2))
+    assert {old1, old2} == before
+    assert {new1, new2} == children()
+    assert not {new1, new2} & before
     assert supervisor.proc.poll() is None, "the supervisor keeps running"
     assert [w["id"] for w in _workers(cli) if w["role"] == "supervisor"] == [sup["id"]]
     supervisor.signal(signal.SIGTERM)

@@ -79,8 +79,8 @@ class Child:
     done: bool = False
     #: The last exit was a crash (counts against the restart limit).
     crashed: bool = False
-    #: Being restarted for ``ferroq restart``: stopped, then started again until ready.
-    rolling: bool = False
+    #: Being restarted for ``ferroq restart``: the pid stopped, until its replacement is ready.
+    rolling_from: int | None = None
 
 
 class Supervisor:
@@ -134,18 +134,19 @@ class Supervisor:
             self._restart_requested = False
             self._to_roll = [c for c in self.children if c.proc is not None and not c.done]
             log.warning("restart requested: restarting %d worker(s) in turn", len(self._to_roll))
-        busy = [c for c in self.children if c.rolling]
+        busy = [c for c in self.children if c.rolling_from is not None]
         if busy:
             child = busy[0]
-            if child.proc is None or not child.ready:
-                return
-            child.rolling = False
-            log.info("worker %d restarted (pid %d)", child.slot, child.proc.pid)
+            proc = child.proc
+            if proc is None or proc.pid == child.rolling_from or not child.ready:
+                return  # still stopping, or its replacement not ready yet
+            child.rolling_from = None
+            log.info("worker %d restarted (pid %d)", child.slot, proc.pid)
         while self._to_roll:
             child = self._to_roll.pop(0)
             if child.proc is None or child.proc.poll() is not None:
                 continue  # gone meanwhile: its replacement starts on the new code anyway
-            child.rolling = True
+            child.rolling_from = child.proc.pid
             log.info("worker %d: stopping it for the restart (pid %d)", child.slot, child.proc.pid)
             with contextlib.suppress(OSError):
                 child.proc.send_signal(signal.SIGTERM)
@@ -255,7 +256,7 @@ class Supervisor:
                 # A clean exit (--max-jobs, --max-time, --memory, a restart): recycle it at
                 # once; it does not count against the crash-restart limit.
                 child.crashed = False
-                if self.restart_clean_exits or child.rolling:
+                if self.restart_clean_exits or child.rolling_from is not None:
                     log.info("worker %d exited cleanly; starting a fresh one", child.slot)
                     child.restart_at = now
                 else:
