@@ -118,9 +118,9 @@ class Presence:
 
     :param runtime: the queue runtime (its backend stores the row, its plugins hear of it).
     :param registration: what the row says.
-    :param on_restart: called once, from the heartbeat thread, with the time of the first
-        ``ferroq restart`` sent after this worker started; None: restarts are someone else's
-        (a supervised child's supervisor).
+    :param on_restart: called from the heartbeat thread with the time of each ``ferroq
+        restart`` sent after this process started and after the one it was last called
+        for; None: restarts are someone else's (a supervised child's supervisor).
     """
 
     def __init__(
