@@ -68,6 +68,7 @@ def test_stats_counts_every_state_per_queue_with_totals(runtime: Runtime, ferroq
         "FAILED",
         "OLDEST",
         "PENDING",
+        "SERVED",
     ]
     assert table[-1].split()[:5] == ["TOTAL", "2", "1", "1", "1"]
     # Aligned: numbers are right-aligned under their header.

@@ -838,3 +838,47 @@ def test_every_hookspec_has_a_call_test() -> None:
         if getattr(fn, "ferroq_spec", None) is not None
     }
     assert specs == set(TESTED), f"hooks without a call test: {sorted(specs - set(TESTED))}"
+
+
+class RegistryEvents:
+    """Records the worker registry's hooks."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def ferroq_worker_registered(self, worker: Any) -> None:
+        self.events.append(("registered", (worker.id, worker.role, worker.queues)))
+
+    @hookimpl
+    def ferroq_worker_deregistered(self, worker_id: str, reason: str) -> None:
+        self.events.append(("deregistered", (worker_id, reason)))
+
+    @hookimpl
+    def ferroq_restart_requested(self, requested_at: Any) -> None:
+        self.events.append(("restart", requested_at))
+
+
+@covers("ferroq_worker_registered")
+@covers("ferroq_worker_deregistered")
+def test_a_worker_registers_itself_and_deregisters_at_a_clean_exit(tmp_path: Path) -> None:
+    plugin = RegistryEvents()
+    with _queue(tmp_path, plugin) as runtime:
+        config = WorkerConfig(queues=("q1", "q2"), stop_when_empty=True, sleep=0.05)
+        worker = WorkerLoop(runtime, config, handle_signals=False)
+        assert worker.run() == 0
+    assert plugin.events == [
+        ("registered", (worker.worker_id, "worker", ("q1", "q2"))),
+        ("deregistered", (worker.worker_id, "stopped")),
+    ]
+
+
+@covers("ferroq_restart_requested")
+def test_restart_requested_fires_in_the_asking_process(tmp_path: Path) -> None:
+    plugin = RegistryEvents()
+    with _queue(tmp_path, plugin) as runtime:
+        url = runtime.config.database_url
+        result = CliRunner().invoke(make_cli(runtime.pm), ["--database-url", url, "restart"])
+        assert result.exit_code == 0, result.output
+        assert [kind for kind, _ in plugin.events] == ["restart"]
+        assert plugin.events[0][1] == runtime.backend.restart_requested_at()

@@ -285,6 +285,7 @@ CORE_LAYERS = (
             "control_records",
             "errors",
             "history_records",
+            "fleet",
             "jobmodel",
             "markers",
             "processes",

@@ -138,13 +138,13 @@ class Watch:
             raise BackendUnavailable("test: database unreachable")
         return self._backend.heartbeat(leases)
 
-    def heartbeat_cancels(self, leases: Any) -> Any:
-        # The worker's heartbeat (it also carries cancel requests back).
+    def beat_worker(self, worker_id: str, leases: Any) -> Any:
+        # The worker's heartbeat: its leases ride its registry row's transaction.
         if self.fail_heartbeats:
             from ferroq_core import BackendUnavailable
 
             raise BackendUnavailable("test: database unreachable")
-        return self._backend.heartbeat_cancels(leases)
+        return self._backend.beat_worker(worker_id, leases)
 
 
 @pytest.fixture

@@ -121,11 +121,20 @@ def test_supervisor_kills_a_child_whose_sync_job_overruns_its_timeout(
 
 
 def test_supervisor_stops_when_workers_cannot_start(sqlite_url: str, tmp_path) -> None:
-    # No `ferroq migrate`: every child fails before claiming; restarting cannot help.
+    # No `ferroq migrate`: the supervisor cannot register itself, and says why.
     cmd = [sys.executable, "-c", BOOT, "--database-url", sqlite_url, "worker", "--processes", "2"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1, done.stderr
     assert "run `ferroq migrate`" in done.stderr
+    # Migrated, but every child fails before claiming (a module that does not exist):
+    # restarting cannot help.
+    migrated = subprocess.run(
+        [sys.executable, "-c", BOOT, "--database-url", sqlite_url, "migrate"], cwd=ROOT
+    )
+    assert migrated.returncode == 0
+    cmd += ["--import", "tests.worker.no_such_module"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1, done.stderr
     assert "failed to start (exit code 1); stopping" in done.stderr
 
 

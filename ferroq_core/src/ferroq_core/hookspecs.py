@@ -21,10 +21,12 @@ from ferroq_core.markers import hookspec
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from contextlib import AbstractContextManager
+    from datetime import datetime
 
     import click
 
     from ferroq_core.control_records import Pause
+    from ferroq_core.fleet import WorkerRegistration
     from ferroq_core.job import Job
     from ferroq_core.plugin_records import BackendSpec, BackoffPolicy
     from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow
@@ -50,10 +52,13 @@ __all__ = [
     "ferroq_jobs_succeeded",
     "ferroq_paused",
     "ferroq_register_commands",
+    "ferroq_restart_requested",
     "ferroq_resumed",
     "ferroq_serializers",
     "ferroq_tenant_scope",
+    "ferroq_worker_deregistered",
     "ferroq_worker_options",
+    "ferroq_worker_registered",
     "ferroq_worker_scope",
     "hookspec",
 ]
@@ -525,4 +530,68 @@ def ferroq_job_cancelled(row: JobRow, running: bool) -> None:
         @hookimpl
         def ferroq_job_cancelled(row, running):
             history.record(row.id, "cancelled", while_running=running)
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# worker registry and restart (exceptions raised here are logged and ignored)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def ferroq_worker_registered(worker: WorkerRegistration) -> None:
+    """A worker, supervised child or supervisor registered itself (``ferroq workers``).
+
+    Called in its own process, before it claims anything.
+
+    :param worker: what it registered: id, role (``worker``, ``child``, ``supervisor``),
+        host, pid, queues, concurrency, visibility timeout, version, supervisor, and
+        ``started_at`` on the backend's clock.
+
+    Example::
+
+        @hookimpl
+        def ferroq_worker_registered(worker):
+            log.info("worker %s up on %s serving %s", worker.id, worker.host, worker.queues)
+    """
+
+
+@hookspec
+def ferroq_worker_deregistered(worker_id: str, reason: str) -> None:
+    """A worker's row left the registry.
+
+    Called in the worker's own process when it exits cleanly (``reason`` ``stopped``, or
+    ``restart`` after ``ferroq restart``), and in the process of the worker whose reaper pass
+    removed a dead one (``reason`` ``dead``: silent past its visibility timeout, or its
+    process gone from this host). A worker killed with ``kill -9`` is only ever ``dead``.
+
+    :param worker_id: the worker's id (``host:pid:uuid``).
+    :param reason: ``stopped``, ``restart`` or ``dead``.
+
+    Example::
+
+        @hookimpl
+        def ferroq_worker_deregistered(worker_id, reason):
+            if reason == "dead":
+                alert(f"worker {worker_id} died")
+    """
+
+
+@hookspec
+def ferroq_restart_requested(requested_at: datetime) -> None:
+    """``ferroq restart`` (``Queue.restart_workers()``) was stored.
+
+    Called in the process that asked for it.
+
+    Every worker started before ``requested_at`` sees it at its next heartbeat, stops
+    claiming, finishes its running jobs and exits 0; supervisors restart their children one
+    at a time.
+
+    :param requested_at: the restart's time on the backend's clock.
+
+    Example::
+
+        @hookimpl
+        def ferroq_restart_requested(requested_at):
+            deploy_log.write(f"workers asked to restart at {requested_at}")
     """

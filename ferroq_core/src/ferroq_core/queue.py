@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING, Any, final
 from ferroq_core import controlling, results
 from ferroq_core.errors import NotInitialized
 from ferroq_core.jobmodel import set_result_source
-from ferroq_core.runtime import Runtime
+from ferroq_core.runtime import Runtime, fire
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pluggy
 
     from ferroq_core.config import QueueConfig
     from ferroq_core.control_records import CancelResult, Pause
+    from ferroq_core.fleet import WorkerInfo
     from ferroq_core.storage.protocol import Backend
 
 __all__ = ["Queue"]
@@ -84,6 +87,25 @@ class Queue:
     @classmethod
     def config(cls) -> QueueConfig:
         return cls.runtime().config
+
+    @classmethod
+    def workers(cls) -> list[WorkerInfo]:
+        """The live workers (``ferroq workers``): every worker, supervised child and
+        supervisor whose heartbeat is within its visibility timeout, with the jobs each holds."""
+        return cls.backend().list_workers()
+
+    @classmethod
+    def restart_workers(cls) -> datetime:
+        """Ask every worker started before now to finish its current jobs and exit 0
+        (``ferroq restart``), so its process manager starts it on new code; supervisors
+        restart their children in turn. Each worker sees it at its next heartbeat.
+
+        :return: the restart's time on the backend's clock.
+        """
+        runtime = cls.runtime()
+        requested_at = runtime.backend.request_restart()
+        fire(runtime.pm, "ferroq_restart_requested", requested_at=requested_at)
+        return requested_at
 
     @classmethod
     def reset(cls) -> None:

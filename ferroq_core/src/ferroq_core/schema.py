@@ -30,6 +30,7 @@ from ferroq_core.tables.jobs import CreateJobsTable, jobs
 from ferroq_core.tables.results import CreateResultsTable
 from ferroq_core.tables.schedules import CreateSchedulesTable
 from ferroq_core.tables.unique import AddUniqueKeys
+from ferroq_core.tables.workers import CreateWorkerTables
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +63,7 @@ MIGRATIONS: Sequence[Migration] = (
     AddUniqueKeys(),
     CreateControlsTables(),
     CreateHistoryTables(),
+    CreateWorkerTables(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

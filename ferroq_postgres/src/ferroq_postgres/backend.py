@@ -24,7 +24,7 @@ from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, controls, history, leases, results, schedules, unique
+from ferroq_postgres import admin, controls, history, leases, results, schedules, unique, workers
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from ferroq_core.control_records import CancelResult, Pause, PauseScope
+    from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
     from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
@@ -426,6 +427,31 @@ class PostgresBackend:
 
     def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
         return history.prune(self._worker_connections, older_than, limit)
+
+    # -- WorkerRegistry (ferroq_postgres.workers) -------------------------------------------
+    def register_worker(self, registration: WorkerRegistration) -> datetime:
+        return workers.register(self._connections, registration)
+
+    def beat_worker(self, worker_id: str, leases_: Collection[Lease]) -> WorkerBeat:
+        return workers.beat(self._worker_connections, worker_id, leases_)
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        return workers.deregister(self._connections, worker_id)
+
+    def list_workers(self) -> list[WorkerInfo]:
+        return workers.live(self._connections)
+
+    def registered_heartbeats(self) -> dict[str, datetime]:
+        return workers.registered_beats(self._connections)
+
+    def reap_workers(self) -> list[WorkerInfo]:
+        return workers.reap(self._worker_connections)
+
+    def request_restart(self) -> datetime:
+        return workers.send_signal(self._connections)
+
+    def restart_requested_at(self) -> datetime | None:
+        return workers.read_signal(self._connections)
 
     # -- TestingStore --------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

@@ -872,3 +872,69 @@ WHERE job_id IN (SELECT p.job_id FROM ferroq_job_progress AS p
                    AND NOT EXISTS (SELECT 1 FROM ferroq_jobs AS j
                                    WHERE j.id = p.job_id AND j.status = 'claimed')
                  ORDER BY p.updated_at LIMIT %(limit)s)
+-- ==== worker registry and signals (ferroq_postgres/workers.py) ===========================
+
+-- name: register_worker
+-- Write a worker's row, replacing one with its id; started_at NULL means now. Params: id,
+-- role, host, pid, queues (JSON array text), concurrency, visibility_timeout, version,
+-- supervisor, started_at. Returns the start time stored.
+INSERT INTO ferroq_workers (id, role, host, pid, queues, concurrency, visibility_timeout,
+                            version, supervisor, started_at, heartbeat_at)
+VALUES (%(id)s, %(role)s, %(host)s, %(pid)s, %(queues)s, %(concurrency)s,
+        %(visibility_timeout)s, %(version)s, %(supervisor)s,
+        coalesce(%(started_at)s::timestamptz, statement_timestamp()), statement_timestamp())
+ON CONFLICT (id) DO UPDATE SET
+    role = excluded.role, host = excluded.host, pid = excluded.pid, queues = excluded.queues,
+    concurrency = excluded.concurrency, visibility_timeout = excluded.visibility_timeout,
+    version = excluded.version, supervisor = excluded.supervisor,
+    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+RETURNING started_at
+
+-- name: beat_worker
+-- A worker's heartbeat, and the restart signal read back in the same statement. Params: id.
+-- Returns (whether the row was there, the restart time or NULL).
+WITH beat AS (
+    UPDATE ferroq_workers SET heartbeat_at = statement_timestamp() WHERE id = %(id)s
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM beat),
+       (SELECT sent_at FROM ferroq_worker_signals WHERE name = 'restart')
+
+-- name: deregister_worker
+-- Remove a worker's row. Params: id. Returns its id.
+DELETE FROM ferroq_workers WHERE id = %(id)s RETURNING id
+
+-- name: live_workers
+-- Workers whose heartbeat is within their own visibility timeout.
+SELECT id, role, host, pid, queues, concurrency, visibility_timeout, version, supervisor,
+       started_at, heartbeat_at
+FROM ferroq_workers
+WHERE heartbeat_at >= statement_timestamp() - visibility_timeout * interval '1 second'
+ORDER BY host, started_at, id
+
+-- name: registered_beats
+-- Every registered worker (dead ones too, until reaped) and its last heartbeat.
+SELECT id, heartbeat_at FROM ferroq_workers
+
+-- name: reap_workers
+-- Remove the workers silent for longer than their own visibility timeout.
+DELETE FROM ferroq_workers
+WHERE heartbeat_at < statement_timestamp() - visibility_timeout * interval '1 second'
+RETURNING id, role, host, pid, queues, concurrency, visibility_timeout, version, supervisor,
+          started_at, heartbeat_at
+
+-- name: held_jobs
+-- Every claimed job's id, type, queue, holder and claim time (the listing of workers).
+SELECT id, job_type, queue, claimed_by, claimed_at FROM ferroq_jobs
+WHERE status = 'claimed'
+ORDER BY id
+
+-- name: send_signal
+-- Set the signal name (restart) to now. Params: name. Returns the time set.
+INSERT INTO ferroq_worker_signals (name, sent_at) VALUES (%(name)s, statement_timestamp())
+ON CONFLICT (name) DO UPDATE SET sent_at = excluded.sent_at
+RETURNING sent_at
+
+-- name: read_signal
+-- When the signal name was last sent (no row: never). Params: name.
+SELECT sent_at FROM ferroq_worker_signals WHERE name = %(name)s

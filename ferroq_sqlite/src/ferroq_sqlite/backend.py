@@ -28,7 +28,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, controls, history, leases, results, schedules, unique
+from ferroq_sqlite import admin, controls, history, leases, results, schedules, unique, workers
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from ferroq_core.control_records import CancelResult, Pause, PauseScope
+    from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
     from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
@@ -361,6 +362,31 @@ class SqliteBackend:
 
     def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
         return self._tx.write(lambda db: history.prune(db, older_than, limit))
+
+    # -- WorkerRegistry (ferroq_sqlite.workers) ---------------------------------------------
+    def register_worker(self, registration: WorkerRegistration) -> datetime:
+        return self._tx.write(lambda db: workers.register(db, registration))
+
+    def beat_worker(self, worker_id: str, leases_: Collection[Lease]) -> WorkerBeat:
+        return self._tx.write(lambda db: workers.beat(db, worker_id, leases_))
+
+    def deregister_worker(self, worker_id: str) -> bool:
+        return self._tx.write(lambda db: workers.deregister(db, worker_id))
+
+    def list_workers(self) -> list[WorkerInfo]:
+        return self._tx.read(workers.live)
+
+    def registered_heartbeats(self) -> dict[str, datetime]:
+        return self._tx.read(workers.registered_beats)
+
+    def reap_workers(self) -> list[WorkerInfo]:
+        return self._tx.write(workers.reap)
+
+    def request_restart(self) -> datetime:
+        return self._tx.write(workers.send_signal)
+
+    def restart_requested_at(self) -> datetime | None:
+        return self._tx.read(workers.read_signal)
 
     # -- TestingStore ------------------------------------------------------------------------
     def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:

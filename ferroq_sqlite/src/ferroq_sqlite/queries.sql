@@ -775,3 +775,57 @@ WHERE job_id IN (SELECT p.job_id FROM ferroq_job_progress AS p
                    AND NOT EXISTS (SELECT 1 FROM ferroq_jobs AS j
                                    WHERE j.id = p.job_id AND j.status = 'claimed')
                  ORDER BY p.updated_at LIMIT :limit)
+-- =============================================================================================
+-- Worker registry and signals (ferroq_sqlite/workers.py)
+-- =============================================================================================
+
+-- name: register_worker
+-- Write a worker's row, replacing one with its id. Params: id, role, host, pid, queues (JSON
+-- array), concurrency, visibility_timeout, version, supervisor, started_at, now.
+INSERT OR REPLACE INTO ferroq_workers (id, role, host, pid, queues, concurrency,
+                                       visibility_timeout, version, supervisor, started_at,
+                                       heartbeat_at)
+VALUES (:id, :role, :host, :pid, :queues, :concurrency, :visibility_timeout, :version,
+        :supervisor, :started_at, :now)
+
+-- name: beat_worker
+-- A worker's heartbeat at :now; no row changed means it was removed as dead. Params: id, now.
+UPDATE ferroq_workers SET heartbeat_at = :now WHERE id = :id
+
+-- name: deregister_worker
+-- Remove a worker's row. Params: id.
+DELETE FROM ferroq_workers WHERE id = :id
+
+-- name: live_workers
+-- Workers whose heartbeat is within their own visibility timeout of :now.
+SELECT id, role, host, pid, queues, concurrency, visibility_timeout, version, supervisor,
+       started_at, heartbeat_at
+FROM ferroq_workers
+WHERE heartbeat_at >= :now - CAST(visibility_timeout * 1000000 AS INTEGER)
+ORDER BY host, started_at, id
+
+-- name: registered_beats
+-- Every registered worker (dead ones too, until reaped) and its last heartbeat.
+SELECT id, heartbeat_at FROM ferroq_workers
+
+-- name: reap_workers
+-- Remove the workers silent for longer than their own visibility timeout at :now.
+DELETE FROM ferroq_workers
+WHERE heartbeat_at < :now - CAST(visibility_timeout * 1000000 AS INTEGER)
+RETURNING id, role, host, pid, queues, concurrency, visibility_timeout, version, supervisor,
+          started_at, heartbeat_at
+
+-- name: held_jobs
+-- Every claimed job's id, type, queue, holder and claim time (the listing of workers).
+SELECT id, job_type, queue, claimed_by, claimed_at FROM ferroq_jobs
+WHERE status = 'claimed'
+ORDER BY id
+
+-- name: send_signal
+-- Set the signal :name (restart) to :now.
+INSERT INTO ferroq_worker_signals (name, sent_at) VALUES (:name, :now)
+ON CONFLICT (name) DO UPDATE SET sent_at = excluded.sent_at
+
+-- name: read_signal
+-- When the signal :name was last sent (no row: never).
+SELECT sent_at FROM ferroq_worker_signals WHERE name = :name

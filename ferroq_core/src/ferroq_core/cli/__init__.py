@@ -20,6 +20,7 @@ from ferroq_core.cli import (
     schedules,
     stats,
     worker,
+    workers,
 )
 from ferroq_core.cli.base import make_group
 from ferroq_core.plugins import make_plugin_manager
@@ -43,6 +44,7 @@ COMMAND_MODULES = (
     controls,
     health,
     worker,
+    workers,
     bench,
 )
 

@@ -4,12 +4,13 @@ Exit codes (documented in docs/cli.md; 1 and 2 keep click's meaning: error, bad 
 
 - ``monitor``: 0 every queue within limits, 3 a limit exceeded.
 - ``health``: 0 healthy, 3 database unreachable, 4 schema missing or outdated, 5 a worker's
-  heartbeat is older than the allowed age.
+  heartbeat is older than the allowed age, 6 a queue has due jobs waiting longer than the
+  allowed age and no live worker serves it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,14 +28,25 @@ from ferroq_core.cli.output import (
 )
 from ferroq_core.config import QueueConfig
 from ferroq_core.errors import DatabaseError, SchemaMissing, SchemaOutdated
+from ferroq_core.fleet import serving
 from ferroq_core.schema import SCHEMA_VERSION
 
-__all__ = ["EXIT_DATABASE", "EXIT_OVER_LIMIT", "EXIT_SCHEMA", "EXIT_STALE_WORKER"]
+if TYPE_CHECKING:
+    from ferroq_core.storage.protocol import Backend
+
+__all__ = [
+    "EXIT_DATABASE",
+    "EXIT_OVER_LIMIT",
+    "EXIT_SCHEMA",
+    "EXIT_STALE_WORKER",
+    "EXIT_UNSERVED_QUEUE",
+]
 
 EXIT_OVER_LIMIT = 3
 EXIT_DATABASE = 3
 EXIT_SCHEMA = 4
 EXIT_STALE_WORKER = 5
+EXIT_UNSERVED_QUEUE = 6
 
 
 def register(cli: click.Group) -> None:
@@ -141,16 +153,32 @@ def _check(ok: bool | None, detail: str, **extra: Any) -> dict[str, Any]:
     help="A worker holding jobs must have heartbeated within this many seconds "
     "(the visibility timeout).",
 )
+@click.option(
+    "--max-unserved-age",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="A queue whose oldest due job has waited longer than this many seconds must be "
+    "served by a live worker (see `ferroq workers`).",
+)
 @click.option("--skip-workers", is_flag=True, help="Check only the database and its schema.")
 @json_option
 @pass_context
-def health(obj: CliContext, max_heartbeat_age: float, skip_workers: bool, as_json: bool) -> None:
-    """Check that the database is reachable, its ferroq schema is current and every worker
-    that holds jobs is heartbeating. Made for Kubernetes probes and load balancers.
+def health(
+    obj: CliContext,
+    max_heartbeat_age: float,
+    max_unserved_age: float,
+    skip_workers: bool,
+    as_json: bool,
+) -> None:
+    """Check that the database is reachable, its ferroq schema is current, every worker
+    that holds jobs is heartbeating, and every queue with jobs waiting has a live worker.
+    Made for Kubernetes probes and load balancers.
 
     \b
     Exit codes: 0 healthy, 3 database unreachable, 4 schema missing or outdated
-    (run `ferroq migrate`), 5 a worker's heartbeat is too old, 1 other error, 2 bad usage.
+    (run `ferroq migrate`), 5 a worker's heartbeat is too old, 6 a queue has due jobs
+    older than --max-unserved-age and no live worker serves it, 1 other error, 2 bad usage.
 
     \b
     Examples:
@@ -169,8 +197,11 @@ def health(obj: CliContext, max_heartbeat_age: float, skip_workers: bool, as_jso
         "database": _check(None, "not checked"),
         "schema": _check(None, "not checked", version=None, required=SCHEMA_VERSION),
         "workers": _check(None, "not checked", max_heartbeat_age=max_heartbeat_age, workers=[]),
+        "queues": _check(None, "not checked", max_unserved_age=max_unserved_age, unserved=[]),
     }
     code = _run_checks(obj, checks, max_heartbeat_age, skip_workers)
+    if code == 0 and not skip_workers:
+        code = _check_queues(obj.runtime().backend, checks["queues"], max_unserved_age)
     if as_json:
         echo_json({"healthy": code == 0, "exit_code": code, "checks": checks})
     else:
@@ -220,7 +251,7 @@ def _run_checks(
         return EXIT_SCHEMA
     checks["schema"].update(ok=True, detail=f"version {version}")
     if skip_workers:
-        checks["workers"]["detail"] = "skipped"
+        checks["workers"]["detail"] = checks["queues"]["detail"] = "skipped"
         return 0
     workers: list[dict[str, Any]] = []
     for worker_id, beat in sorted(backend.worker_heartbeats().items()):
@@ -243,6 +274,41 @@ def _run_checks(
         detail=f"{len(workers)} holding jobs, oldest heartbeat {fmt_age(max(ages))} ago"
         if workers
         else "none holding jobs",
+    )
+    return 0
+
+
+def _check_queues(backend: Backend, check: dict[str, Any], max_age: float) -> int:
+    """Fail (exit 6) when a queue's oldest due job waited longer than ``max_age`` seconds
+    and no live worker in the registry serves that queue."""
+    try:
+        stats = backend.get_stats()
+        served = serving(backend.list_workers())
+    except DatabaseError as exc:
+        check.update(ok=False, detail=_one_line(str(exc)))
+        return EXIT_DATABASE
+    waiting = [
+        q
+        for q in stats.queues
+        if q.queue not in served
+        and q.oldest_pending_age is not None
+        and q.oldest_pending_age > max_age
+    ]
+    check["unserved"] = [
+        {"queue": q.queue, "pending": q.pending, "oldest_pending_age": q.oldest_pending_age}
+        for q in waiting
+    ]
+    if waiting:
+        listed = ", ".join(
+            f"{q.queue} ({q.pending} due, oldest {fmt_age(q.oldest_pending_age)})" for q in waiting
+        )
+        check.update(ok=False, detail=f"no live worker serves: {listed}")
+        return EXIT_UNSERVED_QUEUE
+    check.update(
+        ok=True,
+        detail=f"live workers serve: {', '.join(sorted(served))}"
+        if served
+        else f"no live worker, and no due job waiting longer than {fmt_age(max_age)}",
     )
     return 0
 

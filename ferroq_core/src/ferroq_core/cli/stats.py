@@ -17,6 +17,7 @@ from ferroq_core.cli.output import (
 )
 from ferroq_core.cli.schedules import SCHEDULE_HEADERS, schedule_rows, schedule_to_dict
 from ferroq_core.control_records import PauseScope
+from ferroq_core.fleet import serving
 from ferroq_core.records import QueueStats
 from ferroq_core.schedules import list_schedules
 
@@ -29,8 +30,10 @@ def register(cli: click.Group) -> None:
     cli.add_command(stats)
 
 
-def queue_to_dict(q: SingleQueueStats) -> dict[str, Any]:
-    return {
+def queue_to_dict(q: SingleQueueStats, served: set[str] | None = None) -> dict[str, Any]:
+    """A queue's counts; with ``served`` (the queues live workers serve) also whether one
+    serves it."""
+    found = {
         "queue": q.queue,
         "pending": q.pending,
         "delayed": q.delayed,
@@ -38,6 +41,9 @@ def queue_to_dict(q: SingleQueueStats) -> dict[str, Any]:
         "failed": q.failed,
         "oldest_pending_age": q.oldest_pending_age,
     }
+    if served is not None:
+        found["served"] = q.queue in served
+    return found
 
 
 def oldest_age(s: QueueStats) -> float | None:
@@ -45,10 +51,12 @@ def oldest_age(s: QueueStats) -> float | None:
     return max(ages) if ages else None
 
 
-def stats_to_dict(s: QueueStats, pauses: list[Pause] | None = None) -> dict[str, Any]:
+def stats_to_dict(
+    s: QueueStats, pauses: list[Pause] | None = None, served: set[str] | None = None
+) -> dict[str, Any]:
     paused = _paused_queues(pauses or [])
     return {
-        "queues": [{**queue_to_dict(q), "paused": q.queue in paused} for q in s.queues],
+        "queues": [{**queue_to_dict(q, served), "paused": q.queue in paused} for q in s.queues],
         "totals": {
             "pending": s.pending,
             "delayed": s.delayed,
@@ -75,7 +83,8 @@ def _paused_queues(pauses: list[Pause]) -> set[str]:
 def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
     long the oldest pending job has waited; paused queues, job types and tenants (`ferroq
-    pause`) are marked; then the schedules with their next and last run.
+    pause`) are marked, and whether a live worker serves the queue (NO WORKER: none in
+    `ferroq workers` does); then the schedules with their next and last run.
 
     \b
     Examples:
@@ -86,13 +95,14 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     backend = ready_backend(obj)
     result = backend.get_stats()
     pauses = backend.pauses()
+    served = serving(backend.list_workers())
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     runtime = obj.runtime()
     found = list_schedules(runtime=runtime)
     if as_json:
         schedules = [schedule_to_dict(s, runtime) for s in found]
-        echo_json({**stats_to_dict(result, pauses), "schedules": schedules})
+        echo_json({**stats_to_dict(result, pauses, served), "schedules": schedules})
         return
     if found:  # periodic jobs (cli/schedules.py)
         render_table(SCHEDULE_HEADERS, schedule_rows(found, runtime))
@@ -112,9 +122,11 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
             q.claimed,
             q.failed,
             fmt_age(q.oldest_pending_age),
+            "yes" if q.queue in served else "NO WORKER",
         ]
         for q in result.queues
     ]
     total = ["TOTAL", result.pending, result.delayed, result.claimed, result.failed]
-    rows.append([*total, fmt_age(oldest_age(result))])
-    render_table(["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING"], rows)
+    rows.append([*total, fmt_age(oldest_age(result)), ""])
+    headers = ["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING", "SERVED"]
+    render_table(headers, rows)

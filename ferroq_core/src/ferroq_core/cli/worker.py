@@ -16,7 +16,9 @@ from ferroq_core.config import WorkerConfig
 from ferroq_core.errors import ConfigError
 from ferroq_core.registry import default_registry
 from ferroq_core.worker import WorkerLoop
-from ferroq_core.worker.report import SUPERVISOR_FD_ENV, Reporter
+from ferroq_core.worker.identity import new_worker_id
+from ferroq_core.worker.presence import supervisor_presence
+from ferroq_core.worker.report import SUPERVISOR_FD_ENV, SUPERVISOR_ID_ENV, Reporter
 from ferroq_core.worker.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -290,6 +292,8 @@ def worker(
         if not modules:  # else each child imports them, and warns if they register nothing
             _warn_without_job_types(obj)
         argv = worker_argv(config, modules, verbose, plugin_options, ctx.command)
+        supervisor_id = new_worker_id()
+        env[SUPERVISOR_ID_ENV] = supervisor_id  # its children's rows name it
         supervisor = Supervisor(
             argv,
             processes,
@@ -299,7 +303,10 @@ def worker(
             # those recycled by --max-jobs, --max-time or --memory are.
             restart_clean_exits=not (config.stop_when_empty or config.once),
         )
-        with _worker_scopes(obj, plugin_options, "supervisor"):
+        presence = supervisor_presence(
+            obj.runtime(), supervisor_id, config, supervisor.request_restart
+        )
+        with _worker_scopes(obj, plugin_options, "supervisor"), presence:
             code = supervisor.run()
         ctx.exit(code)
     import_app_modules(modules)

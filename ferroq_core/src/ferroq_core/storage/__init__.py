@@ -25,6 +25,7 @@ from ferroq_core.storage.protocol import (
     TestingStore,
     WorkerStore,
 )
+from ferroq_core.storage.workers import WorkerRegistry
 
 __all__ = [
     "Admin",
@@ -34,6 +35,7 @@ __all__ = [
     "Dispatcher",
     "SchemaStore",
     "TestingStore",
+    "WorkerRegistry",
     "WorkerStore",
     "claim",
     "delete_job",

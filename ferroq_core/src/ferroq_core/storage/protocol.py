@@ -24,6 +24,7 @@ from ferroq_core.storage.history import HistoryStore
 from ferroq_core.storage.results import ResultStore
 from ferroq_core.storage.schedules import ScheduleStore
 from ferroq_core.storage.unique import UniqueKeys
+from ferroq_core.storage.workers import WorkerRegistry
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -210,13 +211,14 @@ class Backend(
     UniqueKeys,
     ControlStore,
     HistoryStore,
+    WorkerRegistry,
     Protocol,
 ):
     """A storage backend: every role (results: :mod:`ferroq_core.storage.results`, schedules:
     :mod:`ferroq_core.storage.schedules`, unique keys: :mod:`ferroq_core.storage.unique`,
     pauses and cancels: :mod:`ferroq_core.storage.controls`, history:
-    :mod:`ferroq_core.storage.history`). Implementations must be safe to share between
-    threads."""
+    :mod:`ferroq_core.storage.history`, live workers: :mod:`ferroq_core.storage.workers`).
+    Implementations must be safe to share between threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
     name: str

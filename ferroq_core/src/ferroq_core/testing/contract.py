@@ -27,8 +27,9 @@ a test module and providing a ``backend`` fixture that yields a migrated, empty 
 The checks cover every operation of :class:`~ferroq_core.storage.Backend`: dispatch and
 idempotency, the claim's order, limit and isolation, fenced finishing writes, leases and the
 reaper, requeues, introspection, operator actions, wake-ups, the schema, transactional
-enqueue and stored results. Time-dependent checks wait for a condition (bounded) instead of
-sleeping, so they hold on slow machines. Every test needs the database to itself.
+enqueue, stored results and the worker registry. Time-dependent checks wait for a condition
+(bounded) instead of sleeping, so they hold on slow machines. Every test needs the database to
+itself.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from ferroq_core.testing._contract_support import (
     worker_id,
 )
 from ferroq_core.testing._contract_unique import UniqueContract
+from ferroq_core.testing._contract_workers import WorkerRegistryContract
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -79,6 +81,7 @@ class BackendContract(
     UniqueContract,
     ControlContract,
     HistoryContract,
+    WorkerRegistryContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 

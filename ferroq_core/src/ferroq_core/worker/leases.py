@@ -31,8 +31,15 @@ if TYPE_CHECKING:
     from ferroq_core.records import Lease, ReapResult
     from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
+    from ferroq_core.worker.presence import Presence
 
-__all__ = ["LeaseKeeper", "forget_worker", "reap_dead_workers", "reap_startup_claims"]
+__all__ = [
+    "LeaseKeeper",
+    "dead_here",
+    "forget_worker",
+    "reap_dead_workers",
+    "reap_startup_claims",
+]
 
 log = logging.getLogger("ferroq.worker")
 
@@ -75,17 +82,19 @@ def reap_dead_workers(
         cutoff = backend.now() - timedelta(seconds=quiet_for)
         beats = backend.worker_heartbeats()
         holders = [w for w in workers_on_host(beats, host) if beats[w] < cutoff]
-    own = f"{host}:{os.getpid()}:"
-    with _LIVE_LOCK:
-        live = set(_LIVE)
-    dead = [
-        holder
-        for holder in holders
-        if (holder not in live if holder.startswith(own) else _pid_gone(holder))
-    ]
+    dead = [holder for holder in holders if dead_here(holder)]
     if dead and before is not None:
         before(dead)
     return merge_reaped(backend.reap_worker(holder) for holder in dead)
+
+
+def dead_here(worker_id: str) -> bool:
+    """Whether ``worker_id``, a worker on this host, is dead: under our pid, when this
+    process does not run it; under another pid, when that process is gone."""
+    if worker_id.startswith(f"{hostname()}:{os.getpid()}:"):
+        with _LIVE_LOCK:
+            return worker_id not in _LIVE
+    return _pid_gone(worker_id)
 
 
 def _pid_gone(worker_id: str) -> bool:
@@ -112,6 +121,8 @@ class LeaseKeeper:
         heartbeat until they end).
     :param channel: what the running jobs ask of the heartbeat thread (``ctx.heartbeat()``,
         ``ctx.progress()``); default a channel of its own.
+    :param presence: the worker's registry row, beaten with the leases (every tick, even
+        holding none) and cleaned of dead workers by the reaper passes; None: no row.
     """
 
     def __init__(
@@ -122,11 +133,13 @@ class LeaseKeeper:
         on_lost: Callable[[set[int]], None] | None = None,
         on_stop: Callable[[frozenset[int]], None] | None = None,
         channel: WorkerChannel | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self._runtime = runtime
         self._on_stop = on_stop
         #: The jobs' requests: a beat now, progress to store.
         self.channel = channel or WorkerChannel()
+        self._presence = presence
         self._config = config
         self._leases = leases
         self._on_lost = on_lost or _log_lost
@@ -194,12 +207,18 @@ class LeaseKeeper:
         # Forget lost leases whose jobs have ended; a lost one still running stays skipped.
         self._lost &= set(current)
         leases = [lease for lease in current if lease not in self._lost]
+        presence = self._presence
         if not leases:
-            self.last_ok = time.monotonic()
-            return set()
+            self.last_ok = time.monotonic()  # nothing at risk: a failed beat changes nothing
+            if presence is None:
+                return set()
         try:
-            # The reply also names the held jobs with a cancel request (docs/pause-and-cancel).
-            reply = self._runtime.backend.heartbeat_cancels(leases)
+            # The reply also names the held jobs with a cancel request (docs/pause-and-cancel);
+            # with a registry row, the row rides the leases' transaction (worker.presence).
+            if presence is not None:
+                reply = presence.beat(leases)
+            else:
+                reply = self._runtime.backend.heartbeat_cancels(leases)
         except Exception as exc:
             self._beats.failed(exc)
             return set()
@@ -304,6 +323,11 @@ class LeaseKeeper:
             log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
             settle_reaped(self._runtime, row)
         self._sweeper.sweep()
+        if self._presence is not None:
+            try:
+                self._presence.reap(quiet_for=quiet)
+            except Exception as exc:
+                self._reaps.failed(exc)
         self.prune()
 
     def prune(self) -> int:

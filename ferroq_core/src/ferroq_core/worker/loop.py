@@ -29,6 +29,7 @@ from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.isolation import Isolation
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker
 from ferroq_core.worker.limits import Limits
+from ferroq_core.worker.presence import worker_presence
 from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
 from ferroq_core.worker.schedules import Scheduler
 from ferroq_core.worker.shutdown import Shutdown
@@ -38,6 +39,8 @@ from ferroq_core.worker.trouble import Trouble
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow, Lease
     from ferroq_core.runtime import Runtime
@@ -90,11 +93,14 @@ class WorkerLoop:
         self._inbox = Inbox(backend, cfg.queues)
         self._callbacks = Callbacks()
         self._writeback = WriteBack(runtime, cfg.concurrency, self._callbacks.submit)
+        #: Its row in the worker registry, beaten with the leases (worker.presence).
+        self._presence = worker_presence(runtime, self.worker_id, cfg, reporter, self._restart)
         self._leases = LeaseKeeper(
             runtime,
             cfg,
             self._held_leases,
             on_stop=lambda ids: ask_to_stop(self._running, ids, reporter),
+            presence=self._presence,
         )
         self._isolation = Isolation(backend, self._alone)
         self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
@@ -123,6 +129,15 @@ class WorkerLoop:
             self._stop.set()
         self._inbox.wake()
 
+    def _restart(self, requested_at: datetime) -> None:
+        """``ferroq restart`` was sent after this worker started (heartbeat thread)."""
+        log.warning(
+            "worker %s: restart requested at %s: finishing current jobs, then exiting",
+            self.worker_id,
+            requested_at.isoformat(),
+        )
+        self.request_stop("restart requested (ferroq restart)")
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -137,6 +152,7 @@ class WorkerLoop:
         backend.check_schema()
         self._leases.reap_dead(self.worker_id)
         self._schedules.start()
+        self._presence.register()
         log.info(
             "worker %s started: queues=%s concurrency=%d visibility-timeout=%gs backend=%s",
             self.worker_id,
@@ -164,6 +180,8 @@ class WorkerLoop:
                 if signals is not None:
                     signals.restore()
                 self._stop_helpers()
+                # After the heartbeat thread stopped: a beat would register it again.
+                self._presence.deregister("restart" if self._presence.restart_at else "stopped")
         log.info(
             "worker %s stopped (%s): %d job(s) processed",
             self.worker_id,

@@ -20,27 +20,35 @@ import logging
 import os
 import time
 
-__all__ = ["SUPERVISOR_FD_ENV", "Reporter", "parse_line"]
+__all__ = ["SUPERVISOR_FD_ENV", "SUPERVISOR_ID_ENV", "Reporter", "parse_line"]
 
 SUPERVISOR_FD_ENV = "FERROQ_SUPERVISOR_FD"
+#: The supervisor's id in the worker registry, which its children's rows name.
+SUPERVISOR_ID_ENV = "FERROQ_SUPERVISOR_ID"
 
 log = logging.getLogger("ferroq.worker")
 
 
 class Reporter:
-    """The child's end: reports started and ended jobs."""
+    """The child's end: reports started and ended jobs.
 
-    def __init__(self, fd: int) -> None:
+    :param fd: the pipe's write end.
+    :param supervisor_id: the supervisor's registry id (``FERROQ_SUPERVISOR_ID``), if given.
+    """
+
+    def __init__(self, fd: int, supervisor_id: str | None = None) -> None:
         self._fd = fd
+        self.supervisor_id = supervisor_id
         os.set_blocking(fd, False)
 
     @classmethod
     def from_env(cls) -> Reporter | None:
         raw = os.environ.pop(SUPERVISOR_FD_ENV, None)
+        supervisor_id = os.environ.pop(SUPERVISOR_ID_ENV, None) or None
         if not raw or not raw.isdigit():
             return None
         try:
-            return cls(int(raw))
+            return cls(int(raw), supervisor_id)
         except OSError:
             return None
 

@@ -1,6 +1,8 @@
 """``ferroq worker --processes N``: a supervisor that keeps N worker processes running.
 
-The supervisor never touches the database. It starts each child as ``ferroq ... worker``
+The supervisor runs no job and claims nothing (its row in the worker registry is kept by
+``ferroq worker`` around it, :class:`~ferroq_core.worker.presence.SupervisorPresence`). It
+starts each child as ``ferroq ... worker``
 (without ``--processes``), reads the jobs each child reports starting and ending (see
 :mod:`ferroq_core.worker.report`), and:
 
@@ -12,7 +14,11 @@ The supervisor never touches the database. It starts each child as ``ferroq ... 
   back); the jobs it still held come back when its replacement starts
   (``reap_startup_claims``) or by the reaper;
 - forwards SIGTERM/SIGINT to every child and exits 0 once all have exited. A second signal is
-  forwarded too (children then exit within a second).
+  forwarded too (children then exit within a second);
+- on :meth:`Supervisor.request_restart` (``ferroq restart``, which ``ferroq worker`` reads in
+  the supervisor's registry heartbeat, :mod:`ferroq_core.worker.presence`) restarts its
+  children one at a time: SIGTERM to one (it finishes its jobs and exits 0), a fresh one in its
+  slot, and the next only once that one is ready. It keeps running itself.
 
 Children run in their own session so a terminal's Ctrl-C reaches them once, through the
 supervisor, not twice.
@@ -77,6 +83,8 @@ class Child:
     done: bool = False
     #: The last exit was a crash (counts against the restart limit).
     crashed: bool = False
+    #: Being restarted for ``ferroq restart``: the pid stopped, until its replacement is ready.
+    rolling_from: int | None = None
 
 
 class Supervisor:
@@ -113,6 +121,40 @@ class Supervisor:
         self.restart_window = restart_window
         self._signals = 0
         self._selector = selectors.DefaultSelector()
+        #: Set from another thread by :meth:`request_restart`.
+        self._restart_requested = False
+        #: Children still to restart for ``ferroq restart``, in turn.
+        self._to_roll: list[Child] = []
+
+    def request_restart(self) -> None:
+        """Restart every child in turn (safe from any thread): each finishes its jobs and
+        exits 0, and the next is stopped once its replacement is ready."""
+        self._restart_requested = True
+
+    def _roll(self) -> None:
+        """One step of a rolling restart: wait for the child being restarted to be ready
+        again, then stop the next."""
+        if self._restart_requested:
+            self._restart_requested = False
+            self._to_roll = [c for c in self.children if c.proc is not None and not c.done]
+            log.warning("restart requested: restarting %d worker(s) in turn", len(self._to_roll))
+        busy = [c for c in self.children if c.rolling_from is not None]
+        if busy:
+            child = busy[0]
+            proc = child.proc
+            if proc is None or proc.pid == child.rolling_from or not child.ready:
+                return  # still stopping, or its replacement not ready yet
+            child.rolling_from = None
+            log.info("worker %d restarted (pid %d)", child.slot, proc.pid)
+        while self._to_roll:
+            child = self._to_roll.pop(0)
+            if child.proc is None or child.proc.poll() is not None:
+                continue  # gone meanwhile: its replacement starts on the new code anyway
+            child.rolling_from = child.proc.pid
+            log.info("worker %d: stopping it for the restart (pid %d)", child.slot, child.proc.pid)
+            with contextlib.suppress(OSError):
+                child.proc.send_signal(signal.SIGTERM)
+            return
 
     # -- signals -----------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -222,10 +264,10 @@ class Supervisor:
                 self._stop_children()
                 continue
             if code == 0:
-                # A clean exit (--max-jobs, --max-time, --memory): recycle it at once; it
-                # does not count against the crash-restart limit.
+                # A clean exit (--max-jobs, --max-time, --memory, a restart): recycle it at
+                # once; it does not count against the crash-restart limit.
                 child.crashed = False
-                if self.restart_clean_exits:
+                if self.restart_clean_exits or child.rolling_from is not None:
                     log.info("worker %d exited cleanly; starting a fresh one", child.slot)
                     child.restart_at = now
                 else:
@@ -290,6 +332,7 @@ class Supervisor:
                         return self._fatal or 0
                     continue
                 self._enforce_timeouts()
+                self._roll()
                 for child in self.children:
                     if child.proc is None and not child.done and now >= child.restart_at:
                         if child.crashed:
