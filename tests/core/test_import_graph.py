@@ -282,6 +282,7 @@ CORE_LAYERS = (
             "clock",
             "config",
             "errors",
+            "flowlimits",
             "jobmodel",
             "markers",
             "processes",

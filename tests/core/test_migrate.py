@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ferroq_core import Job, QueueConfig, Runtime, SchemaMissing, dispatch, dispatch_many
 from ferroq_core.cli import make_cli
 from ferroq_core.schema import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     Applied,
     CreateJobsTable,
@@ -41,7 +42,8 @@ def _migrate(url: str) -> str:
 
 def test_migrate_twice_is_idempotent_and_records_the_version(empty_db_url: str) -> None:
     first = _migrate(empty_db_url)
-    assert first == f"applied: create_jobs_table (schema version {SCHEMA_VERSION})\n"
+    names = ", ".join(m.name for m in MIGRATIONS)
+    assert first == f"applied: {names} (schema version {SCHEMA_VERSION})\n"
     second = _migrate(empty_db_url)
     assert second == f"up to date (schema version {SCHEMA_VERSION})\n"
 
@@ -52,7 +54,7 @@ def test_migrate_twice_is_idempotent_and_records_the_version(empty_db_url: str) 
         engine = runtime.backend.engine  # type: ignore[attr-defined]
         with engine.connect() as conn:
             rows = conn.execute(sa.select(schema_table.c.version, schema_table.c.name)).all()
-        assert [tuple(r) for r in rows] == [(1, "create_jobs_table")]
+        assert [tuple(r) for r in rows] == [(m.version, m.name) for m in MIGRATIONS]
         dispatch(Noop(), runtime=runtime)
         assert runtime.backend.get_stats().pending == 1
     finally:
@@ -148,7 +150,7 @@ def test_tables_made_from_the_metadata_are_adopted_once(empty_db_url: str) -> No
         backend = runtime.backend
         with pytest.raises(SchemaMissing, match="run `ferroq migrate` to adopt them"):
             backend.check_schema()
-        assert backend.migrate() == [Applied(1, "create_jobs_table", adopted=True)]
+        assert backend.migrate() == [Applied(m.version, m.name, adopted=True) for m in MIGRATIONS]
         assert backend.migrate() == []
         assert backend.schema_version() == SCHEMA_VERSION
         backend.check_schema()

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ferroq_core.dispatching import PendingDispatch, Queueable
+from ferroq_core.flowlimits import type_rule
 from ferroq_core.jobmodel import JobBase, JobId
 from ferroq_core.registry import default_registry
 
@@ -44,6 +45,8 @@ class Job(JobBase, Queueable):
     - ``job_name``: stable type name stored with each job (default ``module:QualName``);
       set it so renaming or moving the class does not orphan queued jobs.
     - ``backoff_base``, ``backoff_cap``: the full-jitter backoff's base and cap, in seconds.
+    - ``concurrency_limit``, ``rate_limit = (n, per)``, ``limit_per_tenant``: flow control,
+      enforced by every worker's claim (docs/limits.md).
 
     Methods to override: ``handle()``, ``retry_delay(attempt)``, ``idempotency_key()`` and
     ``failed(error)`` (see :class:`~ferroq_core.jobmodel.JobBase`). Each subclass registers
@@ -52,4 +55,5 @@ class Job(JobBase, Queueable):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        type_rule(cls, cls.type_name())  # a bad limit fails at import
         default_registry().register(cls)

@@ -8,6 +8,7 @@ runtime, the worker) needs only what this module defines.
 
 from __future__ import annotations
 
+from datetime import timedelta  # noqa: TC003 - get_type_hints() resolves the class options
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -68,6 +69,12 @@ class JobBase:
     #: Full-jitter backoff base and cap, in seconds (used by the default ``retry_delay``).
     backoff_base: ClassVar[float] = 5.0
     backoff_cap: ClassVar[float] = 900.0
+    #: Flow control (:mod:`ferroq_core.flowlimits`): at most this many running at once,
+    #: at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds (or ``timedelta``),
+    #: counted per tenant when ``limit_per_tenant``. None: no limit.
+    concurrency_limit: ClassVar[int | None] = None
+    rate_limit: ClassVar[tuple[int, float | timedelta] | None] = None
+    limit_per_tenant: ClassVar[bool] = False
 
     def handle(self) -> Awaitable[None] | None:
         raise NotImplementedError(f"{type(self).__qualname__} must define handle()")

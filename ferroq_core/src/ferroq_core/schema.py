@@ -25,6 +25,7 @@ from ferroq_core.tables.base import (
     table_differences,
 )
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
+from ferroq_core.tables.limits import AddFlowLimits
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,7 +51,7 @@ __all__ = [
 
 #: Every step of the schema's history, in order. A feature that adds tables appends one step
 #: (its module in :mod:`ferroq_core.tables`); versions are consecutive from 1.
-MIGRATIONS: Sequence[Migration] = (CreateJobsTable(),)
+MIGRATIONS: Sequence[Migration] = (CreateJobsTable(), AddFlowLimits())
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 # Any constant works; it only has to be the same for every ferroq process.

@@ -431,3 +431,136 @@ VACUUM ferroq_jobs
 -- server connection took it: one statement that skips the table (with a WARNING) when another
 -- vacuum of it, ours or autovacuum's, already holds its lock.
 VACUUM (SKIP_LOCKED) ferroq_jobs
+
+
+-- ==== flow control: limits (ferroq_core.storage.flow) ======================================
+-- The limited claim is a transaction of the statements below, serialized with every other
+-- limited claim by limits_lock; the plain claim above stays as it is for queues without limits.
+
+-- name: limits_any
+-- Whether any limit is declared (a worker looks every few seconds).
+SELECT EXISTS (SELECT 1 FROM ferroq_limits)
+
+-- name: limits_lock
+-- Serializes limited claims until the transaction ends (any constant, the same in every
+-- ferroq process, not the migration's or the vacuum's).
+SELECT pg_advisory_xact_lock(7203391853)
+
+-- name: limits_all
+-- Every limit. Returns scope, name, per_tenant, concurrency, rate, per, fair.
+SELECT scope, name, per_tenant, concurrency, rate, per, fair FROM ferroq_limits
+ORDER BY scope, name
+
+-- name: limits_running
+-- The live leases per group: claimed rows (a killed worker's count until its lease is reaped).
+-- Returns queue, job_type, tenant_id, count.
+SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs WHERE status = 'claimed'
+GROUP BY queue, job_type, tenant_id
+
+-- name: limit_starts_prune
+-- Starts whose window has passed.
+DELETE FROM ferroq_limit_starts WHERE expires_at <= statement_timestamp()
+
+-- name: limit_starts_window
+-- Starts inside their window per counter, and seconds until the oldest leaves it. Returns
+-- scope, name, key, count, frees_in.
+SELECT scope, name, key, count(*),
+       extract(epoch FROM min(expires_at) - statement_timestamp())::float8
+FROM ferroq_limit_starts WHERE expires_at > statement_timestamp()
+GROUP BY scope, name, key
+
+-- name: limit_starts_add
+-- Record rate-limited starts. Params: scopes, names, keys, pers (arrays).
+INSERT INTO ferroq_limit_starts (scope, name, key, expires_at)
+SELECT s.scope, s.name, s.key, statement_timestamp() + make_interval(secs => s.per)
+FROM unnest(%(scopes)s::text[], %(names)s::text[], %(keys)s::text[], %(pers)s::float8[])
+     AS s(scope, name, key, per)
+
+-- name: limit_groups
+-- The (job_type, tenant_id) groups of one queue's pending jobs, one index probe per group
+-- (ferroq_jobs_groups): a loose scan of the types, then of each type's tenants, then each type's
+-- untenanted group. Params: queue. Returns job_type, tenant_id.
+WITH RECURSIVE types(t) AS (
+    SELECT (SELECT job_type FROM ferroq_jobs WHERE status = 'pending' AND queue = %(queue)s
+            ORDER BY job_type LIMIT 1)
+    UNION ALL
+    SELECT (SELECT job_type FROM ferroq_jobs
+            WHERE status = 'pending' AND queue = %(queue)s AND job_type > types.t
+            ORDER BY job_type LIMIT 1)
+    FROM types WHERE types.t IS NOT NULL),
+tenants(t, k) AS (
+    SELECT types.t, (SELECT tenant_id FROM ferroq_jobs
+                     WHERE status = 'pending' AND queue = %(queue)s AND job_type = types.t
+                       AND tenant_id IS NOT NULL
+                     ORDER BY tenant_id LIMIT 1)
+    FROM types WHERE types.t IS NOT NULL
+    UNION ALL
+    SELECT tenants.t, (SELECT tenant_id FROM ferroq_jobs
+                       WHERE status = 'pending' AND queue = %(queue)s AND job_type = tenants.t
+                         AND tenant_id > tenants.k
+                       ORDER BY tenant_id LIMIT 1)
+    FROM tenants WHERE tenants.k IS NOT NULL)
+SELECT t, k FROM tenants WHERE k IS NOT NULL
+UNION ALL
+SELECT types.t, NULL FROM types
+WHERE types.t IS NOT NULL
+  AND EXISTS (SELECT 1 FROM ferroq_jobs WHERE status = 'pending' AND queue = %(queue)s
+              AND job_type = types.t AND tenant_id IS NULL)
+
+-- name: limit_candidates
+-- Up to n due jobs of each group, in claim order: one probe of ferroq_jobs_groups per group.
+-- Params: queue, job_types, tenants (NULL: untenanted), sizes (arrays). Returns id, job_type,
+-- tenant_id, priority, available_at.
+SELECT j.id, j.job_type, j.tenant_id, j.priority, j.available_at
+FROM unnest(%(job_types)s::text[], %(tenants)s::text[], %(sizes)s::int[]) AS g(t, k, n)
+CROSS JOIN LATERAL (
+    SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+    WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND tenant_id = g.k
+      AND available_at <= statement_timestamp()
+    ORDER BY priority, available_at, id LIMIT g.n) AS j
+WHERE g.k IS NOT NULL
+UNION ALL
+SELECT j.id, j.job_type, j.tenant_id, j.priority, j.available_at
+FROM unnest(%(job_types)s::text[], %(tenants)s::text[], %(sizes)s::int[]) AS g(t, k, n)
+CROSS JOIN LATERAL (
+    SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+    WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND tenant_id IS NULL
+      AND available_at <= statement_timestamp()
+    ORDER BY priority, available_at, id LIMIT g.n) AS j
+WHERE g.k IS NULL
+
+-- name: limit_claim
+-- Claim the chosen jobs (still pending: a plain claim by a worker that has not seen the
+-- limits yet may have taken one). Params: ids (array), worker. Returns JOB_COLUMNS.
+UPDATE ferroq_jobs
+SET status = 'claimed', claimed_by = %(worker)s, claimed_at = statement_timestamp(),
+    heartbeat_at = statement_timestamp(), attempts = ferroq_jobs.attempts + 1
+WHERE id = ANY(%(ids)s::bigint[]) AND status = 'pending'
+RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts, max_attempts,
+          idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
+          heartbeat_at, error, failed_at
+
+-- name: limit_set
+-- Declare (or replace) one scope and name's limits. Params: scope, name, per_tenant,
+-- concurrency, rate, per, fair.
+INSERT INTO ferroq_limits (scope, name, per_tenant, concurrency, rate, per, fair, updated_at)
+VALUES (%(scope)s, %(name)s, %(per_tenant)s, %(concurrency)s, %(rate)s, %(per)s, %(fair)s,
+        statement_timestamp())
+ON CONFLICT (scope, name) DO UPDATE
+SET per_tenant = excluded.per_tenant, concurrency = excluded.concurrency, rate = excluded.rate,
+    per = excluded.per, fair = excluded.fair, updated_at = excluded.updated_at
+WHERE (ferroq_limits.per_tenant, ferroq_limits.concurrency, ferroq_limits.rate,
+       ferroq_limits.per, ferroq_limits.fair)
+      IS DISTINCT FROM (excluded.per_tenant, excluded.concurrency, excluded.rate,
+                        excluded.per, excluded.fair)
+
+-- name: limit_delete
+-- Params: scope, name. Returns the scope of the row deleted.
+DELETE FROM ferroq_limits WHERE scope = %(scope)s AND name = %(name)s RETURNING scope
+
+-- name: limit_waiting
+-- Due pending jobs per group (an operator's look: reads every due pending row). Returns
+-- queue, job_type, tenant_id, count.
+SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs
+WHERE status = 'pending' AND available_at <= statement_timestamp()
+GROUP BY queue, job_type, tenant_id

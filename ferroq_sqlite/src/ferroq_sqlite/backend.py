@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
+from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.rules import (
     check_version,
     claim_in_order,
@@ -25,7 +26,7 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, leases
+from ferroq_sqlite import admin, flow, leases
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Engine
 
+    from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.records import (
         EnqueueRequest,
         EnqueueResult,
@@ -77,8 +79,14 @@ class SqliteBackend:
             self._signal,
             self._watcher,
             PollInterval(self.options.poll_min, self.options.poll_max),
-            lambda queues: self._tx.read(lambda db: due_in(db, queues)),
+            lambda queues: self._blocked.due_in(
+                queues, self._tx.read(lambda db: due_in(db, queues))
+            ),
         )
+        #: Flow control: whether limits exist (then the limited claim runs), and what the
+        #: last limited claim left waiting for a limit (idle waits).
+        self._limits = LimitsSeen()
+        self._blocked = Blocked()
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
@@ -139,6 +147,11 @@ class SqliteBackend:
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         if limit <= 0 or not queues:
             return []
+        if self._limits.stale():
+            self._limits.saw(self._tx.read(flow.any_limits))
+        if self._limits.any:
+            return self._claim_limited(queues, worker_id, limit)
+        self._blocked.note(queues, None)
 
         def run(db: sqlite3.Connection, claim_queue: Any = leases.claim_queue) -> list[JobRow]:
             now = to_micros(utcnow())
@@ -153,6 +166,13 @@ class SqliteBackend:
                 raise
         # A row of these queues holds text that is not UTF-8: claim again, failing it alone.
         return self._tx.write(lambda db: run(db, leases.claim_queue_lenient), batch=True)
+
+    def _claim_limited(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
+        rows, plan = self._tx.write(
+            lambda db: flow.claim(db, queues, worker_id, limit, to_micros(utcnow())), batch=True
+        )
+        self._blocked.note(queues, plan)
+        return rows
 
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         if not leases_:
@@ -202,6 +222,22 @@ class SqliteBackend:
 
     def wake(self) -> None:
         self._signal.wake()
+
+    # -- FlowStore ---------------------------------------------------------------------------
+    def set_limit(self, rule: LimitRule) -> None:
+        self._tx.write(lambda db: flow.set_limit(db, rule, to_micros(utcnow())))
+        self._limits.changed()
+
+    def delete_limit(self, scope: LimitScope, name: str) -> bool:
+        params = {"scope": scope, "name": name}
+        self._limits.changed()
+        return bool(self._tx.write(lambda db: db.execute(sql("limit_delete"), params).rowcount))
+
+    def list_limits(self) -> list[LimitRule]:
+        return self._tx.read(flow.list_limits)
+
+    def limit_usage(self) -> list[LimitUsage]:
+        return self._tx.read(lambda db: flow.usage(db, to_micros(utcnow())))
 
     # -- Admin -------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:

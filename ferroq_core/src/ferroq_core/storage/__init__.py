@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ferroq_core.storage.flow import FlowStore
 from ferroq_core.storage.functions import (
     claim,
     delete_job,
@@ -29,6 +30,7 @@ __all__ = [
     "Admin",
     "Backend",
     "Dispatcher",
+    "FlowStore",
     "SchemaStore",
     "TestingStore",
     "WorkerStore",

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ferroq_core.storage.flow import FlowStore
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
     from datetime import datetime
@@ -183,7 +185,7 @@ class SchemaStore(Protocol):
 
 
 @runtime_checkable
-class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, Protocol):
+class Backend(Dispatcher, WorkerStore, Admin, SchemaStore, FlowStore, Protocol):
     """A storage backend: every role. Implementations must be safe to share between threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).
