@@ -23,6 +23,7 @@ SCENARIOS = (
     "idempotency",
     "partition",
     "failover",
+    "limits",
 )
 #: Scenarios of a Postgres deployment only (the network to it, replication): skipped on SQLite.
 POSTGRES_ONLY = frozenset({"partition", "failover"})
