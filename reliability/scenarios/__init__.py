@@ -24,6 +24,7 @@ SCENARIOS = (
     "partition",
     "failover",
     "limits",
+    "fairness",
 )
 #: Scenarios of a Postgres deployment only (the network to it, replication): skipped on SQLite.
 POSTGRES_ONLY = frozenset({"partition", "failover"})
