@@ -111,7 +111,9 @@ def _fresh_runtime(url: str) -> Runtime:
     if url.startswith("postgresql"):
         engine = runtime.backend.engine  # type: ignore[attr-defined]
         with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+            conn.exec_driver_sql(
+                "TRUNCATE ferroq_jobs, ferroq_limits, ferroq_limit_starts RESTART IDENTITY"
+            )
     return runtime
 
 

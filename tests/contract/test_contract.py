@@ -29,7 +29,9 @@ def _emptied(url: str) -> Iterator[Backend]:
     backend = _open(url)
     backend.migrate()
     with backend.engine.begin() as conn:  # type: ignore[attr-defined]
-        conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+        conn.exec_driver_sql(
+            "TRUNCATE ferroq_jobs, ferroq_limits, ferroq_limit_starts RESTART IDENTITY"
+        )
     yield backend
     backend.close()
 

@@ -26,9 +26,10 @@ a test module and providing a ``backend`` fixture that yields a migrated, empty 
 
 The checks cover every operation of :class:`~ferroq_core.storage.Backend`: dispatch and
 idempotency, the claim's order, limit and isolation, fenced finishing writes, leases and the
-reaper, requeues, introspection, operator actions, wake-ups, the schema and transactional
-enqueue. Time-dependent checks wait for a condition (bounded) instead of sleeping, so they hold
-on slow machines. Every test needs the database to itself.
+reaper, requeues, introspection, operator actions, wake-ups, flow control (limits and fair
+queues), the schema and transactional enqueue. Time-dependent checks wait for a condition
+(bounded) instead of sleeping, so they hold on slow machines. Every test needs the database
+to itself.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from ferroq_core.schema import MIGRATIONS, SCHEMA_VERSION
 from ferroq_core.storage.protocol import Admin, Backend, Dispatcher, SchemaStore, WorkerStore
 from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
+from ferroq_core.testing._contract_flow import FlowContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
 from ferroq_core.testing._contract_support import (
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["BackendContract", "claim_one", "enqueue_one", "request", "wait_until", "worker_id"]
 
 
-class BackendContract(DispatchContract, LeaseContract, OrphanContract, AdminContract):
+class BackendContract(DispatchContract, LeaseContract, OrphanContract, AdminContract, FlowContract):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 
     # -- fixtures a subclass provides --------------------------------------------------------
