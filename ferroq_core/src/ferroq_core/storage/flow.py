@@ -129,7 +129,11 @@ class ClaimPlan:
         self._running: dict[Counter, int] = defaultdict(int)
         self._started: dict[Counter, int] = defaultdict(int)
         self._frees_in: dict[Counter, float] = {}
+        #: Claimed jobs per (queue, tenant): a fair queue serves the tenant with the fewest
+        #: running first, so turns carry over from one claim to the next.
+        self._share: dict[tuple[str, str | None], int] = defaultdict(int)
         for queue, job_type, tenant, count in running:
+            self._share[(queue, tenant)] += count
             for rule in self._rules_for(queue, job_type):
                 if rule.concurrency is not None:
                     self._running[_key(rule, tenant)] += count
@@ -186,11 +190,16 @@ class ClaimPlan:
         within a priority level when the queue is fair), each within every limit."""
         ordered = sorted(candidates, key=lambda c: (c.priority, c.available_at, c.id))
         if self.fair(queue):
-            turn: dict[tuple[int, str | None], int] = defaultdict(int)
+            # A tenant's n-th job here has turn n + its jobs running now; lower turns first.
+            # Counting the running jobs makes the turns go round across claims: a worker
+            # claiming one job at a time still alternates (and a tenant with a backlog never
+            # starts a second job ahead of another tenant's first).
+            turn: dict[tuple[int, str | None], int] = {}
             ranked = []
             for c in ordered:
-                turn[(c.priority, c.tenant_id)] += 1
-                ranked.append((c.priority, turn[(c.priority, c.tenant_id)], c))
+                key = (c.priority, c.tenant_id)
+                turn[key] = turn.get(key, self._share[(queue, c.tenant_id)]) + 1
+                ranked.append((c.priority, turn[key], c))
             ordered = [c for _, _, c in sorted(ranked, key=lambda r: (r[0], r[1]))]
         chosen: list[int] = []
         for c in ordered:
@@ -205,6 +214,7 @@ class ClaimPlan:
 
     def _take(self, queue: str, c: Candidate) -> None:
         self.remaining -= 1
+        self._share[(queue, c.tenant_id)] += 1
         rated = []
         for rule in self._rules_for(queue, c.job_type):
             key = _key(rule, c.tenant_id)

@@ -117,6 +117,18 @@ class FlowContract:
         assert _tenants(backend, "q", 29) == ["a"] * 29
         assert _tenants(backend, "q", 5) == ["c"]
 
+    def test_fair_turns_go_round_across_claims_of_one_job(self, backend: Backend) -> None:
+        backend.set_limit(LimitRule("queue", "q", fair=True))
+        for _ in range(10):
+            enqueue_one(backend, "q", tenant_id="a")
+        assert _tenants(backend, "q", 1) == ["a"]
+        enqueue_one(backend, "q", tenant_id="b")
+        enqueue_one(backend, "q", tenant_id="b")
+        # a has a job running, b none: b's first job goes ahead of a's older second one.
+        assert _tenants(backend, "q", 1) == ["b"]
+        assert _tenants(backend, "q", 1) == ["a"]
+        assert _tenants(backend, "q", 1) == ["b"]
+
     def test_limit_usage_shows_running_started_and_waiting_per_key(self, backend: Backend) -> None:
         rule = LimitRule("type", JOB_TYPE, concurrency=1, rate=(10, 60.0), per_tenant=True)
         backend.set_limit(rule)
