@@ -41,7 +41,7 @@ def check_concurrency(value: object, where: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidLimit(f"{where}: concurrency_limit must be an int >= 1, got {value!r}")
+        raise InvalidLimit(f"{where}: the concurrency limit must be an int >= 1, got {value!r}")
     return value
 
 
@@ -51,15 +51,15 @@ def check_rate(value: object, where: str) -> tuple[int, float] | None:
     if value is None:
         return None
     if not isinstance(value, tuple) or len(value) != 2:
-        raise InvalidLimit(f"{where}: rate_limit must be (n, per), got {value!r}")
+        raise InvalidLimit(f"{where}: the rate limit must be (n, per), got {value!r}")
     n, per = value
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InvalidLimit(f"{where}: rate_limit's n must be an int >= 1, got {n!r}")
+        raise InvalidLimit(f"{where}: the rate limit's n must be an int >= 1, got {n!r}")
     seconds = per.total_seconds() if isinstance(per, timedelta) else per
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise InvalidLimit(f"{where}: rate_limit's window must be seconds or a timedelta")
+        raise InvalidLimit(f"{where}: the rate limit's window must be seconds or a timedelta")
     if not (seconds > 0 and math.isfinite(seconds)):
-        raise InvalidLimit(f"{where}: rate_limit's window must be > 0 seconds, got {per!r}")
+        raise InvalidLimit(f"{where}: the rate limit's window must be > 0 seconds, got {per!r}")
     return n, float(seconds)
 
 

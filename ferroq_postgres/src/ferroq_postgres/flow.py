@@ -95,8 +95,11 @@ def list_limits(connections: Connections) -> list[LimitRule]:
 
 def usage(connections: Connections) -> list[LimitUsage]:
     def run(conn: psycopg.Connection[Any]) -> list[LimitUsage]:
+        rules = [rule_from_row(r) for r in fetch(conn, "limits_all")]
+        if not rules:
+            return []
         return limit_usage(
-            [rule_from_row(r) for r in fetch(conn, "limits_all")],
+            rules,
             [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limits_running")],
             [
                 (str(s), str(n), str(k), int(c))

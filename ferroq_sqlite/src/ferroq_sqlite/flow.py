@@ -80,8 +80,11 @@ def list_limits(db: sqlite3.Connection) -> list[LimitRule]:
 
 
 def usage(db: sqlite3.Connection, now: int) -> list[LimitUsage]:
+    rules = [rule_from_row(r) for r in db.execute(sql("limits_all"))]
+    if not rules:
+        return []
     return limit_usage(
-        [rule_from_row(r) for r in db.execute(sql("limits_all"))],
+        rules,
         db.execute(sql("limits_running")).fetchall(),
         [r[:4] for r in db.execute(sql("limit_starts_window"), {"now": now})],
         db.execute(sql("limit_waiting"), {"now": now}).fetchall(),

@@ -13,6 +13,7 @@ from ferroq_core.cli import (
     failed,
     health,
     jobs,
+    limits,
     migrate,
     plugins,
     stats,
@@ -28,7 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["main", "make_cli"]
 
 #: Modules whose ``register(cli)`` adds core commands, in ``--help`` order.
-COMMAND_MODULES = (migrate, plugins, stats, jobs, failed, dispatch, health, worker, bench)
+COMMAND_MODULES = (
+    migrate,
+    plugins,
+    stats,
+    limits,
+    jobs,
+    failed,
+    dispatch,
+    health,
+    worker,
+    bench,
+)
 
 
 def make_cli(pm: pluggy.PluginManager | None = None) -> click.Group:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.limits import rate_text, usage_to_dict
 from ferroq_core.cli.output import (
     DB_EPILOG,
     echo_json,
@@ -61,7 +62,8 @@ def stats_to_dict(s: QueueStats) -> dict[str, Any]:
 @pass_context
 def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
-    long the oldest pending job has waited.
+    long the oldest pending job has waited; then, when limits are declared, each limit per
+    key: running, started in the rate window, waiting (see `ferroq limits`).
 
     \b
     Examples:
@@ -69,11 +71,13 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
       ferroq stats --queue emails --json
       FERROQ_DATABASE_URL=postgresql://app@db/app ferroq stats
     """
-    result = ready_backend(obj).get_stats()
+    backend = ready_backend(obj)
+    result = backend.get_stats()
+    usage = backend.limit_usage()
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     if as_json:
-        echo_json(stats_to_dict(result))
+        echo_json({**stats_to_dict(result), "limits": [usage_to_dict(u) for u in usage]})
         return
     if not result.queues:
         click.echo("no jobs")
@@ -85,3 +89,13 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     total = ["TOTAL", result.pending, result.delayed, result.claimed, result.failed]
     rows.append([*total, fmt_age(oldest_age(result))])
     render_table(["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING"], rows)
+    if usage:  # flow control (`ferroq limits` has the details)
+        click.echo("")
+        limited: list[list[object]] = [
+            [f"{u.rule.scope} {u.rule.name}", u.key or "-", u.rule.concurrency or "-"]
+            for u in usage
+        ]
+        for row, u in zip(limited, usage, strict=True):
+            row += [u.running, rate_text(u.rule), u.started, u.waiting]
+        headers = ["LIMIT", "KEY", "MAX", "RUNNING", "RATE", "STARTED", "WAITING"]
+        render_table(headers, limited)
