@@ -184,8 +184,8 @@ class PostgresBackend:
 
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         if self._limits.stale():
-            self._limits.saw(flow.any_limits(self._worker_connections))
-        if not self._limits.any or limit <= 0 or not queues:
+            self._limits.saw(flow.scopes(self._worker_connections))
+        if limit <= 0 or not queues or not self._limits.in_play(queues):
             self._blocked.note(queues, None)
             return leases.claim(
                 self._worker_connections, self._claim_size, queues, worker_id, limit

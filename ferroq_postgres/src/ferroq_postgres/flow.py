@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.records import JobRow
-    from ferroq_postgres.connections import Connections
+    from ferroq_postgres.connections import Connections, Row
 
-__all__ = ["any_limits", "claim", "delete_limit", "list_limits", "set_limit", "usage"]
+__all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "usage"]
 
 
-def any_limits(connections: Connections) -> bool:
-    return bool(connections.rows("limits_any")[0][0])
+def scopes(connections: Connections) -> list[Row]:
+    return connections.rows("limits_scopes")
 
 
 def claim(

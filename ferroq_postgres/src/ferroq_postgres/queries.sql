@@ -437,9 +437,9 @@ VACUUM (SKIP_LOCKED) ferroq_jobs
 -- The limited claim is a transaction of the statements below, serialized with every other
 -- limited claim by limits_lock; the plain claim above stays as it is for queues without limits.
 
--- name: limits_any
--- Whether any limit is declared (a worker looks every few seconds).
-SELECT EXISTS (SELECT 1 FROM ferroq_limits)
+-- name: limits_scopes
+-- The scope and name of every limit (a worker looks every few seconds).
+SELECT scope, name FROM ferroq_limits
 
 -- name: limits_lock
 -- Serializes limited claims until the transaction ends (any constant, the same in every

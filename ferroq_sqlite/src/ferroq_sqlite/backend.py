@@ -148,8 +148,8 @@ class SqliteBackend:
         if limit <= 0 or not queues:
             return []
         if self._limits.stale():
-            self._limits.saw(self._tx.read(flow.any_limits))
-        if self._limits.any:
+            self._limits.saw(self._tx.read(flow.scopes))
+        if self._limits.in_play(queues):
             return self._claim_limited(queues, worker_id, limit)
         self._blocked.note(queues, None)
 

@@ -5,7 +5,7 @@ transaction, which the write lock serializes with every other claim) and the lim
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferroq_core.storage.flow import Candidate, ClaimPlan, limit_usage, rule_from_row, rule_params
 from ferroq_sqlite.queries import sql
@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from ferroq_core.flowlimits import LimitRule, LimitUsage
     from ferroq_core.records import JobRow
 
-__all__ = ["any_limits", "claim", "list_limits", "set_limit", "usage"]
+__all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
 
 
-def any_limits(db: sqlite3.Connection) -> bool:
-    return bool(db.execute(sql("limits_any")).fetchone()[0])
+def scopes(db: sqlite3.Connection) -> list[Any]:
+    return db.execute(sql("limits_scopes")).fetchall()
 
 
 def _plan(db: sqlite3.Connection, now: int, wanted: int) -> ClaimPlan:

@@ -411,8 +411,9 @@ WHERE status = 'pending' AND available_at > :now
 -- serializes it with every other claim); the plain claim above stays as it is for queues
 -- without limits. Times are epoch microseconds (:now).
 
--- name: limits_any
-SELECT EXISTS (SELECT 1 FROM ferroq_limits)
+-- name: limits_scopes
+-- The scope and name of every limit (a worker looks every few seconds).
+SELECT scope, name FROM ferroq_limits
 
 -- name: limits_all
 -- Every limit. Returns scope, name, per_tenant, concurrency, rate, per, fair.

@@ -284,27 +284,32 @@ def limit_usage(
 
 
 class LimitsSeen:
-    """Whether any limit exists, as a backend last saw it (refreshed every
-    :data:`LIMITS_REFRESH` seconds, or at once after :meth:`changed`). Thread-safe enough: a
-    lost update only costs one more look."""
+    """Which claims the limits are in play for, as a backend last saw ``ferroq_limits``
+    (refreshed every :data:`LIMITS_REFRESH` seconds, or at once after :meth:`changed`): every
+    claim when a job type has limits (its jobs may be in any queue), else claims of a queue
+    with limits or fair turns. Thread-safe enough: a lost update only costs one more look."""
 
     def __init__(self) -> None:
-        self._any = False
+        self._types = False
+        self._queues: frozenset[str] = frozenset()
         self._at = -math.inf
 
     def stale(self) -> bool:
         return time.monotonic() - self._at > LIMITS_REFRESH
 
-    def saw(self, any_limits: bool) -> None:
-        self._any = any_limits
+    def saw(self, scopes: Iterable[Sequence[object]]) -> None:
+        """Record the (scope, name) of every row of ``ferroq_limits``."""
+        rows = [(str(scope), str(name)) for scope, name in scopes]
+        self._types = any(scope == "type" for scope, _ in rows)
+        self._queues = frozenset(name for scope, name in rows if scope == "queue")
         self._at = time.monotonic()
 
     def changed(self) -> None:
         self._at = -math.inf
 
-    @property
-    def any(self) -> bool:
-        return self._any
+    def in_play(self, queues: Sequence[str]) -> bool:
+        """Whether a claim of ``queues`` must be the limited one."""
+        return self._types or any(q in self._queues for q in queues)
 
 
 class Blocked:
