@@ -197,6 +197,7 @@ class PostgresBackend:
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         done = leases.fenced(self._worker_connections, "complete", leases_)
         self._vacuum.note(len(done))
+        self._blocked.freed()  # flow control: a slot of this process came free
         return done
 
     def release(

@@ -1,11 +1,14 @@
-"""Flow control on Postgres: the limited claim and the limits' admin (see
-:mod:`ferroq_core.storage.flow`)."""
+"""Flow control on Postgres: the limited claim's statements (see
+:mod:`ferroq_core.storage.claimplan`) and the limits' admin."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ferroq_core.storage.flow import Candidate, ClaimPlan, limit_usage, rule_from_row, rule_params
+import attrs
+
+from ferroq_core.storage.claimplan import Candidate, limited_claim
+from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
 from ferroq_core.storage.rules import claim_order, job_from_row
 from ferroq_postgres.connections import fetch, rowcount
 
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.records import JobRow
+    from ferroq_core.storage.claimplan import ClaimPlan, Size
     from ferroq_postgres.connections import Connections, Row
 
 __all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "usage"]
@@ -25,60 +29,61 @@ def scopes(connections: Connections) -> list[Row]:
     return connections.rows("limits_scopes")
 
 
+@attrs.define
+class _Ops:
+    """One limited claim's statements on ``conn`` (:class:`LimitedClaimOps`)."""
+
+    conn: psycopg.Connection[Any]
+    worker: str
+
+    def rules(self) -> list[LimitRule]:
+        fetch(self.conn, "limits_lock")
+        return [rule_from_row(r) for r in fetch(self.conn, "limits_all")]
+
+    def running(self) -> list[tuple[str, str, str | None, int]]:
+        return [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(self.conn, "limits_running")]
+
+    def window(self) -> list[tuple[str, str, str, int, float]]:
+        rowcount(self.conn, "limit_starts_prune", {})
+        rows = fetch(self.conn, "limit_starts_window")
+        return [(str(s), str(n), str(k), int(c), float(f)) for s, n, k, c, f in rows]
+
+    def head(self, queue: str, n: int) -> list[Candidate]:
+        return [Candidate(*r) for r in fetch(self.conn, "limit_head", {"queue": queue, "n": n})]
+
+    def groups(self, queue: str) -> list[tuple[str, str | None, int]]:
+        rows = fetch(self.conn, "limit_groups", {"queue": queue})
+        return [(str(t), k, int(p)) for t, k, p in rows]
+
+    def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
+        params = {
+            "queue": queue,
+            "job_types": [t for t, _, _ in sizes],
+            "tenants": [k for _, k, _ in sizes],
+            "sizes": [n for _, _, n in sizes],
+        }
+        return [Candidate(*row) for row in fetch(self.conn, "limit_candidates", params)]
+
+    def claim(self, ids: list[int]) -> list[JobRow]:
+        rows = fetch(self.conn, "limit_claim", {"ids": ids, "worker": self.worker})
+        return sorted((job_from_row(r) for r in rows), key=claim_order)
+
+    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
+        params = {
+            "scopes": [s[0] for s in starts],
+            "names": [s[1] for s in starts],
+            "keys": [s[2] for s in starts],
+            "pers": [s[3] for s in starts],
+        }
+        rowcount(self.conn, "limit_starts_add", params)
+
+
 def claim(
     connections: Connections, queues: Sequence[str], worker: str, wanted: int
 ) -> tuple[list[JobRow], ClaimPlan]:
-    """Up to ``wanted`` due jobs of ``queues`` (strict queue order) within every limit, in one
-    transaction serialized with every other limited claim."""
-
-    def run(conn: psycopg.Connection[Any]) -> tuple[list[JobRow], ClaimPlan]:
-        fetch(conn, "limits_lock")
-        rowcount(conn, "limit_starts_prune", {})
-        plan = ClaimPlan(
-            [rule_from_row(r) for r in fetch(conn, "limits_all")],
-            [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limits_running")],
-            [
-                (str(s), str(n), str(k), int(c), float(f))
-                for s, n, k, c, f in fetch(conn, "limit_starts_window")
-            ],
-            wanted,
-        )
-        jobs: list[JobRow] = []
-        for queue in dict.fromkeys(queues):
-            if plan.remaining <= 0:
-                break
-            groups = [(str(t), k) for t, k in fetch(conn, "limit_groups", {"queue": queue})]
-            sizes = plan.group_sizes(queue, groups)
-            if not sizes:
-                continue
-            params = {
-                "queue": queue,
-                "job_types": [t for t, _, _ in sizes],
-                "tenants": [k for _, k, _ in sizes],
-                "sizes": [n for _, _, n in sizes],
-            }
-            found = [Candidate(*row) for row in fetch(conn, "limit_candidates", params)]
-            ids = plan.choose(queue, found)
-            if not ids:
-                continue
-            rows = fetch(conn, "limit_claim", {"ids": ids, "worker": worker})
-            claimed = sorted((job_from_row(r) for r in rows), key=claim_order)
-            jobs += claimed
-            starts = plan.rate_starts(job.id for job in claimed)
-            if starts:
-                rowcount(
-                    conn,
-                    "limit_starts_add",
-                    {
-                        "scopes": [s[0] for s in starts],
-                        "names": [s[1] for s in starts],
-                        "keys": [s[2] for s in starts],
-                        "pers": [s[3] for s in starts],
-                    },
-                )
-        return jobs, plan
-
-    return connections.transaction(run)
+    """Up to ``wanted`` due jobs of ``queues`` within every limit, one transaction serialized
+    with every other limited claim (``limits_lock``)."""
+    return connections.transaction(lambda conn: limited_claim(_Ops(conn, worker), queues, wanted))
 
 
 def set_limit(connections: Connections, rule: LimitRule) -> None:
@@ -98,13 +103,11 @@ def usage(connections: Connections) -> list[LimitUsage]:
         rules = [rule_from_row(r) for r in fetch(conn, "limits_all")]
         if not rules:
             return []
+        ops = _Ops(conn, "")
         return limit_usage(
             rules,
-            [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limits_running")],
-            [
-                (str(s), str(n), str(k), int(c))
-                for s, n, k, c, _ in fetch(conn, "limit_starts_window")
-            ],
+            ops.running(),
+            [(s, n, k, c) for s, n, k, c, _ in fetch(conn, "limit_starts_window")],
             [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limit_waiting")],
         )
 

@@ -476,10 +476,19 @@ SELECT s.scope, s.name, s.key, statement_timestamp() + make_interval(secs => s.p
 FROM unnest(%(scopes)s::text[], %(names)s::text[], %(keys)s::text[], %(pers)s::float8[])
      AS s(scope, name, key, per)
 
+-- name: limit_head
+-- The first n due pending jobs of one queue in claim order (the claim's index). Params: queue,
+-- n. Returns id, job_type, tenant_id, priority, available_at.
+SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = %(queue)s AND available_at <= statement_timestamp()
+ORDER BY priority, available_at, id
+LIMIT %(n)s
+
 -- name: limit_groups
 -- The (job_type, tenant_id) groups of one queue's pending jobs, one index probe per group
 -- (ferroq_jobs_groups): a loose scan of the types, then of each type's tenants, then each type's
--- untenanted group. Params: queue. Returns job_type, tenant_id.
+-- untenanted group. Params: queue. Returns job_type, tenant_id, and the group's best
+-- priority.
 WITH RECURSIVE types(t) AS (
     SELECT (SELECT job_type FROM ferroq_jobs WHERE status = 'pending' AND queue = %(queue)s
             ORDER BY job_type LIMIT 1)
@@ -500,12 +509,18 @@ tenants(t, k) AS (
                          AND tenant_id > tenants.k
                        ORDER BY tenant_id LIMIT 1)
     FROM tenants WHERE tenants.k IS NOT NULL)
-SELECT t, k FROM tenants WHERE k IS NOT NULL
+SELECT t, k, (SELECT priority FROM ferroq_jobs
+              WHERE status = 'pending' AND queue = %(queue)s AND job_type = t AND tenant_id = k
+              ORDER BY priority LIMIT 1)
+FROM tenants WHERE k IS NOT NULL
 UNION ALL
-SELECT types.t, NULL FROM types
-WHERE types.t IS NOT NULL
-  AND EXISTS (SELECT 1 FROM ferroq_jobs WHERE status = 'pending' AND queue = %(queue)s
-              AND job_type = types.t AND tenant_id IS NULL)
+SELECT t, NULL, p FROM (
+    SELECT types.t, (SELECT priority FROM ferroq_jobs
+                     WHERE status = 'pending' AND queue = %(queue)s AND job_type = types.t
+                       AND tenant_id IS NULL
+                     ORDER BY priority LIMIT 1) AS p
+    FROM types WHERE types.t IS NOT NULL) AS untenanted
+WHERE p IS NOT NULL
 
 -- name: limit_candidates
 -- Up to n due jobs of each group, in claim order: one probe of ferroq_jobs_groups per group.

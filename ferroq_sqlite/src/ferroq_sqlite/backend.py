@@ -177,7 +177,9 @@ class SqliteBackend:
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         if not leases_:
             return set()
-        return self._tx.write(lambda db: leases.complete(db, leases_), batch=True)
+        done = self._tx.write(lambda db: leases.complete(db, leases_), batch=True)
+        self._blocked.freed()  # flow control: a slot of this process came free
+        return done
 
     def release(
         self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True

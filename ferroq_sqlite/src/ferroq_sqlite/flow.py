@@ -1,13 +1,16 @@
-"""Flow control on SQLite: the limited claim (inside the claim's ``BEGIN IMMEDIATE``
-transaction, which the write lock serializes with every other claim) and the limits' admin
-(see :mod:`ferroq_core.storage.flow`)."""
+"""Flow control on SQLite: the limited claim's statements (see
+:mod:`ferroq_core.storage.claimplan`), run inside the claim's ``BEGIN IMMEDIATE`` transaction
+(the write lock serializes it with every other claim), and the limits' admin."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from ferroq_core.storage.flow import Candidate, ClaimPlan, limit_usage, rule_from_row, rule_params
+import attrs
+
+from ferroq_core.storage.claimplan import Candidate, limited_claim
+from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.rows import claimed_rows
 
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitUsage
     from ferroq_core.records import JobRow
+    from ferroq_core.storage.claimplan import ClaimPlan, Size
 
 __all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
 
@@ -25,50 +29,65 @@ def scopes(db: sqlite3.Connection) -> list[Any]:
     return db.execute(sql("limits_scopes")).fetchall()
 
 
-def _plan(db: sqlite3.Connection, now: int, wanted: int) -> ClaimPlan:
-    return ClaimPlan(
-        [rule_from_row(r) for r in db.execute(sql("limits_all"))],
-        db.execute(sql("limits_running")).fetchall(),
-        db.execute(sql("limit_starts_window"), {"now": now}).fetchall(),
-        wanted,
-    )
+@attrs.define
+class _Ops:
+    """One limited claim's statements at ``now`` (epoch microseconds)
+    (:class:`LimitedClaimOps`)."""
+
+    db: sqlite3.Connection
+    worker: str
+    now: int
+
+    def rules(self) -> list[LimitRule]:
+        return [rule_from_row(r) for r in self.db.execute(sql("limits_all"))]
+
+    def running(self) -> list[Any]:
+        return self.db.execute(sql("limits_running")).fetchall()
+
+    def window(self) -> list[Any]:
+        self.db.execute(sql("limit_starts_prune"), {"now": self.now})
+        return self.db.execute(sql("limit_starts_window"), {"now": self.now}).fetchall()
+
+    def head(self, queue: str, n: int) -> list[Candidate]:
+        params = {"queue": queue, "n": n, "now": self.now}
+        return [Candidate(*r) for r in self.db.execute(sql("limit_head"), params)]
+
+    def groups(self, queue: str) -> list[Any]:
+        return self.db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
+
+    def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
+        found: list[Candidate] = []
+        for job_type, tenant, n in sizes:
+            params = {"queue": queue, "job_type": job_type, "n": n, "now": self.now}
+            if tenant is None:
+                rows = self.db.execute(sql("limit_candidates_untenanted"), params)
+            else:
+                rows = self.db.execute(sql("limit_candidates"), dict(params, tenant=tenant))
+            found += [Candidate(*row) for row in rows]
+        return found
+
+    def claim(self, ids: list[int]) -> list[JobRow]:
+        params = {"ids": json.dumps(ids), "worker": self.worker, "now": self.now}
+        rows = self.db.execute(sql("limit_claim"), params).fetchall()
+        # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
+        return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), self.worker, self.now)
+
+    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
+        self.db.executemany(
+            sql("limit_starts_add"),
+            [
+                {"scope": s, "name": n, "key": k, "expires_at": self.now + round(per * 1e6)}
+                for s, n, k, per in starts
+            ],
+        )
 
 
 def claim(
     db: sqlite3.Connection, queues: Sequence[str], worker: str, wanted: int, now: int
 ) -> tuple[list[JobRow], ClaimPlan]:
-    """Up to ``wanted`` due jobs of ``queues`` (strict queue order) within every limit, at
-    ``now`` (epoch microseconds), in the caller's write transaction."""
-    db.execute(sql("limit_starts_prune"), {"now": now})
-    plan = _plan(db, now, wanted)
-    jobs: list[JobRow] = []
-    for queue in dict.fromkeys(queues):
-        if plan.remaining <= 0:
-            break
-        groups = db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
-        found: list[Candidate] = []
-        for job_type, tenant, n in plan.group_sizes(queue, groups):
-            params = {"queue": queue, "job_type": job_type, "n": n, "now": now}
-            if tenant is None:
-                rows = db.execute(sql("limit_candidates_untenanted"), params)
-            else:
-                rows = db.execute(sql("limit_candidates"), dict(params, tenant=tenant))
-            found += [Candidate(*row) for row in rows]
-        ids = plan.choose(queue, found)
-        if not ids:
-            continue
-        params = {"ids": json.dumps(ids), "worker": worker, "now": now}
-        done = db.execute(sql("limit_claim"), params).fetchall()
-        claimed = claimed_rows(sorted(done, key=lambda r: (r[4], r[9], r[0])), worker, now)
-        jobs += claimed
-        db.executemany(
-            sql("limit_starts_add"),
-            [
-                {"scope": s, "name": n, "key": k, "expires_at": now + round(per * 1e6)}
-                for s, n, k, per in plan.rate_starts(job.id for job in claimed)
-            ],
-        )
-    return jobs, plan
+    """Up to ``wanted`` due jobs of ``queues`` within every limit, at ``now``, in the caller's
+    write transaction."""
+    return limited_claim(_Ops(db, worker, now), queues, wanted)
 
 
 def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:

@@ -441,9 +441,18 @@ GROUP BY scope, name, key
 INSERT INTO ferroq_limit_starts (scope, name, key, expires_at)
 VALUES (:scope, :name, :key, :expires_at)
 
+-- name: limit_head
+-- The first n due pending jobs of one queue in claim order. Params: queue, n, now. Returns
+-- id, job_type, tenant_id, priority, available_at.
+SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND available_at <= :now
+ORDER BY priority, available_at, id
+LIMIT :n
+
 -- name: limit_groups
 -- The (job_type, tenant_id) groups of one queue's pending jobs, one probe of
--- ferroq_jobs_groups each. Params: queue. Returns job_type, tenant_id.
+-- ferroq_jobs_groups each. Params: queue. Returns job_type, tenant_id, and the group's best
+-- priority.
 WITH RECURSIVE types(t) AS (
     SELECT (SELECT job_type FROM ferroq_jobs WHERE status = 'pending' AND queue = :queue
             ORDER BY job_type LIMIT 1)
@@ -464,12 +473,18 @@ tenants(t, k) AS (
                          AND tenant_id > tenants.k
                        ORDER BY tenant_id LIMIT 1)
     FROM tenants WHERE tenants.k IS NOT NULL)
-SELECT t, k FROM tenants WHERE k IS NOT NULL
+SELECT t, k, (SELECT priority FROM ferroq_jobs
+              WHERE status = 'pending' AND queue = :queue AND job_type = t AND tenant_id = k
+              ORDER BY priority LIMIT 1)
+FROM tenants WHERE k IS NOT NULL
 UNION ALL
-SELECT types.t, NULL FROM types
-WHERE types.t IS NOT NULL
-  AND EXISTS (SELECT 1 FROM ferroq_jobs WHERE status = 'pending' AND queue = :queue
-              AND job_type = types.t AND tenant_id IS NULL)
+SELECT t, NULL, p FROM (
+    SELECT types.t, (SELECT priority FROM ferroq_jobs
+                     WHERE status = 'pending' AND queue = :queue AND job_type = types.t
+                       AND tenant_id IS NULL
+                     ORDER BY priority LIMIT 1) AS p
+    FROM types WHERE types.t IS NOT NULL) AS untenanted
+WHERE p IS NOT NULL
 
 -- name: limit_candidates
 -- Up to n due jobs of one tenant's group, in claim order. Params: queue, job_type, tenant,
