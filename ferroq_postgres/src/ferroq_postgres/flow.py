@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.records import JobRow
-    from ferroq_core.storage.claimplan import ClaimPlan, Size
+    from ferroq_core.storage.claimplan import ClaimPlan, Look, Size
     from ferroq_postgres.connections import Connections, Row
 
 __all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "usage"]
@@ -37,16 +37,22 @@ class _Ops:
     worker: str
 
     def rules(self) -> list[LimitRule]:
-        fetch(self.conn, "limits_lock")
-        return [rule_from_row(r) for r in fetch(self.conn, "limits_all")]
+        rows = fetch(self.conn, "limits_lock")
+        return [rule_from_row(r) for r in rows if r[0] is not None]
 
-    def running(self) -> list[tuple[str, str, str | None, int]]:
-        return [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(self.conn, "limits_running")]
-
-    def window(self) -> list[tuple[str, str, str, int, float]]:
-        rowcount(self.conn, "limit_starts_prune", {})
-        rows = fetch(self.conn, "limit_starts_window")
-        return [(str(s), str(n), str(k), int(c), float(f)) for s, n, k, c, f in rows]
+    def look(self, queue: str, n: int, rated: bool) -> Look:
+        running: list[tuple[str, str, str | None, int]] = []
+        started: list[tuple[str, str, str, int, float]] = []
+        head: list[Candidate] = []
+        params = {"rated": rated, "queue": queue, "n": n}
+        for kind, a, b, c, count, priority, at, frees in fetch(self.conn, "limits_look", params):
+            if kind == "r":
+                running.append((str(a), str(b), c, int(count)))
+            elif kind == "s":
+                started.append((str(a), str(b), str(c), int(count), float(frees)))
+            else:
+                head.append(Candidate(int(count), str(b), c, int(priority), at))
+        return running, started, head
 
     def head(self, queue: str, n: int) -> list[Candidate]:
         return [Candidate(*r) for r in fetch(self.conn, "limit_head", {"queue": queue, "n": n})]
@@ -65,7 +71,8 @@ class _Ops:
         return [Candidate(*row) for row in fetch(self.conn, "limit_candidates", params)]
 
     def claim(self, ids: list[int]) -> list[JobRow]:
-        rows = fetch(self.conn, "limit_claim", {"ids": ids, "worker": self.worker})
+        params = {"ids": ids, "worker": self.worker, "pending": "pending"}
+        rows = fetch(self.conn, "limit_claim", params)
         return sorted((job_from_row(r) for r in rows), key=claim_order)
 
     def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
@@ -103,10 +110,9 @@ def usage(connections: Connections) -> list[LimitUsage]:
         rules = [rule_from_row(r) for r in fetch(conn, "limits_all")]
         if not rules:
             return []
-        ops = _Ops(conn, "")
         return limit_usage(
             rules,
-            ops.running(),
+            [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limits_running")],
             [(s, n, k, c) for s, n, k, c, _ in fetch(conn, "limit_starts_window")],
             [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limit_waiting")],
         )

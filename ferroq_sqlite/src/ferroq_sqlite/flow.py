@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitUsage
     from ferroq_core.records import JobRow
-    from ferroq_core.storage.claimplan import ClaimPlan, Size
+    from ferroq_core.storage.claimplan import ClaimPlan, Look, Size
 
 __all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
 
@@ -41,12 +41,11 @@ class _Ops:
     def rules(self) -> list[LimitRule]:
         return [rule_from_row(r) for r in self.db.execute(sql("limits_all"))]
 
-    def running(self) -> list[Any]:
-        return self.db.execute(sql("limits_running")).fetchall()
-
-    def window(self) -> list[Any]:
-        self.db.execute(sql("limit_starts_prune"), {"now": self.now})
-        return self.db.execute(sql("limit_starts_window"), {"now": self.now}).fetchall()
+    def look(self, queue: str, n: int, rated: bool) -> Look:
+        started = []
+        if rated:
+            started = self.db.execute(sql("limit_starts_window"), {"now": self.now}).fetchall()
+        return self.db.execute(sql("limits_running")).fetchall(), started, self.head(queue, n)
 
     def head(self, queue: str, n: int) -> list[Candidate]:
         params = {"queue": queue, "n": n, "now": self.now}
@@ -73,6 +72,7 @@ class _Ops:
         return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), self.worker, self.now)
 
     def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
+        self.db.execute(sql("limit_starts_prune"), {"now": self.now})
         self.db.executemany(
             sql("limit_starts_add"),
             [

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ferroq_core.flowlimits import LimitRule
     from ferroq_core.records import JobRow
 
-__all__ = ["Candidate", "ClaimPlan", "LimitedClaimOps", "limited_claim"]
+__all__ = ["Candidate", "ClaimPlan", "LimitedClaimOps", "Look", "head_size", "limited_claim"]
 
 #: (scope, name, key): one counter of one limit.
 Counter = tuple[str, str, str]
@@ -44,18 +44,25 @@ class Candidate:
     available_at: object
 
 
+#: What a limited claim reads first (:meth:`LimitedClaimOps.look`): the claimed rows per group
+#: (queue, job type, tenant, count), the starts inside their rate windows (scope, name, key,
+#: count, seconds until the oldest leaves) and the head of the first queue.
+Look = tuple[
+    list[tuple[str, str, "str | None", int]],
+    list[tuple[str, str, str, int, float]],
+    list[Candidate],
+]
+
+
 class LimitedClaimOps(Protocol):
     """The statements of one limited claim, run in its transaction by a backend."""
 
     def rules(self) -> list[LimitRule]:
-        """Every row of ``ferroq_limits``."""
+        """Take the limited claims' lock; every row of ``ferroq_limits``."""
 
-    def running(self) -> Iterable[tuple[str, str, str | None, int]]:
-        """(queue, job type, tenant, count) of the claimed rows."""
-
-    def window(self) -> Iterable[tuple[str, str, str, int, float]]:
-        """Drop the starts whose window passed; (scope, name, key, starts, seconds until the
-        oldest leaves) of the others."""
+    def look(self, queue: str, n: int, rated: bool) -> Look:
+        """After the lock: the live leases per group, the starts in their windows (only when
+        ``rated``) and the first ``n`` due pending jobs of ``queue`` in claim order."""
 
     def head(self, queue: str, n: int) -> list[Candidate]:
         """The first ``n`` due pending jobs of ``queue`` in claim order."""
@@ -70,12 +77,17 @@ class LimitedClaimOps(Protocol):
         """Claim these jobs (those still pending), in claim order."""
 
     def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
-        """Record rate-limited starts: (scope, name, key, window seconds)."""
+        """Record rate-limited starts (scope, name, key, window seconds); drop the starts
+        whose window passed."""
 
 
 #: The head read is this many times the jobs wanted, plus a few: enough that a few held jobs
 #: among them still leave a full claim.
 HEAD_FACTOR, HEAD_EXTRA = 2, 8
+
+
+def head_size(wanted: int) -> int:
+    return HEAD_FACTOR * wanted + HEAD_EXTRA
 
 
 def limited_claim(
@@ -85,12 +97,15 @@ def limited_claim(
     the plan (what was held back, and until when)."""
     rules = ops.rules()
     rated = any(r.rate is not None for r in rules)
-    plan = ClaimPlan(rules, ops.running(), ops.window() if rated else (), wanted)
+    order = list(dict.fromkeys(queues))
+    fair_first = any(r.scope == "queue" and r.name == order[0] and r.fair for r in rules)
+    running, started, head = ops.look(order[0], 0 if fair_first else head_size(wanted), rated)
+    plan = ClaimPlan(rules, running, started, wanted)
     jobs: list[JobRow] = []
-    for queue in dict.fromkeys(queues):
+    for queue in order:
         if plan.remaining <= 0:
             break
-        ids = plan.pick(queue, ops)
+        ids = plan.pick(queue, ops, head if queue == order[0] else None)
         if not ids:
             continue
         claimed = ops.claim(ids)
@@ -169,13 +184,17 @@ class ClaimPlan:
                 room = min(room, rule.rate[0] - self._started[key])
         return max(0, room)
 
-    def pick(self, queue: str, ops: LimitedClaimOps) -> list[int]:
-        """The ids to claim from ``queue`` (see the module docstring)."""
+    def pick(
+        self, queue: str, ops: LimitedClaimOps, head: list[Candidate] | None = None
+    ) -> list[int]:
+        """The ids to claim from ``queue`` (see the module docstring); ``head``: its head,
+        when already read."""
         fair = self.fair(queue)
         chosen: list[int] = []
         if not fair:
-            n = HEAD_FACTOR * self.remaining + HEAD_EXTRA
-            head = ops.head(queue, n)
+            n = head_size(self.remaining)
+            if head is None:
+                head = ops.head(queue, n)
             chosen = self.choose(queue, head)
             if self.remaining <= 0 or len(head) < n:
                 return chosen  # full, or the head was every due job
