@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
+from ferroq_core.storage.claimplan import GroupsSeen
 from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.rules import check_version
 from ferroq_postgres import admin, flow, leases
@@ -106,6 +107,7 @@ class PostgresBackend:
         #: last limited claim left waiting for a limit (idle waits).
         self._limits = LimitsSeen()
         self._blocked = Blocked()
+        self._groups = GroupsSeen()
         self._closed = False
         self._forget_threads()
         if hasattr(os, "register_at_fork"):
@@ -190,7 +192,7 @@ class PostgresBackend:
             return leases.claim(
                 self._worker_connections, self._claim_size, queues, worker_id, limit
             )
-        rows, plan = flow.claim(self._worker_connections, queues, worker_id, limit)
+        rows, plan = flow.claim(self._worker_connections, self._groups, queues, worker_id, limit)
         self._blocked.note(queues, plan)
         return rows
 

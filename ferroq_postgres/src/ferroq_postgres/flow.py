@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.records import JobRow
-    from ferroq_core.storage.claimplan import ClaimPlan, Look, Size
+    from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
     from ferroq_postgres.connections import Connections, Row
 
 __all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "usage"]
@@ -35,6 +35,7 @@ class _Ops:
 
     conn: psycopg.Connection[Any]
     worker: str
+    seen: GroupsSeen
 
     def rules(self) -> list[LimitRule]:
         rows = fetch(self.conn, "limits_lock")
@@ -57,9 +58,12 @@ class _Ops:
     def head(self, queue: str, n: int) -> list[Candidate]:
         return [Candidate(*r) for r in fetch(self.conn, "limit_head", {"queue": queue, "n": n})]
 
-    def groups(self, queue: str) -> list[tuple[str, str | None, int]]:
-        rows = fetch(self.conn, "limit_groups", {"queue": queue})
-        return [(str(t), k, int(p)) for t, k, p in rows]
+    def groups(self, queue: str, *, fresh: bool) -> list[tuple[str, str | None, int]]:
+        def read() -> list[tuple[str, str | None, int]]:
+            rows = fetch(self.conn, "limit_groups", {"queue": queue})
+            return [(str(t), k, int(p)) for t, k, p in rows]
+
+        return self.seen.get(queue, fresh, read)
 
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
         params = {
@@ -86,11 +90,13 @@ class _Ops:
 
 
 def claim(
-    connections: Connections, queues: Sequence[str], worker: str, wanted: int
+    connections: Connections, seen: GroupsSeen, queues: Sequence[str], worker: str, wanted: int
 ) -> tuple[list[JobRow], ClaimPlan]:
     """Up to ``wanted`` due jobs of ``queues`` within every limit, one transaction serialized
     with every other limited claim (``limits_lock``)."""
-    return connections.transaction(lambda conn: limited_claim(_Ops(conn, worker), queues, wanted))
+    return connections.transaction(
+        lambda conn: limited_claim(_Ops(conn, worker, seen), queues, wanted)
+    )
 
 
 def set_limit(connections: Connections, rule: LimitRule) -> None:

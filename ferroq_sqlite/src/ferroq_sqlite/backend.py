@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
+from ferroq_core.storage.claimplan import GroupsSeen
 from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.rules import (
     check_version,
@@ -87,6 +88,7 @@ class SqliteBackend:
         #: last limited claim left waiting for a limit (idle waits).
         self._limits = LimitsSeen()
         self._blocked = Blocked()
+        self._groups = GroupsSeen()
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
@@ -169,7 +171,8 @@ class SqliteBackend:
 
     def _claim_limited(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         rows, plan = self._tx.write(
-            lambda db: flow.claim(db, queues, worker_id, limit, to_micros(utcnow())), batch=True
+            lambda db: flow.claim(db, self._groups, queues, worker_id, limit, to_micros(utcnow())),
+            batch=True,
         )
         self._blocked.note(queues, plan)
         return rows

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.flowlimits import LimitRule, LimitUsage
     from ferroq_core.records import JobRow
-    from ferroq_core.storage.claimplan import ClaimPlan, Look, Size
+    from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
 
 __all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
 
@@ -37,6 +37,7 @@ class _Ops:
     db: sqlite3.Connection
     worker: str
     now: int
+    seen: GroupsSeen
 
     def rules(self) -> list[LimitRule]:
         return [rule_from_row(r) for r in self.db.execute(sql("limits_all"))]
@@ -51,8 +52,11 @@ class _Ops:
         params = {"queue": queue, "n": n, "now": self.now}
         return [Candidate(*r) for r in self.db.execute(sql("limit_head"), params)]
 
-    def groups(self, queue: str) -> list[Any]:
-        return self.db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
+    def groups(self, queue: str, *, fresh: bool) -> list[Any]:
+        def read() -> list[Any]:
+            return self.db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
+
+        return self.seen.get(queue, fresh, read)
 
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
         found: list[Candidate] = []
@@ -83,11 +87,16 @@ class _Ops:
 
 
 def claim(
-    db: sqlite3.Connection, queues: Sequence[str], worker: str, wanted: int, now: int
+    db: sqlite3.Connection,
+    seen: GroupsSeen,
+    queues: Sequence[str],
+    worker: str,
+    wanted: int,
+    now: int,
 ) -> tuple[list[JobRow], ClaimPlan]:
     """Up to ``wanted`` due jobs of ``queues`` within every limit, at ``now``, in the caller's
     write transaction."""
-    return limited_claim(_Ops(db, worker, now), queues, wanted)
+    return limited_claim(_Ops(db, worker, now, seen), queues, wanted)
 
 
 def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:

@@ -13,18 +13,28 @@ reads by group: its tenants take turns within a priority. A backend supplies the
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from ferroq_core.flowlimits import LimitRule
     from ferroq_core.records import JobRow
 
-__all__ = ["Candidate", "ClaimPlan", "LimitedClaimOps", "Look", "head_size", "limited_claim"]
+__all__ = [
+    "GROUPS_TTL",
+    "Candidate",
+    "ClaimPlan",
+    "GroupsSeen",
+    "LimitedClaimOps",
+    "Look",
+    "head_size",
+    "limited_claim",
+]
 
 #: (scope, name, key): one counter of one limit.
 Counter = tuple[str, str, str]
@@ -67,8 +77,9 @@ class LimitedClaimOps(Protocol):
     def head(self, queue: str, n: int) -> list[Candidate]:
         """The first ``n`` due pending jobs of ``queue`` in claim order."""
 
-    def groups(self, queue: str) -> Iterable[tuple[str, str | None, int]]:
-        """The (job type, tenant, best priority) groups of ``queue``'s pending jobs."""
+    def groups(self, queue: str, *, fresh: bool) -> Iterable[tuple[str, str | None, int]]:
+        """The (job type, tenant, best priority) groups of ``queue``'s pending jobs; unless
+        ``fresh``, as seen up to :data:`GROUPS_TTL` seconds ago (:class:`GroupsSeen`)."""
 
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
         """Up to n due pending jobs of each group, in claim order."""
@@ -79,6 +90,32 @@ class LimitedClaimOps(Protocol):
     def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
         """Record rate-limited starts (scope, name, key, window seconds); drop the starts
         whose window passed."""
+
+
+#: Seconds a backend reuses the groups of a queue that is not fair: stepping through them costs
+#: an index probe per group, past the index entries of the jobs claimed since the last vacuum
+#: (a group new meanwhile is found when its jobs reach the head of the queue, or at the next
+#: look). A fair queue looks every time: a new tenant's job takes its turn at once.
+GROUPS_TTL = 1.0
+
+
+class GroupsSeen:
+    """The groups of each queue as last read, shared by a backend's limited claims."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[float, list[tuple[str, str | None, int]]]] = {}
+
+    def get(
+        self,
+        queue: str,
+        fresh: bool,
+        read: Callable[[], list[tuple[str, str | None, int]]],
+    ) -> list[tuple[str, str | None, int]]:
+        now = time.monotonic()
+        seen = self._seen.get(queue)
+        if fresh or seen is None or now - seen[0] > GROUPS_TTL:
+            seen = self._seen[queue] = (now, read())
+        return seen[1]
 
 
 #: The head read is this many times the jobs wanted, plus a few: enough that a few held jobs
@@ -198,7 +235,7 @@ class ClaimPlan:
             chosen = self.choose(queue, head)
             if self.remaining <= 0 or len(head) < n:
                 return chosen  # full, or the head was every due job
-        sizes = self.group_sizes(queue, ops.groups(queue), fair=fair)
+        sizes = self.group_sizes(queue, ops.groups(queue, fresh=fair), fair=fair)
         if sizes:
             taken = set(chosen)
             more = [c for c in ops.candidates(queue, sizes) if c.id not in taken]
