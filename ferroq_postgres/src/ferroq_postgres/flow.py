@@ -10,7 +10,7 @@ import attrs
 from ferroq_core.storage.claimplan import Candidate, limited_claim
 from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
 from ferroq_core.storage.rules import claim_order, job_from_row
-from ferroq_postgres.connections import fetch, rowcount
+from ferroq_postgres.connections import QUERIES, fetch, rowcount
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,23 +37,26 @@ class _Ops:
     worker: str
     seen: GroupsSeen
 
-    def rules(self) -> list[LimitRule]:
-        rows = fetch(self.conn, "limits_lock")
-        return [rule_from_row(r) for r in rows if r[0] is not None]
-
-    def look(self, queue: str, n: int, rated: bool) -> Look:
+    def begin(self, queue: str, n: int) -> tuple[list[LimitRule], Look]:
+        # One round trip for BEGIN, the lock and the look: pipelined, the server still runs
+        # the look after the lock is granted, with a snapshot of its own.
+        conn = self.conn
+        with conn.pipeline():
+            locked = conn.execute(QUERIES["limits_lock"], prepare=True)
+            params = {"queue": queue, "n": n}
+            looked = conn.execute(QUERIES["limits_look"], params, prepare=True)
+        rules = [rule_from_row(r) for r in locked.fetchall() if r[0] is not None]
         running: list[tuple[str, str, str | None, int]] = []
         started: list[tuple[str, str, str, int, float]] = []
         head: list[Candidate] = []
-        params = {"rated": rated, "queue": queue, "n": n}
-        for kind, a, b, c, count, priority, at, frees in fetch(self.conn, "limits_look", params):
+        for kind, a, b, c, count, priority, at, frees in looked.fetchall():
             if kind == "r":
                 running.append((str(a), str(b), c, int(count)))
             elif kind == "s":
                 started.append((str(a), str(b), str(c), int(count), float(frees)))
             else:
                 head.append(Candidate(int(count), str(b), c, int(priority), at))
-        return running, started, head
+        return rules, (running, started, head)
 
     def head(self, queue: str, n: int) -> list[Candidate]:
         return [Candidate(*r) for r in fetch(self.conn, "limit_head", {"queue": queue, "n": n})]

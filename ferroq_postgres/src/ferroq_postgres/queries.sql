@@ -461,9 +461,10 @@ ORDER BY scope, name
 
 -- name: limits_look
 -- After the lock (a statement of its own: its snapshot must see every claim committed before
--- the lock was granted), in one round trip: the live leases per group ('r': claimed rows, a
--- killed worker's until its lease is reaped), the starts inside their windows when rated ('s')
--- and the first n due pending jobs of one queue in claim order ('h'). Params: rated, queue, n.
+-- the lock was granted; pipelined with it, one round trip for both): the live leases per group
+-- ('r': claimed rows, a killed worker's until its lease is reaped), the starts inside their
+-- windows ('s', a small table)
+-- and the first n due pending jobs of one queue in claim order ('h'). Params: queue, n.
 -- Returns kind, a, b, c, n, priority, available_at, frees_in: 'r' queue, job_type, tenant_id,
 -- count; 's' scope, name, key, count, frees_in; 'h' -, job_type, tenant_id, id, priority,
 -- available_at.
@@ -473,7 +474,7 @@ GROUP BY queue, job_type, tenant_id
 UNION ALL
 SELECT 's', scope, name, key, count(*), NULL, NULL,
        extract(epoch FROM min(expires_at) - statement_timestamp())::float8
-FROM ferroq_limit_starts WHERE %(rated)s AND expires_at > statement_timestamp()
+FROM ferroq_limit_starts WHERE expires_at > statement_timestamp()
 GROUP BY scope, name, key
 UNION ALL
 (SELECT 'h', NULL, job_type, tenant_id, id, priority, available_at, NULL FROM ferroq_jobs

@@ -39,14 +39,14 @@ class _Ops:
     now: int
     seen: GroupsSeen
 
-    def rules(self) -> list[LimitRule]:
-        return [rule_from_row(r) for r in self.db.execute(sql("limits_all"))]
-
-    def look(self, queue: str, n: int, rated: bool) -> Look:
+    def begin(self, queue: str, n: int) -> tuple[list[LimitRule], Look]:
+        # The claim's BEGIN IMMEDIATE holds the write lock already.
+        rules = [rule_from_row(r) for r in self.db.execute(sql("limits_all"))]
         started = []
-        if rated:
+        if any(r.rate is not None for r in rules):
             started = self.db.execute(sql("limit_starts_window"), {"now": self.now}).fetchall()
-        return self.db.execute(sql("limits_running")).fetchall(), started, self.head(queue, n)
+        running = self.db.execute(sql("limits_running")).fetchall()
+        return rules, (running, started, self.head(queue, n))
 
     def head(self, queue: str, n: int) -> list[Candidate]:
         params = {"queue": queue, "n": n, "now": self.now}

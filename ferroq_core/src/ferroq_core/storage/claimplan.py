@@ -67,12 +67,10 @@ Look = tuple[
 class LimitedClaimOps(Protocol):
     """The statements of one limited claim, run in its transaction by a backend."""
 
-    def rules(self) -> list[LimitRule]:
-        """Take the limited claims' lock; every row of ``ferroq_limits``."""
-
-    def look(self, queue: str, n: int, rated: bool) -> Look:
-        """After the lock: the live leases per group, the starts in their windows (only when
-        ``rated``) and the first ``n`` due pending jobs of ``queue`` in claim order."""
+    def begin(self, queue: str, n: int) -> tuple[list[LimitRule], Look]:
+        """Take the limited claims' lock; then every row of ``ferroq_limits``, and, read after
+        the lock was granted, the live leases per group, the starts in their windows and the
+        first ``n`` due pending jobs of ``queue`` in claim order."""
 
     def head(self, queue: str, n: int) -> list[Candidate]:
         """The first ``n`` due pending jobs of ``queue`` in claim order."""
@@ -132,11 +130,8 @@ def limited_claim(
 ) -> tuple[list[JobRow], ClaimPlan]:
     """Up to ``wanted`` due jobs of ``queues`` (strict queue order) within every limit, and
     the plan (what was held back, and until when)."""
-    rules = ops.rules()
-    rated = any(r.rate is not None for r in rules)
     order = list(dict.fromkeys(queues))
-    fair_first = any(r.scope == "queue" and r.name == order[0] and r.fair for r in rules)
-    running, started, head = ops.look(order[0], 0 if fair_first else head_size(wanted), rated)
+    rules, (running, started, head) = ops.begin(order[0], head_size(wanted))
     plan = ClaimPlan(rules, running, started, wanted)
     jobs: list[JobRow] = []
     for queue in order:
