@@ -448,10 +448,14 @@ SELECT scope, name FROM ferroq_limits
 -- off for the rest of the transaction (SET LOCAL): every read of the limited claim has an index
 -- in its order, but on statistics older than a bulk dispatch (until autovacuum analyzes) the
 -- planner sorted the whole queue for each group's first row (100 groups of 20,000 jobs: 0.7 s
--- a claim instead of 4 ms). Returns scope, name, per_tenant, concurrency, rate, per, fair
--- (NULLs when there is none).
+-- a claim instead of 4 ms); and JIT, which the recursive group scan's estimates set off at
+-- 20 ms a claim. The group reads order by the whole ferroq_jobs_groups key (job_type and
+-- tenant_id are fixed by their WHERE): that order pins them to that index, where the claim's
+-- index plus a filter looked as cheap to the planner and read the whole queue. Returns scope,
+-- name, per_tenant, concurrency, rate, per, fair (NULLs when there is none).
 SELECT l.scope, l.name, l.per_tenant, l.concurrency, l.rate, l.per, l.fair
-FROM (SELECT pg_advisory_xact_lock(7203391853), set_config('enable_sort', 'off', true)) AS lock
+FROM (SELECT pg_advisory_xact_lock(7203391853), set_config('enable_sort', 'off', true),
+             set_config('jit', 'off', true)) AS lock
 LEFT JOIN ferroq_limits AS l ON true
 
 -- name: limits_all
@@ -539,14 +543,14 @@ tenants(t, k) AS (
     FROM tenants WHERE tenants.k IS NOT NULL)
 SELECT t, k, (SELECT priority FROM ferroq_jobs
               WHERE status = 'pending' AND queue = %(queue)s AND job_type = t AND tenant_id = k
-              ORDER BY priority LIMIT 1)
+              ORDER BY job_type, tenant_id, priority LIMIT 1)
 FROM tenants WHERE k IS NOT NULL
 UNION ALL
 SELECT t, NULL, p FROM (
     SELECT types.t, (SELECT priority FROM ferroq_jobs
                      WHERE status = 'pending' AND queue = %(queue)s AND job_type = types.t
                        AND tenant_id IS NULL
-                     ORDER BY priority LIMIT 1) AS p
+                     ORDER BY job_type, tenant_id, priority LIMIT 1) AS p
     FROM types WHERE types.t IS NOT NULL) AS untenanted
 WHERE p IS NOT NULL
 
@@ -560,7 +564,7 @@ CROSS JOIN LATERAL (
     SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
     WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND tenant_id = g.k
       AND available_at <= statement_timestamp()
-    ORDER BY priority, available_at, id LIMIT g.n) AS j
+    ORDER BY job_type, tenant_id, priority, available_at, id LIMIT g.n) AS j
 WHERE g.k IS NOT NULL
 UNION ALL
 SELECT j.id, j.job_type, j.tenant_id, j.priority, j.available_at
@@ -569,7 +573,7 @@ CROSS JOIN LATERAL (
     SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
     WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND tenant_id IS NULL
       AND available_at <= statement_timestamp()
-    ORDER BY priority, available_at, id LIMIT g.n) AS j
+    ORDER BY job_type, tenant_id, priority, available_at, id LIMIT g.n) AS j
 WHERE g.k IS NULL
 
 -- name: limit_claim

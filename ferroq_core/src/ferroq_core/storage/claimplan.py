@@ -2,8 +2,8 @@
 
 One limited claim is one transaction, serialized with every other limited claim (an advisory
 lock on Postgres, SQLite's write lock). It reads the limits, the live leases (claimed rows: a
-killed worker's slot frees when its lease is reaped, never earlier) and, when a rate limit
-exists, the starts inside each window; then, queue by queue, it reads the head of the queue in
+killed worker's slot frees when its lease is reaped, never earlier) and the starts inside each
+rate window; then, queue by queue, it reads the head of the queue in
 claim order and takes what the limits allow. Only when the head holds jobs back (a busy tenant
 or type) does it step through the queue's (job type, tenant) groups, one index probe each, and
 read from the groups with room, so a busy key never stalls the others. A fair queue always
