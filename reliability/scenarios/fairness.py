@@ -15,7 +15,7 @@ from ferroq_core.flowlimits import LimitRule
 from reliability.checker import percentile
 from reliability.harness import ScenarioResult, wait_for
 from reliability.jobs import Work
-from reliability.scenarios.base import Context, Timer, rounded
+from reliability.scenarios.base import Context, Timer, report_figures, rounded
 
 __all__ = ["run"]
 
@@ -63,9 +63,8 @@ def run(ctx: Context) -> ScenarioResult:
             problems.append(f"{max(between)} of A's jobs were claimed ahead of a B job (> {batch})")
         if a_left == 0:
             problems.append("A's backlog drained before B's last job: nothing competed with it")
-        figures = {
-            "jobs": report.dispatched,
-            "lost": len(report.lost),
+        figures = report_figures(report)
+        figures |= {
             "backlog": backlog,
             "b_jobs": len(dispatched),
             "a_left_when_b_done": a_left,
