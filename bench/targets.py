@@ -98,4 +98,20 @@ def check(summary: Summary) -> list[dict[str, Any]]:
             10,
             "%",
         )
+        # Issue 22: flow control's cost on the drain (systems run when named), against the
+        # same jobs (100 tenants) without limits, ferroq+keyed, when it ran.
+        keyed = _get(summary, be, "drain_1p", "ferroq+keyed", "jobs_per_s")
+        base = "the same jobs unlimited" if keyed is not None else "unlimited"
+        for system, bound, what in (
+            ("ferroq+limited", 0.7, "a per-key concurrency limit over 100 keys"),
+            ("ferroq+unreached", 0.9, "limits declared but not reached"),
+        ):
+            ratio = _ratio(
+                _get(summary, be, "drain_1p", system, "jobs_per_s"),
+                keyed
+                if keyed is not None
+                else _get(summary, be, "drain_1p", "ferroq", "jobs_per_s"),
+            )
+            if ratio is not None:
+                ge(f"{be} drain with {what} >= {bound:g}x {base}", ratio, bound, "x")
     return rows

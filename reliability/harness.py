@@ -19,7 +19,7 @@ import attrs
 import sqlalchemy as sa
 
 from ferroq_core import Job, QueueConfig, Runtime, make_plugin_manager
-from ferroq_core.dispatching import dispatch_many
+from ferroq_core.dispatching import PendingDispatch, dispatch_many
 from reliability.audit import Transition, install_audit, read_audit
 from reliability.checker import Fault, Report, check
 from reliability.ledger import FSYNC_ENV, LEDGER_ENV, Effect, read_ledger
@@ -244,7 +244,9 @@ class Bench:
                     proc.popen.wait(timeout=10)
 
     # -- jobs --------------------------------------------------------------------------------
-    def dispatch(self, jobs: Sequence[tuple[int, Job, bool]], chunk: int = 1000) -> None:
+    def dispatch(
+        self, jobs: Sequence[tuple[int, Job | PendingDispatch, bool]], chunk: int = 1000
+    ) -> None:
         """Dispatch ``(token, job, expect_ok)`` triples in bulk and remember their ids."""
         for start in range(0, len(jobs), chunk):
             part = jobs[start : start + chunk]

@@ -48,6 +48,10 @@ class Effect:
     job_id: int | None = None
     attempt: int | None = None
     worker: str | None = None
+    #: For ``start``: the claim's time (the database clock on Postgres), epoch seconds.
+    claimed_at: float | None = None
+    #: For ``start``: the job's tenant.
+    tenant: str | None = None
 
 
 class Ledger:
@@ -88,7 +92,9 @@ class Ledger:
     def start(self, token: int, row: JobRow | None = None) -> None:
         record: dict[str, Any] = {"k": "start", "t": token, "p": os.getpid(), "ts": time.time()}
         if row is not None:
-            record.update(j=row.id, a=row.attempts, w=row.claimed_by)
+            record.update(j=row.id, a=row.attempts, w=row.claimed_by, n=row.tenant_id)
+            if row.claimed_at is not None:
+                record["c"] = row.claimed_at.timestamp()
         self._append(record)
 
     def end(self, token: int, *, ok: bool, error: str | None = None) -> None:
@@ -130,6 +136,8 @@ def read_ledger(directory: str | Path) -> list[Effect]:
                     job_id=rec.get("j"),
                     attempt=rec.get("a"),
                     worker=rec.get("w"),
+                    claimed_at=rec.get("c"),
+                    tenant=rec.get("n"),
                 )
             )
     effects.sort(key=lambda e: e.ts)

@@ -34,6 +34,10 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     # ferroq with keep_history on (bench/systems/ferroq_history.py).
     "ferroq+history": ("bench.systems.ferroq_history", ("sqlite", "postgres"), "ferroq-core"),
+    # ferroq's jobs with 100 tenants, without and with limits (bench/systems/ferroq_limited.py).
+    "ferroq+keyed": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
+    "ferroq+limited": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
+    "ferroq+unreached": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),

@@ -24,6 +24,8 @@ SCENARIOS = (
     "partition",
     "failover",
     "schedules",
+    "limits",
+    "fairness",
 )
 #: Scenarios of a Postgres deployment only (the network to it, replication): skipped on SQLite.
 POSTGRES_ONLY = frozenset({"partition", "failover"})

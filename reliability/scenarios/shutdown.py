@@ -34,7 +34,7 @@ def _dispatch(bench: Bench, queue: str, first: int) -> tuple[set[int], set[int]]
     short_tokens = set(range(first + N_LONG, first + N_LONG + N_SHORT))
     jobs = [(t, Work(t, LONG).on_queue(queue), True) for t in sorted(long_tokens)]
     jobs += [(t, Work(t, 0.1).on_queue(queue), True) for t in sorted(short_tokens)]
-    bench.dispatch(jobs)  # type: ignore[arg-type]
+    bench.dispatch(jobs)
     return long_tokens, short_tokens
 
 

@@ -286,6 +286,7 @@ CORE_LAYERS = (
             "errors",
             "history_records",
             "fleet",
+            "flowlimits",
             "jobmodel",
             "markers",
             "processes",

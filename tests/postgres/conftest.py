@@ -24,7 +24,9 @@ def pg_backend(pg_url: str) -> Iterator[PostgresBackend]:
     backend = PostgresBackend.from_url(pg_url, pool_size=4, max_overflow=4)
     backend.migrate()
     with backend.engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
+        conn.exec_driver_sql(
+            "TRUNCATE ferroq_jobs, ferroq_limits, ferroq_limit_starts RESTART IDENTITY"
+        )
     try:
         yield backend
     finally:

@@ -15,6 +15,7 @@ __all__ = [
     "DuplicateJob",
     "FerroqError",
     "InvalidDispatch",
+    "InvalidLimit",
     "InvalidSchedule",
     "JobCancelled",
     "JobDecodeError",
@@ -98,6 +99,11 @@ class InvalidDispatch(FerroqError, ValueError):
     """A dispatch option is out of bounds (queue name, delay, tenant id, idempotency key or
     job type name): fix the value; the limits are listed in docs/guarantees.md. Also a
     :class:`ValueError`."""
+
+
+class InvalidLimit(FerroqError, ValueError):
+    """A concurrency or rate limit is out of bounds: a limit is an int >= 1 and a rate's
+    window a positive number of seconds (or a timedelta)."""
 
 
 class PayloadTooLarge(SerializationError):

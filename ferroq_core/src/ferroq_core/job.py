@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ferroq_core.dispatching import PendingDispatch, Queueable
+from ferroq_core.flowlimits import type_rule
 from ferroq_core.jobmodel import JobBase, JobId
 from ferroq_core.registry import default_registry
 from ferroq_core.schedules import declare_job_type
@@ -48,6 +49,8 @@ class Job(JobBase, Queueable):
     - ``schedule``: a cron expression that makes it a periodic job (built without arguments
       at each tick), with ``schedule_timezone``, ``schedule_catch_up`` and
       ``schedule_catch_up_window`` (docs/schedules.md); checked when the class is created.
+    - ``concurrency_limit``, ``rate_limit = (n, per)``, ``limit_per_tenant``: flow control,
+      enforced by every worker's claim (docs/limits.md).
 
     Methods to override: ``handle()``, ``retry_delay(attempt)``, ``idempotency_key()`` and
     ``failed(error)`` (see :class:`~ferroq_core.jobmodel.JobBase`). Each subclass registers
@@ -56,5 +59,6 @@ class Job(JobBase, Queueable):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        type_rule(cls, cls.type_name())  # a bad limit fails at import
         default_registry().register(cls)
         declare_job_type(cls)

@@ -8,6 +8,7 @@ runtime, the worker) needs only what this module defines.
 
 from __future__ import annotations
 
+from datetime import timedelta  # noqa: TC003 - get_type_hints() resolves the class options
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
@@ -141,6 +142,12 @@ class JobBase:
     schedule_catch_up_window: ClassVar[float] = 3600.0
     #: Unique-job rule (:class:`~ferroq_core.unique.Unique`), or None.
     unique: ClassVar[Unique | None] = None
+    #: Flow control (:mod:`ferroq_core.flowlimits`): at most this many running at once,
+    #: at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds (or ``timedelta``),
+    #: counted per tenant when ``limit_per_tenant``. None: no limit.
+    concurrency_limit: ClassVar[int | None] = None
+    rate_limit: ClassVar[tuple[int, float | timedelta] | None] = None
+    limit_per_tenant: ClassVar[bool] = False
 
     @classmethod
     def __attrs_init_subclass__(cls, **kwargs: Any) -> None:

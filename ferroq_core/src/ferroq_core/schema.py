@@ -27,6 +27,7 @@ from ferroq_core.tables.base import (
 from ferroq_core.tables.controls import CreateControlsTables
 from ferroq_core.tables.history import CreateHistoryTables
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
+from ferroq_core.tables.limits import AddFlowLimits
 from ferroq_core.tables.results import CreateResultsTable
 from ferroq_core.tables.schedules import CreateSchedulesTable
 from ferroq_core.tables.unique import AddUniqueKeys
@@ -64,6 +65,7 @@ MIGRATIONS: Sequence[Migration] = (
     CreateControlsTables(),
     CreateHistoryTables(),
     CreateWorkerTables(),
+    AddFlowLimits(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

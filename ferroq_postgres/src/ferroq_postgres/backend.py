@@ -21,10 +21,22 @@ import sqlalchemy as sa
 from ferroq_core.clock import utcnow
 from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
+from ferroq_core.storage.claimplan import GroupsSeen
+from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import admin, controls, history, leases, results, schedules, unique, workers
+from ferroq_postgres import (
+    admin,
+    controls,
+    flow,
+    history,
+    leases,
+    results,
+    schedules,
+    unique,
+    workers,
+)
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
 from ferroq_postgres.deadline import watchdog
@@ -44,6 +56,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.control_records import CancelResult, Pause, PauseScope
     from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
+    from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
@@ -110,6 +123,11 @@ class PostgresBackend:
             engine, self.options, deadline=self.options.statement_deadline or None
         )
         self._claim_size = leases.ClaimSize()
+        #: Flow control: whether limits exist (then the limited claim runs), and what the
+        #: last limited claim left waiting for a limit (idle waits).
+        self._limits = LimitsSeen()
+        self._blocked = Blocked()
+        self._groups = GroupsSeen()
         self._closed = False
         self._forget_threads()
         if hasattr(os, "register_at_fork"):
@@ -196,11 +214,21 @@ class PostgresBackend:
         return admin.now(self._connections)
 
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        return leases.claim(self._worker_connections, self._claim_size, queues, worker_id, limit)
+        if self._limits.stale():
+            self._limits.saw(flow.scopes(self._worker_connections))
+        if limit <= 0 or not queues or not self._limits.in_play(queues):
+            self._blocked.note(queues, None)
+            return leases.claim(
+                self._worker_connections, self._claim_size, queues, worker_id, limit
+            )
+        rows, plan = flow.claim(self._worker_connections, self._groups, queues, worker_id, limit)
+        self._blocked.note(queues, plan)
+        return rows
 
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         done = leases.fenced(self._worker_connections, "complete", leases_)
         self._vacuum.note(len(done))
+        self._blocked.freed()  # flow control: a slot of this process came free
         return done
 
     def release(
@@ -242,7 +270,22 @@ class PostgresBackend:
         self._notifications.wake()
 
     def _due_in(self, queues: Sequence[str]) -> float | None:
-        return due_in(self._worker_connections, queues)
+        return self._blocked.due_in(queues, due_in(self._worker_connections, queues))
+
+    # -- FlowStore -----------------------------------------------------------------------------
+    def set_limit(self, rule: LimitRule) -> None:
+        flow.set_limit(self._connections, rule)
+        self._limits.changed()
+
+    def delete_limit(self, scope: LimitScope, name: str) -> bool:
+        self._limits.changed()
+        return flow.delete_limit(self._connections, scope, name)
+
+    def list_limits(self) -> list[LimitRule]:
+        return flow.list_limits(self._connections)
+
+    def limit_usage(self) -> list[LimitUsage]:
+        return flow.usage(self._connections)
 
     # -- the LISTEN thread ---------------------------------------------------------------------
     def _ensure_listener(self) -> Listener | None:

@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
+from ferroq_core.storage.claimplan import GroupsSeen
 from ferroq_core.storage.controls import Beat
+from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import (
@@ -28,7 +30,17 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import admin, controls, history, leases, results, schedules, unique, workers
+from ferroq_sqlite import (
+    admin,
+    controls,
+    flow,
+    history,
+    leases,
+    results,
+    schedules,
+    unique,
+    workers,
+)
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests
@@ -47,6 +59,7 @@ if TYPE_CHECKING:
 
     from ferroq_core.control_records import CancelResult, Pause, PauseScope
     from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
+    from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
     from ferroq_core.records import (
         EnqueueRequest,
@@ -87,9 +100,16 @@ class SqliteBackend:
             self._signal,
             self._watcher,
             PollInterval(self.options.poll_min, self.options.poll_max),
-            lambda queues: self._tx.read(lambda db: due_in(db, queues)),
+            lambda queues: self._blocked.due_in(
+                queues, self._tx.read(lambda db: due_in(db, queues))
+            ),
         )
         self._result_feed = results.CommitFeed(self._watcher, self.options.poll_min)
+        #: Flow control: whether limits exist (then the limited claim runs), and what the
+        #: last limited claim left waiting for a limit (idle waits).
+        self._limits = LimitsSeen()
+        self._blocked = Blocked()
+        self._groups = GroupsSeen()
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
@@ -151,6 +171,11 @@ class SqliteBackend:
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         if limit <= 0 or not queues:
             return []
+        if self._limits.stale():
+            self._limits.saw(self._tx.read(flow.scopes))
+        if self._limits.in_play(queues):
+            return self._claim_limited(queues, worker_id, limit)
+        self._blocked.note(queues, None)
 
         def run(db: sqlite3.Connection, claim_queue: Any = leases.claim_queue) -> list[JobRow]:
             now = to_micros(utcnow())
@@ -166,10 +191,20 @@ class SqliteBackend:
         # A row of these queues holds text that is not UTF-8: claim again, failing it alone.
         return self._tx.write(lambda db: run(db, leases.claim_queue_lenient), batch=True)
 
+    def _claim_limited(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
+        rows, plan = self._tx.write(
+            lambda db: flow.claim(db, self._groups, queues, worker_id, limit, to_micros(utcnow())),
+            batch=True,
+        )
+        self._blocked.note(queues, plan)
+        return rows
+
     def complete(self, leases_: Collection[Lease]) -> set[int]:
         if not leases_:
             return set()
-        return self._tx.write(lambda db: leases.complete(db, leases_), batch=True)
+        done = self._tx.write(lambda db: leases.complete(db, leases_), batch=True)
+        self._blocked.freed()  # flow control: a slot of this process came free
+        return done
 
     def release(
         self, lease: Lease, *, delay: float, error: str | None, count_attempt: bool = True
@@ -214,6 +249,22 @@ class SqliteBackend:
 
     def wake(self) -> None:
         self._signal.wake()
+
+    # -- FlowStore ---------------------------------------------------------------------------
+    def set_limit(self, rule: LimitRule) -> None:
+        self._tx.write(lambda db: flow.set_limit(db, rule, to_micros(utcnow())))
+        self._limits.changed()
+
+    def delete_limit(self, scope: LimitScope, name: str) -> bool:
+        params = {"scope": scope, "name": name}
+        self._limits.changed()
+        return bool(self._tx.write(lambda db: db.execute(sql("limit_delete"), params).rowcount))
+
+    def list_limits(self) -> list[LimitRule]:
+        return self._tx.read(flow.list_limits)
+
+    def limit_usage(self) -> list[LimitUsage]:
+        return self._tx.read(lambda db: flow.usage(db, to_micros(utcnow())))
 
     # -- Admin -------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:

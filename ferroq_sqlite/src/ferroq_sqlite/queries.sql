@@ -829,3 +829,137 @@ ON CONFLICT (name) DO UPDATE SET sent_at = excluded.sent_at
 -- name: read_signal
 -- When the signal :name was last sent (no row: never).
 SELECT sent_at FROM ferroq_worker_signals WHERE name = :name
+-- ==== flow control: limits (ferroq_core.storage.flow) ======================================
+-- The limited claim runs these inside one BEGIN IMMEDIATE transaction (the write lock
+-- serializes it with every other claim); the plain claim above stays as it is for queues
+-- without limits. Times are epoch microseconds (:now).
+
+-- name: limits_scopes
+-- The scope and name of every limit (a worker looks every few seconds).
+SELECT scope, name FROM ferroq_limits
+
+-- name: limits_all
+-- Every limit. Returns scope, name, per_tenant, concurrency, rate, per, fair.
+SELECT scope, name, per_tenant, concurrency, rate, per, fair FROM ferroq_limits
+ORDER BY scope, name
+
+-- name: limits_running
+-- The live leases per group. Returns queue, job_type, tenant_id, count.
+SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs WHERE status = 'claimed'
+GROUP BY queue, job_type, tenant_id
+
+-- name: limit_starts_prune
+-- Starts whose window has passed. Params: now.
+DELETE FROM ferroq_limit_starts WHERE expires_at <= :now
+
+-- name: limit_starts_window
+-- Starts inside their window per counter, and seconds until the oldest leaves it. Params:
+-- now. Returns scope, name, key, count, frees_in.
+SELECT scope, name, key, count(*), (min(expires_at) - :now) / 1e6
+FROM ferroq_limit_starts WHERE expires_at > :now
+GROUP BY scope, name, key
+
+-- name: limit_starts_add
+-- One rate-limited start. Params: scope, name, key, expires_at.
+INSERT INTO ferroq_limit_starts (scope, name, key, expires_at)
+VALUES (:scope, :name, :key, :expires_at)
+
+-- name: limit_head
+-- The first n due pending jobs of one queue in claim order. Params: queue, n, now. Returns
+-- id, job_type, tenant_id, priority, available_at.
+SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND available_at <= :now
+ORDER BY priority, available_at, id
+LIMIT :n
+
+-- name: limit_groups
+-- The (job_type, tenant_id) groups of one queue's pending jobs, one probe of
+-- ferroq_jobs_groups each. Params: queue. Returns job_type, tenant_id, and the group's best
+-- priority.
+WITH RECURSIVE types(t) AS (
+    SELECT (SELECT job_type FROM ferroq_jobs WHERE status = 'pending' AND queue = :queue
+            ORDER BY job_type LIMIT 1)
+    UNION ALL
+    SELECT (SELECT job_type FROM ferroq_jobs
+            WHERE status = 'pending' AND queue = :queue AND job_type > types.t
+            ORDER BY job_type LIMIT 1)
+    FROM types WHERE types.t IS NOT NULL),
+tenants(t, k) AS (
+    SELECT types.t, (SELECT tenant_id FROM ferroq_jobs
+                     WHERE status = 'pending' AND queue = :queue AND job_type = types.t
+                       AND tenant_id IS NOT NULL
+                     ORDER BY tenant_id LIMIT 1)
+    FROM types WHERE types.t IS NOT NULL
+    UNION ALL
+    SELECT tenants.t, (SELECT tenant_id FROM ferroq_jobs
+                       WHERE status = 'pending' AND queue = :queue AND job_type = tenants.t
+                         AND tenant_id > tenants.k
+                       ORDER BY tenant_id LIMIT 1)
+    FROM tenants WHERE tenants.k IS NOT NULL)
+SELECT t, k, (SELECT priority FROM ferroq_jobs
+              WHERE status = 'pending' AND queue = :queue AND job_type = t AND tenant_id = k
+              ORDER BY priority LIMIT 1)
+FROM tenants WHERE k IS NOT NULL
+UNION ALL
+SELECT t, NULL, p FROM (
+    SELECT types.t, (SELECT priority FROM ferroq_jobs
+                     WHERE status = 'pending' AND queue = :queue AND job_type = types.t
+                       AND tenant_id IS NULL
+                     ORDER BY priority LIMIT 1) AS p
+    FROM types WHERE types.t IS NOT NULL) AS untenanted
+WHERE p IS NOT NULL
+
+-- name: limit_candidates
+-- Up to n due jobs of one tenant's group, in claim order. Params: queue, job_type, tenant,
+-- n, now. Returns id, job_type, tenant_id, priority, available_at.
+SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND job_type = :job_type AND tenant_id = :tenant
+  AND available_at <= :now
+ORDER BY priority, available_at, id LIMIT :n
+
+-- name: limit_candidates_untenanted
+-- limit_candidates for the group without a tenant. Params: its own but tenant.
+SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND job_type = :job_type AND tenant_id IS NULL
+  AND available_at <= :now
+ORDER BY priority, available_at, id LIMIT :n
+
+-- name: limit_claim
+-- Claim the chosen jobs for worker at now. Params: ids (JSON array), worker, now. Returns
+-- the claim query's columns.
+UPDATE ferroq_jobs
+SET status = 'claimed', claimed_by = :worker, claimed_at = :now, heartbeat_at = :now,
+    attempts = attempts + 1
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
+  -- controls: what a pause covers or a cancel request names is never claimed, here too
+  -- (the candidates were chosen without looking; see claim)
+  AND NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                  WHERE p.scope = 'queue' AND p.name = ferroq_jobs.queue
+                     OR p.scope = 'job_type' AND p.name = ferroq_jobs.job_type
+                     OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
+  AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
+RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
+          tenant_id, available_at, created_at, error, failed_at
+
+-- name: limit_set
+-- Declare (or replace) one scope and name's limits. Params: scope, name, per_tenant,
+-- concurrency, rate, per, fair, now.
+INSERT INTO ferroq_limits (scope, name, per_tenant, concurrency, rate, per, fair, updated_at)
+VALUES (:scope, :name, :per_tenant, :concurrency, :rate, :per, :fair, :now)
+ON CONFLICT (scope, name) DO UPDATE
+SET per_tenant = excluded.per_tenant, concurrency = excluded.concurrency, rate = excluded.rate,
+    per = excluded.per, fair = excluded.fair, updated_at = excluded.updated_at
+WHERE (ferroq_limits.per_tenant, ferroq_limits.concurrency, ferroq_limits.rate,
+       ferroq_limits.per, ferroq_limits.fair)
+      IS NOT (excluded.per_tenant, excluded.concurrency, excluded.rate,
+              excluded.per, excluded.fair)
+
+-- name: limit_delete
+-- Params: scope, name.
+DELETE FROM ferroq_limits WHERE scope = :scope AND name = :name
+
+-- name: limit_waiting
+-- Due pending jobs per group. Params: now. Returns queue, job_type, tenant_id, count.
+SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs
+WHERE status = 'pending' AND available_at <= :now
+GROUP BY queue, job_type, tenant_id

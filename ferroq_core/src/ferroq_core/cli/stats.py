@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ferroq_core.cli.base import CliContext, pass_context
+from ferroq_core.cli.limits import rate_text, usage_to_dict
 from ferroq_core.cli.output import (
     DB_EPILOG,
     echo_json,
@@ -84,7 +85,9 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     """Jobs per queue: pending (eligible now), delayed, claimed (running), failed, and how
     long the oldest pending job has waited; paused queues, job types and tenants (`ferroq
     pause`) are marked, and whether a live worker serves the queue (NO WORKER: none in
-    `ferroq workers` does); then the schedules with their next and last run.
+    `ferroq workers` does); then, when limits are declared, each limit per key: running,
+    started in the rate window, waiting (see `ferroq limits`); then the schedules with their
+    next and last run.
 
     \b
     Examples:
@@ -96,13 +99,17 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     result = backend.get_stats()
     pauses = backend.pauses()
     served = serving(backend.list_workers())
+    usage = backend.limit_usage()
     if queues:
         result = QueueStats(queues=tuple(result.for_queue(q) for q in dict.fromkeys(queues)))
     runtime = obj.runtime()
     found = list_schedules(runtime=runtime)
     if as_json:
         schedules = [schedule_to_dict(s, runtime) for s in found]
-        echo_json({**stats_to_dict(result, pauses, served), "schedules": schedules})
+        limits = [usage_to_dict(u) for u in usage]
+        echo_json(
+            {**stats_to_dict(result, pauses, served), "limits": limits, "schedules": schedules}
+        )
         return
     if found:  # periodic jobs (cli/schedules.py)
         render_table(SCHEDULE_HEADERS, schedule_rows(found, runtime))
@@ -130,3 +137,13 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
     rows.append([*total, fmt_age(oldest_age(result)), ""])
     headers = ["QUEUE", "PENDING", "DELAYED", "CLAIMED", "FAILED", "OLDEST PENDING", "SERVED"]
     render_table(headers, rows)
+    if usage:  # flow control (`ferroq limits` has the details)
+        click.echo("")
+        limited: list[list[object]] = [
+            [f"{u.rule.scope} {u.rule.name}", u.key or "-", u.rule.concurrency or "-"]
+            for u in usage
+        ]
+        for row, u in zip(limited, usage, strict=True):
+            row += [u.running, rate_text(u.rule), u.started, u.waiting]
+        headers = ["LIMIT", "KEY", "MAX", "RUNNING", "RATE", "STARTED", "WAITING"]
+        render_table(headers, limited)

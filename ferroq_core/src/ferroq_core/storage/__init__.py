@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferroq_core.storage.controls import Beat, ControlStore
+from ferroq_core.storage.flow import FlowStore
 from ferroq_core.storage.functions import (
     claim,
     delete_job,
@@ -33,6 +34,7 @@ __all__ = [
     "Beat",
     "ControlStore",
     "Dispatcher",
+    "FlowStore",
     "SchemaStore",
     "TestingStore",
     "WorkerRegistry",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ferroq_core.storage.controls import ControlStore
+from ferroq_core.storage.flow import FlowStore
 from ferroq_core.storage.history import HistoryStore
 from ferroq_core.storage.results import ResultStore
 from ferroq_core.storage.schedules import ScheduleStore
@@ -212,12 +213,14 @@ class Backend(
     ControlStore,
     HistoryStore,
     WorkerRegistry,
+    FlowStore,
     Protocol,
 ):
     """A storage backend: every role (results: :mod:`ferroq_core.storage.results`, schedules:
     :mod:`ferroq_core.storage.schedules`, unique keys: :mod:`ferroq_core.storage.unique`,
     pauses and cancels: :mod:`ferroq_core.storage.controls`, history:
-    :mod:`ferroq_core.storage.history`, live workers: :mod:`ferroq_core.storage.workers`).
+    :mod:`ferroq_core.storage.history`, live workers: :mod:`ferroq_core.storage.workers`,
+    limits: :mod:`ferroq_core.storage.flow`).
     Implementations must be safe to share between threads."""
 
     #: Short name, the same as the plugin's entry point (``sqlite``, ``postgres``).

@@ -26,10 +26,10 @@ a test module and providing a ``backend`` fixture that yields a migrated, empty 
 
 The checks cover every operation of :class:`~ferroq_core.storage.Backend`: dispatch and
 idempotency, the claim's order, limit and isolation, fenced finishing writes, leases and the
-reaper, requeues, introspection, operator actions, wake-ups, the schema, transactional
-enqueue, stored results and the worker registry. Time-dependent checks wait for a condition
-(bounded) instead of sleeping, so they hold on slow machines. Every test needs the database to
-itself.
+reaper, requeues, introspection, operator actions, wake-ups, flow control (limits and fair
+queues), the schema, transactional enqueue, stored results and the worker registry.
+Time-dependent checks wait for a condition (bounded) instead of sleeping, so they hold on slow
+machines. Every test needs the database to itself.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from ferroq_core.storage.protocol import Admin, Backend, Dispatcher, SchemaStore
 from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_controls import ControlContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
+from ferroq_core.testing._contract_flow import FlowContract
 from ferroq_core.testing._contract_history import HistoryContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
@@ -82,6 +83,7 @@ class BackendContract(
     ControlContract,
     HistoryContract,
     WorkerRegistryContract,
+    FlowContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 

@@ -24,6 +24,7 @@ from ferroq_core.worker.attempt import (
     execute_async,
 )
 from ferroq_core.worker.cancels import ask_to_stop
+from ferroq_core.worker.declare import declare_type_limits
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.isolation import Isolation
@@ -150,6 +151,7 @@ class WorkerLoop:
         cfg = self.config
         backend = self.runtime.backend
         backend.check_schema()
+        declare_type_limits(self.runtime)
         self._leases.reap_dead(self.worker_id)
         self._schedules.start()
         self._presence.register()

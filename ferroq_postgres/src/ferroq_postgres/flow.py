@@ -1,0 +1,129 @@
+"""Flow control on Postgres: the limited claim's statements (see
+:mod:`ferroq_core.storage.claimplan`) and the limits' admin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ferroq_core.storage.claimplan import Candidate, limited_claim
+from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
+from ferroq_core.storage.rules import claim_order, job_from_row
+from ferroq_postgres.connections import QUERIES, fetch, rowcount
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import psycopg
+
+    from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
+    from ferroq_core.records import JobRow
+    from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
+    from ferroq_postgres.connections import Connections, Row
+
+__all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "usage"]
+
+
+def scopes(connections: Connections) -> list[Row]:
+    return connections.rows("limits_scopes")
+
+
+@attrs.define
+class _Ops:
+    """One limited claim's statements on ``conn`` (:class:`LimitedClaimOps`)."""
+
+    conn: psycopg.Connection[Any]
+    worker: str
+    seen: GroupsSeen
+
+    def begin(self, queue: str, n: int) -> tuple[list[LimitRule], Look]:
+        # One round trip for BEGIN, the lock and the look: pipelined, the server still runs
+        # the look after the lock is granted, with a snapshot of its own.
+        conn = self.conn
+        with conn.pipeline():
+            locked = conn.execute(QUERIES["limits_lock"], prepare=True)
+            params = {"queue": queue, "n": n}
+            looked = conn.execute(QUERIES["limits_look"], params, prepare=True)
+        rules = [rule_from_row(r) for r in locked.fetchall() if r[0] is not None]
+        running: list[tuple[str, str, str | None, int]] = []
+        started: list[tuple[str, str, str, int, float]] = []
+        head: list[Candidate] = []
+        for kind, a, b, c, count, priority, at, frees in looked.fetchall():
+            if kind == "r":
+                running.append((str(a), str(b), c, int(count)))
+            elif kind == "s":
+                started.append((str(a), str(b), str(c), int(count), float(frees)))
+            else:
+                head.append(Candidate(int(count), str(b), c, int(priority), at))
+        return rules, (running, started, head)
+
+    def head(self, queue: str, n: int) -> list[Candidate]:
+        return [Candidate(*r) for r in fetch(self.conn, "limit_head", {"queue": queue, "n": n})]
+
+    def groups(self, queue: str, *, fresh: bool) -> list[tuple[str, str | None, int]]:
+        def read() -> list[tuple[str, str | None, int]]:
+            rows = fetch(self.conn, "limit_groups", {"queue": queue})
+            return [(str(t), k, int(p)) for t, k, p in rows]
+
+        return self.seen.get(queue, fresh, read)
+
+    def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
+        params = {
+            "queue": queue,
+            "job_types": [t for t, _, _ in sizes],
+            "tenants": [k for _, k, _ in sizes],
+            "sizes": [n for _, _, n in sizes],
+        }
+        return [Candidate(*row) for row in fetch(self.conn, "limit_candidates", params)]
+
+    def claim(self, ids: list[int]) -> list[JobRow]:
+        params = {"ids": ids, "worker": self.worker, "pending": "pending"}
+        rows = fetch(self.conn, "limit_claim", params)
+        return sorted((job_from_row(r) for r in rows), key=claim_order)
+
+    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
+        params = {
+            "scopes": [s[0] for s in starts],
+            "names": [s[1] for s in starts],
+            "keys": [s[2] for s in starts],
+            "pers": [s[3] for s in starts],
+        }
+        rowcount(self.conn, "limit_starts_add", params)
+
+
+def claim(
+    connections: Connections, seen: GroupsSeen, queues: Sequence[str], worker: str, wanted: int
+) -> tuple[list[JobRow], ClaimPlan]:
+    """Up to ``wanted`` due jobs of ``queues`` within every limit, one transaction serialized
+    with every other limited claim (``limits_lock``)."""
+    return connections.transaction(
+        lambda conn: limited_claim(_Ops(conn, worker, seen), queues, wanted)
+    )
+
+
+def set_limit(connections: Connections, rule: LimitRule) -> None:
+    connections.transaction(lambda conn: rowcount(conn, "limit_set", rule_params(rule)))
+
+
+def delete_limit(connections: Connections, scope: LimitScope, name: str) -> bool:
+    return bool(connections.rows_once("limit_delete", {"scope": scope, "name": name}))
+
+
+def list_limits(connections: Connections) -> list[LimitRule]:
+    return [rule_from_row(r) for r in connections.rows("limits_all")]
+
+
+def usage(connections: Connections) -> list[LimitUsage]:
+    def run(conn: psycopg.Connection[Any]) -> list[LimitUsage]:
+        rules = [rule_from_row(r) for r in fetch(conn, "limits_all")]
+        if not rules:
+            return []
+        return limit_usage(
+            rules,
+            [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limits_running")],
+            [(s, n, k, c) for s, n, k, c, _ in fetch(conn, "limit_starts_window")],
+            [(str(q), str(t), k, int(n)) for q, t, k, n in fetch(conn, "limit_waiting")],
+        )
+
+    return connections.transaction(run)

@@ -1,0 +1,119 @@
+"""Flow control on SQLite: the limited claim's statements (see
+:mod:`ferroq_core.storage.claimplan`), run inside the claim's ``BEGIN IMMEDIATE`` transaction
+(the write lock serializes it with every other claim), and the limits' admin."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ferroq_core.storage.claimplan import Candidate, limited_claim
+from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
+from ferroq_sqlite.queries import sql
+from ferroq_sqlite.rows import claimed_rows
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
+
+    from ferroq_core.flowlimits import LimitRule, LimitUsage
+    from ferroq_core.records import JobRow
+    from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
+
+__all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
+
+
+def scopes(db: sqlite3.Connection) -> list[Any]:
+    return db.execute(sql("limits_scopes")).fetchall()
+
+
+@attrs.define
+class _Ops:
+    """One limited claim's statements at ``now`` (epoch microseconds)
+    (:class:`LimitedClaimOps`)."""
+
+    db: sqlite3.Connection
+    worker: str
+    now: int
+    seen: GroupsSeen
+
+    def begin(self, queue: str, n: int) -> tuple[list[LimitRule], Look]:
+        # The claim's BEGIN IMMEDIATE holds the write lock already.
+        rules = [rule_from_row(r) for r in self.db.execute(sql("limits_all"))]
+        started = []
+        if any(r.rate is not None for r in rules):
+            started = self.db.execute(sql("limit_starts_window"), {"now": self.now}).fetchall()
+        running = self.db.execute(sql("limits_running")).fetchall()
+        return rules, (running, started, self.head(queue, n))
+
+    def head(self, queue: str, n: int) -> list[Candidate]:
+        params = {"queue": queue, "n": n, "now": self.now}
+        return [Candidate(*r) for r in self.db.execute(sql("limit_head"), params)]
+
+    def groups(self, queue: str, *, fresh: bool) -> list[Any]:
+        def read() -> list[Any]:
+            return self.db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
+
+        return self.seen.get(queue, fresh, read)
+
+    def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
+        found: list[Candidate] = []
+        for job_type, tenant, n in sizes:
+            params = {"queue": queue, "job_type": job_type, "n": n, "now": self.now}
+            if tenant is None:
+                rows = self.db.execute(sql("limit_candidates_untenanted"), params)
+            else:
+                rows = self.db.execute(sql("limit_candidates"), dict(params, tenant=tenant))
+            found += [Candidate(*row) for row in rows]
+        return found
+
+    def claim(self, ids: list[int]) -> list[JobRow]:
+        params = {"ids": json.dumps(ids), "worker": self.worker, "now": self.now}
+        rows = self.db.execute(sql("limit_claim"), params).fetchall()
+        # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
+        return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), self.worker, self.now)
+
+    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
+        self.db.execute(sql("limit_starts_prune"), {"now": self.now})
+        self.db.executemany(
+            sql("limit_starts_add"),
+            [
+                {"scope": s, "name": n, "key": k, "expires_at": self.now + round(per * 1e6)}
+                for s, n, k, per in starts
+            ],
+        )
+
+
+def claim(
+    db: sqlite3.Connection,
+    seen: GroupsSeen,
+    queues: Sequence[str],
+    worker: str,
+    wanted: int,
+    now: int,
+) -> tuple[list[JobRow], ClaimPlan]:
+    """Up to ``wanted`` due jobs of ``queues`` within every limit, at ``now``, in the caller's
+    write transaction."""
+    return limited_claim(_Ops(db, worker, now, seen), queues, wanted)
+
+
+def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:
+    db.execute(sql("limit_set"), dict(rule_params(rule), now=now))
+
+
+def list_limits(db: sqlite3.Connection) -> list[LimitRule]:
+    return [rule_from_row(r) for r in db.execute(sql("limits_all"))]
+
+
+def usage(db: sqlite3.Connection, now: int) -> list[LimitUsage]:
+    rules = [rule_from_row(r) for r in db.execute(sql("limits_all"))]
+    if not rules:
+        return []
+    return limit_usage(
+        rules,
+        db.execute(sql("limits_running")).fetchall(),
+        [r[:4] for r in db.execute(sql("limit_starts_window"), {"now": now})],
+        db.execute(sql("limit_waiting"), {"now": now}).fetchall(),
+    )
