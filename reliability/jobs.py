@@ -27,9 +27,7 @@ __all__ = [
     "Carry",
     "Keyed",
     "KnownTenants",
-    "Limited",
     "Misbehave",
-    "Rated",
     "ScheduledTick",
     "Work",
 ]
@@ -93,23 +91,6 @@ class Work(Job):
             led.end(self.token, ok=False, error=type(exc).__name__)
             raise
         led.end(self.token, ok=True)
-
-
-@attrs.define
-class Limited(Work):
-    """A :class:`Work` job of which at most 2 run at once per tenant (the limits scenario)."""
-
-    job_name: ClassVar[str | None] = "chaos.limited"
-    concurrency_limit: ClassVar[int | None] = 2
-    limit_per_tenant: ClassVar[bool] = True
-
-
-@attrs.define
-class Rated(Work):
-    """A :class:`Work` job with at most 10 starts a second over the whole type."""
-
-    job_name: ClassVar[str | None] = "chaos.rated"
-    rate_limit: ClassVar[tuple[int, float] | None] = (10, 1.0)
 
 
 @attrs.define

@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from reliability.harness import ScenarioResult, wait_for
-from reliability.jobs import Limited, Rated
+from reliability.limited_jobs import Limited, Rated
 from reliability.scenarios.base import Context, Timer, report_figures
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ def run(ctx: Context) -> ScenarioResult:
             "visibility": vis,
             "heartbeat": beat,
             "reaper": reap,
+            # Only these workers know the limited types (their limits make claims limited).
+            "extra": ["--import", "reliability.limited_jobs"],
         }
         procs = [bench.start_worker(f"w{i}", **opts) for i in range(4)]
         wait_for(lambda: any(e.kind == "end" for e in bench.effects()), 60, "a first job")
