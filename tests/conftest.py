@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from ferroq_core import QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.queue import Queue
-from ferroq_core.schema import metadata
+from ferroq_core.testing.databases import empty_tables
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,13 +112,7 @@ def _fresh_runtime(url: str) -> Runtime:
     if url.startswith("postgresql"):
         engine = runtime.backend.engine  # type: ignore[attr-defined]
         with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
-            # Every other table a feature added starts empty too: job ids restart, so a result
-            # left by an earlier test would name a new job, and a schedule left would have
-            # this test's workers enqueue its ticks.
-            for table in metadata.sorted_tables:
-                if table.name not in ("ferroq_jobs", "ferroq_schema"):
-                    conn.execute(table.delete())
+            empty_tables(conn)
     return runtime
 
 

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from ferroq_core import make_plugin_manager
 from ferroq_core.runtime import open_backend
-from ferroq_core.schema import metadata
 from ferroq_core.testing.contract import BackendContract
+from ferroq_core.testing.databases import empty_tables
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,11 +30,7 @@ def _emptied(url: str) -> Iterator[Backend]:
     backend = _open(url)
     backend.migrate()
     with backend.engine.begin() as conn:  # type: ignore[attr-defined]
-        conn.exec_driver_sql("TRUNCATE ferroq_jobs RESTART IDENTITY")
-        # Every other table a feature added starts empty too (job ids restart).
-        for table in metadata.sorted_tables:
-            if table.name not in ("ferroq_jobs", "ferroq_schema"):
-                conn.execute(table.delete())
+        empty_tables(conn)
     yield backend
     backend.close()
 

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from ferroq_core.records import EnqueueRequest
+from ferroq_core.testing.databases import empty_tables
 from ferroq_postgres import PostgresBackend
 
 if TYPE_CHECKING:
@@ -24,9 +25,7 @@ def pg_backend(pg_url: str) -> Iterator[PostgresBackend]:
     backend = PostgresBackend.from_url(pg_url, pool_size=4, max_overflow=4)
     backend.migrate()
     with backend.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "TRUNCATE ferroq_jobs, ferroq_limits, ferroq_limit_starts RESTART IDENTITY"
-        )
+        empty_tables(conn)
     try:
         yield backend
     finally:

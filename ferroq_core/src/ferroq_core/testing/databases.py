@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     import pluggy
 
-__all__ = ["PostgresTestSchema", "installed", "sqlite_queue"]
+__all__ = ["PostgresTestSchema", "empty_tables", "installed", "sqlite_queue"]
 
 #: Server for ``ferroq_postgres_queue`` (any database on it; a schema is created there).
 POSTGRES_URL_ENV = "FERROQ_TEST_POSTGRES_URL"
@@ -121,11 +121,7 @@ class PostgresTestSchema:
             self.create()
         engine = self._engine()
         with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE ferroq_jobs RESTART IDENTITY"))
-            # Every other table a feature added (schedules, results, ...) starts empty too.
-            for table in metadata.sorted_tables:
-                if table.name not in ("ferroq_jobs", "ferroq_schema"):
-                    conn.execute(table.delete())
+            empty_tables(conn)
         runtime = Runtime.build(engine, _config(self.server_url), pm)
         with installed(runtime):
             yield runtime
@@ -136,3 +132,14 @@ class PostgresTestSchema:
 
     def __exit__(self, *exc: object) -> None:
         self.drop()
+
+
+def empty_tables(conn: sa.Connection) -> None:
+    """Empty every ferroq table of a migrated Postgres database in ``conn``'s transaction, the
+    schema's version aside: the jobs table with its id sequence restarted, and every table a
+    feature added (a result left by an earlier test would name a new job, a schedule left
+    would have this test's workers enqueue its ticks)."""
+    conn.execute(sa.text("TRUNCATE ferroq_jobs RESTART IDENTITY"))
+    for table in metadata.sorted_tables:
+        if table.name not in ("ferroq_jobs", "ferroq_schema"):
+            conn.execute(table.delete())
