@@ -287,6 +287,9 @@ class PostgresBackend:
     def limit_usage(self) -> list[LimitUsage]:
         return flow.usage(self._connections)
 
+    def held_back(self, queues: Sequence[str]) -> bool:
+        return self._blocked.held(queues)
+
     # -- the LISTEN thread ---------------------------------------------------------------------
     def _ensure_listener(self) -> Listener | None:
         if not self.options.listen or self._closed:

@@ -199,6 +199,10 @@ class _Mode(enum.Enum):
     ONCE = enum.auto()
     #: Several statements in one transaction: retried when it broke before COMMIT.
     TRANSACTION = enum.auto()
+    #: A transaction whose work sends COMMIT itself, pipelined with its last statements (one
+    #: round trip fewer): whether it committed is unknown once a statement was sent, so it
+    #: is retried only as ONCE is.
+    COMMITTING = enum.auto()
 
 
 class Connections:
@@ -240,6 +244,11 @@ class Connections:
         """``work(conn)`` inside one transaction, committed when it returns."""
         return self._run(work, _Mode.TRANSACTION)
 
+    def committing(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work(conn)`` inside one transaction that ``work`` commits itself (``commit`` in
+        the pipeline of its last statements); committed here if it returned without."""
+        return self._run(work, _Mode.COMMITTING)
+
     def _run(self, work: Callable[[psycopg.Connection[Any]], T], mode: _Mode) -> T:
         options = self.options
         delay = 0.05
@@ -271,6 +280,11 @@ class Connections:
                         continue
                     if give_up is not None:
                         token = watchdog.arm(conn.pgconn.socket, give_up - time.monotonic())
+                    if mode is _Mode.COMMITTING:
+                        unsafe = True
+                        result = work(conn)
+                        conn.commit()  # a no-op when the work committed (the server says so)
+                        return result
                     if mode is _Mode.TRANSACTION:
                         result = work(conn)
                         unsafe = True

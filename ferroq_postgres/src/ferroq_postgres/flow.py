@@ -77,19 +77,22 @@ class _Ops:
         }
         return [Candidate(*row) for row in fetch(self.conn, "limit_candidates", params)]
 
-    def claim(self, ids: list[int]) -> list[JobRow]:
-        params = {"ids": ids, "worker": self.worker, "pending": "pending"}
-        rows = fetch(self.conn, "limit_claim", params)
-        return sorted((job_from_row(r) for r in rows), key=claim_order)
-
-    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
-        params = {
-            "scopes": [s[0] for s in starts],
-            "names": [s[1] for s in starts],
-            "keys": [s[2] for s in starts],
-            "pers": [s[3] for s in starts],
-        }
-        rowcount(self.conn, "limit_starts_add", params)
+    def take(self, ids: list[int], starts: list[tuple[str, str, str, float]]) -> list[JobRow]:
+        # The claim, the starts and COMMIT in one round trip (Connections.committing).
+        conn = self.conn
+        with conn.pipeline():
+            params = {"ids": ids, "worker": self.worker, "pending": "pending"}
+            claimed = conn.execute(QUERIES["limit_claim"], params, prepare=True)
+            if starts:
+                added = {
+                    "scopes": [s[0] for s in starts],
+                    "names": [s[1] for s in starts],
+                    "keys": [s[2] for s in starts],
+                    "pers": [s[3] for s in starts],
+                }
+                conn.execute(QUERIES["limit_starts_add"], added, prepare=False)
+            conn.execute("COMMIT")
+        return sorted((job_from_row(r) for r in claimed.fetchall()), key=claim_order)
 
 
 def claim(
@@ -97,7 +100,7 @@ def claim(
 ) -> tuple[list[JobRow], ClaimPlan]:
     """Up to ``wanted`` due jobs of ``queues`` within every limit, one transaction serialized
     with every other limited claim (``limits_lock``)."""
-    return connections.transaction(
+    return connections.committing(
         lambda conn: limited_claim(_Ops(conn, worker, seen), queues, wanted)
     )
 

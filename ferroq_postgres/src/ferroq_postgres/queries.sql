@@ -960,7 +960,7 @@ SELECT scope, name FROM ferroq_limits
 -- name, per_tenant, concurrency, rate, per, fair (NULLs when there is none).
 SELECT l.scope, l.name, l.per_tenant, l.concurrency, l.rate, l.per, l.fair
 FROM (SELECT pg_advisory_xact_lock(7203391853), set_config('enable_sort', 'off', true),
-             set_config('jit', 'off', true)) AS lock
+             set_config('jit', 'off', true), set_config('enable_bitmapscan', 'off', true)) AS lock
 LEFT JOIN ferroq_limits AS l ON true
 
 -- name: limits_all

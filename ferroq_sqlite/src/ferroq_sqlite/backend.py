@@ -266,6 +266,9 @@ class SqliteBackend:
     def limit_usage(self) -> list[LimitUsage]:
         return self._tx.read(lambda db: flow.usage(db, to_micros(utcnow())))
 
+    def held_back(self, queues: Sequence[str]) -> bool:
+        return self._blocked.held(queues)
+
     # -- Admin -------------------------------------------------------------------------------
     def get_job(self, job_id: int) -> JobRow | None:
         return self._tx.read(lambda db: admin.get_job(db, job_id))

@@ -69,13 +69,15 @@ class _Ops:
             found += [Candidate(*row) for row in rows]
         return found
 
-    def claim(self, ids: list[int]) -> list[JobRow]:
+    def take(self, ids: list[int], starts: list[tuple[str, str, str, float]]) -> list[JobRow]:
         params = {"ids": json.dumps(ids), "worker": self.worker, "now": self.now}
         rows = self.db.execute(sql("limit_claim"), params).fetchall()
+        if starts:
+            self._add_starts(starts)
         # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
         return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), self.worker, self.now)
 
-    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
+    def _add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
         self.db.execute(sql("limit_starts_prune"), {"now": self.now})
         self.db.executemany(
             sql("limit_starts_add"),

@@ -82,12 +82,10 @@ class LimitedClaimOps(Protocol):
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
         """Up to n due pending jobs of each group, in claim order."""
 
-    def claim(self, ids: list[int]) -> list[JobRow]:
-        """Claim these jobs (those still pending), in claim order."""
-
-    def add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
-        """Record rate-limited starts (scope, name, key, window seconds); drop the starts
-        whose window passed."""
+    def take(self, ids: list[int], starts: list[tuple[str, str, str, float]]) -> list[JobRow]:
+        """The end of the claim: claim these jobs (those still pending), in claim order; record
+        the rate-limited ``starts`` (scope, name, key, window seconds; none: nothing to
+        record) and drop the starts whose window passed. A backend may commit here."""
 
 
 #: Seconds a backend reuses the groups of a queue that is not fair: stepping through them costs
@@ -133,18 +131,19 @@ def limited_claim(
     order = list(dict.fromkeys(queues))
     rules, (running, started, head) = ops.begin(order[0], head_size(wanted))
     plan = ClaimPlan(rules, running, started, wanted)
-    jobs: list[JobRow] = []
+    ids: list[int] = []
     for queue in order:
         if plan.remaining <= 0:
             break
-        ids = plan.pick(queue, ops, head if queue == order[0] else None)
-        if not ids:
-            continue
-        claimed = ops.claim(ids)
-        jobs += claimed
-        starts = plan.rate_starts(job.id for job in claimed)
-        if starts:
-            ops.add_starts(starts)
+        ids += plan.pick(queue, ops, head if queue == order[0] else None)
+    # One statement claims every queue's picks (the order is each row's own: queue order
+    # first, as the picks were made). Starts are recorded for the picks: a pick a plain claim
+    # took meanwhile (a worker that had not seen the limits yet) counts against the rate
+    # window too, which only errs on the side of the limit.
+    jobs = ops.take(ids, plan.rate_starts(ids)) if ids else []
+    if len(order) > 1:
+        rank = {queue: i for i, queue in enumerate(order)}
+        jobs.sort(key=lambda job: rank[job.queue])  # stable: claim order within a queue
     return jobs, plan
 
 

@@ -58,6 +58,11 @@ class FlowStore(Protocol):
         """For every limit and every key with running, recently started or waiting jobs: the
         running and started counts and the due jobs waiting."""
 
+    def held_back(self, queues: Sequence[str]) -> bool:
+        """Whether this process's last claim of ``queues`` left due jobs pending for a limit,
+        and no job of this process finished since (a worker then writes its finished jobs
+        back before it claims again: their slots are what the held jobs may wait for)."""
+
 
 def rule_params(rule: LimitRule) -> dict[str, object]:
     """A rule as the named queries' parameters (``set_limit``)."""
@@ -168,6 +173,11 @@ class Blocked:
         else:
             retry = SLOT_POLL if plan.retry_in is None else max(0.0, plan.retry_in)
             self._until[key] = time.monotonic() + retry
+
+    def held(self, queues: Sequence[str]) -> bool:
+        """Whether the last limited claim of ``queues`` left jobs for a limit, and no job of
+        this process finished since."""
+        return tuple(queues) in self._until
 
     def freed(self) -> None:
         """A job of this process finished: the next claim may find room at once."""

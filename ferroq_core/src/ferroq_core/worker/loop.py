@@ -25,6 +25,7 @@ from ferroq_core.worker.attempt import (
 )
 from ferroq_core.worker.cancels import ask_to_stop
 from ferroq_core.worker.declare import declare_type_limits
+from ferroq_core.worker.heldback import HeldBack
 from ferroq_core.worker.identity import new_worker_id
 from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.isolation import Isolation
@@ -115,6 +116,8 @@ class WorkerLoop:
         # write-back's round trip; where it is work in this process, writing back first is
         # faster (docs/performance.md, "The worker").
         self._claim_first = backend.capabilities.remote
+        #: Claims that flow limits held back: write back first then (worker/heldback.py).
+        self._held_back = HeldBack(self._claim_first)
         self._claim_trouble = Trouble("claim failed (will retry every %gs): %s", "claiming again")
         #: Whether a plugin implements ``ferroq_job_started`` (see :meth:`_start_all`).
         self._started_hook = True
@@ -200,7 +203,7 @@ class WorkerLoop:
         while True:
             self._collect()
             self._expire_overdue()
-            if not self._claim_first and self._flush():
+            if self._held_back.write_first() and self._flush():
                 queue_empty = False  # a job went back to pending: it may be claimable at once
             if self._stopping(limits):
                 if self._stopped():
@@ -219,12 +222,22 @@ class WorkerLoop:
             if rows is None:
                 self._wait(self.config.sleep, idle=False)
                 continue
+            self._held_back.claimed(self.runtime.backend.held_back(self.config.queues))
             self._start_all(rows)
+            written = self._writeback.written
             if self._claim_first and self._flush():
                 continue  # a job went back to pending: it may be claimable at once
-            queue_empty = len(rows) < free
-            if queue_empty and self.config.stop_when_empty and not self._running:
+            # Held back by a limit, with slots of this worker's own just written back: the
+            # held jobs may be claimable now.
+            freed = self._held_back.last and self._writeback.written > written
+            queue_empty = len(rows) < free and not freed
+            if queue_empty and self._stops_when_empty():
                 self.request_stop("queues empty (--stop-when-empty)")
+
+    def _stops_when_empty(self) -> bool:
+        """``--stop-when-empty`` after a short claim: nothing runs, and no due job waits for
+        a limit (jobs a rate window holds back are due: they are waited for, not left)."""
+        return self.config.stop_when_empty and not self._running and not self._held_back.last
 
     def _stopping(self, limits: Limits) -> bool:
         """Whether the worker is stopping; a limit reached asks it to."""
@@ -444,7 +457,8 @@ class WorkerLoop:
     def _flush(self, *, force: bool = False) -> bool:
         """Write outcomes back; successes are batched while other jobs run. True when a job
         went back to pending."""
-        return self._writeback.flush(force=force or not self._running or self._stop.is_set())
+        force = force or not self._running or self._stop.is_set() or self._held_back.active
+        return self._writeback.flush(force=force)
 
     def _decode(self, row: JobRow) -> Job | None:
         try:

@@ -66,6 +66,8 @@ class WriteBack:
         self._retry_at = 0.0
         self._retry_delay = RETRY_FIRST
         self._warned_at = 0.0
+        #: Outcomes written back so far (successes acknowledged, failures settled).
+        self.written = 0
 
     def __len__(self) -> int:
         """Results not written back yet."""
@@ -133,12 +135,14 @@ class WriteBack:
                 self._acks = batch + self._acks
                 self._failed(exc)
                 return False
+            self.written += len(batch)
         if self._failures:
             pending, self._failures = self._failures, []
             for i, outcome in enumerate(pending):
                 try:
                     result = settle(self._runtime, outcome, defer=self._defer)
                     released |= result in ("retrying", "released")
+                    self.written += 1
                 except Exception as exc:
                     self._failures = pending[i:] + self._failures
                     self._failed(exc)
