@@ -105,6 +105,7 @@ def check(summary: Summary) -> list[dict[str, Any]]:
         for system, bound, what in (
             ("ferroq+limited", 0.7, "a per-key concurrency limit over 100 keys"),
             ("ferroq+unreached", 0.9, "limits declared but not reached"),
+            ("ferroq+elsewhere", 0.97, "a job type limited that the queue does not hold"),
         ):
             ratio = _ratio(
                 _get(summary, be, "drain_1p", system, "jobs_per_s"),

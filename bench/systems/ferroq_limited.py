@@ -8,6 +8,8 @@ robin), and differs only in the limits of its queue:
   slots, the limit binds all the time (the limited claim skips every busy tenant).
 - ``ferroq+unreached``: at most 10,000 running per tenant: declared, never reached (the
   limited claim's bookkeeping alone).
+- ``ferroq+elsewhere``: no limit on the queue, one on a job type it holds no job of (a type
+  limit binds the queues holding its jobs; the others keep the plain claim).
 """
 
 from __future__ import annotations
@@ -18,29 +20,43 @@ from bench.systems.ferroq_sys import CHUNK, BenchNoop, FerroqSystem
 from ferroq_core import dispatch_many
 from ferroq_core.flowlimits import LimitRule
 
-__all__ = ["make_keyed", "make_limited", "make_unreached"]
+__all__ = ["make_elsewhere", "make_keyed", "make_limited", "make_unreached"]
 
 TENANTS = 100
+#: The job type ``ferroq+elsewhere`` limits (no job of it is ever dispatched).
+ELSEWHERE = "bench:elsewhere"
 
 
 class LimitedSystem(FerroqSystem):
     def __init__(
-        self, name: str, per_tenant: int | None, backend: str, url: str, queue: str, **o: Any
+        self,
+        name: str,
+        per_tenant: int | None,
+        backend: str,
+        url: str,
+        queue: str,
+        *,
+        elsewhere: bool = False,
+        **o: Any,
     ) -> None:
         super().__init__(backend, url, queue, **o)
         self.name = name
         self._per_tenant = per_tenant
+        self._elsewhere = elsewhere
 
     def reset(self) -> None:
         super().reset()
-        # The queue is this run's own, but its limit would stay in the shared database.
+        # The queue is this run's own, but its limits would stay in the shared database.
         self.rt.backend.delete_limit("queue", self.queue)
+        self.rt.backend.delete_limit("type", ELSEWHERE)
 
     def enqueue_bulk(self, n: int) -> None:
         """The jobs, after the queue's limit (the driver resets the queue after setup)."""
         if self._per_tenant is not None:
             rule = LimitRule("queue", self.queue, concurrency=self._per_tenant, per_tenant=True)
             self.rt.backend.set_limit(rule)
+        if self._elsewhere:
+            self.rt.backend.set_limit(LimitRule("type", ELSEWHERE, concurrency=1))
         ids: list[int] = []
         for start in range(0, n, CHUNK):
             jobs = [
@@ -61,3 +77,7 @@ def make_limited(backend: str, url: str, queue: str, **options: Any) -> LimitedS
 
 def make_unreached(backend: str, url: str, queue: str, **options: Any) -> LimitedSystem:
     return LimitedSystem("ferroq+unreached", 10_000, backend, url, queue, **options)
+
+
+def make_elsewhere(backend: str, url: str, queue: str, **options: Any) -> LimitedSystem:
+    return LimitedSystem("ferroq+elsewhere", None, backend, url, queue, elsewhere=True, **options)

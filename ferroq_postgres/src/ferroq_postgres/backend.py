@@ -10,6 +10,7 @@ caller's ``Connection``/``Session``. Each role's methods are thin: the work is i
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -214,14 +215,20 @@ class PostgresBackend:
         return admin.now(self._connections)
 
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
-        if self._limits.stale():
-            self._limits.saw(flow.scopes(self._worker_connections))
-        if limit <= 0 or not queues or not self._limits.in_play(queues):
+        seen, conns = self._limits, self._worker_connections
+        if seen.stale():
+            seen.saw(flow.scopes(conns))
+        # A job type's limits bind only the queues holding its jobs: the others keep the
+        # plain claim (concurrent, no lock), which leaves the limited types' jobs alone.
+        look = functools.partial(flow.typed_queues, conns)
+        if limit <= 0 or not queues or not seen.typed_queues(queues, look):
             self._blocked.note(queues, None)
-            return leases.claim(
-                self._worker_connections, self._claim_size, queues, worker_id, limit
-            )
-        rows, plan = flow.claim(self._worker_connections, self._groups, queues, worker_id, limit)
+            excluded = seen.types
+            rows = leases.claim(conns, self._claim_size, queues, worker_id, limit, excluded)
+            if excluded and len(rows) < limit:
+                seen.short(queues)
+            return rows
+        rows, plan = flow.claim(conns, self._groups, queues, worker_id, limit)
         self._blocked.note(queues, plan)
         return rows
 

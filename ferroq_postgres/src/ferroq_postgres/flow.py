@@ -22,11 +22,25 @@ if TYPE_CHECKING:
     from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
     from ferroq_postgres.connections import Connections, Row
 
-__all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "usage"]
+__all__ = [
+    "claim",
+    "delete_limit",
+    "list_limits",
+    "scopes",
+    "set_limit",
+    "typed_queues",
+    "usage",
+]
 
 
 def scopes(connections: Connections) -> list[Row]:
     return connections.rows("limits_scopes")
+
+
+def typed_queues(connections: Connections, queues: list[str], types: list[str]) -> list[str]:
+    """Which of ``queues`` hold pending jobs of the job types ``types``."""
+    rows = connections.rows("limits_typed_queues", {"queues": queues, "types": types})
+    return [str(q) for (q,) in rows]
 
 
 @attrs.define

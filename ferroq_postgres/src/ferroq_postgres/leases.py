@@ -105,16 +105,21 @@ def _claimed(rows: list[Row]) -> list[JobRow]:
 
 
 def claim(
-    connections: Connections, size: ClaimSize, queues: Sequence[str], worker: str, wanted: int
+    connections: Connections,
+    size: ClaimSize,
+    queues: Sequence[str],
+    worker: str,
+    wanted: int,
+    excluded: Sequence[str] = (),
 ) -> list[JobRow]:
     """Up to ``wanted`` due jobs of ``queues``, in strict queue order, in a claim no bigger
-    than ``size`` allows."""
+    than ``size`` allows, none of the ``excluded`` job types."""
     if wanted <= 0 or not queues:
         return []
     limit = size.limit(wanted)
     while True:
         try:
-            rows = _claim(connections, queues, worker, limit)
+            rows = _claim(connections, queues, worker, limit, list(excluded))
         except BackendBusy as exc:
             limit = size.cancelled(limit, exc)
             continue
@@ -123,15 +128,16 @@ def claim(
 
 
 def _claim(
-    connections: Connections, queues: Sequence[str], worker: str, limit: int
+    connections: Connections, queues: Sequence[str], worker: str, limit: int, excluded: list[str]
 ) -> list[JobRow]:
     if len(queues) == 1:
-        params = {"queue": queues[0], "limit": limit, "worker": worker}
+        params = {"queue": queues[0], "limit": limit, "worker": worker, "excluded": excluded}
         return _claimed(connections.rows_once("claim", params))
 
     def several(conn: psycopg.Connection[Any]) -> list[JobRow]:
         def one(queue: str, n: int) -> list[JobRow]:
-            return _claimed(fetch(conn, "claim", {"queue": queue, "limit": n, "worker": worker}))
+            params = {"queue": queue, "limit": n, "worker": worker, "excluded": excluded}
+            return _claimed(fetch(conn, "claim", params))
 
         return claim_in_order(queues, limit, one)
 

@@ -218,11 +218,14 @@ SELECT pg_notify(%(channel)s, q) FROM unnest(%(queues)s::text[]) AS q
 -- rows are locked in a CTE and those updated: UPDATE ... WHERE id IN (SELECT ... LIMIT n) may
 -- re-evaluate the subquery and claim more. = ANY(ARRAY(...)), not a join with the CTE: the
 -- generic plan guesses a tenth of the table for LIMIT $n and would hash-join a sequential
--- scan; this one is a primary-key lookup whatever the guess. Params: queue, limit, worker.
--- Returns the claimed jobs (JOB_COLUMNS; RETURNING has no defined order).
+-- scan; this one is a primary-key lookup whatever the guess. Params: queue, limit, worker,
+-- excluded (job types whose jobs only the limited claim takes: those with limits, in a queue
+-- that held none of them at the last look; usually empty). Returns the claimed jobs
+-- (JOB_COLUMNS; RETURNING has no defined order).
 WITH picked AS (
     SELECT id FROM ferroq_jobs
     WHERE status = 'pending' AND queue = %(queue)s AND available_at <= statement_timestamp()
+      AND job_type <> ALL(%(excluded)s::text[])
       -- controls (see "controls" below): nothing of a paused queue; while any job type or
       -- tenant is paused or any job has a cancel request, those rows are skipped. The
       -- uncorrelated tests run once per statement (initplans), the per-row ones only then.
@@ -945,6 +948,13 @@ SELECT sent_at FROM ferroq_worker_signals WHERE name = %(name)s
 -- name: limits_scopes
 -- The scope and name of every limit (a worker looks every few seconds).
 SELECT scope, name FROM ferroq_limits
+
+-- name: limits_typed_queues
+-- Which of these queues hold pending jobs of these (limited) job types: one probe of
+-- ferroq_jobs_groups per queue and type. Params: queues, types (arrays). Returns queue.
+SELECT q FROM unnest(%(queues)s::text[]) AS q
+WHERE EXISTS (SELECT 1 FROM ferroq_jobs
+              WHERE status = 'pending' AND queue = q AND job_type = ANY(%(types)s::text[]))
 
 -- name: limits_lock
 -- The start of a limited claim: the limited claims' lock, held until the transaction ends

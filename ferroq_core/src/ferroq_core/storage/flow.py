@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from ferroq_core.flowlimits import LimitRule, LimitUsage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from ferroq_core.flowlimits import LimitScope
     from ferroq_core.storage.claimplan import ClaimPlan
@@ -129,14 +129,18 @@ def limit_usage(
 
 class LimitsSeen:
     """Which claims the limits are in play for, as a backend last saw ``ferroq_limits``
-    (refreshed every :data:`LIMITS_REFRESH` seconds, or at once after :meth:`changed`): every
-    claim when a job type has limits (its jobs may be in any queue), else claims of a queue
-    with limits or fair turns. Thread-safe enough: a lost update only costs one more look."""
+    (refreshed every :data:`LIMITS_REFRESH` seconds, or at once after :meth:`changed`): claims
+    of a queue with limits or fair turns, and, when a job type has limits (its jobs may be in
+    any queue), every claim, unless the backend scopes type limits (:meth:`typed_queues`).
+    Thread-safe enough: a lost update only costs one more look."""
 
     def __init__(self) -> None:
-        self._types = False
+        self._types: tuple[str, ...] = ()
         self._queues: frozenset[str] = frozenset()
         self._at = -math.inf
+        #: Queues looked at since the last refresh: whether they hold pending jobs of a
+        #: limited type (:meth:`typed_queues`).
+        self._typed: dict[str, bool] = {}
 
     def stale(self) -> bool:
         return time.monotonic() - self._at > LIMITS_REFRESH
@@ -144,16 +148,48 @@ class LimitsSeen:
     def saw(self, scopes: Iterable[Sequence[object]]) -> None:
         """Record the (scope, name) of every row of ``ferroq_limits``."""
         rows = [(str(scope), str(name)) for scope, name in scopes]
-        self._types = any(scope == "type" for scope, _ in rows)
+        self._types = tuple(sorted({name for scope, name in rows if scope == "type"}))
         self._queues = frozenset(name for scope, name in rows if scope == "queue")
+        self._typed = {}
         self._at = time.monotonic()
 
     def changed(self) -> None:
         self._at = -math.inf
 
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The job types with limits, sorted."""
+        return self._types
+
     def in_play(self, queues: Sequence[str]) -> bool:
-        """Whether a claim of ``queues`` must be the limited one."""
-        return self._types or any(q in self._queues for q in queues)
+        """Whether a claim of ``queues`` must be the limited one (type limits in play for
+        every queue)."""
+        return bool(self._types) or any(q in self._queues for q in queues)
+
+    def typed_queues(
+        self, queues: Sequence[str], look: Callable[[list[str], list[str]], Iterable[str]]
+    ) -> bool:
+        """Whether a claim of ``queues`` must be the limited one, type limits scoped to the
+        queues that hold pending jobs of a limited type: ``look(queues, types)`` names those
+        among the queues not looked at since the last refresh. A claim that is not limited
+        must then leave the limited types' jobs (:attr:`types`) alone: one that lands in such
+        a queue waits for the next look, which :meth:`short` brings forward."""
+        if any(q in self._queues for q in queues):
+            return True
+        if not self._types:
+            return False
+        unseen = [q for q in queues if q not in self._typed]
+        if unseen:
+            found = set(look(unseen, list(self._types)))
+            for q in unseen:
+                self._typed[q] = q in found
+        return any(self._typed[q] for q in queues)
+
+    def short(self, queues: Sequence[str]) -> None:
+        """A claim of ``queues`` that left the limited types alone came back short: look at
+        them again at the next claim (a job of a limited type may have arrived)."""
+        for q in queues:
+            self._typed.pop(q, None)
 
 
 class Blocked:

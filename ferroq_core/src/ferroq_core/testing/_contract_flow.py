@@ -101,6 +101,24 @@ class FlowContract:
         assert by_queue == {"q": 3, "free": 3}
         assert Counter(r.job_type for r in rows if r.queue == "q")[OTHER_TYPE] == 1
 
+    def test_a_type_limit_binds_its_jobs_in_every_queue_and_nothing_else(
+        self, backend: Backend
+    ) -> None:
+        # A backend may keep the plain claim for queues without the limited type's jobs (it
+        # then leaves that type's jobs alone); the limit still spans every queue.
+        backend.set_limit(LimitRule("type", OTHER_TYPE, concurrency=1))
+        enqueue_one(backend, "a", job_type=OTHER_TYPE)
+        (running,) = backend.claim(["a"], worker_id(), 5)
+        free = [enqueue_one(backend, "b") for _ in range(3)]
+        assert sorted(r.id for r in backend.claim(["b"], worker_id(), 2)) == free[:2]
+        # The limited type's job lands in "b" (which held none of its jobs) while its one
+        # slot is taken in "a": not claimed, the other job of "b" is.
+        limited = enqueue_one(backend, "b", job_type=OTHER_TYPE)
+        assert [r.id for r in backend.claim(["b"], worker_id(), 5)] == [free[2]]
+        assert backend.claim(["b"], worker_id(), 5) == []
+        assert backend.complete([running.lease]) == {running.id}
+        assert [r.id for r in backend.claim(["b"], worker_id(), 5)] == [limited]
+
     def test_a_rate_limit_holds_jobs_in_its_window_without_spending_attempts(
         self, backend: Backend
     ) -> None:
