@@ -19,9 +19,6 @@ from ferroq_core.runtime import fire
 from ferroq_core.worker.attempt import (
     Outcome,
     attempts_exhausted,
-    describe_row,
-    execute,
-    execute_async,
 )
 from ferroq_core.worker.cancels import ask_to_stop
 from ferroq_core.worker.declare import declare_type_limits
@@ -32,11 +29,11 @@ from ferroq_core.worker.isolation import Isolation
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker
 from ferroq_core.worker.limits import Limits
 from ferroq_core.worker.presence import worker_presence
+from ferroq_core.worker.runners import Runners
 from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
 from ferroq_core.worker.schedules import Scheduler
 from ferroq_core.worker.shutdown import Shutdown
 from ferroq_core.worker.signals import SignalHandlers
-from ferroq_core.worker.threads import JobThreads, LoopThread
 from ferroq_core.worker.trouble import Trouble
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
@@ -90,8 +87,6 @@ class WorkerLoop:
         self._claims = 0
         self._running = RunningSet()
         self._records = RunningRecords(runtime, cfg.timeout)
-        self._threads = JobThreads(self._run_sync)
-        self._loop_thread: LoopThread | None = None
         self._inbox = Inbox(backend, cfg.queues)
         self._callbacks = Callbacks()
         self._writeback = WriteBack(runtime, cfg.concurrency, self._callbacks.submit)
@@ -103,6 +98,9 @@ class WorkerLoop:
             self._held_leases,
             on_stop=lambda ids: ask_to_stop(self._running, ids, reporter),
             presence=self._presence,
+        )
+        self._runners = Runners(
+            runtime, self.worker_id, self._running, self._inbox, self._leases.channel
         )
         self._isolation = Isolation(backend, self._alone)
         self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
@@ -119,8 +117,6 @@ class WorkerLoop:
         #: Claims that flow limits held back: write back first then (worker/heldback.py).
         self._held_back = HeldBack(self._claim_first)
         self._claim_trouble = Trouble("claim failed (will retry every %gs): %s", "claiming again")
-        #: Whether a plugin implements ``ferroq_job_started`` (see :meth:`_start_all`).
-        self._started_hook = True
 
     # -- control -----------------------------------------------------------------------------
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
@@ -303,9 +299,7 @@ class WorkerLoop:
         if not self._callbacks.drain(budget if self._force else grace):
             log.warning("exiting with failed() callbacks still running")
         self._leases.stop(budget)
-        self._threads.stop()
-        if self._loop_thread is not None:
-            self._loop_thread.stop(budget)
+        self._runners.stop(budget)
 
     # -- claim and start ---------------------------------------------------------------------
     def _free_slots(self, limits: Limits) -> int:
@@ -352,9 +346,6 @@ class WorkerLoop:
         handed to the threads in one call."""
         rows = self._isolation.admit(rows)
         runs = self._records.records(rows)
-        # Looked up once per claim, not per job: a plugin registered meanwhile is seen by
-        # the next claim's jobs.
-        self._started_hook = bool(self.runtime.pm.hook.ferroq_job_started.get_hookimpls())
         if rows and self.runtime.pm.hook.ferroq_jobs_claimed.get_hookimpls():
             # Rows whose attempts are spent are failed below without running: not started.
             starting = [r for r in rows if r.attempts <= r.max_attempts]
@@ -363,7 +354,7 @@ class WorkerLoop:
                     self.runtime.pm, "ferroq_jobs_claimed", rows=starting, worker_id=self.worker_id
                 )
         self._running.add_all(runs)
-        sync: list[Running] = []
+        startable: list[Running] = []
         for running in runs:
             row = running.row
             if self._reporter is not None:
@@ -374,47 +365,9 @@ class WorkerLoop:
                 running.settled = True
                 error = attempts_exhausted(row)
                 self._settle_all([(running, Outcome(row=row, error=error, job=self._decode(row)))])
-            elif running.is_async:
-                if self._loop_thread is None:
-                    self._loop_thread = LoopThread()
-                running.future = self._loop_thread.submit(self._run_async(running))
             else:
-                sync.append(running)
-        if sync:
-            self._threads.submit_all(sync)
-
-    # -- execute (on the runners) ------------------------------------------------------------
-    def _begin(self, running: Running) -> bool:
-        if not self._running.begin(running):
-            return False
-        row = running.row
-        if log.isEnabledFor(logging.INFO):  # describe_row() is not free: only when logged
-            log.info("%s: started", describe_row(row))
-        if self._started_hook:
-            fire(self.runtime.pm, "ferroq_job_started", row=row, worker_id=self.worker_id)
-        return True
-
-    def _run_sync(self, running: Running) -> None:
-        if self._begin(running):
-            outcome = execute(
-                self.runtime,
-                running.row,
-                timeout=running.timeout,
-                channel=self._leases.channel,
-                stop=running.stop,
-            )
-            self._inbox.post(running, outcome)
-
-    async def _run_async(self, running: Running) -> None:
-        if self._begin(running):
-            outcome = await execute_async(
-                self.runtime,
-                running.row,
-                timeout=running.timeout,
-                channel=self._leases.channel,
-                stop=running.stop,
-            )
-            self._inbox.post(running, outcome)
+                startable.append(running)
+        self._runners.start(startable)
 
     # -- settle ------------------------------------------------------------------------------
     def _collect(self) -> None:
