@@ -2,9 +2,10 @@
 write transaction, read in one statement, awaited through ``PRAGMA data_version``.
 
 The acknowledgement runs ``store_results`` (which inserts only the results of jobs whose lease
-still matches) and ``complete_stored`` (which deletes exactly those jobs) inside one
-``BEGIN IMMEDIATE`` transaction: the file's write lock is held throughout, so no lease can
-change between the two, and a crash before the commit leaves neither.
+still matches), ``history_stored`` for those of them that keep history, and
+``complete_stored`` (which deletes exactly those jobs) inside one ``BEGIN IMMEDIATE``
+transaction: the file's write lock is held throughout, so no lease can change between them,
+and a crash before the commit leaves none of them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ __all__ = ["CommitFeed", "complete_with_results", "prune", "read_state"]
 
 
 def complete_with_results(db: sqlite3.Connection, writes: Sequence[ResultWrite]) -> set[int]:
-    """Store the results of the writes whose lease matches and delete their jobs; return
-    their ids (inside the caller's write transaction).
+    """Store the results of the writes whose lease matches (and the history records of those
+    that keep history) and delete their jobs; return their ids (inside the caller's write
+    transaction).
 
     ``store_results`` runs without RETURNING: when it stored a row per write, every lease
     matched and ``complete_stored`` deletes them all. On a shortfall (a lease lost) it is
@@ -52,6 +54,11 @@ def complete_with_results(db: sqlite3.Connection, writes: Sequence[ResultWrite])
         found = db.execute(sql("store_results_returning"), (items, now)).fetchall()
         stored = [int(r[0]) for r in found]
     if stored:
+        kept = [[w.lease.id, w.duration] for w in writes if w.keep_history]
+        if kept:
+            matched = set(stored)
+            done = json.dumps([k for k in kept if k[0] in matched])
+            db.execute(sql("history_stored"), {"done": done, "now": now})
         db.execute(sql("complete_stored"), (json.dumps(stored),))
     return set(stored)
 
