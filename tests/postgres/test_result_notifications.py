@@ -8,19 +8,19 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import psycopg
-import psycopg.sql
 import pytest
-import sqlalchemy as sa
 
 from ferroq_core.records import Lease
 from ferroq_core.testing._contract_leases import SHORT_LEASE
 from ferroq_core.testing._contract_support import request, worker_id
 from ferroq_postgres.results import RESULTS_CHANNEL
+from tests.postgres.conftest import listening
 from tests.postgres.test_one_round_trip import statements  # noqa: F401 - a fixture
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import psycopg
 
     from ferroq_postgres import PostgresBackend
 
@@ -30,13 +30,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def waiters(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection LISTENing on the results channel."""
-    url = sa.engine.make_url(pg_url).set(drivername="postgresql")
-    conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-    conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(RESULTS_CHANNEL)))
-    try:
+    with listening(pg_url, RESULTS_CHANNEL) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 def heard(conn: psycopg.Connection[Any]) -> list[str]:

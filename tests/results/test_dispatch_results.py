@@ -118,9 +118,7 @@ def test_dispatch_many_honours_it_per_job(runtime: Runtime) -> None:
         ("60", "result ttl must be a number of seconds, got str"),
     ],
 )
-def test_a_bad_ttl_is_one_line_and_nothing_is_stored(
-    runtime: Runtime, ttl: Any, why: str
-) -> None:
+def test_a_bad_ttl_is_one_line_and_nothing_is_stored(runtime: Runtime, ttl: Any, why: str) -> None:
     with pytest.raises(InvalidDispatch, match=why) as caught:
         Echo(n=1).with_stored_result(ttl=ttl).dispatch()
     assert "\n" not in str(caught.value)
@@ -148,9 +146,7 @@ def test_a_result_with_history_leaves_both(runtime: Runtime) -> None:
 
 
 def _cli(db_url: str, *args: str) -> Any:
-    return CliRunner().invoke(
-        make_cli(), ["--database-url", db_url, *args], catch_exceptions=False
-    )
+    return CliRunner().invoke(make_cli(), ["--database-url", db_url, *args], catch_exceptions=False)
 
 
 def test_ferroq_dispatch_store_result_and_show(runtime: Runtime, db_url: str) -> None:

@@ -6,7 +6,6 @@ in another process."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -15,9 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ferroq_core import JobId, ResultMissing, dispatch_many
-from tests.worker.conftest import ROOT, wait_for
+from tests.worker.conftest import ROOT
 from tests.worker.result_jobs import Broken, Echo, KeptWhoRan
-from tests.worker.test_results import LEASE, RESULTS
+from tests.worker.test_results import RESULTS, zombie_then_taker
 
 if TYPE_CHECKING:
     from ferroq_core import Runtime
@@ -46,15 +45,7 @@ def test_a_zombie_with_history_writes_neither_result_nor_record(
     # As tests/worker/test_results.py's zombie: the first attempt is stopped past its lease,
     # the second outlasts the first's remaining second.
     job_id = KeptWhoRan(tag="zh", seconds=[1.0, 4.0]).dispatch()
-    zombie = start_worker(*RESULTS, *LEASE)
-    wait_for(lambda: marks.events("zh") == ["start1"])
-    zombie.signal(signal.SIGSTOP)
-    try:
-        taker = start_worker(*RESULTS, *LEASE, "--reaper-interval", "0.3")
-        wait_for(lambda: "start2" in marks.events("zh"), timeout=30)
-    finally:
-        zombie.signal(signal.SIGCONT)
-    wait_for(lambda: "completion rejected, lease lost" in zombie.output(), timeout=30)
+    _zombie, taker = zombie_then_taker(start_worker, marks, "zh")
     backend = runtime.backend
     state = backend.read_result(job_id)
     assert (state.result, state.status) == (None, "claimed"), "the zombie stored its result"
@@ -67,9 +58,7 @@ def test_a_zombie_with_history_writes_neither_result_nor_record(
     assert [r.job_id for r in backend.list_history()] == [job_id]
 
 
-def test_one_dispatch_stores_its_result_the_others_do_not(
-    runtime: Runtime, start_worker
-) -> None:
+def test_one_dispatch_stores_its_result_the_others_do_not(runtime: Runtime, start_worker) -> None:
     ids = dispatch_many(
         [
             Echo(n=0),

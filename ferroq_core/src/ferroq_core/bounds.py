@@ -21,8 +21,8 @@ __all__ = [
     "MAX_RESULT_TTL_SECONDS",
     "MAX_TENANT_ID_CHARS",
     "check_delay",
-    "check_result_ttl",
     "check_queue_name",
+    "check_result_ttl",
     "check_text",
     "queue_name_problem",
 ]
@@ -130,9 +130,7 @@ def check_result_ttl(ttl: object) -> float:
     :raises InvalidDispatch: it is not a number (a bool is not), not above 0, NaN or too long.
     """
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-        raise InvalidDispatch(
-            f"result ttl must be a number of seconds, got {type(ttl).__name__}"
-        )
+        raise InvalidDispatch(f"result ttl must be a number of seconds, got {type(ttl).__name__}")
     if not ttl > 0:  # NaN is not above 0 either
         raise InvalidDispatch(f"result ttl must be a number of seconds > 0, got {ttl!r}")
     if ttl > MAX_RESULT_TTL_SECONDS:

@@ -502,17 +502,17 @@ WHERE status = 'pending' AND available_at > :now
 -- =============================================================================================
 
 -- name: store_results
--- Store the results of the leased jobs that still match, inside the acknowledgement's write
--- transaction (complete_stored then deletes exactly these jobs). ?1: JSON array of
--- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us). CROSS JOIN keeps the batch as
--- the outer loop (SQLite does not reorder it): each job is one primary-key lookup, whatever
--- the planner would guess for the claimed rows' indexes.
+-- Store the results of the leased jobs of one owner at one attempts count that still match,
+-- kept one ttl, inside the acknowledgement's write transaction (complete_stored then deletes
+-- exactly these jobs). ?1: JSON object {"<id>": value}; ?2 owner; ?3 attempts; ?4 now
+-- (epoch us); ?5 ttl (us). json_each gives each value as text (no json_extract per row).
+-- CROSS JOIN keeps the batch as the outer loop (SQLite does not reorder it): each job is one
+-- primary-key lookup, whatever the planner would guess for the claimed rows' indexes.
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
-SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
+SELECT j.id, j.job_type, w.value, ?4, ?4 + ?5
 FROM json_each(?1) AS w
-CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
-WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
-  AND j.attempts = json_extract(w.value, '$[2]')
+CROSS JOIN ferroq_jobs AS j ON j.id = CAST(w.key AS INTEGER)
+WHERE j.status = 'claimed' AND j.claimed_by = ?2 AND j.attempts = ?3
 -- Ids are never reused (AUTOINCREMENT); a file whose sequence was reset gets the new result.
 ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
     created_at = excluded.created_at, expires_at = excluded.expires_at
@@ -520,29 +520,13 @@ ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = exclude
 -- name: store_results_returning
 -- store_results, returning the ids stored (after a shortfall). Same params.
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
-SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
+SELECT j.id, j.job_type, w.value, ?4, ?4 + ?5
 FROM json_each(?1) AS w
-CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
-WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
-  AND j.attempts = json_extract(w.value, '$[2]')
+CROSS JOIN ferroq_jobs AS j ON j.id = CAST(w.key AS INTEGER)
+WHERE j.status = 'claimed' AND j.claimed_by = ?2 AND j.attempts = ?3
 ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
     created_at = excluded.created_at, expires_at = excluded.expires_at
 RETURNING job_id
-
--- name: history_stored
--- Inside complete_with_results' transaction, before complete_stored: the history records of
--- the jobs among those store_results just stored that keep history (their leases matched, and
--- the write lock has been held since). :done is a JSON array of [id, duration]; :now the
--- acknowledgement's time (epoch us). CROSS JOIN: each job found by primary key (see
--- history_record).
-INSERT INTO ferroq_job_history (job_id, queue, job_type, tenant_id, priority, attempts,
-                                max_attempts, created_at, claimed_at, finished_at, duration,
-                                worker)
-SELECT j.id, j.queue, j.job_type, j.tenant_id, j.priority, j.attempts, j.max_attempts,
-       j.created_at, j.claimed_at, :now, json_extract(d.value, '$[1]'), j.claimed_by
-FROM json_each(:done) AS d
-CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(d.value, '$[0]')
-ON CONFLICT (job_id) DO NOTHING
 
 -- name: complete_stored
 -- Delete the jobs whose results store_results just stored (same transaction). ?1: JSON array
@@ -725,7 +709,8 @@ WHERE NOT EXISTS (SELECT 1 FROM ferroq_jobs
 -- =============================================================================================
 
 -- name: history_record
--- Before complete, in its transaction: a history record of each job whose lease matches, at
+-- Before complete (or complete_stored, for jobs that also store a result), in its
+-- transaction: a history record of each job whose lease matches, at
 -- :now, for the leases of one owner at one attempts count. :done is a JSON array of
 -- [id, duration] pairs. A record already there (never, ids are not reused) is kept. CROSS JOIN
 -- keeps json_each the outer loop (each job found by primary key): otherwise the planner may

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["AddResultTtl", "result_ttl_column"]
 
 #: Seconds to keep the job's result, asked by its dispatch; NULL: as its type says.
-result_ttl_column = sa.Column("result_ttl", sa.Double(), nullable=True)
+result_ttl_column: sa.Column[float] = sa.Column("result_ttl", sa.Double(), nullable=True)
 jobs.append_column(result_ttl_column)
 
 # Nullable without a default: instant on both databases, whatever the table holds (no rewrite;

@@ -169,9 +169,7 @@ class ResultPathContract:
         claimed = backend.claim(["lim"], worker_id(), 5)
         assert {r.id: r.result_ttl for r in claimed} == {stored: 12.0, plain: None}
 
-    def test_result_ttl_in_a_callers_transaction(
-        self, backend: Backend, sa_engine: Engine
-    ) -> None:
+    def test_result_ttl_in_a_callers_transaction(self, backend: Backend, sa_engine: Engine) -> None:
         with sa_engine.connect() as conn, conn.begin():
             results = backend.enqueue(
                 [request("tx", result_ttl=3.0), request("tx")], connection=conn

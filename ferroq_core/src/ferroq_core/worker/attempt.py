@@ -329,9 +329,20 @@ def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
     if not stored and not kept:
         # --- the plain acknowledgement -------------------------------------------------------
         return backend.complete([o.row.lease for o in outcomes])
+    if not kept:
+        # --- results, no history: the record's fields keep their defaults --------------------
+        writes = [
+            ResultWrite(o.row.lease, o.result, _result_ttl(o))
+            for o in stored
+            if o.result is not None
+        ]
+        if len(stored) == len(outcomes):
+            return backend.complete_with_results(writes)
+        plain = [o.row.lease for o in outcomes if o.result is None]
+        return backend.complete(plain) | backend.complete_with_results(writes)
+    # --- history kept by some, with or without results ---------------------------------------
     recorded = {id(o) for o in kept}
-    chosen = recorded | {id(o) for o in stored}
-    plain = [o.row.lease for o in outcomes if id(o) not in chosen]
+    plain = [o.row.lease for o in outcomes if o.result is None and id(o) not in recorded]
     matched = backend.complete(plain) if plain else set()
     only_kept = [Completion(o.row.lease, o.duration) for o in kept if o.result is None]
     if only_kept:
@@ -348,10 +359,11 @@ def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
 
 def _result_ttl(outcome: Outcome) -> float:
     """Seconds to keep a result: its dispatch's (the row's), else its type's."""
-    if outcome.row.result_ttl is not None:
-        return outcome.row.result_ttl
+    ttl = outcome.row.result_ttl
+    if ttl is not None:
+        return ttl
     job = outcome.job
-    return float(job.result_ttl) if job is not None else DEFAULT_RESULT_TTL
+    return job.result_ttl if job is not None else DEFAULT_RESULT_TTL
 
 
 def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
