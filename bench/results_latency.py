@@ -35,14 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import attrs
-import psycopg
-import sqlalchemy as sa
 
-from bench.common import ROOT, child_env, percentile
+from bench.common import ROOT, add_backend_options, child_env, on_backends, percentile
 from bench.systems.ferroq_sys import runtime_for
 from ferroq_core import (
     Job,
@@ -57,8 +53,6 @@ from ferroq_core import (
 
 #: The file the worker appends ``job_id ack_time`` lines to.
 ACKS_ENV = "FERROQ_BENCH_ACKS"
-
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @attrs.define
@@ -179,20 +173,6 @@ def _measure(url: str, probes: int, fail: bool = False) -> dict[str, float]:
     }
 
 
-def _postgres(server: str, probes: int, fail: bool) -> dict[str, float]:
-    name = f"ferroq_bench_results_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    base = sa.engine.make_url(server)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # a generated name, not input
-    try:
-        url = base.set(database=name).render_as_string(hide_password=False)
-        return _measure(url, probes, fail)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def worker(url: str) -> None:
     """The measured worker: ``WorkerLoop`` on the probes' queue, with :class:`AckTimes`."""
     rt = runtime_for(url)
@@ -209,22 +189,13 @@ def main(argv: list[str] | None = None) -> None:
         worker(argv[1])
         return
     p = argparse.ArgumentParser(prog="python -m bench.results_latency")
-    p.add_argument("--backends", default="sqlite,postgres")
     p.add_argument("--probes", type=int, default=200)
     p.add_argument("--fail", action="store_true", help="probes that fail: JobFailed's wake")
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get("FERROQ_BENCH_POSTGRES_URL")
-        or os.environ.get("FERROQ_TEST_POSTGRES_URL")
-        or DEFAULT_PG,
-    )
+    add_backend_options(p)
     args = p.parse_args(argv)
-    for backend in args.backends.split(","):
-        if backend == "sqlite":
-            folder = Path(tempfile.mkdtemp(prefix="ferroq-results-"))
-            figures = _measure(f"sqlite:///{folder / 'jobs.db'}", args.probes, args.fail)
-        else:
-            figures = _postgres(args.pg_url, args.probes, args.fail)
+    for backend, figures in on_backends(
+        args, "ferroq-results", lambda url: _measure(url, args.probes, args.fail)
+    ):
         shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items() if k != "probes")
         print(f"{backend}: {shown} ({int(figures['probes'])} probes)")
 

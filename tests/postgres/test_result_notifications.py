@@ -1,7 +1,8 @@
 """Result waiters hear of every end of a job, not only of a stored result: each statement that
 parks a job failed or removes it as cancelled also notifies the results channel with its id
 (delivered on commit, so a waiting ``result()`` raises ``JobFailed`` or ``ResultMissing`` at
-once instead of at its next 0.5 s poll). A retry's release and a plain completion do not."""
+once instead of at its next 0.5 s poll). A retry's release and a plain completion do not. A
+result with its history record is one statement, which notifies too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ferroq_core.records import Lease
+from ferroq_core.storage.results import ResultWrite
 from ferroq_core.testing._contract_leases import SHORT_LEASE
 from ferroq_core.testing._contract_support import request, worker_id
 from ferroq_postgres.results import RESULTS_CHANNEL
@@ -108,3 +110,21 @@ def test_cancellations_notify_the_jobs_they_remove(
     assert pg_backend.requeue([Lease(row.id, me, row.attempts)], count_attempt=False)
     assert [r.id for r in pg_backend.sweep_cancelled()] == [swept]
     assert heard(waiters) == [str(swept)]
+
+
+def test_a_result_with_history_is_one_statement_that_notifies(
+    pg_backend: PostgresBackend,
+    waiters: psycopg.Connection[Any],
+    statements: list[str],  # noqa: F811 - the fixture
+) -> None:
+    ids = [_one(pg_backend, "h") for _ in range(3)]
+    rows = pg_backend.claim(["h"], worker_id(), 3)
+    writes = [
+        ResultWrite(r.lease, str(r.id), 60.0, keep_history=r.id != ids[2], duration=0.1)
+        for r in rows
+    ]
+    statements.clear()
+    assert pg_backend.complete_with_results(writes) == set(ids)
+    assert len(statements) == 1
+    assert sorted(heard(waiters)) == sorted(str(i) for i in ids)
+    assert [pg_backend.get_history(i) is not None for i in ids] == [True, True, False]
