@@ -7,19 +7,26 @@ table and never the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import argparse
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+T = TypeVar("T")
 RESULT_PREFIX = "BENCH-RESULT "
 
 
@@ -115,3 +122,47 @@ def rss_mb(pid: int) -> float | None:
         return float(psutil.Process(pid).memory_info().rss) / 1e6
     except psutil.Error:
         return None
+
+
+@contextlib.contextmanager
+def scratch_database(server: str, prefix: str) -> Iterator[str]:
+    """The URL of a new database on the Postgres ``server`` (a URL), dropped afterwards."""
+    import psycopg
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    base = sa.engine.make_url(server)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # a generated name, not input
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--backends`` (default both) and ``--pg-url`` (the server to make scratch databases on;
+    default ``FERROQ_BENCH_POSTGRES_URL``, ``FERROQ_TEST_POSTGRES_URL``, then a local one)."""
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("FERROQ_BENCH_POSTGRES_URL")
+        or os.environ.get("FERROQ_TEST_POSTGRES_URL")
+        or DEFAULT_PG,
+    )
+
+
+def on_backends(
+    args: argparse.Namespace, prefix: str, measure: Callable[[str], T]
+) -> Iterator[tuple[str, T]]:
+    """``measure(url)`` on a new database of each backend ``args`` names (a temporary SQLite
+    file, a scratch Postgres database dropped afterwards): (backend, figures) in turn."""
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+            yield backend, measure(f"sqlite:///{folder / 'jobs.db'}")
+        else:
+            with scratch_database(args.pg_url, prefix.replace("-", "_")) as url:
+                yield backend, measure(url)

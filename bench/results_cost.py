@@ -16,19 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-import psycopg
-import sqlalchemy as sa
-
+from bench.common import add_backend_options, on_backends
 from bench.systems.ferroq_results import BenchResult
 from bench.systems.ferroq_sys import BenchNoop, runtime_for
 from ferroq_core import WorkerConfig, WorkerLoop, dispatch_many
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 KINDS = (("plain", BenchNoop), ("results", BenchResult))
 
 
@@ -60,31 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.results_cost")
     p.add_argument("-n", type=int, default=10_000)
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--backends", default="sqlite,postgres")
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get("FERROQ_BENCH_POSTGRES_URL")
-        or os.environ.get("FERROQ_TEST_POSTGRES_URL")
-        or DEFAULT_PG,
-    )
+    add_backend_options(p)
     args = p.parse_args(argv)
     os.environ.setdefault("FERROQ_LOAD_PLUGINS", "sqlite,postgres,tenancy")
-    for backend in args.backends.split(","):
-        if backend == "sqlite":
-            folder = Path(tempfile.mkdtemp(prefix="ferroq-results-cost-"))
-            figures = measure(f"sqlite:///{folder / 'jobs.db'}", args.n, args.reps)
-        else:
-            name = f"ferroq_results_cost_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            base = sa.engine.make_url(args.pg_url)
-            admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')  # a generated name, not input
-            try:
-                url = base.set(database=name).render_as_string(hide_password=False)
-                figures = measure(url, args.n, args.reps)
-            finally:
-                with psycopg.connect(admin, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for backend, figures in on_backends(
+        args, "ferroq-results-cost", lambda url: measure(url, args.n, args.reps)
+    ):
         plain, results = figures["plain"], figures["results"]
         print(
             f"{backend}: jobs per CPU s plain {plain['cpu']:,.0f}, results {results['cpu']:,.0f} "

@@ -1,6 +1,7 @@
-"""How soon a waiting ``JobId.result()`` returns after the job's acknowledgement.
+"""How soon a waiting ``JobId.result()`` returns after the job's acknowledgement (or, with
+``--fail``, after the job is parked failed: it then raises ``JobFailed``).
 
-``python -m bench.results_latency [--backends sqlite,postgres] [--probes 200]``
+``python -m bench.results_latency [--backends sqlite,postgres] [--probes 200] [--fail]``
 
 One ``ferroq worker`` process runs a probe job that stores a tiny result; this process
 dispatches one probe at a time and waits on ``result()`` (in the same way as any other
@@ -18,6 +19,11 @@ process or host would). Per probe it records:
 - *round trip*: from ``dispatch()`` to ``result()`` returning (dispatch, the worker's wake-up,
   the run and the acknowledgement included).
 
+With ``--fail`` the probe raises (one attempt allowed): *wake* counts from the worker's
+``ferroq_job_failed`` hook (called after the failing statement returned, a lower bound) and
+*wake_from_statement* from the row's ``failed_at`` (the failing statement's start on
+Postgres, the host clock before the commit on SQLite: an upper bound).
+
 Prints p50 and p99 of each, in milliseconds, per backend.
 """
 
@@ -29,21 +35,24 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import attrs
-import psycopg
-import sqlalchemy as sa
 
-from bench.common import ROOT, child_env, percentile
+from bench.common import ROOT, add_backend_options, child_env, on_backends, percentile
 from bench.systems.ferroq_sys import runtime_for
-from ferroq_core import Job, Queue, QueueConfig, WorkerConfig, WorkerLoop, hookimpl
+from ferroq_core import (
+    Job,
+    JobFailed,
+    JobId,
+    Queue,
+    QueueConfig,
+    WorkerConfig,
+    WorkerLoop,
+    hookimpl,
+)
 
 #: The file the worker appends ``job_id ack_time`` lines to.
 ACKS_ENV = "FERROQ_BENCH_ACKS"
-
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @attrs.define
@@ -59,17 +68,37 @@ class Probe(Job):
         return self.i
 
 
+@attrs.define
+class FailProbe(Job):
+    """Fails at once, for good (its failure is what a waiter waits for)."""
+
+    job_name = "bench.result_fail_probe"
+    queue = "result-latency"
+    max_attempts = 1
+    i: int = 0
+
+    def handle(self) -> int:
+        raise ValueError(f"probe {self.i} fails")
+
+
 class AckTimes:
-    """The worker's plugin: the time each probe's acknowledgement returned."""
+    """The worker's plugin: the time each probe's acknowledgement (or failure) returned."""
 
     def __init__(self, path: str) -> None:
         self._path = path
 
-    @hookimpl
-    def ferroq_jobs_succeeded(self, rows: list[object], durations: list[float]) -> None:
+    def _write(self, ids: list[int]) -> None:
         now = time.time()
         with open(self._path, "a", encoding="utf-8") as fh:
-            fh.writelines(f"{row.id} {now}\n" for row in rows)  # type: ignore[attr-defined]
+            fh.writelines(f"{i} {now}\n" for i in ids)
+
+    @hookimpl
+    def ferroq_jobs_succeeded(self, rows: list[object], durations: list[float]) -> None:
+        self._write([row.id for row in rows])  # type: ignore[attr-defined]
+
+    @hookimpl
+    def ferroq_job_failed(self, row: object, error: BaseException) -> None:
+        self._write([row.id])  # type: ignore[attr-defined]
 
 
 def _acks(path: str) -> dict[int, float]:
@@ -77,7 +106,19 @@ def _acks(path: str) -> dict[int, float]:
         return {int(a): float(b) for a, b in (line.split() for line in fh if line.strip())}
 
 
-def _measure(url: str, probes: int) -> dict[str, float]:
+def _wait(job_id: JobId, fail: bool) -> float:
+    """Wait for the probe's end; return when ``result()`` returned (or raised JobFailed)."""
+    if not fail:
+        job_id.result(timeout=30)
+        return time.time()
+    try:
+        job_id.result(timeout=30)
+    except JobFailed:
+        return time.time()
+    raise AssertionError(f"probe {job_id} did not fail")
+
+
+def _measure(url: str, probes: int, fail: bool = False) -> dict[str, float]:
     Queue.init(url, QueueConfig(connection="db", database_url=url))
     backend = Queue.backend()
     backend.migrate()
@@ -93,18 +134,24 @@ def _measure(url: str, probes: int) -> dict[str, float]:
     wakes: list[float] = []
     from_statement: list[float] = []
     trips: list[float] = []
+    probe = FailProbe if fail else Probe
     try:
         Probe(i=-1).dispatch().result(timeout=60)  # the worker is up, the waiter listens
         for i in range(probes):
             started = time.time()
-            job_id = Probe(i=i).dispatch()
-            value = job_id.result(timeout=30)
-            woke = time.time()
-            assert value == i
+            job_id = probe(i=i).dispatch()
+            woke = _wait(job_id, fail)
             trips.append((woke - started) * 1000)
-            stored = backend.read_result(job_id).result
-            assert stored is not None
-            from_statement.append((woke - stored.created_at.timestamp()) * 1000)
+            if fail:
+                row = backend.get_job(job_id)
+                assert row is not None
+                assert row.failed_at is not None
+                ended = row.failed_at.timestamp()
+            else:
+                stored = backend.read_result(job_id).result
+                assert stored is not None
+                ended = stored.created_at.timestamp()
+            from_statement.append((woke - ended) * 1000)
             time.sleep(0.02)
             acked = _acks(acks).get(int(job_id))
             if acked is not None:  # written just after the ack: a fast waiter may be first
@@ -126,19 +173,6 @@ def _measure(url: str, probes: int) -> dict[str, float]:
     }
 
 
-def _postgres(server: str, probes: int) -> dict[str, float]:
-    name = f"ferroq_bench_results_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    base = sa.engine.make_url(server)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # a generated name, not input
-    try:
-        return _measure(base.set(database=name).render_as_string(hide_password=False), probes)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def worker(url: str) -> None:
     """The measured worker: ``WorkerLoop`` on the probes' queue, with :class:`AckTimes`."""
     rt = runtime_for(url)
@@ -155,21 +189,13 @@ def main(argv: list[str] | None = None) -> None:
         worker(argv[1])
         return
     p = argparse.ArgumentParser(prog="python -m bench.results_latency")
-    p.add_argument("--backends", default="sqlite,postgres")
     p.add_argument("--probes", type=int, default=200)
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get("FERROQ_BENCH_POSTGRES_URL")
-        or os.environ.get("FERROQ_TEST_POSTGRES_URL")
-        or DEFAULT_PG,
-    )
+    p.add_argument("--fail", action="store_true", help="probes that fail: JobFailed's wake")
+    add_backend_options(p)
     args = p.parse_args(argv)
-    for backend in args.backends.split(","):
-        if backend == "sqlite":
-            folder = Path(tempfile.mkdtemp(prefix="ferroq-results-"))
-            figures = _measure(f"sqlite:///{folder / 'jobs.db'}", args.probes)
-        else:
-            figures = _postgres(args.pg_url, args.probes)
+    for backend, figures in on_backends(
+        args, "ferroq-results", lambda url: _measure(url, args.probes, args.fail)
+    ):
         shown = ", ".join(f"{k} {v:.2f}" for k, v in figures.items() if k != "probes")
         print(f"{backend}: {shown} ({int(figures['probes'])} probes)")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
+import psycopg.sql
 import pytest
 import sqlalchemy as sa
 
@@ -44,6 +47,18 @@ def pg_admin(pg_url: str) -> Iterator[sa.engine.Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def listening(pg_url: str, channel: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own LISTENing on ``channel`` of the test database."""
+    url = sa.engine.make_url(pg_url).set(drivername="postgresql")
+    conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def terminate_backends(

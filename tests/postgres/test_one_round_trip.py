@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from ferroq_core.errors import BackendUnavailable
 from ferroq_core.records import Lease
 from ferroq_postgres.backend import CHANNEL
-from tests.postgres.conftest import request, terminate_backends, wait_until, worker_id
+from tests.postgres.conftest import (
+    listening,
+    request,
+    terminate_backends,
+    wait_until,
+    worker_id,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,13 +49,8 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.fixture
 def heard(pg_url: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection LISTENing on the backend's channel."""
-    url = sa.engine.make_url(pg_url).set(drivername="postgresql")
-    conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-    conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(CHANNEL)))
-    try:
+    with listening(pg_url, CHANNEL) as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 def notified(conn: psycopg.Connection[Any]) -> list[str]:

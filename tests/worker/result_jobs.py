@@ -55,3 +55,23 @@ class Broken(Job):
 
     def handle(self) -> None:
         raise ValueError(f"broken {self.code}")
+
+
+@attrs.define
+class KeptWhoRan(WhoRan):
+    """:class:`WhoRan` that also keeps history: its acknowledgement writes both."""
+
+    job_name = "test.kept_who_ran"
+    keep_history = True
+
+
+@attrs.define
+class Echo(Job):
+    """Returns its number; stores it only when its dispatch asks
+    (``.with_stored_result()``)."""
+
+    job_name = "test.echo"
+    n: int
+
+    def handle(self) -> dict[str, int]:
+        return {"echo": self.n}

@@ -23,10 +23,10 @@ from tests.worker.conftest import ROOT, wait_for
 from tests.worker.result_jobs import Broken, Square, WhoRan
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from ferroq_core import Runtime
-    from tests.worker.conftest import Marks
+    from tests.worker.conftest import Marks, WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -98,22 +98,32 @@ def test_kill_9_before_the_acknowledgement_stores_nothing_and_the_rerun_stores_i
     assert runtime.backend.get_job(job_id) is None
 
 
+def zombie_then_taker(
+    start_worker: Callable[..., WorkerProcess], marks: Marks, tag: str
+) -> tuple[WorkerProcess, WorkerProcess]:
+    """A first attempt of the job marked ``tag`` (a :class:`WhoRan`) stopped mid-run past its
+    lease (the zombie), the job taken and run again by a second worker (the taker), the zombie
+    resumed until its late acknowledgement was refused."""
+    zombie = start_worker(*RESULTS, *LEASE)
+    wait_for(lambda: marks.events(tag) == ["start1"])
+    zombie.signal(signal.SIGSTOP)
+    try:
+        taker = start_worker(*RESULTS, *LEASE, "--reaper-interval", "0.3")
+        wait_for(lambda: "start2" in marks.events(tag), timeout=30)
+    finally:
+        zombie.signal(signal.SIGCONT)
+    wait_for(lambda: "returned1" in marks.events(tag))
+    wait_for(lambda: "completion rejected, lease lost" in zombie.output(), timeout=30)
+    return zombie, taker
+
+
 def test_a_zombie_whose_lease_was_taken_cannot_store_its_result(
     runtime: Runtime, start_worker, marks: Marks
 ) -> None:
     # The first attempt is stopped mid-run past its lease; the second outlasts the first's
     # remaining second, so the zombie tries to acknowledge while the job is claimed again.
     job_id = WhoRan(tag="z", seconds=[1.0, 4.0]).dispatch()
-    zombie = start_worker(*RESULTS, *LEASE)
-    wait_for(lambda: marks.events("z") == ["start1"])
-    zombie.signal(signal.SIGSTOP)
-    try:
-        taker = start_worker(*RESULTS, *LEASE, "--reaper-interval", "0.3")
-        wait_for(lambda: "start2" in marks.events("z"), timeout=30)
-    finally:
-        zombie.signal(signal.SIGCONT)
-    wait_for(lambda: "returned1" in marks.events("z"))
-    wait_for(lambda: "completion rejected, lease lost" in zombie.output(), timeout=30)
+    _zombie, taker = zombie_then_taker(start_worker, marks, "z")
     state = runtime.backend.read_result(job_id)
     assert (state.result, state.status) == (None, "claimed"), "the zombie stored its result"
     assert JobId(job_id).result(timeout=30) == {"attempt": 2, "pid": taker.pid}

@@ -18,9 +18,11 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_JOB_TYPE_CHARS",
     "MAX_QUEUE_NAME_CHARS",
+    "MAX_RESULT_TTL_SECONDS",
     "MAX_TENANT_ID_CHARS",
     "check_delay",
     "check_queue_name",
+    "check_result_ttl",
     "check_text",
     "queue_name_problem",
 ]
@@ -38,6 +40,9 @@ MAX_ERROR_CHARS = 16_000
 #: Longest delay at dispatch: 100 years (of 365.25 days), so every stored time stays a
 #: date both databases and Python's ``datetime`` can represent.
 MAX_DELAY_SECONDS = 100 * 365.25 * 86_400
+#: Longest a dispatch may ask its result to be kept: the same 100 years, so its expiry is a
+#: date both databases can hold.
+MAX_RESULT_TTL_SECONDS = MAX_DELAY_SECONDS
 
 # Commas separate the names of a worker's --queue list; control characters (C0, DEL, C1)
 # cannot be typed on a command line nor shown safely.
@@ -116,3 +121,21 @@ def check_delay(delay: float) -> float:
     raise InvalidDispatch(
         f"delay of {delay!r:.20} seconds is over the limit of {MAX_DELAY_SECONDS:.0f} (100 years)"
     )
+
+
+def check_result_ttl(ttl: object) -> float:
+    """``ttl`` (seconds a stored result is kept) as a float when it is a number above 0 and
+    at most :data:`MAX_RESULT_TTL_SECONDS`.
+
+    :raises InvalidDispatch: it is not a number (a bool is not), not above 0, NaN or too long.
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise InvalidDispatch(f"result ttl must be a number of seconds, got {type(ttl).__name__}")
+    if not ttl > 0:  # NaN is not above 0 either
+        raise InvalidDispatch(f"result ttl must be a number of seconds > 0, got {ttl!r}")
+    if ttl > MAX_RESULT_TTL_SECONDS:
+        raise InvalidDispatch(
+            f"result ttl of {ttl!r:.20} seconds is over the limit of "
+            f"{MAX_RESULT_TTL_SECONDS:.0f} (100 years)"
+        )
+    return float(ttl)

@@ -86,6 +86,8 @@ class RequestBuilder:
             pending.delay_seconds,
             None if key is None else str(key),
             tenant,
+            None,
+            pending.result_ttl,
         )
 
     def _unique(
@@ -117,6 +119,7 @@ class RequestBuilder:
             tenant,
             # Exactly an idempotency key: the path every backend has.
             None if unique.is_idempotency else unique,
+            pending.result_ttl,
         )
 
 

@@ -7,6 +7,7 @@ dispatch methods of :class:`~ferroq_core.Job`) live here, next to the functions 
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import threading
@@ -15,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_name, check_text
+from ferroq_core.bounds import (
+    MAX_TENANT_ID_CHARS,
+    check_delay,
+    check_queue_name,
+    check_result_ttl,
+    check_text,
+)
 from ferroq_core.clock import seconds
 from ferroq_core.context import inline_context, running_job
 from ferroq_core.dispatch_requests import RequestBuilder, build_request
@@ -78,6 +85,16 @@ def _unique(unique: Unique) -> Unique:
     return unique
 
 
+def _result_ttl(job: Job, ttl: float | timedelta | None) -> float:
+    """Seconds to keep a stored result: ``ttl`` (seconds or a timedelta), else the job type's
+    ``result_ttl``."""
+    if ttl is None:
+        return check_result_ttl(job.result_ttl)
+    if isinstance(ttl, datetime.timedelta):
+        return check_result_ttl(ttl.total_seconds())
+    return check_result_ttl(ttl)
+
+
 @attrs.frozen
 class PendingDispatch:
     """A job with its dispatch options, built by the ``Queueable`` methods. Immutable: each
@@ -97,6 +114,9 @@ class PendingDispatch:
     priority: int | None = None
     #: Unique-job rule override (:class:`~ferroq_core.unique.Unique`).
     unique: Unique | None = None
+    #: Seconds to keep this job's result, whatever its type's ``store_result`` (None: as its
+    #: type says); set by :meth:`with_stored_result`.
+    result_ttl: float | None = None
 
     # Each option builds the next record directly rather than through ``attrs.evolve``,
     # which looks the fields up on every call: ``Job(...).on_queue(q)`` is built per job in
@@ -110,7 +130,14 @@ class PendingDispatch:
         priority: int | None,
     ) -> PendingDispatch:
         return PendingDispatch(
-            self.job, queue, delay_seconds, idempotency_key, tenant_id, priority, self.unique
+            self.job,
+            queue,
+            delay_seconds,
+            idempotency_key,
+            tenant_id,
+            priority,
+            self.unique,
+            self.result_ttl,
         )
 
     def delay(self, delay: float | timedelta) -> PendingDispatch:
@@ -144,6 +171,11 @@ class PendingDispatch:
         """This dispatch under ``unique`` instead of its job type's rule."""
         return attrs.evolve(self, unique=_unique(unique))
 
+    def with_stored_result(self, ttl: float | timedelta | None = None) -> PendingDispatch:
+        """Store this job's result (its handler's return value), as ``store_result = True``
+        does for a whole type, kept ``ttl`` seconds (default: the type's ``result_ttl``)."""
+        return attrs.evolve(self, result_ttl=_result_ttl(self.job, ttl))
+
     def dispatch(self, connection: Any = None) -> JobId:
         """Enqueue (db mode) or run inline (sync mode); see :func:`ferroq_core.dispatch`."""
         return dispatch_pending(self, connection=connection)
@@ -175,6 +207,10 @@ class Queueable:
 
     def with_unique(self, unique: Unique) -> PendingDispatch:
         return PendingDispatch(self, unique=_unique(unique))  # type: ignore[arg-type]
+
+    def with_stored_result(self, ttl: float | timedelta | None = None) -> PendingDispatch:
+        job: Job = self  # type: ignore[assignment]
+        return PendingDispatch(job, result_ttl=_result_ttl(job, ttl))
 
 
 #: Receives dispatches instead of the database or the inline runner (the testing kit's

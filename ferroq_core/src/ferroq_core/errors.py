@@ -148,8 +148,9 @@ class JobFailed(FerroqError):
 
 
 class ResultMissing(FerroqError):
-    """No job and no stored result has this id: the job succeeded without `store_result`, its
-    result was pruned after its `result_ttl`, it was deleted, or it never existed."""
+    """No job and no stored result has this id: the job succeeded without a stored result
+    (`store_result`, `.with_stored_result()`), its result was pruned after its `result_ttl`,
+    it was cancelled or deleted, or it never existed."""
 
 
 class NoCurrentJob(FerroqError):

@@ -18,6 +18,7 @@ from ferroq_core.bounds import (
     MAX_TENANT_ID_CHARS,
     check_delay,
     check_queue_name,
+    check_result_ttl,
     check_text,
 )
 from ferroq_core.errors import InvalidDispatch
@@ -79,6 +80,9 @@ class EnqueueRequest:
     #: How the key is held and what a conflict does; None: as an idempotency key (until
     #: finished, skip). Set only with a key.
     unique: Unique | None = None
+    #: Store this job's result for this many seconds, whatever its type says
+    #: (``.with_stored_result()``); None: as its type says.
+    result_ttl: float | None = None
 
     # One check after init rather than field validators: every dispatched job makes one of
     # these, and a validator adds a call per field to each. Every backend gets its rows from
@@ -102,6 +106,8 @@ class EnqueueRequest:
             check_text("tenant id", self.tenant_id, MAX_TENANT_ID_CHARS)
         if self.unique is not None and self.idempotency_key is None:
             raise InvalidDispatch("a unique rule needs a key: set idempotency_key")
+        if self.result_ttl is not None:
+            check_result_ttl(self.result_ttl)
 
 
 @attrs.frozen
@@ -167,6 +173,9 @@ class JobRow:
     error: str | None = None
     #: When the job was parked as failed.
     failed_at: datetime | None = attrs.field(default=None, validator=_tz_aware)
+    #: Seconds to keep this job's result, asked by its dispatch (``.with_stored_result()``),
+    #: whatever its type's ``store_result``; None: as its type says.
+    result_ttl: float | None = None
 
     @property
     def lease(self) -> Lease:

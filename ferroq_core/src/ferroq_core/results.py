@@ -75,6 +75,7 @@ def _finish(rt: Runtime, state: ResultState, timeout: float | None) -> Any:
     if state.status is None:
         raise ResultMissing(
             f"job {state.job_id} has no stored result and is not queued: it succeeded without "
-            "store_result, its result expired (result_ttl), it was deleted, or it never existed"
+            "store_result, its result expired (result_ttl), it was cancelled or deleted, or it "
+            "never existed"
         )
     raise TimeoutError(f"job {state.job_id} is still {state.status} after {timeout}s")

@@ -14,7 +14,8 @@ from ferroq_core.control_records import CancelResult, Pause
 from ferroq_core.storage.controls import Beat
 from ferroq_core.storage.rules import job_from_row
 from ferroq_postgres.connections import fetch, rowcount
-from ferroq_postgres.params import CHANNEL, fence_params, lease_params
+from ferroq_postgres.params import CHANNEL, RESULTS_CHANNEL, fence_params, lease_params
+from ferroq_postgres.wait import notify_ended
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -80,6 +81,7 @@ def cancel_jobs(
     def run(conn: psycopg.Connection[Any]) -> tuple[list[Row], list[Row]]:
         removed = fetch(conn, "cancel_pending", params, prepare=False)
         requested = fetch(conn, "cancel_running", params, prepare=False)
+        notify_ended(conn, (int(r[0]) for r in removed))
         return removed, requested
 
     removed, requested = connections.transaction(run)
@@ -100,13 +102,16 @@ def heartbeat_cancels(connections: Connections, leases: Collection[Lease]) -> Be
 
 
 def finish_cancelled(connections: Connections, lease: Lease) -> bool:
-    return bool(connections.rows_once("finish_cancelled", fence_params(lease)))
+    params = fence_params(lease)
+    params["results"] = RESULTS_CHANNEL
+    return bool(connections.rows_once("finish_cancelled", params))
 
 
 def sweep_cancelled(connections: Connections, holders: Collection[str]) -> list[JobRow]:
     def run(conn: psycopg.Connection[Any]) -> list[Row]:
         rows = fetch(conn, "sweep_cancelled", {"holders": sorted(holders)})
         rowcount(conn, "sweep_cancellations", {})
+        notify_ended(conn, (int(r[0]) for r in rows))
         return rows
 
     rows = connections.transaction(run)

@@ -17,8 +17,8 @@ import psycopg
 
 from ferroq_core.records import EnqueueResult
 from ferroq_core.storage.connections import driver_connection
-from ferroq_core.storage.rules import enqueue_in_order, settle_key
-from ferroq_postgres.connections import fetch
+from ferroq_core.storage.rules import enqueue_in_order, result_ttls, settle_key
+from ferroq_postgres.connections import fetch, rowcount
 from ferroq_postgres.errors import is_disconnect, translate
 from ferroq_postgres.params import bulk_params, job_params
 from ferroq_postgres.unique import insert_new_keys, insert_unique
@@ -39,9 +39,9 @@ SMALL_BATCH = 1
 
 
 def enqueue_one(connections: Connections, req: EnqueueRequest) -> EnqueueResult:
-    """One job, outside a caller's transaction, in one round trip (one with a unique rule
-    in one transaction: :func:`~ferroq_postgres.unique.insert_unique`)."""
-    if req.unique is not None:
+    """One job, outside a caller's transaction, in one round trip (one with a unique rule or
+    a result to store in one transaction: :func:`insert_all`)."""
+    if req.unique is not None or req.result_ttl is not None:
         return connections.transaction(lambda conn: insert_all(conn, [req], prepare=True))[0]
     params = job_params(req)
     if req.idempotency_key is None:
@@ -97,6 +97,9 @@ def insert_all(
         return settle_key(req, insert, holder)
 
     results = enqueue_in_order(requests, plain, keyed)
+    if any(r.result_ttl is not None for r in requests):
+        ids, ttls = result_ttls(requests, results)
+        rowcount(conn, "set_result_ttls", {"ids": ids, "ttls": ttls})
     notify_queues(conn, {r.queue for r in requests}, prepare=prepare)
     return results
 

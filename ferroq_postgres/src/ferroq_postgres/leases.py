@@ -26,8 +26,8 @@ from ferroq_core.storage.rules import (
 )
 from ferroq_postgres.connections import fetch, rowcount
 from ferroq_postgres.errors import is_cancelled
-from ferroq_postgres.params import fence_params, lease_params, release_params
-from ferroq_postgres.wait import notify_queues
+from ferroq_postgres.params import RESULTS_CHANNEL, fence_params, lease_params, release_params
+from ferroq_postgres.wait import notify_ended, notify_queues
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -169,6 +169,7 @@ def fail(connections: Connections, lease: Lease, error: str) -> bool:
     committed it finds the lease gone and reports False."""
     params = fence_params(lease)
     params["error"] = cap_error(error)
+    params["results"] = RESULTS_CHANNEL
     return bool(connections.rows("fail", params))
 
 
@@ -212,6 +213,7 @@ def _take_back(
     requeued = fetch(conn, requeue, params)
     failed = fetch(conn, fail_, params)
     notify_queues(conn, {str(row[1]) for row in requeued})
+    notify_ended(conn, (int(row[0]) for row in failed))
     return ReapResult(
         requeued=tuple(sorted(int(row[0]) for row in requeued)),
         failed=tuple(job_from_row(row) for row in failed),

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANNEL",
+    "RESULTS_CHANNEL",
     "bulk_params",
     "fence_params",
     "job_params",
@@ -27,6 +28,9 @@ __all__ = [
 
 #: The LISTEN/NOTIFY channel; the payload is the queue name, never job data.
 CHANNEL = "ferroq_jobs"
+#: The channel of result waiters (:mod:`ferroq_postgres.results`); the payload is a job id,
+#: never its result.
+RESULTS_CHANNEL = "ferroq_results"
 
 
 def job_params(req: EnqueueRequest) -> dict[str, Any]:

@@ -99,6 +99,14 @@ FROM unnest(%(queues)b::text[], %(job_types)b::text[], %(payloads)b::text[],
 ORDER BY r.ord
 RETURNING id
 
+-- name: set_result_ttls
+-- After a dispatch's inserts, in its transaction: the result_ttl of the new jobs whose
+-- dispatch asked to store their result (rules.result_ttls). A statement of its own, so the
+-- insert statements every other dispatch runs are unchanged. Params: ids, ttls (arrays).
+UPDATE ferroq_jobs SET result_ttl = t.ttl
+FROM unnest(%(ids)s::bigint[], %(ttls)s::float8[]) AS t(id, ttl)
+WHERE ferroq_jobs.id = t.id
+
 -- name: key_holder
 -- The active job holding an idempotency key. Params: job_type, idempotency_key.
 SELECT id FROM ferroq_jobs
@@ -246,7 +254,7 @@ SET status = 'claimed', claimed_by = %(worker)s, claimed_at = statement_timestam
 WHERE ferroq_jobs.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- _fence: the leases come as three parallel arrays through unnest (one text for every batch
 -- size; an expanded IN list is a new text per size), in the binary format (psycopg's text
@@ -303,12 +311,18 @@ WITH rel AS (
 SELECT rel.id FROM rel, LATERAL pg_notify(%(channel)s, rel.queue)
 
 -- name: fail
--- Park a claimed job as failed. Params: id, owner, attempts, error. Returns the id if the
--- lease still held.
-UPDATE ferroq_jobs
-SET status = 'failed', error = %(error)s, failed_at = statement_timestamp(), heartbeat_at = NULL
-WHERE status = 'claimed' AND id = %(id)s AND claimed_by = %(owner)s AND attempts = %(attempts)s
-RETURNING id
+-- Park a claimed job as failed and (one statement, one round trip) wake its result waiters on
+-- commit: a failure ends a wait as a stored result does (the payload is the id). Params: id,
+-- owner, attempts, error, results (the results channel). Returns the id if the lease still
+-- held.
+WITH parked AS (
+    UPDATE ferroq_jobs
+    SET status = 'failed', error = %(error)s, failed_at = statement_timestamp(),
+        heartbeat_at = NULL
+    WHERE status = 'claimed' AND id = %(id)s AND claimed_by = %(owner)s
+      AND attempts = %(attempts)s
+    RETURNING id)
+SELECT parked.id FROM parked, LATERAL pg_notify(%(results)s, parked.id::text)
 
 -- name: reap_requeue
 -- Claims whose heartbeat is older than timeout seconds and that have attempts left, back to
@@ -334,7 +348,7 @@ WHERE status = 'claimed'
   AND attempts >= max_attempts
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: requeue_worker
 -- Every job claimed by one worker back to pending, available_at kept; a job left without
@@ -372,7 +386,7 @@ SET status = 'failed', error = %(message)s || claimed_by,
 WHERE status = 'claimed' AND claimed_by = %(worker)s
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: claimed_by_host
 -- Worker ids that hold claims and match a LIKE pattern (rules.host_like_pattern). Params:
@@ -423,7 +437,7 @@ FROM levels WHERE levels.priority IS NOT NULL
 -- One job by id. Params: id.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs WHERE id = %(id)s
 
 -- name: list_jobs
@@ -431,7 +445,7 @@ FROM ferroq_jobs WHERE id = %(id)s
 -- tenant_id (each nullable), limit, offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(due)s::boolean IS NULL OR (available_at <= statement_timestamp()) = %(due)s)
@@ -446,7 +460,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 -- limit, offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs
 WHERE status = 'claimed'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
@@ -459,7 +473,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 -- Failed jobs, newest first. Params: list_claimed_jobs'.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs
 WHERE status = 'failed'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
@@ -578,7 +592,7 @@ WHERE status = 'pending'
   AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: cancel_running
 -- After cancel_pending, in its transaction (a statement of its own: it sees the claims that
@@ -606,8 +620,9 @@ RETURNING ferroq_jobs.id,
           EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
 
 -- name: finish_cancelled
--- Delete a claimed job that stopped for its cancel request, and the request. Params: id,
--- owner, attempts. Returns the id if the lease still held.
+-- Delete a claimed job that stopped for its cancel request, and the request, and wake its
+-- result waiters on commit (see fail). Params: id, owner, attempts, results (the results
+-- channel). Returns the id if the lease still held.
 WITH gone AS (
     DELETE FROM ferroq_jobs
     WHERE status = 'claimed' AND id = %(id)s AND claimed_by = %(owner)s
@@ -615,7 +630,7 @@ WITH gone AS (
     RETURNING id),
 dropped AS (
     DELETE FROM ferroq_cancellations WHERE job_id IN (SELECT id FROM gone))
-SELECT id FROM gone
+SELECT gone.id FROM gone, LATERAL pg_notify(%(results)s, gone.id::text)
 
 -- name: sweep_cancelled
 -- Delete the jobs that have a cancel request and are pending (given back before their worker
@@ -626,7 +641,7 @@ WHERE (status = 'pending' OR status = 'claimed' AND claimed_by = ANY(%(holders)s
   AND id IN (SELECT job_id FROM ferroq_cancellations)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: sweep_cancellations
 -- Drop the cancel requests whose job is no longer claimed (finished, failed, or swept).
@@ -681,6 +696,49 @@ stored AS (
         created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
     RETURNING job_id)
 SELECT stored.job_id FROM stored, LATERAL pg_notify(%(channel)s, stored.job_id::text)
+
+-- name: complete_with_results_and_history
+-- complete_with_results for a batch where some jobs also keep history: the same fenced
+-- DELETE ... RETURNING feeds the results' INSERT and, for the jobs whose lease_history is
+-- true, the history records' INSERT (complete_with_history's columns), one statement: a
+-- lost lease writes neither. Params: complete_with_results', lease_history (bool[]) and
+-- lease_durations (float8[]), in the leases' order. Returns the ids stored.
+WITH done AS (
+    DELETE FROM ferroq_jobs
+    USING unnest(%(lease_ids)b::bigint[], %(lease_owners)b::text[],
+                 %(lease_attempts)b::integer[], %(result_values)b::text[],
+                 %(result_ttls)b::float8[], %(lease_history)b::boolean[],
+                 %(lease_durations)b::float8[])
+          AS lease(id, claimed_by, attempts, value, ttl, history, duration)
+    WHERE ferroq_jobs.status = %(claimed)s AND ferroq_jobs.id = lease.id
+      AND ferroq_jobs.claimed_by = lease.claimed_by AND ferroq_jobs.attempts = lease.attempts
+    RETURNING ferroq_jobs.id, ferroq_jobs.queue, ferroq_jobs.job_type, ferroq_jobs.tenant_id,
+              ferroq_jobs.priority, ferroq_jobs.attempts, ferroq_jobs.max_attempts,
+              ferroq_jobs.created_at, ferroq_jobs.claimed_at, ferroq_jobs.claimed_by,
+              lease.value, lease.ttl, lease.history, lease.duration),
+recorded AS (
+    INSERT INTO ferroq_job_history (job_id, queue, job_type, tenant_id, priority, attempts,
+                                    max_attempts, created_at, claimed_at, finished_at,
+                                    duration, worker)
+    SELECT id, queue, job_type, tenant_id, priority, attempts, max_attempts, created_at,
+           claimed_at, statement_timestamp(), duration, claimed_by
+    FROM done WHERE history
+    ON CONFLICT (job_id) DO NOTHING),
+stored AS (
+    INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
+    SELECT id, job_type, value, statement_timestamp(),
+           statement_timestamp() + make_interval(secs => ttl)
+    FROM done
+    ON CONFLICT (job_id) DO UPDATE SET job_type = EXCLUDED.job_type, value = EXCLUDED.value,
+        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+    RETURNING job_id)
+SELECT stored.job_id FROM stored, LATERAL pg_notify(%(channel)s, stored.job_id::text)
+
+-- name: notify_results
+-- Wake the result waiters of jobs that ended without a result (parked failed by the reaper
+-- or a dead worker's take-back, removed as cancelled) when the transaction commits, in the
+-- transaction that ended them. Params: channel, ids (array).
+SELECT pg_notify(%(channel)s, id::text) FROM unnest(%(ids)s::bigint[]) AS id
 
 -- name: result_state
 -- One job id's unexpired result and its row's status and error, in one snapshot. Params: id.
@@ -1110,7 +1168,7 @@ WHERE id = ANY(%(ids)s::bigint[]) AND status = %(pending)s
   AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
 RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: limit_set
 -- Declare (or replace) one scope and name's limits. Params: scope, name, per_tenant,

@@ -2,11 +2,13 @@
 own fenced statement, read in one snapshot, awaited through LISTEN/NOTIFY.
 
 ``complete_with_results`` is one autocommit statement: it deletes the jobs whose lease still
-matches, inserts exactly their results and notifies channel :data:`RESULTS_CHANNEL` with each
-job id (delivered on commit). A waiting process LISTENs on that channel on a connection of
-its own, opened the first time it waits (:class:`ResultWaits`); the notifications only say
-"look again", so a waiter also reads every :data:`RESULT_POLL` seconds (a failed job, which
-sends none, and a LISTEN connection that is down are seen that way).
+matches, inserts exactly their results (and the history records of those that keep history)
+and notifies channel :data:`RESULTS_CHANNEL` with each job id (delivered on commit). The
+statements that park a job failed or remove it as cancelled notify the same channel, so a
+waiter learns of those at once too. A waiting process LISTENs on that channel on a connection
+of its own, opened the first time it waits (:class:`ResultWaits`); the notifications only say
+"look again", so a waiter also reads every :data:`RESULT_POLL` seconds (a LISTEN connection
+that is down is bridged that way).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.storage.results import ResultState, StoredResult
 from ferroq_postgres.listener import Listener
-from ferroq_postgres.params import lease_params
+from ferroq_postgres.params import RESULTS_CHANNEL, lease_params
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence, Set
@@ -36,19 +38,24 @@ __all__ = [
     "read_state",
 ]
 
-#: The channel of result notifications; the payload is a job id, never its result.
-RESULTS_CHANNEL = "ferroq_results"
 #: A waiter reads again at least this often (seconds) when no notification came.
 RESULT_POLL = 0.5
 
 
 def complete_with_results(connections: Connections, writes: Sequence[ResultWrite]) -> set[int]:
-    """Acknowledge and store, one fenced statement; return the ids stored."""
+    """Acknowledge and store (and record the history of the writes that keep it), one fenced
+    statement; return the ids stored. A batch where no job keeps history sends the statement
+    without the history records' arrays and insert."""
     params = lease_params(w.lease for w in writes)
     params["result_values"] = [w.value for w in writes]
     params["result_ttls"] = [float(w.ttl) for w in writes]
     params["channel"] = RESULTS_CHANNEL
-    return {int(row[0]) for row in connections.rows_once("complete_with_results", params)}
+    name = "complete_with_results"
+    if any(w.keep_history for w in writes):
+        name = "complete_with_results_and_history"
+        params["lease_history"] = [w.keep_history for w in writes]
+        params["lease_durations"] = [float(w.duration) for w in writes]
+    return {int(row[0]) for row in connections.rows_once(name, params)}
 
 
 def read_state(connections: Connections, job_id: int) -> ResultState:

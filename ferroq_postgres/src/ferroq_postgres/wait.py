@@ -17,16 +17,16 @@ from ferroq_core.errors import FerroqError
 from ferroq_core.storage.rules import due_bound
 from ferroq_core.storage.wakeup import WakeSignal
 from ferroq_postgres.connections import fetch
-from ferroq_postgres.params import CHANNEL
+from ferroq_postgres.params import CHANNEL, RESULTS_CHANNEL
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence, Set
+    from collections.abc import Callable, Iterable, Sequence, Set
 
     import psycopg
 
     from ferroq_postgres.connections import Connections
 
-__all__ = ["Notifications", "due_in", "notify_queues"]
+__all__ = ["Notifications", "due_in", "notify_ended", "notify_queues"]
 
 log = logging.getLogger("ferroq.postgres")
 
@@ -40,6 +40,15 @@ def notify_queues(
         fetch(
             conn, "notify_queues", {"channel": CHANNEL, "queues": sorted(queues)}, prepare=prepare
         )
+
+
+def notify_ended(conn: psycopg.Connection[Any], ids: Iterable[int]) -> None:
+    """Wake the result waiters of jobs that ended without a result (failed, cancelled) when
+    the open transaction of ``conn`` commits; nothing when there are none. One statement:
+    this only runs where jobs were failed or removed."""
+    ended = sorted(set(ids))
+    if ended:
+        fetch(conn, "notify_results", {"channel": RESULTS_CHANNEL, "ids": ended})
 
 
 def due_in(connections: Connections, queues: Sequence[str]) -> float | None:

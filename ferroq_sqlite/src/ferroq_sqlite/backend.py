@@ -43,7 +43,7 @@ from ferroq_sqlite import (
 )
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
-from ferroq_sqlite.dispatch import insert_plain, insert_requests
+from ferroq_sqlite.dispatch import insert_plain, insert_requests, with_result_ttls
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.text import is_undecodable
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from ferroq_core.storage.results import ResultState, ResultWrite
     from ferroq_core.storage.schedules import SaveOutcome
     from ferroq_core.unique import UniqueKey
+    from ferroq_sqlite.dispatch import Insert
 
 __all__ = ["SqliteBackend"]
 
@@ -153,12 +154,14 @@ class SqliteBackend:
     ) -> list[EnqueueResult]:
         if not requests:
             return []
+        keyed = connection is not None or any(r.idempotency_key is not None for r in requests)
+        insert: Insert = insert_requests if keyed else insert_plain
+        if any(r.result_ttl is not None for r in requests):
+            insert = with_result_ttls(insert)
         if connection is not None:
-            results = self._tx.in_caller(connection, lambda db: insert_requests(db, requests))
-        elif any(r.idempotency_key is not None for r in requests):
-            results = self._tx.write(lambda db: insert_requests(db, requests))
+            results = self._tx.in_caller(connection, lambda db: insert(db, requests))
         else:
-            results = self._tx.write(lambda db: insert_plain(db, requests))
+            results = self._tx.write(lambda db: insert(db, requests))
         self.wake()
         return results
 

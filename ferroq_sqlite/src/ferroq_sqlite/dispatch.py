@@ -10,18 +10,21 @@ from typing import TYPE_CHECKING
 from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import DatabaseError
 from ferroq_core.records import EnqueueResult
-from ferroq_core.storage.rules import enqueue_in_order, settle_key
+from ferroq_core.storage.rules import enqueue_in_order, result_ttls, settle_key
 from ferroq_sqlite.bulk import insert_in_order
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.unique import SqliteUnique, insert_unique
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ferroq_core.records import EnqueueRequest
 
-__all__ = ["insert_keyed", "insert_plain", "insert_requests"]
+    #: How a dispatch's rows are inserted: (connection, requests) -> results in order.
+    Insert = Callable[[sqlite3.Connection, Sequence[EnqueueRequest]], list[EnqueueResult]]
+
+__all__ = ["insert_keyed", "insert_plain", "insert_requests", "with_result_ttls"]
 
 
 def insert_requests(
@@ -88,3 +91,17 @@ def insert_keyed(db: sqlite3.Connection, req: EnqueueRequest, now: int) -> Enque
         return insert_unique(db, req, now)
     stmts = SqliteUnique(db, now)
     return settle_key(req, lambda: stmts.insert_keyed(req), lambda: stmts.key_holder(req))
+
+
+def with_result_ttls(insert: Insert) -> Insert:
+    """``insert``, then the ``result_ttl`` of each new row whose dispatch asked to store its
+    result (:func:`~ferroq_core.storage.rules.result_ttls`), in the same write transaction:
+    no worker can claim the row before it has it."""
+
+    def run(db: sqlite3.Connection, requests: Sequence[EnqueueRequest]) -> list[EnqueueResult]:
+        results = insert(db, requests)
+        ids, ttls = result_ttls(requests, results)
+        db.executemany(sql("set_result_ttl"), zip(ttls, ids, strict=True))
+        return results
+
+    return run

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import from_micros, to_micros, utcnow
 from ferroq_core.history_records import AttemptError, HistoryRecord, Progress
-from ferroq_core.storage.rules import lease_groups
+from ferroq_core.storage.rules import LeaseGroup, lease_groups
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.rows import optional_time
 
@@ -27,23 +27,39 @@ __all__ = [
     "get_progress",
     "list_history",
     "prune",
+    "record_params",
     "write_progress",
 ]
+
+
+def record_params(
+    completions: Collection[Completion], now: int
+) -> list[tuple[dict[str, Any], LeaseGroup]]:
+    """The parameters of ``history_record`` for ``completions`` at ``now`` (epoch us): one
+    statement per (owner, attempts) group, with the group."""
+    durations = {c.lease.id: c.duration for c in completions}
+    return [
+        (
+            {
+                "done": json.dumps([[i, durations[i]] for i in group.ids]),
+                "owner": group.owner,
+                "attempts": group.attempts,
+                "now": now,
+            },
+            group,
+        )
+        for group in lease_groups(c.lease for c in completions)
+    ]
 
 
 def complete_with_history(db: sqlite3.Connection, completions: Collection[Completion]) -> set[int]:
     """Record then delete the jobs whose lease still matches, per (owner, attempts) group;
     return their ids. As ``leases.complete``: on a shortfall the acknowledgement is rolled
     back to its savepoint and done again, returning which matched."""
-    durations = {c.lease.id: c.duration for c in completions}
-    now = to_micros(utcnow())
-    groups = []
-    for group in lease_groups(c.lease for c in completions):
-        done = json.dumps([[i, durations[i]] for i in group.ids])
-        record = {"done": done, "owner": group.owner, "attempts": group.attempts, "now": now}
-        groups.append(
-            (record, (group.owner, json.dumps(group.ids), group.attempts), len(group.ids))
-        )
+    groups = [
+        (record, (group.owner, json.dumps(group.ids), group.attempts), len(group.ids))
+        for record, group in record_params(completions, to_micros(utcnow()))
+    ]
     db.execute(sql("savepoint_ack"))
     for record, fence, count in groups:
         db.execute(sql("history_record"), record)
@@ -55,7 +71,7 @@ def complete_with_history(db: sqlite3.Connection, completions: Collection[Comple
                 rows = db.execute(sql("complete_returning"), again_fence).fetchall()
                 matched.update(r[0] for r in rows)
             return matched
-    return set(durations)
+    return {c.lease.id for c in completions}
 
 
 def write_progress(db: sqlite3.Connection, updates: Mapping[int, Progress]) -> None:

@@ -121,6 +121,13 @@ ON CONFLICT (job_type, idempotency_key)
 DO NOTHING
 RETURNING id
 
+-- name: set_result_ttl
+-- After a dispatch's inserts, in its write transaction: the result_ttl of a new job whose
+-- dispatch asked to store its result (rules.result_ttls), run once per such job. A statement
+-- of its own, so the insert statements every other dispatch runs are unchanged.
+-- Params: ?1 seconds, ?2 id.
+UPDATE ferroq_jobs SET result_ttl = ?1 WHERE id = ?2
+
 -- name: key_holder
 -- The id of the active job holding an idempotency key. Params: job_type, idempotency_key.
 SELECT id FROM ferroq_jobs
@@ -217,7 +224,7 @@ WHERE id IN (SELECT id FROM ferroq_jobs
                                        WHERE c.job_id = ferroq_jobs.id))
              ORDER BY priority, available_at, id LIMIT ?4)
 RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
-          tenant_id, available_at, created_at, error, failed_at
+          tenant_id, available_at, created_at, error, failed_at, result_ttl
 
 -- name: complete
 -- Delete succeeded jobs under the leases of one owner at one attempts count.
@@ -301,7 +308,7 @@ SET status = 'failed', error = :message || claimed_by, failed_at = :now, heartbe
 WHERE status = 'claimed' AND claimed_by = :worker
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: reap_requeue
 -- Return claims whose heartbeat is older than :cutoff, with attempts left, to pending
@@ -321,7 +328,7 @@ SET status = 'failed', error = :message || coalesce(claimed_by, ''), failed_at =
 WHERE status = 'claimed' AND heartbeat_at < :cutoff AND attempts >= max_attempts
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: claimed_by_like
 -- The distinct holders of claims whose worker id matches the LIKE pattern :pattern (escape
@@ -367,7 +374,7 @@ FROM levels WHERE levels.priority IS NOT NULL
 -- One job by id (JOB_COLUMNS). Param: id.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs WHERE id = ?
 
 -- name: list_jobs
@@ -376,7 +383,7 @@ FROM ferroq_jobs WHERE id = ?
 -- :queue, :job_type, :tenant_id. Paged by :limit and :offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs
 WHERE (:state IS NULL
        OR (:state = 'pending' AND status = 'pending' AND available_at <= :now)
@@ -393,7 +400,7 @@ LIMIT :limit OFFSET :offset
 -- NULL (no filter). Paged by :limit and :offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs
 WHERE status = 'claimed'
   AND (:queue IS NULL OR queue = :queue)
@@ -406,7 +413,7 @@ LIMIT :limit OFFSET :offset
 -- Failed jobs newest first (failed_at, id), JOB_COLUMNS; filters and paging as list_claimed.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at
+       heartbeat_at, error, failed_at, result_ttl
 FROM ferroq_jobs
 WHERE status = 'failed'
   AND (:queue IS NULL OR queue = :queue)
@@ -495,17 +502,17 @@ WHERE status = 'pending' AND available_at > :now
 -- =============================================================================================
 
 -- name: store_results
--- Store the results of the leased jobs that still match, inside the acknowledgement's write
--- transaction (complete_stored then deletes exactly these jobs). ?1: JSON array of
--- [id, owner, attempts, value, ttl in us]; ?2: now (epoch us). CROSS JOIN keeps the batch as
--- the outer loop (SQLite does not reorder it): each job is one primary-key lookup, whatever
--- the planner would guess for the claimed rows' indexes.
+-- Store the results of the leased jobs of one owner at one attempts count that still match,
+-- kept one ttl, inside the acknowledgement's write transaction (complete_stored then deletes
+-- exactly these jobs). ?1: JSON object {"<id>": value}; ?2 owner; ?3 attempts; ?4 now
+-- (epoch us); ?5 ttl (us). json_each gives each value as text (no json_extract per row).
+-- CROSS JOIN keeps the batch as the outer loop (SQLite does not reorder it): each job is one
+-- primary-key lookup, whatever the planner would guess for the claimed rows' indexes.
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
-SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
+SELECT j.id, j.job_type, w.value, ?4, ?4 + ?5
 FROM json_each(?1) AS w
-CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
-WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
-  AND j.attempts = json_extract(w.value, '$[2]')
+CROSS JOIN ferroq_jobs AS j ON j.id = CAST(w.key AS INTEGER)
+WHERE j.status = 'claimed' AND j.claimed_by = ?2 AND j.attempts = ?3
 -- Ids are never reused (AUTOINCREMENT); a file whose sequence was reset gets the new result.
 ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
     created_at = excluded.created_at, expires_at = excluded.expires_at
@@ -513,11 +520,10 @@ ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = exclude
 -- name: store_results_returning
 -- store_results, returning the ids stored (after a shortfall). Same params.
 INSERT INTO ferroq_results (job_id, job_type, value, created_at, expires_at)
-SELECT j.id, j.job_type, json_extract(w.value, '$[3]'), ?2, ?2 + json_extract(w.value, '$[4]')
+SELECT j.id, j.job_type, w.value, ?4, ?4 + ?5
 FROM json_each(?1) AS w
-CROSS JOIN ferroq_jobs AS j ON j.id = json_extract(w.value, '$[0]')
-WHERE j.status = 'claimed' AND j.claimed_by = json_extract(w.value, '$[1]')
-  AND j.attempts = json_extract(w.value, '$[2]')
+CROSS JOIN ferroq_jobs AS j ON j.id = CAST(w.key AS INTEGER)
+WHERE j.status = 'claimed' AND j.claimed_by = ?2 AND j.attempts = ?3
 ON CONFLICT (job_id) DO UPDATE SET job_type = excluded.job_type, value = excluded.value,
     created_at = excluded.created_at, expires_at = excluded.expires_at
 RETURNING job_id
@@ -647,7 +653,7 @@ WHERE status = 'pending'
   AND (:job_type IS NULL OR job_type = :job_type)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: cancel_running
 -- After cancel_pending: a cancel request at :now for each claimed job among :ids of :queue and
@@ -689,7 +695,7 @@ WHERE (status = 'pending'
   AND id IN (SELECT job_id FROM ferroq_cancellations)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at
+          heartbeat_at, error, failed_at, result_ttl
 
 -- name: sweep_cancellations
 -- Drop the cancel requests whose job is no longer claimed (finished, failed, or swept).
@@ -703,7 +709,8 @@ WHERE NOT EXISTS (SELECT 1 FROM ferroq_jobs
 -- =============================================================================================
 
 -- name: history_record
--- Before complete, in its transaction: a history record of each job whose lease matches, at
+-- Before complete (or complete_stored, for jobs that also store a result), in its
+-- transaction: a history record of each job whose lease matches, at
 -- :now, for the leases of one owner at one attempts count. :done is a JSON array of
 -- [id, duration] pairs. A record already there (never, ids are not reused) is kept. CROSS JOIN
 -- keeps json_each the outer loop (each job found by primary key): otherwise the planner may
@@ -939,7 +946,7 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
                      OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
   AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
 RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
-          tenant_id, available_at, created_at, error, failed_at
+          tenant_id, available_at, created_at, error, failed_at, result_ttl
 
 -- name: limit_set
 -- Declare (or replace) one scope and name's limits. Params: scope, name, per_tenant,

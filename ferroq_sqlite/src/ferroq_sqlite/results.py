@@ -2,9 +2,10 @@
 write transaction, read in one statement, awaited through ``PRAGMA data_version``.
 
 The acknowledgement runs ``store_results`` (which inserts only the results of jobs whose lease
-still matches) and ``complete_stored`` (which deletes exactly those jobs) inside one
-``BEGIN IMMEDIATE`` transaction: the file's write lock is held throughout, so no lease can
-change between the two, and a crash before the commit leaves neither.
+still matches), ``history_record`` for those of them that keep history, and
+``complete_stored`` (which deletes exactly those jobs) inside one ``BEGIN IMMEDIATE``
+transaction: the file's write lock is held throughout, so no lease can change between them,
+and a crash before the commit leaves none of them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from ferroq_core.clock import from_micros, to_micros, utcnow
+from ferroq_core.history_records import Completion
 from ferroq_core.storage.results import ResultState, StoredResult
+from ferroq_sqlite.history import record_params
 from ferroq_sqlite.queries import sql
 
 if TYPE_CHECKING:
@@ -30,30 +33,62 @@ __all__ = ["CommitFeed", "complete_with_results", "prune", "read_state"]
 
 
 def complete_with_results(db: sqlite3.Connection, writes: Sequence[ResultWrite]) -> set[int]:
-    """Store the results of the writes whose lease matches and delete their jobs; return
-    their ids (inside the caller's write transaction).
+    """Store the results of the writes whose lease matches (and the history records of those
+    that keep history) and delete their jobs; return their ids (inside the caller's write
+    transaction).
 
-    ``store_results`` runs without RETURNING: when it stored a row per write, every lease
-    matched and ``complete_stored`` deletes them all. On a shortfall (a lease lost) it is
-    rolled back to its savepoint and run again with RETURNING, which tells which matched.
+    One ``store_results`` per (owner, attempts, ttl) group, which a worker's batch of first
+    attempts is: the fence and the ttl are bound once, and the JSON is an object of values by
+    job id (``json_each`` gives each value as text, with no ``json_extract``). It runs without
+    RETURNING: when every group stored a row per write, every lease matched and
+    ``complete_stored`` deletes them all. On a shortfall (a lease lost) the acknowledgement is
+    rolled back to its savepoint and the groups are stored again with RETURNING, which tells
+    which matched.
     """
-    items = json.dumps(
-        [
-            [w.lease.id, w.lease.claimed_by, w.lease.attempts, w.value, round(w.ttl * 1e6)]
-            for w in writes
-        ]
-    )
     now = to_micros(utcnow())
+    params = [
+        ((json.dumps(values), owner, attempts, now, round(ttl * 1e6)), len(values))
+        for (owner, attempts, ttl), values in _groups(writes).items()
+    ]
     db.execute(sql("savepoint_ack"))
-    if db.execute(sql("store_results"), (items, now)).rowcount == len(writes):
+    if all(db.execute(sql("store_results"), p).rowcount == count for p, count in params):
         stored = [w.lease.id for w in writes]
     else:
         db.execute(sql("rollback_to_ack"))
-        found = db.execute(sql("store_results_returning"), (items, now)).fetchall()
-        stored = [int(r[0]) for r in found]
+        stored = [
+            int(r[0])
+            for p, _count in params
+            for r in db.execute(sql("store_results_returning"), p).fetchall()
+        ]
     if stored:
+        if any(w.keep_history for w in writes):
+            matched = set(stored)
+            kept = [Completion(w.lease, w.duration) for w in writes if w.keep_history]
+            done = [c for c in kept if c.lease.id in matched]
+            for record, _group in record_params(done, now):
+                db.execute(sql("history_record"), record)
         db.execute(sql("complete_stored"), (json.dumps(stored),))
     return set(stored)
+
+
+def _groups(writes: Sequence[ResultWrite]) -> dict[tuple[str, int, float], dict[str, str]]:
+    """The writes' values by id (as JSON object keys), per (owner, attempts, ttl)."""
+    first = writes[0]
+    owner, attempts, ttl = first.lease.claimed_by, first.lease.attempts, first.ttl
+    one: dict[str, str] = {}
+    # A worker's batch is usually one group: checked in one pass, without a key per write.
+    for w in writes:
+        lease = w.lease
+        if lease.claimed_by != owner or lease.attempts != attempts or w.ttl != ttl:
+            break
+        one[str(lease.id)] = w.value
+    else:
+        return {(owner, attempts, ttl): one}
+    groups: dict[tuple[str, int, float], dict[str, str]] = {}
+    for w in writes:
+        key = (w.lease.claimed_by, w.lease.attempts, w.ttl)
+        groups.setdefault(key, {})[str(w.lease.id)] = w.value
+    return groups
 
 
 def read_state(db: sqlite3.Connection, job_id: int) -> ResultState:

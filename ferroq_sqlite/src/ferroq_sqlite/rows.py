@@ -82,6 +82,7 @@ def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> lis
             claimed_at,
             r[11],
             None if r[12] is None else from_micros(r[12]),
+            r[13],
         )
         for r in rows
     ]

@@ -14,6 +14,7 @@ from ferroq_core.bounds import (
     MAX_TENANT_ID_CHARS,
     check_delay,
     check_queue_name,
+    check_result_ttl,
     check_text,
 )
 from ferroq_core.cli.base import CliContext, pass_context
@@ -216,6 +217,17 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
 )
 @click.option("--tenant", callback=_checked(_tenant), help="Tenant id to store with the job.")
 @click.option("--priority", type=int, help="Lower runs first (default: the job type's).")
+@click.option(
+    "--store-result",
+    is_flag=True,
+    help="Store this job's result (read it with `ferroq result ID`), whatever its type says.",
+)
+@click.option(
+    "--result-ttl",
+    type=float,
+    callback=_checked(check_result_ttl),
+    help="Seconds to keep the stored result (implies --store-result; default the type's).",
+)
 @import_option
 @json_option
 @pass_context
@@ -232,6 +244,8 @@ def dispatch(
     on_conflict: str | None,
     tenant: str | None,
     priority: int | None,
+    store_result: bool,
+    result_ttl: float | None,
     imports: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -248,6 +262,7 @@ def dispatch(
       echo '{"user_id": 7}' | ferroq dispatch welcome --payload - --idempotency-key user-7
       ferroq dispatch refresh --payload '{"user_id": 7}' --unique until_started \\
           --unique-field user_id --on-conflict replace
+      ferroq dispatch report --payload @report.json --result-ttl 3600
     """
     import_app_modules(imports)
     backend = ready_backend(obj)
@@ -270,6 +285,8 @@ def dispatch(
         pending = pending.for_tenant(tenant)
     if priority is not None:
         pending = pending.with_priority(priority)
+    if store_result or result_ttl is not None:
+        pending = pending.with_stored_result(result_ttl)
     (job_id,) = enqueue_pending([pending], runtime)  # DuplicateJob: one line, exit 1
     row = backend.get_job(int(job_id))
     if as_json:

@@ -225,6 +225,7 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
         data["unique_keys"] = [_key_dict(k) for k in keys]
         data["progress"] = progress_to_dict(progress)
         data["attempt_errors"] = errors_to_list(errors)
+        data["result_ttl"] = row.result_ttl
         echo_json(data)
         return
     claimed = fmt_time(row.claimed_at)
@@ -246,6 +247,8 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
         ("heartbeat", _when(row.heartbeat_at, now)),
         ("failed", _when(row.failed_at, now)),
     ]
+    if row.result_ttl is not None:
+        fields.append(("result", f"stored for {row.result_ttl:g}s (this dispatch)"))
     if progress is not None:
         updated = _when(progress.updated_at, now)
         fields.append(("progress", f"{fmt_progress(progress)} (at {updated})"))

@@ -94,7 +94,7 @@ def result(obj: CliContext, job_id: int, wait: float, as_json: bool) -> None:
     if state.status is None:
         raise ResultMissing(
             f"no stored result and no job with id {job_id}: it succeeded without store_result, "
-            "its result expired, or it never existed"
+            "its result expired, it was cancelled or deleted, or it never existed"
         )
     raise click.ClickException(f"job {job_id} is {state.status}: no result yet (try --wait)")
 

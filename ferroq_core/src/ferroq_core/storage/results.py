@@ -4,8 +4,12 @@ waits for them and prunes them, and the rules both backends share.
 A result is written by :meth:`ResultStore.complete_with_results`, which deletes the jobs whose
 lease still matches and stores the results of exactly those, in one fenced statement
 (PostgreSQL) or one write transaction (SQLite): a zombie attempt whose lease was taken stores
-nothing, and a result exists if and only if its job was acknowledged. Jobs that store no result
-keep the plain batch ``complete`` (no second table is touched for them).
+nothing, and a result exists if and only if its job was acknowledged. A job that also keeps
+history gets its history record from the same statement or transaction. Jobs that store no
+result keep the plain batch ``complete`` (no second table is touched for them).
+
+A waiter hears of every end of its job: the backends wake result waiters when a job succeeds
+with its result, and also when one is parked failed or removed as cancelled.
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ class ResultWrite:
     value: str
     #: Seconds the result is kept.
     ttl: float
+    #: Write the job's history record too, in the same statement or transaction (its type
+    #: keeps history, see :meth:`~ferroq_core.storage.history.HistoryStore.complete_with_history`).
+    keep_history: bool = False
+    #: Seconds the handler ran (the history record's ``duration``).
+    duration: float = 0.0
 
 
 @attrs.frozen
@@ -94,8 +103,9 @@ class ResultStore(Protocol):
     """The storage of results (:mod:`ferroq_core.storage.results`)."""
 
     def complete_with_results(self, writes: Sequence[ResultWrite]) -> set[int]:
-        """Delete the succeeded jobs whose lease still matches and store their results, in
-        one fenced statement or transaction; return those ids (the others store nothing).
+        """Delete the succeeded jobs whose lease still matches and store their results, and
+        the history records of those whose write has ``keep_history``, in one fenced
+        statement or transaction; return those ids (the others store and record nothing).
         Wakes the waiters of those ids, in any process."""
 
     def read_result(self, job_id: int) -> ResultState:

@@ -42,6 +42,7 @@ __all__ = [
     "lease_groups",
     "merge_reaped",
     "reap_dead_on_host",
+    "result_ttls",
     "settle_key",
     "worker_pid",
     "workers_on_host",
@@ -67,6 +68,7 @@ JOB_COLUMNS = (
     "heartbeat_at",
     "error",
     "failed_at",
+    "result_ttl",
 )
 
 #: A wait that starts when a pending job is due already lasts at least this long where no
@@ -205,6 +207,22 @@ def settle_key(
         if existing is not None:
             return EnqueueResult(id=int(existing), duplicate=True)
     raise DatabaseError(f"could not settle idempotency key {req.idempotency_key!r}")
+
+
+def result_ttls(
+    requests: Sequence[EnqueueRequest], results: Sequence[EnqueueResult]
+) -> tuple[list[int], list[float]]:
+    """The rows an enqueue gives a ``result_ttl`` (ids and seconds, parallel), written in the
+    enqueue's transaction after its inserts: each new row whose request asks for one
+    (``.with_stored_result()``), and a pending holder a replacing request took over (it took
+    the request's payload too). An idempotent duplicate's holder keeps its own."""
+    ids: list[int] = []
+    ttls: list[float] = []
+    for req, res in zip(requests, results, strict=True):
+        if req.result_ttl is not None and (res.replaced or not res.duplicate):
+            ids.append(res.id)
+            ttls.append(req.result_ttl)
+    return ids, ttls
 
 
 def enqueue_in_order(

@@ -54,6 +54,7 @@ from ferroq_core.testing._contract_flow import FlowContract
 from ferroq_core.testing._contract_history import HistoryContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_orphans import OrphanContract
+from ferroq_core.testing._contract_result_paths import ResultPathContract
 from ferroq_core.testing._contract_results import ResultContract
 from ferroq_core.testing._contract_schedules import ScheduleContract
 from ferroq_core.testing._contract_support import (
@@ -78,6 +79,7 @@ class BackendContract(
     OrphanContract,
     AdminContract,
     ResultContract,
+    ResultPathContract,
     ScheduleContract,
     UniqueContract,
     ControlContract,

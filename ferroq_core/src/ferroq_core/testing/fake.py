@@ -66,6 +66,9 @@ class DispatchedJob:
     tenant_id: str | None
     #: The encoded payload, exactly as it would be stored.
     payload: str
+    #: Seconds its result would be kept when the dispatch asked for it
+    #: (``.with_stored_result()``), else None.
+    result_ttl: float | None = None
 
     def describe(self) -> str:
         text = repr(self.job)
@@ -80,6 +83,8 @@ class DispatchedJob:
             opts.append(f"tenant={self.tenant_id!r}")
         if self.idempotency_key is not None:
             opts.append(f"idempotency_key={self.idempotency_key!r}")
+        if self.result_ttl is not None:
+            opts.append(f"result_ttl={self.result_ttl:g}s")
         return f"#{self.id} {text} {' '.join(opts)}"
 
 
@@ -155,6 +160,7 @@ class FakeQueue:
                         idempotency_key=req.idempotency_key,
                         tenant_id=req.tenant_id,
                         payload=req.payload,
+                        result_ttl=req.result_ttl,
                     )
                 )
                 ids.append(JobId(job_id))

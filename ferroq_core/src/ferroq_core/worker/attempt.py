@@ -78,8 +78,9 @@ class Outcome:
     job: Job | None = None
     #: What ``handle()`` returned (an ``async def`` one's awaited value).
     value: Any = None
-    #: ``value`` encoded by the serializer when the job type stores its result, else None:
-    #: its acknowledgement then stores it (:func:`settle_successes`).
+    #: ``value`` encoded by the serializer when the job type stores its result or its
+    #: dispatch asked for it (the row's ``result_ttl``), else None: its acknowledgement then
+    #: stores it (:func:`settle_successes`).
     result: str | None = None
 
     @property
@@ -153,7 +154,9 @@ def _execute(
             with scope:
                 value = call(job)
         # Encoded here, on the job's thread: a value that does not encode fails the attempt.
-        result = runtime.serializer.encode_result(value) if job.store_result else None
+        # Stored when the type says so or the dispatch asked (the row's result_ttl).
+        stored = job.store_result or row.result_ttl is not None
+        result = runtime.serializer.encode_result(value) if stored else None
     except BaseException as exc:  # isolation: every failure of a job is that job's
         return _ended(attempt, stop, Outcome(row, exc, time.monotonic() - start, job))
     outcome = Outcome(row, None, time.monotonic() - start, job, value, result)
@@ -187,7 +190,8 @@ async def execute_async(
             value = start_handle(job)
             if inspect.isawaitable(value):
                 value = await value
-        result = runtime.serializer.encode_result(value) if job.store_result else None
+        stored = job.store_result or row.result_ttl is not None
+        result = runtime.serializer.encode_result(value) if stored else None
     except BaseException as exc:  # isolation, as in execute()
         outcome = Outcome(row=row, error=exc, duration=time.monotonic() - start, job=job)
         return _ended(attempt, stop, outcome)
@@ -308,41 +312,44 @@ def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
     plain one unchanged for jobs that ask for nothing more:
 
     - a result to store: ``complete_with_results``, which stores each result in the same
-      fenced write that deletes its job (a lost lease stores nothing);
-    - history kept (the job type's ``keep_history``, else the queue's):
+      fenced write that deletes its job (a lost lease stores nothing), and the history
+      record of a job that also keeps history in that same write;
+    - history kept (the job type's ``keep_history``, else the queue's), no result:
       ``complete_with_history``, the record written in the acknowledgement's transaction;
     - the others: the plain batch ``complete``.
-
-    A job with both a result and history takes the results path (its result is what a caller
-    waits for); it leaves no history record (docs/context-and-history.md).
     """
     backend = runtime.backend
     # Inline comprehensions, not a call per job: this runs for every success.
     stored = [o for o in outcomes if o.result is not None]
     # --- history: a branch taken only when a job keeps history -------------------------------
     if runtime.config.keep_history:
-        kept = [
-            o
-            for o in outcomes
-            if o.result is None and (o.job is None or o.job.keep_history is not False)
-        ]
+        kept = [o for o in outcomes if o.job is None or o.job.keep_history is not False]
     else:
-        kept = [
-            o for o in outcomes if o.result is None and o.job is not None and o.job.keep_history
-        ]
+        kept = [o for o in outcomes if o.job is not None and o.job.keep_history]
     if not stored and not kept:
         # --- the plain acknowledgement -------------------------------------------------------
         return backend.complete([o.row.lease for o in outcomes])
-    chosen = {id(o) for o in stored} | {id(o) for o in kept}
-    plain = [o.row.lease for o in outcomes if id(o) not in chosen]
+    if not kept:
+        # --- results, no history: the record's fields keep their defaults --------------------
+        writes = [
+            ResultWrite(o.row.lease, o.result, _result_ttl(o))
+            for o in stored
+            if o.result is not None
+        ]
+        if len(stored) == len(outcomes):
+            return backend.complete_with_results(writes)
+        plain = [o.row.lease for o in outcomes if o.result is None]
+        return backend.complete(plain) | backend.complete_with_results(writes)
+    # --- history kept by some, with or without results ---------------------------------------
+    recorded = {id(o) for o in kept}
+    plain = [o.row.lease for o in outcomes if o.result is None and id(o) not in recorded]
     matched = backend.complete(plain) if plain else set()
-    if kept:
-        matched |= backend.complete_with_history(
-            [Completion(o.row.lease, o.duration) for o in kept]
-        )
+    only_kept = [Completion(o.row.lease, o.duration) for o in kept if o.result is None]
+    if only_kept:
+        matched |= backend.complete_with_history(only_kept)
     if stored:
         writes = [
-            ResultWrite(o.row.lease, o.result, _result_ttl(o.job))
+            ResultWrite(o.row.lease, o.result, _result_ttl(o), id(o) in recorded, o.duration)
             for o in stored
             if o.result is not None
         ]
@@ -350,8 +357,13 @@ def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
     return matched
 
 
-def _result_ttl(job: Job | None) -> float:
-    return float(job.result_ttl) if job is not None else DEFAULT_RESULT_TTL
+def _result_ttl(outcome: Outcome) -> float:
+    """Seconds to keep a result: its dispatch's (the row's), else its type's."""
+    ttl = outcome.row.result_ttl
+    if ttl is not None:
+        return ttl
+    job = outcome.job
+    return job.result_ttl if job is not None else DEFAULT_RESULT_TTL
 
 
 def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
