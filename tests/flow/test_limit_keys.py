@@ -170,7 +170,7 @@ def test_jobs_key_lists_one_limit_keys_jobs(runtime: Runtime, ferroq: Invoke) ->
     bad = ferroq("jobs", "--key", "")
     assert bad.exit_code == 2
     assert [line for line in bad.stderr.splitlines() if line.startswith("Error: ")] == [
-        "Error: Invalid value for '--key': a limit key must not be empty"
+        "Error: Invalid value for '--key': limit key must not be empty"
     ]
 
 

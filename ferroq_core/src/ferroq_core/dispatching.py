@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ferroq_core.bounds import MAX_TENANT_ID_CHARS, check_delay, check_queue_name, check_text
+from ferroq_core.bounds import (
+    MAX_TENANT_ID_CHARS,
+    check_delay,
+    check_limit_key,
+    check_queue_name,
+    check_text,
+)
 from ferroq_core.clock import seconds
 from ferroq_core.context import inline_context, running_job
 from ferroq_core.dispatch_requests import RequestBuilder, build_request
@@ -97,6 +103,8 @@ class PendingDispatch:
     priority: int | None = None
     #: Unique-job rule override (:class:`~ferroq_core.unique.Unique`).
     unique: Unique | None = None
+    #: Limit key override (stored as text; see :mod:`ferroq_core.flowlimits`).
+    limit_key: str | None = None
 
     # Each option builds the next record directly rather than through ``attrs.evolve``,
     # which looks the fields up on every call: ``Job(...).on_queue(q)`` is built per job in
@@ -110,7 +118,14 @@ class PendingDispatch:
         priority: int | None,
     ) -> PendingDispatch:
         return PendingDispatch(
-            self.job, queue, delay_seconds, idempotency_key, tenant_id, priority, self.unique
+            self.job,
+            queue,
+            delay_seconds,
+            idempotency_key,
+            tenant_id,
+            priority,
+            self.unique,
+            self.limit_key,
         )
 
     def delay(self, delay: float | timedelta) -> PendingDispatch:
@@ -144,6 +159,11 @@ class PendingDispatch:
         """This dispatch under ``unique`` instead of its job type's rule."""
         return attrs.evolve(self, unique=_unique(unique))
 
+    def with_limit_key(self, key: str | int) -> PendingDispatch:
+        """This job counted under limit key ``key`` (instead of its type's ``limit_key``
+        field, or its tenant) by every limit per key and in fair turns."""
+        return attrs.evolve(self, limit_key=check_limit_key(key))
+
     def dispatch(self, connection: Any = None) -> JobId:
         """Enqueue (db mode) or run inline (sync mode); see :func:`ferroq_core.dispatch`."""
         return dispatch_pending(self, connection=connection)
@@ -175,6 +195,9 @@ class Queueable:
 
     def with_unique(self, unique: Unique) -> PendingDispatch:
         return PendingDispatch(self, unique=_unique(unique))  # type: ignore[arg-type]
+
+    def with_limit_key(self, key: str | int) -> PendingDispatch:
+        return PendingDispatch(self, limit_key=check_limit_key(key))  # type: ignore[arg-type]
 
 
 #: Receives dispatches instead of the database or the inline runner (the testing kit's

@@ -17,6 +17,7 @@ from ferroq_core.bounds import (
     MAX_JOB_TYPE_CHARS,
     MAX_TENANT_ID_CHARS,
     check_delay,
+    check_limit_key,
     check_queue_name,
     check_text,
 )
@@ -79,6 +80,9 @@ class EnqueueRequest:
     #: How the key is held and what a conflict does; None: as an idempotency key (until
     #: finished, skip). Set only with a key.
     unique: Unique | None = None
+    #: The limit key given at dispatch or taken from the payload field the job type names;
+    #: None: the tenant id is the key (a backend stores ``limit_key`` else ``tenant_id``).
+    limit_key: str | None = None
 
     # One check after init rather than field validators: every dispatched job makes one of
     # these, and a validator adds a call per field to each. Every backend gets its rows from
@@ -102,6 +106,11 @@ class EnqueueRequest:
             check_text("tenant id", self.tenant_id, MAX_TENANT_ID_CHARS)
         if self.unique is not None and self.idempotency_key is None:
             raise InvalidDispatch("a unique rule needs a key: set idempotency_key")
+        if self.limit_key is not None:
+            if not isinstance(self.limit_key, str):
+                kind = type(self.limit_key).__name__
+                raise InvalidDispatch(f"limit key must be a str, got {kind}")
+            check_limit_key(self.limit_key)
 
 
 @attrs.frozen

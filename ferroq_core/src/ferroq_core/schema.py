@@ -27,6 +27,7 @@ from ferroq_core.tables.base import (
 from ferroq_core.tables.controls import CreateControlsTables
 from ferroq_core.tables.history import CreateHistoryTables
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
+from ferroq_core.tables.limitkeys import AddLimitKeys
 from ferroq_core.tables.limits import AddFlowLimits
 from ferroq_core.tables.results import CreateResultsTable
 from ferroq_core.tables.schedules import CreateSchedulesTable
@@ -66,6 +67,8 @@ MIGRATIONS: Sequence[Migration] = (
     CreateHistoryTables(),
     CreateWorkerTables(),
     AddFlowLimits(),
+    # (Version 9 is taken by a step of another branch, merged before this one.)
+    AddLimitKeys(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -39,6 +39,7 @@ def job_params(req: EnqueueRequest) -> dict[str, Any]:
         "max_attempts": req.max_attempts,
         "idempotency_key": req.idempotency_key,
         "tenant_id": req.tenant_id,
+        "limit_key": req.limit_key,
         "delay": float(req.delay),
         "channel": CHANNEL,
     }
@@ -54,6 +55,7 @@ def bulk_params(reqs: Sequence[EnqueueRequest]) -> dict[str, list[Any]]:
         "max_attempts": [r.max_attempts for r in reqs],
         "tenants": [r.tenant_id for r in reqs],
         "delays": [float(r.delay) for r in reqs],
+        "limit_keys": [r.limit_key for r in reqs],
     }
 
 

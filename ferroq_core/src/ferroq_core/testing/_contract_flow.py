@@ -217,7 +217,7 @@ class FlowContract:
         usage = {(u.rule, u.key): (u.running, u.started, u.waiting) for u in backend.limit_usage()}
         assert usage == {(rule, "a"): (1, 0, 1), (rule, "b"): (1, 0, 0)}
 
-    @pytest.mark.parametrize("bad", [{"concurrency": 0}, {"rate": (0, 1.0)}, {"rate": (1, 0)}]){"concurrency": 0}, {"rate": (0, 1.0)}, {"rate": (1, 0)}])
+    @pytest.mark.parametrize("bad", [{"concurrency": 0}, {"rate": (0, 1.0)}, {"rate": (1, 0)}])
     def test_bad_limits_are_refused_before_anything_is_stored(
         self, backend: Backend, bad: dict[str, object]
     ) -> None:

@@ -66,6 +66,8 @@ class DispatchedJob:
     tenant_id: str | None
     #: The encoded payload, exactly as it would be stored.
     payload: str
+    #: The limit key it would be counted under (given, its type's field, else the tenant).
+    limit_key: str | None = None
 
     def describe(self) -> str:
         text = repr(self.job)
@@ -155,6 +157,7 @@ class FakeQueue:
                         idempotency_key=req.idempotency_key,
                         tenant_id=req.tenant_id,
                         payload=req.payload,
+                        limit_key=req.tenant_id if req.limit_key is None else req.limit_key,
                     )
                 )
                 ids.append(JobId(job_id))
