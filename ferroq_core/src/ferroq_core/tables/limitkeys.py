@@ -72,6 +72,9 @@ class AddLimitKeys(Migration):
         if _column(conn) is None:
             # Nullable without a default: instant on both databases, whatever the table holds.
             conn.execute(sa.text("ALTER TABLE ferroq_jobs ADD COLUMN limit_key TEXT"))
+
+    def settle(self, conn: Connection) -> None:
+        # On adoption too: a database whose column Alembic added still needs these.
         # Until now a job's key was its tenant. Failed jobs too: one retried later must be
         # counted as it would have been.
         conn.execute(
@@ -85,9 +88,6 @@ class AddLimitKeys(Migration):
             groups_index.create(conn)
 
     def differences(self, conn: Connection) -> list[str] | None:
-        # A database made at step 1 by this ferroq has the column already (it is declared on
-        # the jobs table) and nothing else tells whether this step ran: it is applied (every
-        # part of it is idempotent), not adopted, unless the column is there in another shape.
         column = _column(conn)
         if column is None:
             return None
@@ -96,7 +96,7 @@ class AddLimitKeys(Migration):
             found.append(f"column ferroq_jobs.limit_key is {column['type']}, not TEXT")
         if not column["nullable"]:
             found.append("column ferroq_jobs.limit_key is NOT NULL, not NULL")
-        return found or None
+        return found
 
 
 def _column(conn: Connection) -> sa.engine.interfaces.ReflectedColumn | None:

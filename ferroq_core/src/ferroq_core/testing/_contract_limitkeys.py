@@ -208,9 +208,13 @@ class LimitKeyContract:
         assert _groups_index(engine) == list(GROUPS_COLUMNS)
         assert {r.name for r in backend.list_limits()} == {"t0", "t1"}
 
-    @pytest.mark.parametrize("limits", [False, True], ids=["without-limits", "with-limits"])
+    @pytest.mark.parametrize(
+        ("limits", "alembic"),
+        [(False, False), (True, False), (True, True)],
+        ids=["without-limits", "with-limits", "column-added-by-alembic"],
+    )
     def test_a_step_8_database_keeps_its_tenants_as_limit_keys(
-        self, unmigrated_backend: Backend, limits: bool
+        self, unmigrated_backend: Backend, limits: bool, alembic: bool
     ) -> None:
         backend = unmigrated_backend
         engine = _engine(backend)
@@ -226,8 +230,14 @@ class LimitKeyContract:
         assert _groups_index(engine) == ["queue", "job_type", "tenant_id"] + list(
             GROUPS_COLUMNS[3:]
         )
+        if alembic:
+            # An application's Alembic, upgraded to this metadata, adds the column and drops
+            # the index that left the metadata; ferroq migrate then adopts the step.
+            with engine.begin() as conn:
+                conn.execute(sa.text("DROP INDEX ferroq_jobs_groups"))
+                conn.execute(sa.text("ALTER TABLE ferroq_jobs ADD COLUMN limit_key TEXT"))
 
-        assert [a.version for a in backend.migrate()] == [10]
+        assert [(a.version, a.adopted) for a in backend.migrate()] == [(10, alembic)]
         backend.check_schema()
         assert _keys(backend, "a", "b", "c") == {
             "a": pending[:2],
