@@ -8,6 +8,10 @@ robin), and differs only in the limits of its queue:
   slots, the limit binds all the time (the limited claim skips every busy tenant).
 - ``ferroq+unreached``: at most 10,000 running per tenant: declared, never reached (the
   limited claim's bookkeeping alone).
+
+And ``ferroq+groups``: ``ferroq`` exactly (no tenants, the plain claim), but with the limited
+claim's index ``ferroq_jobs_groups`` present, as in a database where some other queue has a
+limit: what the index costs every dispatch and claim (it exists only where limits do).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from bench.systems.ferroq_sys import CHUNK, BenchNoop, FerroqSystem
 from ferroq_core import dispatch_many
 from ferroq_core.flowlimits import LimitRule
 
-__all__ = ["make_keyed", "make_limited", "make_unreached"]
+__all__ = ["make_groups", "make_keyed", "make_limited", "make_unreached"]
 
 TENANTS = 100
 
@@ -61,3 +65,24 @@ def make_limited(backend: str, url: str, queue: str, **options: Any) -> LimitedS
 
 def make_unreached(backend: str, url: str, queue: str, **options: Any) -> LimitedSystem:
     return LimitedSystem("ferroq+unreached", 10_000, backend, url, queue, **options)
+
+
+class GroupsIndexSystem(FerroqSystem):
+    """``ferroq`` with the groups index made (a limit on a queue no one serves)."""
+
+    name = "ferroq+groups"
+
+    def setup(self) -> None:
+        super().setup()
+        self.rt.backend.set_limit(LimitRule("queue", f"{self.queue}-elsewhere", concurrency=1))
+
+    def close(self) -> None:
+        # Postgres runs every system of a bench run in one database: leave it as found.
+        self.rt.backend.delete_limit("queue", f"{self.queue}-elsewhere")
+        with self._engine().begin() as conn:
+            conn.exec_driver_sql("DROP INDEX IF EXISTS ferroq_jobs_groups")
+        super().close()
+
+
+def make_groups(backend: str, url: str, queue: str, **options: Any) -> GroupsIndexSystem:
+    return GroupsIndexSystem(backend, url, queue, **options)
