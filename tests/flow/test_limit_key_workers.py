@@ -21,8 +21,11 @@ K = PerAccount.concurrency_limit
 ACCOUNTS = 6
 
 
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_k_per_limit_key_holds_across_two_worker_processes(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

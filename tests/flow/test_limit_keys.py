@@ -205,9 +205,7 @@ def test_dispatch_limit_key_option(runtime: Runtime, ferroq: Invoke) -> None:
     result = ferroq("dispatch", "flow.sync_account", "-p", '{"account_id": "a"}',
                     "--limit-key", "vip")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert [r.job_type for r in runtime.backend.list_jobs(limit_key="vip")] == [
-        "flow.sync_account"
-    ]
+    assert [r.job_type for r in runtime.backend.list_jobs(limit_key="vip")] == ["flow.sync_account"]
     declared = ferroq("dispatch", "flow.sync_account", "-p", '{"account_id": "a"}')
     assert declared.exit_code == 0, declared.output
     assert len(runtime.backend.list_jobs(limit_key="a", state=JobState.PENDING)) == 1

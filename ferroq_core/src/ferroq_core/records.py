@@ -106,11 +106,11 @@ class EnqueueRequest:
             check_text("tenant id", self.tenant_id, MAX_TENANT_ID_CHARS)
         if self.unique is not None and self.idempotency_key is None:
             raise InvalidDispatch("a unique rule needs a key: set idempotency_key")
-        if self.limit_key is not None:
-            if not isinstance(self.limit_key, str):
-                kind = type(self.limit_key).__name__
-                raise InvalidDispatch(f"limit key must be a str, got {kind}")
-            check_limit_key(self.limit_key)
+        key: object = self.limit_key  # typed str; a caller's int must not be stored as one
+        if key is not None:
+            if not isinstance(key, str):
+                raise InvalidDispatch(f"limit key must be a str, got {type(key).__name__}")
+            check_limit_key(key)
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ is a warning, not an error: the limit is stored all the same.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,6 @@ def _valid(conn: psycopg.Connection[Any]) -> bool | None:
 
 
 def _create(conn: psycopg.Connection[Any]) -> None:
-    try:
+    # UniqueViolation: another build (behind a pooler, without the lock) made it meanwhile.
+    with contextlib.suppress(psycopg.errors.UniqueViolation):
         conn.execute(QUERIES["groups_index_create"], prepare=False)
-    except psycopg.errors.UniqueViolation:
-        pass  # another build (behind a pooler: no lock) created it at the same moment

@@ -25,8 +25,6 @@ from ferroq_core.errors import ConfigError, InvalidDispatch, JobDecodeError
 from ferroq_core.unique import OnConflict, Unique, UniqueMode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ferroq_core.job import Job
 
 __all__ = ["register"]

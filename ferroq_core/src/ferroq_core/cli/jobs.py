@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ferroq_core.bounds import check_limit_key
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.history import (
     SUCCEEDED,
@@ -17,7 +18,6 @@ from ferroq_core.cli.history import (
     fmt_progress,
     progress_to_dict,
 )
-from ferroq_core.bounds import check_limit_key
 from ferroq_core.cli.output import (
     DB_EPILOG,
     checked,
