@@ -88,17 +88,6 @@ class RequestBuilder:
         if key is None:
             key = job.idempotency_key()
         # Positional, in EnqueueRequest's field order: keywords cost more, once per job.
-        if limit_key is None:
-            return EnqueueRequest(
-                pending.queue or queue,
-                type_name,
-                payload,
-                priority if pending.priority is None else pending.priority,
-                max_attempts,
-                pending.delay_seconds,
-                None if key is None else str(key),
-                tenant,
-            )
         return EnqueueRequest(
             pending.queue or queue,
             type_name,
