@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                             return 1
                         row = json.loads(done.stdout.strip().splitlines()[-1])
                         results.setdefault((backend, mode), {}).setdefault(label, []).append(row)
-                        print(f"[{rep + 1}/{args.reps}] {backend} {mode} {label}: {row}", flush=True)
+                        step = f"[{rep + 1}/{args.reps}] {backend} {mode} {label}"
+                        print(f"{step}: {row}", flush=True)
     print(
         "\n| backend | dispatch | jobs per CPU s, now | before | ratio "
         "| jobs per s, now | before | ratio |"
