@@ -10,7 +10,7 @@ import attrs
 
 from reliability.jobs import Work
 
-__all__ = ["Limited", "Rated"]
+__all__ = ["Limited", "PerAccount", "Rated"]
 
 
 @attrs.define
@@ -19,7 +19,7 @@ class Limited(Work):
 
     job_name: ClassVar[str | None] = "chaos.limited"
     concurrency_limit: ClassVar[int | None] = 2
-    limit_per_tenant: ClassVar[bool] = True
+    limit_per_key: ClassVar[bool | None] = True
 
 
 @attrs.define
@@ -28,3 +28,15 @@ class Rated(Work):
 
     job_name: ClassVar[str | None] = "chaos.rated"
     rate_limit: ClassVar[tuple[int, float] | None] = (10, 1.0)
+
+
+@attrs.define
+class PerAccount(Work):
+    """A :class:`Work` job of which at most 2 run at once per account: its limit key is its
+    ``account`` field, not its tenant (tests/flow/test_limit_key_workers.py)."""
+
+    job_name: ClassVar[str | None] = "chaos.per_account"
+    concurrency_limit: ClassVar[int | None] = 2
+    limit_key: ClassVar[str | None] = "account"
+
+    account: str = ""

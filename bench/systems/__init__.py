@@ -39,6 +39,8 @@ SYSTEMS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "ferroq+limited": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
     "ferroq+unreached": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
     "ferroq+elsewhere": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
+    # ferroq with the limited claim's index present (made where limits exist).
+    "ferroq+groups": ("bench.systems.ferroq_limited", ("sqlite", "postgres"), "ferroq-core"),
     "raw": ("bench.systems.raw_sys", ("sqlite", "postgres"), "psycopg"),
     "procrastinate": ("bench.systems.procrastinate_sys", ("postgres",), "procrastinate"),
     "pgqueuer": ("bench.systems.pgqueuer_sys", ("postgres",), "pgqueuer"),

@@ -10,6 +10,10 @@ robin), and differs only in the limits of its queue:
   limited claim's bookkeeping alone).
 - ``ferroq+elsewhere``: no limit on the queue, one on a job type it holds no job of (a type
   limit binds the queues holding its jobs; the others keep the plain claim).
+
+And ``ferroq+groups``: ``ferroq`` exactly (no tenants, the plain claim), but with the limited
+claim's index ``ferroq_jobs_groups`` present, as in a database where some other queue has a
+limit: what the index costs every dispatch and claim (it exists only where limits do).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from bench.systems.ferroq_sys import CHUNK, BenchNoop, FerroqSystem
 from ferroq_core import dispatch_many
 from ferroq_core.flowlimits import LimitRule
 
-__all__ = ["make_elsewhere", "make_keyed", "make_limited", "make_unreached"]
+__all__ = ["make_elsewhere", "make_groups", "make_keyed", "make_limited", "make_unreached"]
 
 TENANTS = 100
 #: The job type ``ferroq+elsewhere`` limits (no job of it is ever dispatched).
@@ -81,3 +85,24 @@ def make_unreached(backend: str, url: str, queue: str, **options: Any) -> Limite
 
 def make_elsewhere(backend: str, url: str, queue: str, **options: Any) -> LimitedSystem:
     return LimitedSystem("ferroq+elsewhere", None, backend, url, queue, elsewhere=True, **options)
+
+
+class GroupsIndexSystem(FerroqSystem):
+    """``ferroq`` with the groups index made (a limit on a queue no one serves)."""
+
+    name = "ferroq+groups"
+
+    def setup(self) -> None:
+        super().setup()
+        self.rt.backend.set_limit(LimitRule("queue", f"{self.queue}-elsewhere", concurrency=1))
+
+    def close(self) -> None:
+        # Postgres runs every system of a bench run in one database: leave it as found.
+        self.rt.backend.delete_limit("queue", f"{self.queue}-elsewhere")
+        with self._engine().begin() as conn:
+            conn.exec_driver_sql("DROP INDEX IF EXISTS ferroq_jobs_groups")
+        super().close()
+
+
+def make_groups(backend: str, url: str, queue: str, **options: Any) -> GroupsIndexSystem:
+    return GroupsIndexSystem(backend, url, queue, **options)

@@ -22,7 +22,7 @@ from reliability.limited_jobs import Limited, Rated
 from reliability.scenarios.base import Context, Timer, report_figures
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from reliability.checker import Fault
     from reliability.ledger import Effect
@@ -35,10 +35,13 @@ TENANTS = 10
 
 
 def max_running(
-    effects: Sequence[Effect], tokens: set[int], faults: Sequence[Fault]
+    effects: Sequence[Effect],
+    tokens: set[int],
+    faults: Sequence[Fault],
+    key: Callable[[Effect], str] = lambda e: e.tenant or "",
 ) -> dict[str, int]:
-    """The most runs of ``tokens`` at once per tenant: each run from its start to its end, or
-    to the kill of its process when it has none."""
+    """The most runs of ``tokens`` at once per key (default: the tenant): each run from its
+    start to its end, or to the kill of its process when it has none."""
     killed = {f.pid: f.at for f in faults if f.kind == "kill" and f.pid is not None}
     events: dict[str, list[tuple[float, int]]] = defaultdict(list)
     open_runs: dict[tuple[int, int], Effect] = {}
@@ -49,10 +52,10 @@ def max_running(
             open_runs[(e.pid, e.token)] = e
         elif (e.pid, e.token) in open_runs:
             start = open_runs.pop((e.pid, e.token))
-            events[start.tenant or ""] += [(start.ts, 1), (e.ts, -1)]
+            events[key(start)] += [(start.ts, 1), (e.ts, -1)]
     for (pid, _), start in open_runs.items():
         end = killed.get(pid, float("inf"))
-        events[start.tenant or ""] += [(start.ts, 1), (end, -1)]
+        events[key(start)] += [(start.ts, 1), (end, -1)]
     peaks = {}
     for tenant, points in events.items():
         now = peak = 0

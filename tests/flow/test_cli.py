@@ -58,6 +58,7 @@ def test_set_list_and_delete_a_queue_limit(runtime: Runtime, ferroq: Invoke) -> 
                 "name": "mail",
                 "concurrency": 2,
                 "rate": {"n": 10, "per": 60.0},
+                "per_key": True,
                 "per_tenant": True,
                 "fair": True,
                 "key": "a",

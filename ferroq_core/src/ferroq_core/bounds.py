@@ -17,10 +17,12 @@ __all__ = [
     "MAX_ERROR_CHARS",
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_JOB_TYPE_CHARS",
+    "MAX_LIMIT_KEY_CHARS",
     "MAX_QUEUE_NAME_CHARS",
     "MAX_RESULT_TTL_SECONDS",
     "MAX_TENANT_ID_CHARS",
     "check_delay",
+    "check_limit_key",
     "check_queue_name",
     "check_result_ttl",
     "check_text",
@@ -33,6 +35,8 @@ MAX_QUEUE_NAME_CHARS = 200
 MAX_JOB_TYPE_CHARS = 255
 #: Longest tenant id (as text).
 MAX_TENANT_ID_CHARS = 255
+#: Longest limit key (as text).
+MAX_LIMIT_KEY_CHARS = 255
 #: Longest idempotency key.
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 #: Longest error text stored with a job; a longer one keeps its start and its end.
@@ -105,6 +109,21 @@ def check_text(what: str, value: str, limit: int) -> str:
     if len(value) > limit:
         raise InvalidDispatch(f"{what} is {len(value)} characters, over the {limit} allowed")
     return value
+
+
+def check_limit_key(value: object, where: str = "") -> str:
+    """``value`` as a limit key: a str or int (not a bool), as text of 1 to
+    :data:`MAX_LIMIT_KEY_CHARS` characters.
+
+    :param where: what the message starts with (``job T, field f: ``).
+    :raises InvalidDispatch: it is none of those.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidDispatch(f"{where}limit key must be a str or int, got {type(value).__name__}")
+    text = str(value)
+    if not text:
+        raise InvalidDispatch(f"{where}limit key must not be empty")
+    return check_text(f"{where}limit key", text, MAX_LIMIT_KEY_CHARS)
 
 
 def check_delay(delay: float) -> float:

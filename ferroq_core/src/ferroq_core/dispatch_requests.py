@@ -1,11 +1,13 @@
 """The rows a dispatch writes: each pending dispatch as an :class:`EnqueueRequest`, its
-options taken from the call, then the job type, then the configuration, and its tenant from
-the ``ferroq_capture_tenants`` hook."""
+options taken from the call, then the job type, then the configuration, its tenant from
+the ``ferroq_capture_tenants`` hook, and its limit key from the call or the payload field its
+type names (the backend stores the tenant when there is neither)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ferroq_core.bounds import check_limit_key
 from ferroq_core.errors import PayloadTooLarge, SerializationError
 from ferroq_core.records import EnqueueRequest
 from ferroq_core.unique import fields_key
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from ferroq_core.unique import Unique
 
 __all__ = ["RequestBuilder", "build_request", "capture_tenants"]
+
+#: What a dispatch looks up once per job class: type name, queue, priority, max_attempts,
+#: unique rule, limit key field.
+_ClassInfo = tuple[str, str, int, int, "Unique | None", "str | None"]
 
 
 def build_request(pending: PendingDispatch, runtime: JobContext) -> EnqueueRequest:
@@ -36,15 +42,17 @@ class RequestBuilder:
         self.limit = runtime.config.max_payload_bytes
         self.default_queue = runtime.config.default_queue
         self.pm = runtime.pm
-        #: job class -> (type name, queue, priority, max_attempts, unique rule)
-        self.by_class: dict[type, tuple[str, str, int, int, Unique | None]] = {}
+        #: job class -> (type name, queue, priority, max_attempts, unique rule, limit key
+        #: field)
+        self.by_class: dict[type, _ClassInfo] = {}
 
-    def _class_info(self, cls: type[Job]) -> tuple[str, str, int, int, Unique | None]:
+    def _class_info(self, cls: type[Job]) -> _ClassInfo:
         info = self.by_class.get(cls)
         if info is None:
             queue = cls.queue or self.default_queue
             unique = cls.unique
-            info = (cls.type_name(), queue, int(cls.priority), int(cls.max_attempts), unique)
+            name = cls.type_name()
+            info = (name, queue, int(cls.priority), int(cls.max_attempts), unique, cls.limit_key)
             self.by_class[cls] = info
         return info
 
@@ -60,7 +68,7 @@ class RequestBuilder:
     def build(self, pending: PendingDispatch, tenant: str | None) -> EnqueueRequest:
         job = pending.job
         payload = self.encode(job)
-        type_name, queue, priority, max_attempts, unique = self._class_info(type(job))
+        type_name, queue, priority, max_attempts, unique, key_field = self._class_info(type(job))
         # len() of an ASCII str is its UTF-8 byte count: skip encoding a copy.
         size = len(payload) if payload.isascii() else _utf8_size(type_name, payload)
         limit = self.limit
@@ -71,9 +79,12 @@ class RequestBuilder:
                 "FERROQ_MAX_PAYLOAD_BYTES"
             )
         key = pending.idempotency_key
+        limit_key = pending.limit_key
+        if limit_key is None and key_field is not None:
+            limit_key = _field_key(job, type_name, key_field)
         unique = pending.unique or unique
         if unique is not None:
-            return self._unique(pending, tenant, payload, type_name, queue, unique)
+            return self._unique(pending, tenant, payload, type_name, queue, unique, limit_key)
         if key is None:
             key = job.idempotency_key()
         # Positional, in EnqueueRequest's field order: keywords cost more, once per job.
@@ -88,6 +99,7 @@ class RequestBuilder:
             tenant,
             None,
             pending.result_ttl,
+            limit_key,
         )
 
     def _unique(
@@ -98,6 +110,7 @@ class RequestBuilder:
         type_name: str,
         queue: str,
         unique: Unique,
+        limit_key: str | None,
     ) -> EnqueueRequest:
         """The row of a dispatch under a unique rule: its key is the one given, else a hash of
         the rule's fields, else ``idempotency_key()``, else a hash of the whole payload."""
@@ -107,7 +120,7 @@ class RequestBuilder:
             key = job.idempotency_key()
         if key is None:
             key = fields_key(type_name, payload, unique.fields)
-        _, _, priority, max_attempts, _ = self._class_info(type(job))
+        _, _, priority, max_attempts, _, _ = self._class_info(type(job))
         return EnqueueRequest(
             pending.queue or queue,
             type_name,
@@ -120,7 +133,17 @@ class RequestBuilder:
             # Exactly an idempotency key: the path every backend has.
             None if unique.is_idempotency else unique,
             pending.result_ttl,
+            limit_key,
         )
+
+
+def _field_key(job: Job, type_name: str, field: str) -> str | None:
+    """The limit key in ``field`` of ``job`` (None when it holds None), as text."""
+    value = getattr(job, field)
+    if value is None:
+        return None
+    text = value if type(value) is str else str(value)
+    return check_limit_key(text, f"job {type_name}, field {field}: ")
 
 
 def _utf8_size(type_name: str, payload: str) -> int:

@@ -19,6 +19,7 @@ import attrs
 from ferroq_core.bounds import (
     MAX_TENANT_ID_CHARS,
     check_delay,
+    check_limit_key,
     check_queue_name,
     check_result_ttl,
     check_text,
@@ -117,6 +118,8 @@ class PendingDispatch:
     #: Seconds to keep this job's result, whatever its type's ``store_result`` (None: as its
     #: type says); set by :meth:`with_stored_result`.
     result_ttl: float | None = None
+    #: Limit key override (stored as text; see :mod:`ferroq_core.flowlimits`).
+    limit_key: str | None = None
 
     # Each option builds the next record directly rather than through ``attrs.evolve``,
     # which looks the fields up on every call: ``Job(...).on_queue(q)`` is built per job in
@@ -138,6 +141,7 @@ class PendingDispatch:
             priority,
             self.unique,
             self.result_ttl,
+            self.limit_key,
         )
 
     def delay(self, delay: float | timedelta) -> PendingDispatch:
@@ -176,6 +180,11 @@ class PendingDispatch:
         does for a whole type, kept ``ttl`` seconds (default: the type's ``result_ttl``)."""
         return attrs.evolve(self, result_ttl=_result_ttl(self.job, ttl))
 
+    def with_limit_key(self, key: str | int) -> PendingDispatch:
+        """This job counted under limit key ``key`` (instead of its type's ``limit_key``
+        field, or its tenant) by every limit per key and in fair turns."""
+        return attrs.evolve(self, limit_key=check_limit_key(key))
+
     def dispatch(self, connection: Any = None) -> JobId:
         """Enqueue (db mode) or run inline (sync mode); see :func:`ferroq_core.dispatch`."""
         return dispatch_pending(self, connection=connection)
@@ -185,7 +194,8 @@ class Queueable:
     """Dispatch methods for job instances; each returns a :class:`PendingDispatch`."""
 
     def pending(self) -> PendingDispatch:
-        return PendingDispatch(job=self)  # type: ignore[arg-type]
+        # Positional: a keyword costs more, once per job of every dispatch.
+        return PendingDispatch(self)  # type: ignore[arg-type]
 
     def dispatch(self, connection: Any = None) -> JobId:
         return self.pending().dispatch(connection=connection)
@@ -211,6 +221,9 @@ class Queueable:
     def with_stored_result(self, ttl: float | timedelta | None = None) -> PendingDispatch:
         job: Job = self  # type: ignore[assignment]
         return PendingDispatch(job, result_ttl=_result_ttl(job, ttl))
+
+    def with_limit_key(self, key: str | int) -> PendingDispatch:
+        return PendingDispatch(self, limit_key=check_limit_key(key))  # type: ignore[arg-type]
 
 
 #: Receives dispatches instead of the database or the inline runner (the testing kit's

@@ -7,9 +7,16 @@ a bad one fails at import)::
     class SyncAccount(Job):
         concurrency_limit = 2          # at most 2 running at once ...
         rate_limit = (10, 60)          # ... and at most 10 starts a minute ...
-        limit_per_tenant = True        # ... per tenant (the job's tenant id)
+        limit_key = "account_id"       # ... per account (so per key: limit_per_key = True)
 
-A queue's limits (and whether its tenants take turns) are set by an operator (``ferroq limits
+        account_id: str
+
+A job's *limit key* is the key given at dispatch (``.with_limit_key(k)``), else the value of
+the payload field its type names in ``limit_key``, else its tenant id, else none; it is
+stored with the job (``ferroq_jobs.limit_key``). A rule counted per key gives each key the
+limits of its own; a fair queue's keys take turns.
+
+A queue's limits (and whether its limit keys take turns) are set by an operator (``ferroq limits
 set``) or :meth:`~ferroq_core.storage.flow.FlowStore.set_limit`. Both are rows of
 ``ferroq_limits`` (:class:`LimitRule`), which every worker's claim reads.
 """
@@ -18,17 +25,21 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ferroq_core.errors import InvalidLimit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "LimitRule",
     "LimitScope",
     "LimitUsage",
     "check_concurrency",
+    "check_limit_key_field",
     "check_rate",
     "type_rule",
 ]
@@ -63,9 +74,12 @@ def check_rate(value: object, where: str) -> tuple[int, float] | None:
     return n, float(seconds)
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class LimitRule:
-    """One row of ``ferroq_limits``: the limits of a job type or of a queue."""
+    """One row of ``ferroq_limits``: the limits of a job type or of a queue.
+
+    ``per_tenant=`` is accepted as the old name of ``per_key`` (the key is the tenant when
+    a job was given no other)."""
 
     #: ``type`` (``name`` is a job type name) or ``queue`` (``name`` is a queue).
     scope: LimitScope
@@ -75,10 +89,25 @@ class LimitRule:
     concurrency: int | None = None
     #: At most ``rate[0]`` starts (claims) in any ``rate[1]`` seconds; None: no limit.
     rate: tuple[int, float] | None = None
-    #: Count per tenant (each tenant has the limits) rather than over the whole scope.
-    per_tenant: bool = False
-    #: Queues only: within a priority level, tenants with due jobs take turns.
+    #: Count per limit key (each key has the limits) rather than over the whole scope.
+    per_key: bool = False
+    #: Queues only: within a priority level, limit keys with due jobs take turns.
     fair: bool = False
+
+    def __init__(
+        self,
+        scope: LimitScope,
+        name: str,
+        concurrency: int | None = None,
+        rate: tuple[int, float] | None = None,
+        per_key: bool = False,
+        fair: bool = False,
+        *,
+        per_tenant: bool | None = None,
+    ) -> None:
+        if per_tenant is not None:
+            per_key = per_key or per_tenant
+        self.__attrs_init__(scope, name, concurrency, rate, per_key, fair)
 
     def __attrs_post_init__(self) -> None:
         where = f"{self.scope} {self.name!r}"
@@ -94,6 +123,11 @@ class LimitRule:
         """Whether it limits anything (a fair queue without limits only orders)."""
         return self.concurrency is not None or self.rate is not None
 
+    @property
+    def per_tenant(self) -> bool:
+        """The old name of :attr:`per_key`."""
+        return self.per_key
+
 
 @attrs.frozen
 class LimitUsage:
@@ -101,7 +135,7 @@ class LimitUsage:
 
     #: The limit.
     rule: LimitRule
-    #: The tenant for a per-tenant limit, '' otherwise.
+    #: The limit key for a per-key limit ('' for jobs without one), '' otherwise.
     key: str
     #: Jobs claimed (running) now under this key.
     running: int
@@ -111,15 +145,56 @@ class LimitUsage:
     waiting: int
 
 
+def check_limit_key_field(type_name: str, field: str | None, fields: Iterable[str]) -> None:
+    """Raise :class:`InvalidLimit` unless ``field`` (a type's ``limit_key``) is None or one
+    of ``fields`` (the type's payload fields)."""
+    if field is None:
+        return
+    known = set(fields)
+    if field not in known:
+        raise InvalidLimit(
+            f"job type {type_name}: limit_key {field!r} is not a field of its payload "
+            f"({', '.join(sorted(known)) or 'none'})"
+        )
+
+
+def _declared_key(cls: type, where: str) -> str | None:
+    field = getattr(cls, "limit_key", None)
+    if field is not None and (not isinstance(field, str) or not field):
+        raise InvalidLimit(
+            f"{where}: limit_key must be the name of a payload field (a str), got {field!r}"
+        )
+    return field
+
+
+def _per_key(cls: type, where: str, field: str | None) -> bool:
+    """``limit_per_key`` (or its old name ``limit_per_tenant``); unset: whether the type
+    names a ``limit_key`` field."""
+    found: dict[str, bool] = {}
+    for attr in ("limit_per_key", "limit_per_tenant"):
+        value = getattr(cls, attr, None)
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise InvalidLimit(f"{where}: {attr} must be True or False")
+        found[attr] = value
+    if len(set(found.values())) > 1:
+        raise InvalidLimit(
+            f"{where}: limit_per_tenant is the old name of limit_per_key: set only limit_per_key"
+        )
+    if found:
+        return next(iter(found.values()))
+    return field is not None
+
+
 def type_rule(cls: type, name: str) -> LimitRule | None:
-    """The limits a job type declares with ``concurrency_limit``, ``rate_limit`` and
-    ``limit_per_tenant``, or None; :class:`InvalidLimit` for a bad declaration."""
+    """The limits a job type declares with ``concurrency_limit``, ``rate_limit``,
+    ``limit_key`` and ``limit_per_key`` (or ``limit_per_tenant``), or None;
+    :class:`InvalidLimit` for a bad declaration."""
     where = f"job type {name}"
     concurrency = check_concurrency(getattr(cls, "concurrency_limit", None), where)
     rate = check_rate(getattr(cls, "rate_limit", None), where)
-    per_tenant = getattr(cls, "limit_per_tenant", False)
-    if not isinstance(per_tenant, bool):
-        raise InvalidLimit(f"{where}: limit_per_tenant must be True or False")
+    per_key = _per_key(cls, where, _declared_key(cls, where))
     if concurrency is None and rate is None:
         return None
-    return LimitRule("type", name, concurrency=concurrency, rate=rate, per_tenant=per_tenant)
+    return LimitRule("type", name, concurrency=concurrency, rate=rate, per_key=per_key)

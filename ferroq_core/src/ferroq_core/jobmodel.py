@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import attrs
 
 from ferroq_core.errors import InvalidDispatch, NotInitialized
+from ferroq_core.flowlimits import check_limit_key_field
 from ferroq_core.unique import Unique, check_unique_fields
 
 if TYPE_CHECKING:
@@ -144,15 +145,26 @@ class JobBase:
     unique: ClassVar[Unique | None] = None
     #: Flow control (:mod:`ferroq_core.flowlimits`): at most this many running at once,
     #: at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds (or ``timedelta``),
-    #: counted per tenant when ``limit_per_tenant``. None: no limit.
+    #: counted per limit key when ``limit_per_key``. None: no limit.
     concurrency_limit: ClassVar[int | None] = None
     rate_limit: ClassVar[tuple[int, float | timedelta] | None] = None
-    limit_per_tenant: ClassVar[bool] = False
+    #: The payload field whose value is a job's limit key (unless its dispatch gives one:
+    #: ``.with_limit_key()``); None: the tenant id is the key.
+    limit_key: ClassVar[str | None] = None
+    #: Count the type's limits per limit key; None: per key when ``limit_key`` names a field.
+    limit_per_key: ClassVar[bool | None] = None
+    #: The old name of ``limit_per_key``.
+    limit_per_tenant: ClassVar[bool | None] = None
 
     @classmethod
     def __attrs_init_subclass__(cls, **kwargs: Any) -> None:
         # Called by attrs once the class has its fields (after __init_subclass__, which runs
-        # before attrs adds them): a bad unique rule fails at import, not at dispatch.
+        # before attrs adds them): a bad unique rule or limit key field fails at import, not
+        # at dispatch.
+        fields = attrs.fields(cls)  # type: ignore[arg-type]  # called on attrs classes only
+        key = cls.limit_key
+        if isinstance(key, str):  # anything else fails in flowlimits.type_rule
+            check_limit_key_field(job_type_name(cls), key, (f.name for f in fields))
         unique = cls.__dict__.get("unique")
         if unique is None:
             return
@@ -161,7 +173,6 @@ class JobBase:
                 f"job {job_type_name(cls)}: unique must be a Unique(...) or None, "
                 f"got {type(unique).__name__}"
             )
-        fields = attrs.fields(cls)  # type: ignore[arg-type]  # called on attrs classes only
         check_unique_fields(job_type_name(cls), unique, (f.name for f in fields))
 
     #: Keep a history record when a job of this type succeeds: True or False, or None to

@@ -17,6 +17,7 @@ from ferroq_core.bounds import (
     MAX_JOB_TYPE_CHARS,
     MAX_TENANT_ID_CHARS,
     check_delay,
+    check_limit_key,
     check_queue_name,
     check_result_ttl,
     check_text,
@@ -83,6 +84,9 @@ class EnqueueRequest:
     #: Store this job's result for this many seconds, whatever its type says
     #: (``.with_stored_result()``); None: as its type says.
     result_ttl: float | None = None
+    #: The limit key given at dispatch or taken from the payload field the job type names;
+    #: None: the tenant id is the key (a backend stores ``limit_key`` else ``tenant_id``).
+    limit_key: str | None = None
 
     # One check after init rather than field validators: every dispatched job makes one of
     # these, and a validator adds a call per field to each. Every backend gets its rows from
@@ -108,6 +112,11 @@ class EnqueueRequest:
             raise InvalidDispatch("a unique rule needs a key: set idempotency_key")
         if self.result_ttl is not None:
             check_result_ttl(self.result_ttl)
+        key: object = self.limit_key  # typed str; a caller's int must not be stored as one
+        if key is not None:
+            if not isinstance(key, str):
+                raise InvalidDispatch(f"limit key must be a str, got {type(key).__name__}")
+            check_limit_key(key)
 
 
 @attrs.frozen

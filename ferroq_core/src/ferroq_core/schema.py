@@ -27,6 +27,7 @@ from ferroq_core.tables.base import (
 from ferroq_core.tables.controls import CreateControlsTables
 from ferroq_core.tables.history import CreateHistoryTables
 from ferroq_core.tables.jobs import CreateJobsTable, jobs
+from ferroq_core.tables.limitkeys import GROUPS_INDEX, AddLimitKeys
 from ferroq_core.tables.limits import AddFlowLimits
 from ferroq_core.tables.result_ttl import AddResultTtl
 from ferroq_core.tables.results import CreateResultsTable
@@ -49,6 +50,7 @@ __all__ = [
     "Migration",
     "adoptable",
     "current_version",
+    "include_object",
     "jobs",
     "metadata",
     "migrate",
@@ -68,6 +70,7 @@ MIGRATIONS: Sequence[Migration] = (
     CreateWorkerTables(),
     AddFlowLimits(),
     AddResultTtl(),
+    AddLimitKeys(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -114,7 +117,11 @@ def migrate(
                 "ferroq_core.schema.metadata (e.g. regenerate the Alembic migration), then run "
                 "`ferroq migrate` again"
             )
-        if found is None:
+        # Objects found right after a step this run applied are this run's own (a column
+        # declared on a table an earlier step just created from ``metadata``), not another
+        # tool's: the step is applied (its ``apply`` is idempotent), not adopted.
+        adopted = found is not None and not (recorded and not recorded[-1].adopted)
+        if not adopted:
             migration.apply(conn)
             jobs_made = jobs_made or isinstance(migration, CreateJobsTable)
         migration.settle(conn)
@@ -123,7 +130,7 @@ def migrate(
                 version=migration.version, name=migration.name, applied_at=applied_at
             )
         )
-        recorded.append(Applied(migration.version, migration.name, adopted=found is not None))
+        recorded.append(Applied(migration.version, migration.name, adopted=adopted))
     return recorded
 
 
@@ -133,3 +140,16 @@ def adoptable(
     """The names of the steps after ``version`` whose objects already exist with their
     shape: what ``ferroq migrate`` would adopt."""
     return [m.name for m in migrations if m.version > version and m.differences(conn) == []]
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """For an application's Alembic ``env.py``:
+    ``context.configure(..., include_object=ferroq_core.schema.include_object)``. It leaves
+    out of autogenerate what ferroq makes outside ``metadata`` where it is needed: the
+    limited claim's index ``ferroq_jobs_groups``, made when the first limit is set
+    (:mod:`ferroq_core.tables.limitkeys`), which autogenerate would otherwise propose to
+    drop. Everything else is compared as usual (an application with an ``include_object``
+    of its own calls this one from it)."""
+    return not (type_ == "index" and name == GROUPS_INDEX and reflected and compare_to is None)

@@ -61,11 +61,13 @@ def list_jobs(
     tenant_id: str | None,
     limit: int,
     offset: int,
+    limit_key: str | None = None,
 ) -> list[JobRow]:
     params: dict[str, Any] = {
         "queue": queue,
         "job_type": job_type,
         "tenant_id": tenant_id,
+        "limit_key": limit_key,
         "limit": max(0, limit),
         "offset": max(0, offset),
     }

@@ -281,7 +281,7 @@ class PostgresBackend:
 
     # -- FlowStore -----------------------------------------------------------------------------
     def set_limit(self, rule: LimitRule) -> None:
-        flow.set_limit(self._connections, rule)
+        flow.set_limit(self._connections, rule, pooled=self.options.pgbouncer)
         self._limits.changed()
 
     def delete_limit(self, scope: LimitScope, name: str) -> bool:
@@ -368,6 +368,7 @@ class PostgresBackend:
         tenant_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        limit_key: str | None = None,
     ) -> list[JobRow]:
         return admin.list_jobs(
             self._connections,
@@ -377,6 +378,7 @@ class PostgresBackend:
             tenant_id=tenant_id,
             limit=limit,
             offset=offset,
+            limit_key=limit_key,
         )
 
     def get_stats(self) -> QueueStats:

@@ -11,6 +11,7 @@ from ferroq_core.storage.claimplan import Candidate, limited_claim
 from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
 from ferroq_core.storage.rules import claim_order, job_from_row
 from ferroq_postgres.connections import QUERIES, fetch, rowcount
+from ferroq_postgres.groups_index import ensure_groups_index
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -86,7 +87,7 @@ class _Ops:
         params = {
             "queue": queue,
             "job_types": [t for t, _, _ in sizes],
-            "tenants": [k for _, k, _ in sizes],
+            "limit_keys": [k for _, k, _ in sizes],
             "sizes": [n for _, _, n in sizes],
         }
         return [Candidate(*row) for row in fetch(self.conn, "limit_candidates", params)]
@@ -119,8 +120,10 @@ def claim(
     )
 
 
-def set_limit(connections: Connections, rule: LimitRule) -> None:
+def set_limit(connections: Connections, rule: LimitRule, *, pooled: bool) -> None:
+    """Write ``rule``, then make the limited claim's index if there is none yet."""
     connections.transaction(lambda conn: rowcount(conn, "limit_set", rule_params(rule)))
+    ensure_groups_index(connections.engine, pooled=pooled)
 
 
 def delete_limit(connections: Connections, scope: LimitScope, name: str) -> bool:

@@ -31,14 +31,16 @@ SELECT 1
 -- One job, outside a caller's transaction: INSERT and NOTIFY as one autocommit statement, one
 -- round trip instead of four (BEGIN, INSERT, NOTIFY, COMMIT); the NOTIFY still goes out only
 -- when the statement's implicit transaction commits. Params: queue, job_type, payload,
--- priority, max_attempts, idempotency_key (None), tenant_id, delay (seconds), channel.
--- Returns the new id.
+-- priority, max_attempts, idempotency_key (None), tenant_id, limit_key (None: the tenant is
+-- the key), delay (seconds), channel. Returns the new id.
 WITH ins AS (
     INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,
-                             max_attempts, idempotency_key, tenant_id, available_at, created_at)
+                             max_attempts, idempotency_key, tenant_id, available_at, created_at,
+                             limit_key)
     VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0,
             %(max_attempts)s, %(idempotency_key)s, %(tenant_id)s,
-            statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+            statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp(),
+            coalesce(%(limit_key)s::text, %(tenant_id)s))
     RETURNING id, queue)
 SELECT ins.id FROM ins, LATERAL pg_notify(%(channel)s, ins.queue)
 
@@ -49,10 +51,12 @@ SELECT ins.id FROM ins, LATERAL pg_notify(%(channel)s, ins.queue)
 -- plan finds no index to match. Params: enqueue_one's. Returns the new id or nothing.
 WITH ins AS (
     INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts,
-                             max_attempts, idempotency_key, tenant_id, available_at, created_at)
+                             max_attempts, idempotency_key, tenant_id, available_at, created_at,
+                             limit_key)
     VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0,
             %(max_attempts)s, %(idempotency_key)s, %(tenant_id)s,
-            statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+            statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp(),
+            coalesce(%(limit_key)s::text, %(tenant_id)s))
     ON CONFLICT (job_type, idempotency_key)
         WHERE status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, queue)
@@ -62,20 +66,22 @@ SELECT ins.id FROM ins, LATERAL pg_notify(%(channel)s, ins.queue)
 -- One job inside a transaction (a caller's, or a batch's) that sends one notify_queues at its
 -- end. Params: enqueue_one's but channel. Returns the new id.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         idempotency_key, tenant_id, available_at, created_at)
+                         idempotency_key, tenant_id, available_at, created_at, limit_key)
 VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0, %(max_attempts)s,
         %(idempotency_key)s, %(tenant_id)s,
-        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp(),
+        coalesce(%(limit_key)s::text, %(tenant_id)s))
 RETURNING id
 
 -- name: insert_job_keyed
 -- insert_job for a job with an idempotency key; no row when an active job holds it (the
 -- literal predicate: see enqueue_one_keyed). Returns the new id or nothing.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         idempotency_key, tenant_id, available_at, created_at)
+                         idempotency_key, tenant_id, available_at, created_at, limit_key)
 VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0, %(max_attempts)s,
         %(idempotency_key)s, %(tenant_id)s,
-        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp(),
+        coalesce(%(limit_key)s::text, %(tenant_id)s))
 ON CONFLICT (job_type, idempotency_key)
     WHERE status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL DO NOTHING
 RETURNING id
@@ -86,16 +92,17 @@ RETURNING id
 -- parsing it than the server inserting). The arrays travel in the binary format (psycopg's
 -- text format quotes every element); the casts fix each array's type whatever psycopg infers
 -- from the values. Rows go in in ord order, so the serial ids ascend in request order.
--- Params: queues, job_types, payloads, priorities, max_attempts, tenants, delays (arrays).
--- Returns the new ids.
+-- Params: queues, job_types, payloads, priorities, max_attempts, tenants, delays, limit_keys
+-- (arrays; a NULL limit key stores the tenant as the key). Returns the new ids.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         tenant_id, available_at, created_at)
+                         tenant_id, available_at, created_at, limit_key)
 SELECT r.queue, r.job_type, r.payload, 'pending', r.priority, 0, r.max_attempts, r.tenant_id,
-       statement_timestamp() + make_interval(secs => r.delay), statement_timestamp()
+       statement_timestamp() + make_interval(secs => r.delay), statement_timestamp(),
+       coalesce(r.limit_key, r.tenant_id)
 FROM unnest(%(queues)b::text[], %(job_types)b::text[], %(payloads)b::text[],
             %(priorities)b::int[], %(max_attempts)b::int[], %(tenants)b::text[],
-            %(delays)b::float8[]) WITH ORDINALITY
-     AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, ord)
+            %(delays)b::float8[], %(limit_keys)b::text[]) WITH ORDINALITY
+     AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, limit_key, ord)
 ORDER BY r.ord
 RETURNING id
 
@@ -126,10 +133,11 @@ WHERE job_type = %(job_type)s AND unique_key = %(key)s
 -- row of its type has the key (the index's predicate as a literal, see enqueue_one_keyed).
 -- Params: insert_job's and key. Returns the new id or nothing.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         unique_key, tenant_id, available_at, created_at)
+                         unique_key, tenant_id, available_at, created_at, limit_key)
 VALUES (%(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0, %(max_attempts)s,
         %(key)s, %(tenant_id)s,
-        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp())
+        statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp(),
+        coalesce(%(limit_key)s::text, %(tenant_id)s))
 ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
 
@@ -140,14 +148,15 @@ RETURNING id
 -- keys' index locks in one order (rather than deadlock). Params: insert_jobs' and keys.
 -- Returns the new ids with their type and key.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         unique_key, tenant_id, available_at, created_at)
+                         unique_key, tenant_id, available_at, created_at, limit_key)
 SELECT r.queue, r.job_type, r.payload, 'pending', r.priority, 0, r.max_attempts, r.key,
        r.tenant_id, statement_timestamp() + make_interval(secs => r.delay),
-       statement_timestamp()
+       statement_timestamp(), coalesce(r.limit_key, r.tenant_id)
 FROM unnest(%(queues)b::text[], %(job_types)b::text[], %(payloads)b::text[],
             %(priorities)b::int[], %(max_attempts)b::int[], %(tenants)b::text[],
-            %(delays)b::float8[], %(keys)b::text[]) WITH ORDINALITY
-     AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, key, ord)
+            %(delays)b::float8[], %(limit_keys)b::text[], %(keys)b::text[]) WITH ORDINALITY
+     AS r(queue, job_type, payload, priority, max_attempts, tenant_id, delay, limit_key, key,
+          ord)
 ORDER BY r.job_type, r.key, r.ord
 ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id, job_type, unique_key
@@ -182,10 +191,11 @@ WITH taken AS (
     WHERE ferroq_unique_keys.expires_at <= statement_timestamp()
     RETURNING job_id)
 INSERT INTO ferroq_jobs (id, queue, job_type, payload, status, priority, attempts,
-                         max_attempts, tenant_id, available_at, created_at)
+                         max_attempts, tenant_id, available_at, created_at, limit_key)
 SELECT taken.job_id, %(queue)s, %(job_type)s, %(payload)s, 'pending', %(priority)s, 0,
        %(max_attempts)s, %(tenant_id)s,
-       statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp()
+       statement_timestamp() + make_interval(secs => %(delay)s), statement_timestamp(),
+       coalesce(%(limit_key)s::text, %(tenant_id)s)
 FROM taken
 RETURNING id
 
@@ -442,7 +452,7 @@ FROM ferroq_jobs WHERE id = %(id)s
 
 -- name: list_jobs
 -- Jobs in claim order (any state, pending or delayed). Params: status, due, queue, job_type,
--- tenant_id (each nullable), limit, offset.
+-- tenant_id, limit_key (each nullable), limit, offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
        heartbeat_at, error, failed_at, result_ttl
@@ -452,12 +462,13 @@ WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
   AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+  AND (%(limit_key)s::text IS NULL OR limit_key = %(limit_key)s)
 ORDER BY priority, available_at, id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: list_claimed_jobs
--- Claimed jobs, oldest claim first. Params: queue, job_type, tenant_id (each nullable),
--- limit, offset.
+-- Claimed jobs, oldest claim first. Params: queue, job_type, tenant_id, limit_key (each
+-- nullable), limit, offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
        heartbeat_at, error, failed_at, result_ttl
@@ -466,6 +477,7 @@ WHERE status = 'claimed'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
   AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+  AND (%(limit_key)s::text IS NULL OR limit_key = %(limit_key)s)
 ORDER BY claimed_at, id
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -479,6 +491,7 @@ WHERE status = 'failed'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
   AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s)
+  AND (%(limit_key)s::text IS NULL OR limit_key = %(limit_key)s)
 ORDER BY failed_at DESC, id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 
@@ -1023,7 +1036,7 @@ WHERE EXISTS (SELECT 1 FROM ferroq_jobs
 -- planner sorted the whole queue for each group's first row (100 groups of 20,000 jobs: 0.7 s
 -- a claim instead of 4 ms); and JIT, which the recursive group scan's estimates set off at
 -- 20 ms a claim. The group reads order by the whole ferroq_jobs_groups key (job_type and
--- tenant_id are fixed by their WHERE): that order pins them to that index, where the claim's
+-- limit_key are fixed by their WHERE): that order pins them to that index, where the claim's
 -- index plus a filter looked as cheap to the planner and read the whole queue. Returns scope,
 -- name, per_tenant, concurrency, rate, per, fair (NULLs when there is none).
 SELECT l.scope, l.name, l.per_tenant, l.concurrency, l.rate, l.per, l.fair
@@ -1042,27 +1055,27 @@ ORDER BY scope, name
 -- ('r': claimed rows, a killed worker's until its lease is reaped), the starts inside their
 -- windows ('s', a small table)
 -- and the first n due pending jobs of one queue in claim order ('h'). Params: queue, n.
--- Returns kind, a, b, c, n, priority, available_at, frees_in: 'r' queue, job_type, tenant_id,
--- count; 's' scope, name, key, count, frees_in; 'h' -, job_type, tenant_id, id, priority,
+-- Returns kind, a, b, c, n, priority, available_at, frees_in: 'r' queue, job_type, limit_key,
+-- count; 's' scope, name, key, count, frees_in; 'h' -, job_type, limit_key, id, priority,
 -- available_at.
-SELECT 'r', queue, job_type, tenant_id, count(*), NULL::int, NULL::timestamptz, NULL::float8
+SELECT 'r', queue, job_type, limit_key, count(*), NULL::int, NULL::timestamptz, NULL::float8
 FROM ferroq_jobs WHERE status = 'claimed'
-GROUP BY queue, job_type, tenant_id
+GROUP BY queue, job_type, limit_key
 UNION ALL
 SELECT 's', scope, name, key, count(*), NULL, NULL,
        extract(epoch FROM min(expires_at) - statement_timestamp())::float8
 FROM ferroq_limit_starts WHERE expires_at > statement_timestamp()
 GROUP BY scope, name, key
 UNION ALL
-(SELECT 'h', NULL, job_type, tenant_id, id, priority, available_at, NULL FROM ferroq_jobs
+(SELECT 'h', NULL, job_type, limit_key, id, priority, available_at, NULL FROM ferroq_jobs
  WHERE status = 'pending' AND queue = %(queue)s AND available_at <= statement_timestamp()
  ORDER BY priority, available_at, id
  LIMIT %(n)s)
 
 -- name: limits_running
--- The live leases per group (ferroq limits). Returns queue, job_type, tenant_id, count.
-SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs WHERE status = 'claimed'
-GROUP BY queue, job_type, tenant_id
+-- The live leases per group (ferroq limits). Returns queue, job_type, limit_key, count.
+SELECT queue, job_type, limit_key, count(*) FROM ferroq_jobs WHERE status = 'claimed'
+GROUP BY queue, job_type, limit_key
 
 -- name: limit_starts_window
 -- Starts inside their window per counter, and seconds until the oldest leaves it (ferroq
@@ -1083,17 +1096,17 @@ FROM unnest(%(scopes)s::text[], %(names)s::text[], %(keys)s::text[], %(pers)s::f
 
 -- name: limit_head
 -- The first n due pending jobs of one queue in claim order (the claim's index). Params: queue,
--- n. Returns id, job_type, tenant_id, priority, available_at.
-SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+-- n. Returns id, job_type, limit_key, priority, available_at.
+SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
 WHERE status = 'pending' AND queue = %(queue)s AND available_at <= statement_timestamp()
 ORDER BY priority, available_at, id
 LIMIT %(n)s
 
 -- name: limit_groups
--- The (job_type, tenant_id) groups of one queue's pending jobs, one index probe per group
--- (ferroq_jobs_groups): a loose scan of the types, then of each type's tenants, then each type's
--- untenanted group. Params: queue. Returns job_type, tenant_id, and the group's best
--- priority.
+-- The (job_type, limit_key) groups of one queue's pending jobs, one index probe per group
+-- (ferroq_jobs_groups): a loose scan of the types, then of each type's limit keys, then each
+-- type's group without a key. Params: queue. Returns job_type, limit_key, and the group's
+-- best priority.
 WITH RECURSIVE types(t) AS (
     SELECT (SELECT job_type FROM ferroq_jobs WHERE status = 'pending' AND queue = %(queue)s
             ORDER BY job_type LIMIT 1)
@@ -1102,51 +1115,51 @@ WITH RECURSIVE types(t) AS (
             WHERE status = 'pending' AND queue = %(queue)s AND job_type > types.t
             ORDER BY job_type LIMIT 1)
     FROM types WHERE types.t IS NOT NULL),
-tenants(t, k) AS (
-    SELECT types.t, (SELECT tenant_id FROM ferroq_jobs
+keys(t, k) AS (
+    SELECT types.t, (SELECT limit_key FROM ferroq_jobs
                      WHERE status = 'pending' AND queue = %(queue)s AND job_type = types.t
-                       AND tenant_id IS NOT NULL
-                     ORDER BY tenant_id LIMIT 1)
+                       AND limit_key IS NOT NULL
+                     ORDER BY limit_key LIMIT 1)
     FROM types WHERE types.t IS NOT NULL
     UNION ALL
-    SELECT tenants.t, (SELECT tenant_id FROM ferroq_jobs
-                       WHERE status = 'pending' AND queue = %(queue)s AND job_type = tenants.t
-                         AND tenant_id > tenants.k
-                       ORDER BY tenant_id LIMIT 1)
-    FROM tenants WHERE tenants.k IS NOT NULL)
+    SELECT keys.t, (SELECT limit_key FROM ferroq_jobs
+                    WHERE status = 'pending' AND queue = %(queue)s AND job_type = keys.t
+                      AND limit_key > keys.k
+                    ORDER BY limit_key LIMIT 1)
+    FROM keys WHERE keys.k IS NOT NULL)
 SELECT t, k, (SELECT priority FROM ferroq_jobs
-              WHERE status = 'pending' AND queue = %(queue)s AND job_type = t AND tenant_id = k
-              ORDER BY job_type, tenant_id, priority LIMIT 1)
-FROM tenants WHERE k IS NOT NULL
+              WHERE status = 'pending' AND queue = %(queue)s AND job_type = t AND limit_key = k
+              ORDER BY job_type, limit_key, priority LIMIT 1)
+FROM keys WHERE k IS NOT NULL
 UNION ALL
 SELECT t, NULL, p FROM (
     SELECT types.t, (SELECT priority FROM ferroq_jobs
                      WHERE status = 'pending' AND queue = %(queue)s AND job_type = types.t
-                       AND tenant_id IS NULL
-                     ORDER BY job_type, tenant_id, priority LIMIT 1) AS p
-    FROM types WHERE types.t IS NOT NULL) AS untenanted
+                       AND limit_key IS NULL
+                     ORDER BY job_type, limit_key, priority LIMIT 1) AS p
+    FROM types WHERE types.t IS NOT NULL) AS unkeyed
 WHERE p IS NOT NULL
 
 -- name: limit_candidates
 -- Up to n due jobs of each group, in claim order: one probe of ferroq_jobs_groups per group.
--- Params: queue, job_types, tenants (NULL: untenanted), sizes (arrays). Returns id, job_type,
--- tenant_id, priority, available_at.
-SELECT j.id, j.job_type, j.tenant_id, j.priority, j.available_at
-FROM unnest(%(job_types)s::text[], %(tenants)s::text[], %(sizes)s::int[]) AS g(t, k, n)
+-- Params: queue, job_types, limit_keys (NULL: the group without a key), sizes (arrays).
+-- Returns id, job_type, limit_key, priority, available_at.
+SELECT j.id, j.job_type, j.limit_key, j.priority, j.available_at
+FROM unnest(%(job_types)s::text[], %(limit_keys)s::text[], %(sizes)s::int[]) AS g(t, k, n)
 CROSS JOIN LATERAL (
-    SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
-    WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND tenant_id = g.k
+    SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
+    WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND limit_key = g.k
       AND available_at <= statement_timestamp()
-    ORDER BY job_type, tenant_id, priority, available_at, id LIMIT g.n) AS j
+    ORDER BY job_type, limit_key, priority, available_at, id LIMIT g.n) AS j
 WHERE g.k IS NOT NULL
 UNION ALL
-SELECT j.id, j.job_type, j.tenant_id, j.priority, j.available_at
-FROM unnest(%(job_types)s::text[], %(tenants)s::text[], %(sizes)s::int[]) AS g(t, k, n)
+SELECT j.id, j.job_type, j.limit_key, j.priority, j.available_at
+FROM unnest(%(job_types)s::text[], %(limit_keys)s::text[], %(sizes)s::int[]) AS g(t, k, n)
 CROSS JOIN LATERAL (
-    SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
-    WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND tenant_id IS NULL
+    SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
+    WHERE status = 'pending' AND queue = %(queue)s AND job_type = g.t AND limit_key IS NULL
       AND available_at <= statement_timestamp()
-    ORDER BY job_type, tenant_id, priority, available_at, id LIMIT g.n) AS j
+    ORDER BY job_type, limit_key, priority, available_at, id LIMIT g.n) AS j
 WHERE g.k IS NULL
 
 -- name: limit_claim
@@ -1190,7 +1203,37 @@ DELETE FROM ferroq_limits WHERE scope = %(scope)s AND name = %(name)s RETURNING 
 
 -- name: limit_waiting
 -- Due pending jobs per group (an operator's look: reads every due pending row). Returns
--- queue, job_type, tenant_id, count.
-SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs
+-- queue, job_type, limit_key, count.
+SELECT queue, job_type, limit_key, count(*) FROM ferroq_jobs
 WHERE status = 'pending' AND available_at <= statement_timestamp()
-GROUP BY queue, job_type, tenant_id
+GROUP BY queue, job_type, limit_key
+
+-- ---- the groups index (ferroq_core.tables.limitkeys), made when a limit is set ----------
+-- CREATE INDEX CONCURRENTLY, in autocommit: dispatches and claims go on while it builds (a
+-- plain CREATE INDEX blocks every insert into ferroq_jobs until it is built). Of several
+-- processes setting limits at once, the one that takes the builders' session lock builds it
+-- and the others go on at once: waiting for that lock would deadlock, since the build waits
+-- for every transaction older than it, a lock wait's included. A build cut short (a crash,
+-- a cancel) leaves an invalid index, which the next builder drops first.
+
+-- name: groups_index_valid
+-- Whether the groups index exists (in the search path) and is usable: true, false (an
+-- invalid one, left by a build cut short), or no row.
+SELECT i.indisvalid FROM pg_index AS i WHERE i.indexrelid = to_regclass('ferroq_jobs_groups')
+
+-- name: groups_index_try_lock
+-- The builders' session lock (any constant, the same in every ferroq process, none of the
+-- others'); false when another process holds it.
+SELECT pg_try_advisory_lock(7203391860)
+
+-- name: groups_index_unlock
+SELECT pg_advisory_unlock(7203391860)
+
+-- name: groups_index_drop
+DROP INDEX CONCURRENTLY IF EXISTS ferroq_jobs_groups
+
+-- name: groups_index_create
+-- The same name, columns and predicate as ferroq_core.tables.limitkeys.groups_index.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS ferroq_jobs_groups
+ON ferroq_jobs (queue, job_type, limit_key, priority, available_at, id)
+WHERE status = 'pending'

@@ -58,6 +58,7 @@ def list_jobs(
     tenant_id: str | None,
     limit: int,
     offset: int,
+    limit_key: str | None = None,
 ) -> list[JobRow]:
     """Jobs matching every given filter, in the order of their state's listing."""
     params: dict[str, Any] = {
@@ -66,6 +67,7 @@ def list_jobs(
         "queue": queue,
         "job_type": job_type,
         "tenant_id": tenant_id,
+        "limit_key": limit_key,
         "limit": max(0, limit),
         "offset": max(0, offset),
     }

@@ -288,6 +288,7 @@ class SqliteBackend:
         tenant_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        limit_key: str | None = None,
     ) -> list[JobRow]:
         return self._tx.read(
             lambda db: admin.list_jobs(
@@ -298,6 +299,7 @@ class SqliteBackend:
                 tenant_id=tenant_id,
                 limit=limit,
                 offset=offset,
+                limit_key=limit_key,
             )
         )
 

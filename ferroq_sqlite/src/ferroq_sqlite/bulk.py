@@ -32,7 +32,7 @@ MIN_RUN = 8
 MAX_ARRAY_CHARS = 4_000_000
 
 #: Everything but the payload, in ``insert_jobs_json``'s parameter order.
-_shared = operator.itemgetter(0, 1, 3, 4, 5, 6, 7)
+_shared = operator.itemgetter(0, 1, 3, 4, 5, 6, 7, 8)
 _array = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 

@@ -65,6 +65,7 @@ def insert_plain(db: sqlite3.Connection, reqs: Sequence[EnqueueRequest]) -> list
             r.tenant_id,
             _available_at(created, r.delay),
             created,
+            r.limit_key,
         )
         for r in reqs
     ]

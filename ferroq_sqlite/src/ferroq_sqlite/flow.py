@@ -60,12 +60,12 @@ class _Ops:
 
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
         found: list[Candidate] = []
-        for job_type, tenant, n in sizes:
+        for job_type, limit_key, n in sizes:
             params = {"queue": queue, "job_type": job_type, "n": n, "now": self.now}
-            if tenant is None:
-                rows = self.db.execute(sql("limit_candidates_untenanted"), params)
+            if limit_key is None:
+                rows = self.db.execute(sql("limit_candidates_unkeyed"), params)
             else:
-                rows = self.db.execute(sql("limit_candidates"), dict(params, tenant=tenant))
+                rows = self.db.execute(sql("limit_candidates"), dict(params, limit_key=limit_key))
             found += [Candidate(*row) for row in rows]
         return found
 
@@ -102,7 +102,10 @@ def claim(
 
 
 def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:
+    """Write ``rule``, and make the limited claim's index if there is none yet (in the same
+    write transaction: two processes setting limits at once make it once)."""
     db.execute(sql("limit_set"), dict(rule_params(rule), now=now))
+    db.execute(sql("groups_index_create"))
 
 
 def list_limits(db: sqlite3.Connection) -> list[LimitRule]:

@@ -79,26 +79,29 @@ SELECT max(version) FROM ferroq_schema
 -- =============================================================================================
 
 -- name: insert_job
--- A job without an idempotency key. Params: queue, job_type, payload, priority,
--- max_attempts, tenant_id, available_at, created_at.
+-- A job without an idempotency key. Params: ?1 queue, ?2 job_type, ?3 payload, ?4 priority,
+-- ?5 max_attempts, ?6 tenant_id, ?7 available_at, ?8 created_at, ?9 limit_key (NULL: the
+-- tenant is the key).
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         tenant_id, available_at, created_at)
-VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)
+                         tenant_id, available_at, created_at, limit_key)
+VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6, ?7, ?8, coalesce(?9, ?6))
 
 -- name: insert_job_returning_id
 -- insert_job for a single job, returning its id. Same params.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         tenant_id, available_at, created_at)
-VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?)
+                         tenant_id, available_at, created_at, limit_key)
+VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6, ?7, ?8, coalesce(?9, ?6))
 RETURNING id
 
 -- name: insert_jobs_json
 -- A run of jobs that differ only in their payload, in array order (ORDER BY key gives them
 -- their ids in that order). Params: ?1 queue, ?2 job_type, ?3 priority, ?4 max_attempts,
--- ?5 tenant_id, ?6 available_at, ?7 created_at, ?8 JSON array of payload texts.
+-- ?5 tenant_id, ?6 available_at, ?7 created_at, ?8 limit_key (as insert_job's), ?9 JSON
+-- array of payload texts.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         tenant_id, available_at, created_at)
-SELECT ?1, ?2, value, 'pending', ?3, 0, ?4, ?5, ?6, ?7 FROM json_each(?8) ORDER BY key
+                         tenant_id, available_at, created_at, limit_key)
+SELECT ?1, ?2, value, 'pending', ?3, 0, ?4, ?5, ?6, ?7, coalesce(?8, ?5)
+FROM json_each(?9) ORDER BY key
 
 -- name: max_id
 -- The largest id in use (0 for an empty table), read before a bulk insert.
@@ -111,11 +114,12 @@ SELECT min(id), max(id), count(*) FROM ferroq_jobs WHERE id > ?
 -- name: insert_keyed
 -- A job with an idempotency key; no row (and no id) when an active job of its type holds the
 -- key. The conflict target's predicate is the partial unique index's, as literals.
--- Params: queue, job_type, payload, priority, max_attempts, idempotency_key, tenant_id,
--- available_at, created_at.
+-- Params: ?1 queue, ?2 job_type, ?3 payload, ?4 priority, ?5 max_attempts,
+-- ?6 idempotency_key, ?7 tenant_id, ?8 available_at, ?9 created_at, ?10 limit_key (NULL: the
+-- tenant is the key).
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         idempotency_key, tenant_id, available_at, created_at)
-VALUES (?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?)
+                         idempotency_key, tenant_id, available_at, created_at, limit_key)
+VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6, ?7, ?8, ?9, coalesce(?10, ?7))
 ON CONFLICT (job_type, idempotency_key)
     WHERE status IN ('pending', 'claimed') AND idempotency_key IS NOT NULL
 DO NOTHING
@@ -143,11 +147,12 @@ WHERE job_type = :job_type AND unique_key = :key
 
 -- name: unique_insert
 -- A job with a unique key (modes while_queued, until_started); no row (and no id) when a row
--- of its type has the key. The conflict target's predicate is the unique index's.
+-- of its type has the key. The conflict target's predicate is the unique index's. A NULL
+-- :limit_key stores the tenant as the key.
 INSERT INTO ferroq_jobs (queue, job_type, payload, status, priority, attempts, max_attempts,
-                         unique_key, tenant_id, available_at, created_at)
+                         unique_key, tenant_id, available_at, created_at, limit_key)
 VALUES (:queue, :job_type, :payload, 'pending', :priority, 0, :max_attempts, :key, :tenant_id,
-        :available_at, :created_at)
+        :available_at, :created_at, coalesce(:limit_key, :tenant_id))
 ON CONFLICT (job_type, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id
 
@@ -380,7 +385,7 @@ FROM ferroq_jobs WHERE id = ?
 -- name: list_jobs
 -- Jobs in claim order (priority, available_at, id), JOB_COLUMNS. Every filter may be NULL
 -- (no filter): :state ('pending': due now; 'delayed': due after :now; 'claimed', 'failed'),
--- :queue, :job_type, :tenant_id. Paged by :limit and :offset.
+-- :queue, :job_type, :tenant_id, :limit_key. Paged by :limit and :offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
        heartbeat_at, error, failed_at, result_ttl
@@ -392,12 +397,13 @@ WHERE (:state IS NULL
   AND (:queue IS NULL OR queue = :queue)
   AND (:job_type IS NULL OR job_type = :job_type)
   AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+  AND (:limit_key IS NULL OR limit_key = :limit_key)
 ORDER BY priority, available_at, id
 LIMIT :limit OFFSET :offset
 
 -- name: list_claimed
--- Claimed jobs by claimed_at and id, JOB_COLUMNS; :queue, :job_type, :tenant_id may be
--- NULL (no filter). Paged by :limit and :offset.
+-- Claimed jobs by claimed_at and id, JOB_COLUMNS; :queue, :job_type, :tenant_id, :limit_key
+-- may be NULL (no filter). Paged by :limit and :offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
        heartbeat_at, error, failed_at, result_ttl
@@ -406,6 +412,7 @@ WHERE status = 'claimed'
   AND (:queue IS NULL OR queue = :queue)
   AND (:job_type IS NULL OR job_type = :job_type)
   AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+  AND (:limit_key IS NULL OR limit_key = :limit_key)
 ORDER BY claimed_at, id
 LIMIT :limit OFFSET :offset
 
@@ -419,6 +426,7 @@ WHERE status = 'failed'
   AND (:queue IS NULL OR queue = :queue)
   AND (:job_type IS NULL OR job_type = :job_type)
   AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+  AND (:limit_key IS NULL OR limit_key = :limit_key)
 ORDER BY failed_at DESC, id DESC
 LIMIT :limit OFFSET :offset
 
@@ -851,9 +859,9 @@ SELECT scope, name, per_tenant, concurrency, rate, per, fair FROM ferroq_limits
 ORDER BY scope, name
 
 -- name: limits_running
--- The live leases per group. Returns queue, job_type, tenant_id, count.
-SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs WHERE status = 'claimed'
-GROUP BY queue, job_type, tenant_id
+-- The live leases per group. Returns queue, job_type, limit_key, count.
+SELECT queue, job_type, limit_key, count(*) FROM ferroq_jobs WHERE status = 'claimed'
+GROUP BY queue, job_type, limit_key
 
 -- name: limit_starts_prune
 -- Starts whose window has passed. Params: now.
@@ -873,15 +881,15 @@ VALUES (:scope, :name, :key, :expires_at)
 
 -- name: limit_head
 -- The first n due pending jobs of one queue in claim order. Params: queue, n, now. Returns
--- id, job_type, tenant_id, priority, available_at.
-SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
+-- id, job_type, limit_key, priority, available_at.
+SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
 WHERE status = 'pending' AND queue = :queue AND available_at <= :now
 ORDER BY priority, available_at, id
 LIMIT :n
 
 -- name: limit_groups
--- The (job_type, tenant_id) groups of one queue's pending jobs, one probe of
--- ferroq_jobs_groups each. Params: queue. Returns job_type, tenant_id, and the group's best
+-- The (job_type, limit_key) groups of one queue's pending jobs, one probe of
+-- ferroq_jobs_groups each. Params: queue. Returns job_type, limit_key, and the group's best
 -- priority.
 WITH RECURSIVE types(t) AS (
     SELECT (SELECT job_type FROM ferroq_jobs WHERE status = 'pending' AND queue = :queue
@@ -891,43 +899,43 @@ WITH RECURSIVE types(t) AS (
             WHERE status = 'pending' AND queue = :queue AND job_type > types.t
             ORDER BY job_type LIMIT 1)
     FROM types WHERE types.t IS NOT NULL),
-tenants(t, k) AS (
-    SELECT types.t, (SELECT tenant_id FROM ferroq_jobs
+keys(t, k) AS (
+    SELECT types.t, (SELECT limit_key FROM ferroq_jobs
                      WHERE status = 'pending' AND queue = :queue AND job_type = types.t
-                       AND tenant_id IS NOT NULL
-                     ORDER BY tenant_id LIMIT 1)
+                       AND limit_key IS NOT NULL
+                     ORDER BY limit_key LIMIT 1)
     FROM types WHERE types.t IS NOT NULL
     UNION ALL
-    SELECT tenants.t, (SELECT tenant_id FROM ferroq_jobs
-                       WHERE status = 'pending' AND queue = :queue AND job_type = tenants.t
-                         AND tenant_id > tenants.k
-                       ORDER BY tenant_id LIMIT 1)
-    FROM tenants WHERE tenants.k IS NOT NULL)
+    SELECT keys.t, (SELECT limit_key FROM ferroq_jobs
+                    WHERE status = 'pending' AND queue = :queue AND job_type = keys.t
+                      AND limit_key > keys.k
+                    ORDER BY limit_key LIMIT 1)
+    FROM keys WHERE keys.k IS NOT NULL)
 SELECT t, k, (SELECT priority FROM ferroq_jobs
-              WHERE status = 'pending' AND queue = :queue AND job_type = t AND tenant_id = k
+              WHERE status = 'pending' AND queue = :queue AND job_type = t AND limit_key = k
               ORDER BY priority LIMIT 1)
-FROM tenants WHERE k IS NOT NULL
+FROM keys WHERE k IS NOT NULL
 UNION ALL
 SELECT t, NULL, p FROM (
     SELECT types.t, (SELECT priority FROM ferroq_jobs
                      WHERE status = 'pending' AND queue = :queue AND job_type = types.t
-                       AND tenant_id IS NULL
+                       AND limit_key IS NULL
                      ORDER BY priority LIMIT 1) AS p
-    FROM types WHERE types.t IS NOT NULL) AS untenanted
+    FROM types WHERE types.t IS NOT NULL) AS unkeyed
 WHERE p IS NOT NULL
 
 -- name: limit_candidates
--- Up to n due jobs of one tenant's group, in claim order. Params: queue, job_type, tenant,
--- n, now. Returns id, job_type, tenant_id, priority, available_at.
-SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
-WHERE status = 'pending' AND queue = :queue AND job_type = :job_type AND tenant_id = :tenant
-  AND available_at <= :now
+-- Up to n due jobs of one limit key's group, in claim order. Params: queue, job_type,
+-- limit_key, n, now. Returns id, job_type, limit_key, priority, available_at.
+SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND job_type = :job_type
+  AND limit_key = :limit_key AND available_at <= :now
 ORDER BY priority, available_at, id LIMIT :n
 
--- name: limit_candidates_untenanted
--- limit_candidates for the group without a tenant. Params: its own but tenant.
-SELECT id, job_type, tenant_id, priority, available_at FROM ferroq_jobs
-WHERE status = 'pending' AND queue = :queue AND job_type = :job_type AND tenant_id IS NULL
+-- name: limit_candidates_unkeyed
+-- limit_candidates for the group without a limit key. Params: its own but limit_key.
+SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND job_type = :job_type AND limit_key IS NULL
   AND available_at <= :now
 ORDER BY priority, available_at, id LIMIT :n
 
@@ -966,7 +974,15 @@ WHERE (ferroq_limits.per_tenant, ferroq_limits.concurrency, ferroq_limits.rate,
 DELETE FROM ferroq_limits WHERE scope = :scope AND name = :name
 
 -- name: limit_waiting
--- Due pending jobs per group. Params: now. Returns queue, job_type, tenant_id, count.
-SELECT queue, job_type, tenant_id, count(*) FROM ferroq_jobs
+-- Due pending jobs per group. Params: now. Returns queue, job_type, limit_key, count.
+SELECT queue, job_type, limit_key, count(*) FROM ferroq_jobs
 WHERE status = 'pending' AND available_at <= :now
-GROUP BY queue, job_type, tenant_id
+GROUP BY queue, job_type, limit_key
+
+-- name: groups_index_create
+-- The limited claim's index (ferroq_core.tables.limitkeys: the same name and columns), made
+-- when a limit is set; in the write transaction, so two processes make it once.
+CREATE INDEX IF NOT EXISTS ferroq_jobs_groups
+ON ferroq_jobs (queue, job_type, limit_key, priority, available_at, id)
+WHERE status = 'pending'
+

@@ -67,6 +67,7 @@ class SqliteUnique:
             req.tenant_id,
             _available_at(self.now, req.delay),
             self.now,
+            req.limit_key,
         )
 
     def insert_keyed(self, req: EnqueueRequest) -> int | None:
@@ -89,6 +90,7 @@ class SqliteUnique:
             tenant_id=req.tenant_id,
             available_at=_available_at(self.now, req.delay),
             created_at=self.now,
+            limit_key=req.limit_key,
         )
         return _first(self.db.execute(sql("unique_insert"), params).fetchone())
 
@@ -104,7 +106,7 @@ class SqliteUnique:
         if self.db.execute(sql("period_take"), params).fetchone() is None:
             return None
         row = self._row(req)
-        job = (*row[:5], row[6], row[7], row[8])  # insert_job's: no idempotency key
+        job = (*row[:5], *row[6:])  # insert_job's: no idempotency key
         job_id = int(self.db.execute(sql("insert_job_returning_id"), job).fetchone()[0])
         self.db.execute(sql("period_job"), self._key(req, job_id=job_id))
         if job_id % PRUNE_EVERY == 0:

@@ -13,20 +13,19 @@ from ferroq_core.bounds import (
     MAX_IDEMPOTENCY_KEY_CHARS,
     MAX_TENANT_ID_CHARS,
     check_delay,
+    check_limit_key,
     check_queue_name,
     check_result_ttl,
     check_text,
 )
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.imports import import_app_modules, import_option
-from ferroq_core.cli.output import DB_EPILOG, echo_json, json_option, ready_backend
+from ferroq_core.cli.output import DB_EPILOG, checked, echo_json, json_option, ready_backend
 from ferroq_core.dispatching import PendingDispatch, enqueue_pending
 from ferroq_core.errors import ConfigError, InvalidDispatch, JobDecodeError
 from ferroq_core.unique import OnConflict, Unique, UniqueMode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ferroq_core.job import Job
 
 __all__ = ["register"]
@@ -34,21 +33,6 @@ __all__ = ["register"]
 
 def register(cli: click.Group) -> None:
     cli.add_command(dispatch)
-
-
-def _checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """A click callback that runs ``check`` on a given value: a value out of bounds is a
-    usage error (exit 2), as for any invalid option value."""
-
-    def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return check(value)
-        except InvalidDispatch as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    return callback
 
 
 def _tenant(value: str) -> str:
@@ -178,19 +162,19 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
 @click.option(
     "--queue",
     "-q",
-    callback=_checked(check_queue_name),
+    callback=checked(check_queue_name),
     help="Queue (default: the job type's, else QUEUE_DEFAULT).",
 )
 @click.option(
     "--delay",
     type=float,
     default=0.0,
-    callback=_checked(check_delay),
+    callback=checked(check_delay),
     help="Seconds before it may run (at most 100 years).",
 )
 @click.option(
     "--idempotency-key",
-    callback=_checked(lambda key: check_text("idempotency key", key, MAX_IDEMPOTENCY_KEY_CHARS)),
+    callback=checked(lambda key: check_text("idempotency key", key, MAX_IDEMPOTENCY_KEY_CHARS)),
     help="Skip the insert while a job with this key is active.",
 )
 @click.option(
@@ -215,7 +199,13 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
     type=click.Choice([p.value for p in OnConflict]),
     help="What a dispatch whose key is held does (default skip).",
 )
-@click.option("--tenant", callback=_checked(_tenant), help="Tenant id to store with the job.")
+@click.option("--tenant", callback=checked(_tenant), help="Tenant id to store with the job.")
+@click.option(
+    "--limit-key",
+    callback=checked(check_limit_key),
+    help="Limit key its limits count it under (default: its type's limit_key field, else "
+    "the tenant).",
+)
 @click.option("--priority", type=int, help="Lower runs first (default: the job type's).")
 @click.option(
     "--store-result",
@@ -225,7 +215,7 @@ def _check_types(name: str, given_text: str, stored_text: str) -> None:
 @click.option(
     "--result-ttl",
     type=float,
-    callback=_checked(check_result_ttl),
+    callback=checked(check_result_ttl),
     help="Seconds to keep the stored result (implies --store-result; default the type's).",
 )
 @import_option
@@ -243,6 +233,7 @@ def dispatch(
     unique_fields: tuple[str, ...],
     on_conflict: str | None,
     tenant: str | None,
+    limit_key: str | None,
     priority: int | None,
     store_result: bool,
     result_ttl: float | None,
@@ -283,6 +274,8 @@ def dispatch(
         )
     if tenant is not None:
         pending = pending.for_tenant(tenant)
+    if limit_key is not None:
+        pending = pending.with_limit_key(limit_key)
     if priority is not None:
         pending = pending.with_priority(priority)
     if store_result or result_ttl is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ferroq_core.bounds import check_limit_key
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.history import (
     SUCCEEDED,
@@ -19,6 +20,7 @@ from ferroq_core.cli.history import (
 )
 from ferroq_core.cli.output import (
     DB_EPILOG,
+    checked,
     echo_json,
     filter_options,
     fmt_age,
@@ -62,6 +64,7 @@ def echo_listing(
     headers: Sequence[str],
     row: Callable[[JobRow, datetime], list[object]],
     with_progress: bool = False,
+    limit_key: str | None = None,
 ) -> None:
     """Fetch one page of jobs and print it as JSON or as a table of ``row(job, now)``, with a
     footer (on stderr, so pipes see only rows) naming the next page's --offset. Running
@@ -75,6 +78,7 @@ def echo_listing(
         tenant_id=tenant,
         limit=limit,
         offset=offset,
+        limit_key=limit_key,
     )
     now = backend.now()
     progress = backend.get_progress([r.id for r in rows if r.status == "claimed"])
@@ -109,6 +113,12 @@ def echo_listing(
     "history, newest first).",
 )
 @filter_options
+@click.option(
+    "--key",
+    "limit_key",
+    callback=checked(check_limit_key),
+    help="Only jobs of this limit key (the key their limits count them under; docs/limits.md).",
+)
 @paging_options
 @json_option
 @pass_context
@@ -118,6 +128,7 @@ def jobs(
     queue: str | None,
     job_type: str | None,
     tenant: str | None,
+    limit_key: str | None,
     limit: int,
     offset: int,
     as_json: bool,
@@ -129,10 +140,13 @@ def jobs(
     Examples:
       ferroq jobs --state pending --queue emails
       ferroq jobs --type app.jobs:SendEmail --tenant 42 --json
+      ferroq jobs --key acct-42 --state claimed  one limit key's running jobs
       ferroq jobs --limit 100 --offset 100      second page of 100
       ferroq jobs --state succeeded             the history (types with keep_history)
     """
     if state == SUCCEEDED:
+        if limit_key is not None:
+            raise click.UsageError("--key does not apply to --state succeeded (the history)")
         echo_history_listing(
             ready_backend(obj),
             queue=queue,
@@ -155,6 +169,7 @@ def jobs(
         what="jobs",
         headers=["ID", "STATE", "QUEUE", "TYPE", "ATTEMPTS", "PRIO", "TENANT", "AGE", "RUNS"],
         with_progress=True,
+        limit_key=limit_key,
         row=lambda r, now: [
             r.id,
             r.state_at(now).value,

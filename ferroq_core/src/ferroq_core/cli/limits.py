@@ -32,7 +32,9 @@ def rule_to_dict(rule: LimitRule) -> dict[str, Any]:
         "name": rule.name,
         "concurrency": rule.concurrency,
         "rate": None if rule.rate is None else {"n": rule.rate[0], "per": rule.rate[1]},
-        "per_tenant": rule.per_tenant,
+        "per_key": rule.per_key,
+        # The old name of per_key (a --json key is never renamed: docs/cli.md).
+        "per_tenant": rule.per_key,
         "fair": rule.fair,
     }
 
@@ -67,21 +69,25 @@ def _parse_rate(text: str | None) -> tuple[int, float] | None:
 
 
 @click.group(invoke_without_command=True, epilog=DB_EPILOG)
-@click.option("--key", default=None, help="Only this key (a tenant id; '' for the whole scope).")
+@click.option(
+    "--key", default=None, help="Only this limit key ('' for the whole scope; docs/limits.md)."
+)
 @json_option
 @pass_context
 @click.pass_context
 def limits(ctx: click.Context, obj: CliContext, key: str | None, as_json: bool) -> None:
-    """Every declared limit and, per key, its jobs running now, its starts in the current
-    rate window and its due jobs waiting. A job type's limits are declared by its class
-    (``concurrency_limit``, ``rate_limit``, ``limit_per_tenant``) and written by each worker
-    that starts with it; a queue's with ``ferroq limits set``.
+    """Every declared limit and, per limit key, its jobs running now, its starts in the
+    current rate window and its due jobs waiting. A job type's limits are declared by its
+    class (``concurrency_limit``, ``rate_limit``, ``limit_key``, ``limit_per_key``) and
+    written by each worker that starts with it; a queue's with ``ferroq limits set``. A job's
+    limit key is the one its dispatch gave, else its type's ``limit_key`` field, else its
+    tenant.
 
     \b
     Examples:
       ferroq limits
-      ferroq limits --key acme --json
-      ferroq limits set --queue emails --concurrency 20 --rate 100/60 --per-tenant --fair
+      ferroq limits --key acct-42 --json
+      ferroq limits set --queue emails --concurrency 20 --rate 100/60 --per-key --fair
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -98,7 +104,7 @@ def limits(ctx: click.Context, obj: CliContext, key: str | None, as_json: bool) 
         [
             u.rule.scope,
             u.rule.name,
-            u.key or ("(each)" if u.rule.per_tenant else "(all)"),
+            u.key or ("(each)" if u.rule.per_key else "(all)"),
             "-" if u.rule.concurrency is None else u.rule.concurrency,
             u.running,
             rate_text(u.rule),
@@ -117,8 +123,14 @@ def limits(ctx: click.Context, obj: CliContext, key: str | None, as_json: bool) 
 @click.option("--queue", default=None, help="A queue's name.")
 @click.option("--concurrency", type=int, default=None, help="At most K running at once.")
 @click.option("--rate", default=None, help="At most N starts per SECONDS: N/SECONDS.")
-@click.option("--per-tenant", is_flag=True, help="Each tenant has the limits of its own.")
-@click.option("--fair", is_flag=True, help="Queues: tenants take turns within a priority.")
+@click.option(
+    "--per-key",
+    "--per-tenant",
+    "per_key",
+    is_flag=True,
+    help="Each limit key has the limits of its own (--per-tenant: the old name).",
+)
+@click.option("--fair", is_flag=True, help="Queues: limit keys take turns within a priority.")
 @pass_context
 def set_(
     obj: CliContext,
@@ -126,7 +138,7 @@ def set_(
     queue: str | None,
     concurrency: int | None,
     rate: str | None,
-    per_tenant: bool,
+    per_key: bool,
     fair: bool,
 ) -> None:
     """Declare (or replace) the limits of a job type or a queue; every worker follows them
@@ -135,7 +147,7 @@ def set_(
 
     \b
     Examples:
-      ferroq limits set --queue emails --concurrency 20 --per-tenant
+      ferroq limits set --queue emails --concurrency 20 --per-key
       ferroq limits set --queue reports --rate 10/1 --fair
     """
     scope, name = _scope(job_type, queue)
@@ -144,7 +156,7 @@ def set_(
         name,
         concurrency=concurrency,
         rate=_parse_rate(rate),
-        per_tenant=per_tenant,
+        per_key=per_key,
         fair=fair,
     )
     if not (rule.limits or rule.fair):

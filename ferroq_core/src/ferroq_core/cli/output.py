@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import sqlalchemy as sa
 
-from ferroq_core.errors import JobNotFound, SchemaMissing
+from ferroq_core.errors import InvalidDispatch, JobNotFound, SchemaMissing
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_EPILOG",
+    "checked",
     "echo_json",
     "filter_options",
     "first_line",
@@ -53,6 +54,21 @@ DB_EPILOG = (
 
 #: Widest cell a human table shows before cutting it with an ellipsis.
 MAX_CELL = 60
+
+
+def checked(check: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback that runs ``check`` on a given value: a value out of bounds is a
+    usage error (exit 2), as for any invalid option value."""
+
+    def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except InvalidDispatch as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
 
 
 def json_option(fn: F) -> F:

@@ -4,10 +4,10 @@ One limited claim is one transaction, serialized with every other limited claim 
 lock on Postgres, SQLite's write lock). It reads the limits, the live leases (claimed rows: a
 killed worker's slot frees when its lease is reaped, never earlier) and the starts inside each
 rate window; then, queue by queue, it reads the head of the queue in
-claim order and takes what the limits allow. Only when the head holds jobs back (a busy tenant
-or type) does it step through the queue's (job type, tenant) groups, one index probe each, and
+claim order and takes what the limits allow. Only when the head holds jobs back (a busy limit key
+or type) does it step through the queue's (job type, limit key) groups, one index probe each, and
 read from the groups with room, so a busy key never stalls the others. A fair queue always
-reads by group: its tenants take turns within a priority. A backend supplies the statements
+reads by group: its limit keys take turns within a priority. A backend supplies the statements
 (:class:`LimitedClaimOps`); :func:`limited_claim` runs them.
 """
 
@@ -38,7 +38,7 @@ __all__ = [
 
 #: (scope, name, key): one counter of one limit.
 Counter = tuple[str, str, str]
-#: (job type, tenant, rows to read): one group's read.
+#: (job type, limit key, rows to read): one group's read.
 Size = tuple[str, "str | None", int]
 
 
@@ -48,14 +48,15 @@ class Candidate:
 
     id: int
     job_type: str
-    tenant_id: str | None
+    #: Its limit key (the tenant when it was given none).
+    limit_key: str | None
     priority: int
     #: Any value ordered like ``available_at`` (the backends pass what they store).
     available_at: object
 
 
 #: What a limited claim reads first (:meth:`LimitedClaimOps.look`): the claimed rows per group
-#: (queue, job type, tenant, count), the starts inside their rate windows (scope, name, key,
+#: (queue, job type, limit key, count), the starts inside their rate windows (scope, name, key,
 #: count, seconds until the oldest leaves) and the head of the first queue.
 Look = tuple[
     list[tuple[str, str, "str | None", int]],
@@ -76,7 +77,7 @@ class LimitedClaimOps(Protocol):
         """The first ``n`` due pending jobs of ``queue`` in claim order."""
 
     def groups(self, queue: str, *, fresh: bool) -> Iterable[tuple[str, str | None, int]]:
-        """The (job type, tenant, best priority) groups of ``queue``'s pending jobs; unless
+        """The (job type, limit key, best priority) groups of ``queue``'s pending jobs; unless
         ``fresh``, as seen up to :data:`GROUPS_TTL` seconds ago (:class:`GroupsSeen`)."""
 
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
@@ -91,7 +92,7 @@ class LimitedClaimOps(Protocol):
 #: Seconds a backend reuses the groups of a queue that is not fair: stepping through them costs
 #: an index probe per group, past the index entries of the jobs claimed since the last vacuum
 #: (a group new meanwhile is found when its jobs reach the head of the queue, or at the next
-#: look). A fair queue looks every time: a new tenant's job takes its turn at once.
+#: look). A fair queue looks every time: a new key's job takes its turn at once.
 GROUPS_TTL = 1.0
 
 
@@ -147,8 +148,8 @@ def limited_claim(
     return jobs, plan
 
 
-def _key(rule: LimitRule, tenant: str | None) -> Counter:
-    return (rule.scope, rule.name, (tenant or "") if rule.per_tenant else "")
+def _key(rule: LimitRule, limit_key: str | None) -> Counter:
+    return (rule.scope, rule.name, (limit_key or "") if rule.per_key else "")
 
 
 class ClaimPlan:
@@ -156,7 +157,7 @@ class ClaimPlan:
     to take, queue after queue, and the starts to record.
 
     :param rules: every row of ``ferroq_limits``.
-    :param running: (queue, job type, tenant, claimed count) for the claimed rows.
+    :param running: (queue, job type, limit key, claimed count) for the claimed rows.
     :param started: (scope, name, key, starts in the window, seconds until the oldest leaves).
     :param wanted: the most jobs to take in all.
     """
@@ -173,14 +174,14 @@ class ClaimPlan:
         self._running: dict[Counter, int] = defaultdict(int)
         self._started: dict[Counter, int] = defaultdict(int)
         self._frees_in: dict[Counter, float] = {}
-        #: Claimed jobs per (queue, tenant): a fair queue serves the tenant with the fewest
+        #: Claimed jobs per (queue, limit key): a fair queue serves the key with the fewest
         #: running first, so turns carry over from one claim to the next.
         self._share: dict[tuple[str, str | None], int] = defaultdict(int)
-        for queue, job_type, tenant, count in running:
-            self._share[(queue, tenant)] += count
+        for queue, job_type, limit_key, count in running:
+            self._share[(queue, limit_key)] += count
             for rule in self._rules_for(queue, job_type):
                 if rule.concurrency is not None:
-                    self._running[_key(rule, tenant)] += count
+                    self._running[_key(rule, limit_key)] += count
         for scope, name, key, count, frees_in in started:
             self._started[(scope, name, key)] += count
             self._frees_in[(scope, name, key)] = frees_in
@@ -200,15 +201,15 @@ class ClaimPlan:
         return found
 
     def fair(self, queue: str) -> bool:
-        """Whether ``queue``'s tenants take turns."""
+        """Whether ``queue``'s limit keys take turns."""
         rule = self.rules.get(("queue", queue))
         return rule is not None and rule.fair
 
-    def room(self, queue: str, job_type: str, tenant: str | None) -> int:
+    def room(self, queue: str, job_type: str, limit_key: str | None) -> int:
         """How many more jobs of this group the limits allow now (at most :attr:`remaining`)."""
         room = self.remaining
         for rule in self._rules_for(queue, job_type):
-            key = _key(rule, tenant)
+            key = _key(rule, limit_key)
             if rule.concurrency is not None:
                 room = min(room, rule.concurrency - self._running[key])
             if rule.rate is not None:
@@ -239,27 +240,27 @@ class ClaimPlan:
     def group_sizes(
         self, queue: str, groups: Iterable[tuple[str, str | None, int]], *, fair: bool = False
     ) -> list[Size]:
-        """How many rows to read from each (job type, tenant) group of ``queue``: as many as
+        """How many rows to read from each (job type, limit key) group of ``queue``: as many as
         its limits leave room for (at most the jobs still wanted); groups with no room are
         left out (and noted as held).
 
-        In a fair queue only as many as the tenant's turns could take: the groups of the best
+        In a fair queue only as many as the key's turns could take: the groups of the best
         priority (all groups, when those lack the room) are filled up to the lowest turn that
         gives the jobs wanted, so a claim reads about what it takes, however many groups."""
         sizes: list[tuple[Size, int]] = []
-        for job_type, tenant, priority in groups:
-            n = self.room(queue, job_type, tenant)
+        for job_type, limit_key, priority in groups:
+            n = self.room(queue, job_type, limit_key)
             if n > 0:
-                sizes.append(((job_type, tenant, n), priority))
+                sizes.append(((job_type, limit_key, n), priority))
             else:
-                self._hold(queue, job_type, tenant)
+                self._hold(queue, job_type, limit_key)
         if not fair or not sizes:
             return [size for size, _ in sizes]
         best = min(priority for _, priority in sizes)
         top = [size for size, priority in sizes if priority == best]
         if sum(n for _, _, n in top) < self.remaining:
             top = [size for size, _ in sizes]
-        share = [self._share[(queue, tenant)] for _, tenant, _ in top]
+        share = [self._share[(queue, limit_key)] for _, limit_key, _ in top]
 
         def total(level: int) -> int:
             return sum(min(n, max(0, level - s)) for (_, _, n), s in zip(top, share, strict=True))
@@ -275,27 +276,27 @@ class ClaimPlan:
         return [size for size in found if size[2] > 0]
 
     def choose(self, queue: str, candidates: Iterable[Candidate]) -> list[int]:
-        """The ids to claim from ``queue``'s candidates, in claim order (round-robin by tenant
-        within a priority level when the queue is fair), each within every limit."""
+        """The ids to claim from ``queue``'s candidates, in claim order (round-robin by limit
+        key within a priority level when the queue is fair), each within every limit."""
         ordered = sorted(candidates, key=lambda c: (c.priority, c.available_at, c.id))
         if self.fair(queue):
-            # A tenant's n-th job here has turn n + its jobs running now; lower turns first.
+            # A key's n-th job here has turn n + its jobs running now; lower turns first.
             # Counting the running jobs makes the turns go round across claims: a worker
-            # claiming one job at a time still alternates (and a tenant with a backlog never
-            # starts a second job ahead of another tenant's first).
+            # claiming one job at a time still alternates (and a key with a backlog never
+            # starts a second job ahead of another key's first).
             turn: dict[tuple[int, str | None], int] = {}
             ranked = []
             for c in ordered:
-                key = (c.priority, c.tenant_id)
-                turn[key] = turn.get(key, self._share[(queue, c.tenant_id)]) + 1
+                key = (c.priority, c.limit_key)
+                turn[key] = turn.get(key, self._share[(queue, c.limit_key)]) + 1
                 ranked.append((c.priority, turn[key], c))
             ordered = [c for _, _, c in sorted(ranked, key=lambda r: (r[0], r[1]))]
         chosen: list[int] = []
         for c in ordered:
             if self.remaining <= 0:
                 break
-            if self.room(queue, c.job_type, c.tenant_id) <= 0:
-                self._hold(queue, c.job_type, c.tenant_id)
+            if self.room(queue, c.job_type, c.limit_key) <= 0:
+                self._hold(queue, c.job_type, c.limit_key)
                 continue
             self._take(queue, c)
             chosen.append(c.id)
@@ -303,10 +304,10 @@ class ClaimPlan:
 
     def _take(self, queue: str, c: Candidate) -> None:
         self.remaining -= 1
-        self._share[(queue, c.tenant_id)] += 1
+        self._share[(queue, c.limit_key)] += 1
         rated = []
         for rule in self._rules_for(queue, c.job_type):
-            key = _key(rule, c.tenant_id)
+            key = _key(rule, c.limit_key)
             if rule.concurrency is not None:
                 self._running[key] += 1
             if rule.rate is not None:
@@ -315,11 +316,11 @@ class ClaimPlan:
         if rated:
             self.starts[c.id] = rated
 
-    def _hold(self, queue: str, job_type: str, tenant: str | None) -> None:
+    def _hold(self, queue: str, job_type: str, limit_key: str | None) -> None:
         """Note that a group's due jobs wait for a limit, and when a rate window frees."""
         self.blocked = True
         for rule in self._rules_for(queue, job_type):
-            key = _key(rule, tenant)
+            key = _key(rule, limit_key)
             if rule.rate is not None and self._started[key] >= rule.rate[0]:
                 frees = self._frees_in.get(key, rule.rate[1])
                 self.retry_in = frees if self.retry_in is None else min(self.retry_in, frees)

@@ -46,7 +46,10 @@ class FlowStore(Protocol):
 
     def set_limit(self, rule: LimitRule) -> None:
         """Write ``rule`` (replacing the scope and name's previous one); every worker's claim
-        follows it from its next claim (within :data:`LIMITS_REFRESH` seconds)."""
+        follows it from its next claim (within :data:`LIMITS_REFRESH` seconds). Then make the
+        limited claim's index if there is none yet (idempotent, and safe when several
+        processes declare limits at once; on Postgres built without blocking dispatches:
+        :mod:`ferroq_core.tables.limitkeys`)."""
 
     def delete_limit(self, scope: LimitScope, name: str) -> bool:
         """Remove a scope and name's limits; True if there were some."""
@@ -69,7 +72,7 @@ def rule_params(rule: LimitRule) -> dict[str, object]:
     return {
         "scope": rule.scope,
         "name": rule.name,
-        "per_tenant": int(rule.per_tenant),
+        "per_tenant": int(rule.per_key),
         "concurrency": rule.concurrency,
         "rate": rule.rate[0] if rule.rate else None,
         "per": rule.rate[1] if rule.rate else None,
@@ -78,14 +81,15 @@ def rule_params(rule: LimitRule) -> dict[str, object]:
 
 
 def rule_from_row(row: Sequence[object]) -> LimitRule:
-    """A ``ferroq_limits`` row (scope, name, per_tenant, concurrency, rate, per, fair)."""
-    scope, name, per_tenant, concurrency, rate, per, fair = row
+    """A ``ferroq_limits`` row (scope, name, per_tenant, concurrency, rate, per, fair); the
+    ``per_tenant`` column is :attr:`LimitRule.per_key`."""
+    scope, name, per_key, concurrency, rate, per, fair = row
     return LimitRule(
         scope="queue" if scope == "queue" else "type",
         name=str(name),
         concurrency=None if concurrency is None else int(str(concurrency)),
         rate=None if rate is None else (int(str(rate)), float(str(per))),
-        per_tenant=bool(per_tenant),
+        per_key=bool(per_key),
         fair=bool(fair),
     )
 
@@ -97,20 +101,21 @@ def limit_usage(
     waiting: Iterable[tuple[str, str, str | None, int]],
 ) -> list[LimitUsage]:
     """Where every limit stands per key: running (claimed) jobs, starts inside the rate window
-    and due jobs waiting, from the per-group counts of the claimed and due pending rows."""
+    and due jobs waiting, from the per-group counts (queue, job type, limit key, count) of
+    the claimed and due pending rows."""
     rules = [r for r in rules if r.limits or r.fair]
     counts: dict[tuple[LimitRule, str], list[int]] = {}
 
-    def add(queue: str, job_type: str, tenant: str | None, n: int, at: int) -> None:
+    def add(queue: str, job_type: str, limit_key: str | None, n: int, at: int) -> None:
         for rule in rules:
             if (rule.scope, rule.name) in (("type", job_type), ("queue", queue)):
-                key = (tenant or "") if rule.per_tenant else ""
+                key = (limit_key or "") if rule.per_key else ""
                 counts.setdefault((rule, key), [0, 0, 0])[at] += n
 
-    for queue, job_type, tenant, n in running:
-        add(queue, job_type, tenant, n, 0)
-    for queue, job_type, tenant, n in waiting:
-        add(queue, job_type, tenant, n, 2)
+    for queue, job_type, limit_key, n in running:
+        add(queue, job_type, limit_key, n, 0)
+    for queue, job_type, limit_key, n in waiting:
+        add(queue, job_type, limit_key, n, 2)
     by_name: dict[tuple[str, str], LimitRule] = {(r.scope, r.name): r for r in rules}
     for scope, name, key, n in started:
         rule = by_name.get((scope, name))

@@ -154,9 +154,11 @@ class Admin(Protocol):
         tenant_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        limit_key: str | None = None,
     ) -> list[JobRow]:
-        """Jobs matching every given filter: failed newest first (``failed_at``, id),
-        claimed by ``claimed_at`` and id, the others by priority, ``available_at`` and id."""
+        """Jobs matching every given filter (``limit_key``: the key a job's limits count it
+        under): failed newest first (``failed_at``, id), claimed by ``claimed_at`` and id,
+        the others by priority, ``available_at`` and id."""
 
     def get_stats(self) -> QueueStats:
         """Counts per queue."""

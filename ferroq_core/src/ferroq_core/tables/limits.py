@@ -4,9 +4,8 @@
 by each worker for the types it knows, from the class attributes) or a queue's (written by an
 operator, ``ferroq limits set``). Every worker reads it in the claim, so all agree on the same
 numbers. ``ferroq_limit_starts`` is the sliding window of rate-limited starts: one row per start
-until its window has passed. ``ferroq_jobs_groups`` lets the limited claim step from one
-(job type, tenant) group of a queue's pending jobs to the next without reading the rows between,
-so one busy group never hides the others.
+until its window has passed. The limited claim's index over ``ferroq_jobs`` and the jobs' limit
+keys are in :mod:`~ferroq_core.tables.limitkeys` (step 10).
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ import attrs
 import sqlalchemy as sa
 
 from ferroq_core.tables.base import ID, TIMESTAMP, Migration, metadata, table_differences
-from ferroq_core.tables.jobs import jobs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["AddFlowLimits", "groups_index", "limit_starts", "limits"]
+__all__ = ["AddFlowLimits", "limit_starts", "limits"]
 
 limits = sa.Table(
     "ferroq_limits",
@@ -30,14 +28,15 @@ limits = sa.Table(
     #: 'type' (name is a job type name) or 'queue' (name is a queue name).
     sa.Column("scope", sa.Text(), primary_key=True),
     sa.Column("name", sa.Text(), primary_key=True),
-    #: Counted per tenant (1) or over the whole scope (0).
+    #: Counted per limit key (1) or over the whole scope (0). Named when the key was always
+    #: the tenant; it is LimitRule.per_key.
     sa.Column("per_tenant", sa.Integer(), nullable=False, server_default="0"),
     #: At most this many claimed (running) jobs at once; NULL: no concurrency limit.
     sa.Column("concurrency", sa.Integer(), nullable=True),
     #: At most ``rate`` starts per ``per`` seconds; NULL: no rate limit.
     sa.Column("rate", sa.Integer(), nullable=True),
     sa.Column("per", sa.Double(), nullable=True),
-    #: Round-robin by tenant within a priority level (queues only).
+    #: Round-robin by limit key within a priority level (queues only).
     sa.Column("fair", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("updated_at", TIMESTAMP, nullable=False),
     sa.CheckConstraint("scope IN ('type', 'queue')", name="ferroq_limits_scope"),
@@ -51,33 +50,19 @@ limit_starts = sa.Table(
     sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("scope", sa.Text(), nullable=False),
     sa.Column("name", sa.Text(), nullable=False),
-    #: The tenant for a per-tenant limit, '' otherwise.
+    #: The limit key for a per-key limit, '' otherwise.
     sa.Column("key", sa.Text(), nullable=False),
     #: When this start leaves the window (claim time + ``per``).
     sa.Column("expires_at", TIMESTAMP, nullable=False),
 )
 sa.Index("ferroq_limit_starts_expiry", limit_starts.c.expires_at)
 
-_pending = sa.text("status = 'pending'")
-
-#: The limited claim's index: a queue's pending jobs by (job type, tenant), each group in claim
-#: order. Declared on the jobs table so an application's Alembic makes it too.
-groups_index = sa.Index(
-    "ferroq_jobs_groups",
-    jobs.c.queue,
-    jobs.c.job_type,
-    jobs.c.tenant_id,
-    jobs.c.priority,
-    jobs.c.available_at,
-    jobs.c.id,
-    postgresql_where=_pending,
-    sqlite_where=_pending,
-)
-
 
 @attrs.frozen
 class AddFlowLimits(Migration):
-    """Migration: the limits and rate-window tables, and the jobs table's groups index."""
+    """Migration: the limits and rate-window tables. (It made the jobs table's groups index
+    too, on the tenant, before limit keys: step 10 drops it, and makes the index on the key
+    where limits exist.)"""
 
     version: int = 8
     name: str = "add_flow_limits"
@@ -85,9 +70,6 @@ class AddFlowLimits(Migration):
     def apply(self, conn: Connection) -> None:
         limits.create(conn)
         limit_starts.create(conn)
-        # A database made from step 1 today already has it (step 1 creates the jobs table
-        # from metadata, which carries this index).
-        groups_index.create(conn, checkfirst=True)
 
     def differences(self, conn: Connection) -> list[str] | None:
         return table_differences(conn, [limits, limit_starts])

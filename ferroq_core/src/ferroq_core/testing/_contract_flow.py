@@ -1,7 +1,8 @@
 """Contract checks for flow control (:class:`~ferroq_core.storage.flow.FlowStore` and the
 limited claim): concurrency limits count live leases only, a busy key never stalls the others,
-rate limits hold in a sliding window without spending attempts, fair queues take tenants in
-turn, and an idle wait behind a rate limit ends when the window frees (part of
+rate limits hold in a sliding window without spending attempts, fair queues take limit keys in
+turn, a per-key limit counts each job's limit key (its tenant when none was given), and an idle
+wait behind a rate limit ends when the window frees (part of
 :class:`~ferroq_core.testing.contract.BackendContract`)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from ferroq_core.control_records import PauseScope
 from ferroq_core.errors import InvalidLimit
 from ferroq_core.flowlimits import LimitRule
+from ferroq_core.records import JobState
 from ferroq_core.testing._contract_support import JOB_TYPE, enqueue_one, wait_until, worker_id
 
 if TYPE_CHECKING:
@@ -28,6 +30,10 @@ OTHER_TYPE = "contract:Other"
 def _tenants(backend: Backend, queue: str, want: int, worker: str | None = None) -> list[str]:
     rows = backend.claim([queue], worker or worker_id(), want)
     return sorted(str(r.tenant_id) for r in rows)
+
+
+def _claimed(backend: Backend, queue: str, want: int) -> list[int]:
+    return sorted(r.id for r in backend.claim([queue], worker_id(), want))
 
 
 class FlowContract:
@@ -188,6 +194,46 @@ class FlowContract:
         waited = time.monotonic() - started
         assert 0.2 < waited < 5.0, waited
         assert len(wait_until(lambda: backend.claim(["q"], worker_id(), 5))) == 1
+
+    # -- limit keys: a per-key limit counts each job's limit key; the tenant is the default ----
+    def test_a_per_key_limit_counts_each_limit_key_whatever_the_tenant(
+        self, backend: Backend
+    ) -> None:
+        backend.set_limit(LimitRule("type", JOB_TYPE, concurrency=1, per_key=True))
+        # One tenant, three keys: the account ids given, and the tenant itself for the job
+        # dispatched without a key.
+        first = [enqueue_one(backend, "q", tenant_id="acme", limit_key="acct-1") for _ in range(3)]
+        second = enqueue_one(backend, "q", tenant_id="acme", limit_key="acct-2")
+        untold = enqueue_one(backend, "q", tenant_id="acme")
+        assert _claimed(backend, "q", 10) == sorted([first[0], second, untold])
+        assert backend.claim(["q"], worker_id(), 10) == []
+        assert sorted(r.id for r in backend.list_jobs(limit_key="acct-1")) == first
+        assert [r.id for r in backend.list_jobs(limit_key="acme")] == [untold]
+        claimed = backend.list_jobs(limit_key="acct-1", state=JobState.CLAIMED)
+        assert [r.id for r in claimed] == [first[0]]
+        assert backend.list_jobs(limit_key="nobody") == []
+
+    def test_a_rate_limit_per_key_gives_each_limit_key_its_budget(self, backend: Backend) -> None:
+        backend.set_limit(LimitRule("type", JOB_TYPE, rate=(1, 60.0), per_key=True))
+        a = [enqueue_one(backend, "q", tenant_id="t", limit_key="a") for _ in range(2)]
+        b = [enqueue_one(backend, "q", tenant_id="t", limit_key="b") for _ in range(2)]
+        assert _claimed(backend, "q", 10) == [a[0], b[0]]
+        assert backend.claim(["q"], worker_id(), 10) == []
+
+    def test_a_fair_queue_takes_limit_keys_in_turn(self, backend: Backend) -> None:
+        backend.set_limit(LimitRule("queue", "q", fair=True))
+        backlog = [enqueue_one(backend, "q", tenant_id="t", limit_key="a") for _ in range(30)]
+        single = enqueue_one(backend, "q", tenant_id="t", limit_key="b")
+        assert _claimed(backend, "q", 2) == [backlog[0], single]
+
+    def test_limit_usage_counts_per_limit_key(self, backend: Backend) -> None:
+        rule = LimitRule("queue", "q", concurrency=1, per_key=True)
+        backend.set_limit(rule)
+        for key in ("a", "a", "b"):
+            enqueue_one(backend, "q", tenant_id="t", limit_key=key)
+        backend.claim(["q"], worker_id(), 10)
+        usage = {(u.rule, u.key): (u.running, u.started, u.waiting) for u in backend.limit_usage()}
+        assert usage == {(rule, "a"): (1, 0, 1), (rule, "b"): (1, 0, 0)}
 
     @pytest.mark.parametrize("bad", [{"concurrency": 0}, {"rate": (0, 1.0)}, {"rate": (1, 0)}])
     def test_bad_limits_are_refused_before_anything_is_stored(

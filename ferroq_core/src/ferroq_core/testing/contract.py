@@ -26,8 +26,8 @@ a test module and providing a ``backend`` fixture that yields a migrated, empty 
 
 The checks cover every operation of :class:`~ferroq_core.storage.Backend`: dispatch and
 idempotency, the claim's order, limit and isolation, fenced finishing writes, leases and the
-reaper, requeues, introspection, operator actions, wake-ups, flow control (limits and fair
-queues), the schema, transactional enqueue, stored results and the worker registry.
+reaper, requeues, introspection, operator actions, wake-ups, flow control (limits, limit keys
+and fair queues), the schema, transactional enqueue, stored results and the worker registry.
 Time-dependent checks wait for a condition (bounded) instead of sleeping, so they hold on slow
 machines. Every test needs the database to itself.
 """
@@ -53,6 +53,7 @@ from ferroq_core.testing._contract_dispatch import DispatchContract
 from ferroq_core.testing._contract_flow import FlowContract
 from ferroq_core.testing._contract_history import HistoryContract
 from ferroq_core.testing._contract_leases import LeaseContract
+from ferroq_core.testing._contract_limitkeys import LimitKeyContract
 from ferroq_core.testing._contract_orphans import OrphanContract
 from ferroq_core.testing._contract_result_paths import ResultPathContract
 from ferroq_core.testing._contract_results import ResultContract
@@ -86,6 +87,7 @@ class BackendContract(
     HistoryContract,
     WorkerRegistryContract,
     FlowContract,
+    LimitKeyContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
 

@@ -69,6 +69,8 @@ class DispatchedJob:
     #: Seconds its result would be kept when the dispatch asked for it
     #: (``.with_stored_result()``), else None.
     result_ttl: float | None = None
+    #: The limit key it would be counted under (given, its type's field, else the tenant).
+    limit_key: str | None = None
 
     def describe(self) -> str:
         text = repr(self.job)
@@ -161,6 +163,7 @@ class FakeQueue:
                         tenant_id=req.tenant_id,
                         payload=req.payload,
                         result_ttl=req.result_ttl,
+                        limit_key=req.tenant_id if req.limit_key is None else req.limit_key,
                     )
                 )
                 ids.append(JobId(job_id))

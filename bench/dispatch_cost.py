@@ -1,0 +1,116 @@
+"""Dispatch's cost in CPU time (robust on a shared machine) and wall time, against another
+source tree in the same run: ``dispatch_many`` of 20,000 no-op jobs in the benchmark's chunks,
+and 2,000 single ``dispatch`` calls.
+
+    python -m bench.dispatch_cost --tree DIR [--reps 5] [--backends sqlite,postgres]
+
+Each measurement is a fresh process on a fresh database (as :mod:`bench.controls`), this tree
+and ``DIR`` in turns; the CPU counted is the dispatching process's and, on Postgres, the server
+processes serving it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT
+from bench.controls import _drop, _env, _fresh_url, _server_cpu
+
+#: (way of dispatching, jobs).
+MODES = (("bulk", 20_000), ("single", 2_000))
+
+
+def child(url: str, n: int, pg: str, mode: str) -> dict[str, float]:
+    from bench.systems.ferroq_sys import CHUNK, BenchNoop, runtime_for
+    from ferroq_core import dispatch, dispatch_many
+
+    app = f"ferroq-dispatchbench-{uuid.uuid4().hex[:8]}"
+    remote = url.startswith("postgresql")
+    if remote:
+        url = f"{url}?application_name={app}"
+    rt = runtime_for(url)
+    rt.backend.migrate()
+    dispatch_many([BenchNoop(i=-1)], runtime=rt)  # the connections, the prepared statements
+    server = _server_cpu(app, pg) if remote else 0.0
+    cpu, wall = time.process_time(), time.perf_counter()
+    if mode == "bulk":
+        for start in range(0, n, CHUNK):
+            dispatch_many([BenchNoop(i=i) for i in range(start, min(n, start + CHUNK))], runtime=rt)
+    else:
+        for i in range(n):
+            dispatch(BenchNoop(i=i), runtime=rt)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    server = (_server_cpu(app, pg) - server) if remote else 0.0
+    rt.close()
+    return {"jobs_per_cpu_s": n / (cpu + server), "jobs_per_s": n / wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.dispatch_cost", description=__doc__)
+    p.add_argument("--tree", required=True, help="the tree to compare with (a checkout)")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("FERROQ_TEST_POSTGRES_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres",
+    )
+    args = p.parse_args(argv)
+    trees: dict[str, str | None] = {"now": None, "before": args.tree}
+    results: dict[tuple[str, str], dict[str, list[dict[str, float]]]] = {}
+    with tempfile.TemporaryDirectory(prefix="ferroq-dispatchbench-") as tmp:
+        for rep in range(args.reps):
+            for backend in args.backends.split(","):
+                for mode, n in MODES:
+                    names = list(trees) if rep % 2 == 0 else list(reversed(trees))
+                    for label in names:
+                        url, handle = _fresh_url(backend, args.pg_url, tmp)
+                        try:
+                            done = subprocess.run(
+                                [sys.executable, "-m", "bench.dispatch_cost", "--child", url,
+                                 str(n), args.pg_url, mode],
+                                cwd=ROOT, env=_env(trees[label]), capture_output=True,
+                                text=True, timeout=1800, check=False,
+                            )  # fmt: skip
+                        finally:
+                            _drop(handle)
+                        if done.returncode != 0:
+                            sys.stderr.write(done.stderr[-2000:])
+                            return 1
+                        row = json.loads(done.stdout.strip().splitlines()[-1])
+                        results.setdefault((backend, mode), {}).setdefault(label, []).append(row)
+                        step = f"[{rep + 1}/{args.reps}] {backend} {mode} {label}"
+                        print(f"{step}: {row}", flush=True)
+    print(
+        "\n| backend | dispatch | jobs per CPU s, now | before | ratio "
+        "| jobs per s, now | before | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for (backend, mode), by in results.items():
+        cpu = {k: statistics.median(r["jobs_per_cpu_s"] for r in v) for k, v in by.items()}
+        wall = {k: statistics.median(r["jobs_per_s"] for r in v) for k, v in by.items()}
+        print(
+            f"| {backend} | {mode} | {cpu['now']:,.0f} | {cpu['before']:,.0f} "
+            f"| {cpu['now'] / cpu['before']:.2f}x | {wall['now']:,.0f} "
+            f"| {wall['before']:,.0f} | {wall['now'] / wall['before']:.2f}x |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        print(json.dumps(child(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])))
+    else:
+        raise SystemExit(main())
