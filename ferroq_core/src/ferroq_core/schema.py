@@ -68,7 +68,7 @@ MIGRATIONS: Sequence[Migration] = (
     CreateHistoryTables(),
     CreateWorkerTables(),
     AddFlowLimits(),
-    # (Version 9 is taken by a step of another branch, merged before this one.)
+    # (9 is add_result_ttl, merged on main after this branch began.)
     AddLimitKeys(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -102,10 +102,13 @@ def migrate(
     # The column is BIGINT on SQLite: the ferroq backends store microseconds there.
     applied_at = to_micros(now) if conn.dialect.name == "sqlite" else now
     recorded: list[Applied] = []
+    jobs_made = False  # step 1 created ferroq_jobs in this run, from the whole metadata
     for migration in migrations:
         if migration.version <= have:
             continue
         found = migration.differences(conn)
+        if found == [] and migration.jobs_column and jobs_made:
+            found = None  # its column came with the jobs table this run made: applied
         if found:
             raise SchemaMismatch(
                 f"ferroq schema step {migration.version} ({migration.name}) finds its tables "
@@ -113,19 +116,16 @@ def migrate(
                 "ferroq_core.schema.metadata (e.g. regenerate the Alembic migration), then run "
                 "`ferroq migrate` again"
             )
-        # Objects found right after a step this run applied are this run's own (a column
-        # declared on a table an earlier step just created from ``metadata``), not another
-        # tool's: the step is applied (its ``apply`` is idempotent), not adopted.
-        adopted = found is not None and not (recorded and not recorded[-1].adopted)
-        if not adopted:
+        if found is None:
             migration.apply(conn)
+            jobs_made = jobs_made or isinstance(migration, CreateJobsTable)
         migration.settle(conn)
         conn.execute(
             sa.insert(schema_table).values(
                 version=migration.version, name=migration.name, applied_at=applied_at
             )
         )
-        recorded.append(Applied(migration.version, migration.name, adopted=adopted))
+        recorded.append(Applied(migration.version, migration.name, adopted=found is not None))
     return recorded
 
 

@@ -8,7 +8,7 @@ applies them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 import sqlalchemy as sa
@@ -58,11 +58,13 @@ class Migration:
     version: int
     #: Short stable name.
     name: str
+    #: The step only adds columns (or indexes) to ``ferroq_jobs``, declared on its table in
+    #: ``metadata``: a jobs table created in the same run by step 1 already has them, and the
+    #: step then counts as applied, not adopted.
+    jobs_column: ClassVar[bool] = False
 
     def apply(self, conn: Connection) -> None:  # pragma: no cover - overridden
-        """Create this step's objects. Also run when they exist because an earlier step of
-        the same migration created their table from ``metadata`` (a column this step adds to
-        it): skip what exists."""
+        """Create this step's objects."""
         raise NotImplementedError
 
     def differences(self, conn: Connection) -> list[str] | None:  # pragma: no cover
