@@ -102,6 +102,32 @@ def _env(tree: str | None) -> dict[str, str]:
     return env
 
 
+def measure(module: str, backend: str, tree: str | None, pg: str, tmp: str, *args: str) -> Any:
+    """One measurement: ``python -m module --child URL *args PG`` on a fresh database, run
+    from ``tree`` (None: this one); its last line of output, as JSON. Exits on a failure."""
+    url, handle = _fresh_url(backend, pg, tmp)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--child", url, *args, pg],
+            cwd=ROOT, env=_env(tree), capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
+    finally:
+        _drop(handle)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ratio_cells(by: dict[str, list[dict[str, float]]]) -> str:
+    """Table cells: jobs per CPU second now, before and their ratio, then per wall second."""
+    cpu = {k: statistics.median(r["jobs_per_cpu_s"] for r in v) for k, v in by.items()}
+    wall = {k: statistics.median(r["jobs_per_s"] for r in v) for k, v in by.items()}
+    return (
+        f"{cpu['now']:,.0f} | {cpu['before']:,.0f} | {cpu['now'] / cpu['before']:.2f}x "
+        f"| {wall['now']:,.0f} | {wall['before']:,.0f} | {wall['now'] / wall['before']:.2f}x"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.controls", description=__doc__)
     p.add_argument("--tree", required=True, help="the tree to compare with (a checkout)")
@@ -121,32 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             for backend in args.backends.split(","):
                 names = list(trees) if rep % 2 == 0 else list(reversed(trees))
                 for label in names:
-                    url, handle = _fresh_url(backend, args.pg_url, tmp)
-                    try:
-                        done = subprocess.run(
-                            [sys.executable, "-m", "bench.controls", "--child", url,
-                             str(args.n), args.pg_url],
-                            cwd=ROOT, env=_env(trees[label]), capture_output=True, text=True,
-                            timeout=1800, check=False,
-                        )  # fmt: skip
-                    finally:
-                        _drop(handle)
-                    if done.returncode != 0:
-                        sys.stderr.write(done.stderr[-2000:])
-                        return 1
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                    tree = trees[label]
+                    row = measure("bench.controls", backend, tree, args.pg_url, tmp, str(args.n))
                     results.setdefault(backend, {}).setdefault(label, []).append(row)
                     print(f"[{rep + 1}/{args.reps}] {backend} {label}: {row}", flush=True)
     print("\n| backend | jobs per CPU s, now | before | ratio | jobs per s, now | before | ratio |")
     print("|---|---|---|---|---|---|---|")
     for backend, by in results.items():
-        cpu = {k: statistics.median(r["jobs_per_cpu_s"] for r in v) for k, v in by.items()}
-        wall = {k: statistics.median(r["jobs_per_s"] for r in v) for k, v in by.items()}
-        print(
-            f"| {backend} | {cpu['now']:,.0f} | {cpu['before']:,.0f} "
-            f"| {cpu['now'] / cpu['before']:.2f}x | {wall['now']:,.0f} | {wall['before']:,.0f} "
-            f"| {wall['now'] / wall['before']:.2f}x |"
-        )
+        print(f"| {backend} | {ratio_cells(by)} |")
     return 0
 
 

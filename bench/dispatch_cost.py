@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,14 +23,13 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT
-from bench.controls import _drop, _env, _fresh_url, _server_cpu
+from bench.controls import _server_cpu, measure, ratio_cells
 
 #: (way of dispatching, jobs).
 MODES = (("bulk", 20_000), ("single", 2_000))
 
 
-def child(url: str, n: int, pg: str, mode: str) -> dict[str, float]:
+def child(url: str, n: int, mode: str, pg: str) -> dict[str, float]:
     from bench.systems.ferroq_sys import CHUNK, BenchNoop, runtime_for
     from ferroq_core import dispatch, dispatch_many
 
@@ -76,20 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, n in MODES:
                     names = list(trees) if rep % 2 == 0 else list(reversed(trees))
                     for label in names:
-                        url, handle = _fresh_url(backend, args.pg_url, tmp)
-                        try:
-                            done = subprocess.run(
-                                [sys.executable, "-m", "bench.dispatch_cost", "--child", url,
-                                 str(n), args.pg_url, mode],
-                                cwd=ROOT, env=_env(trees[label]), capture_output=True,
-                                text=True, timeout=1800, check=False,
-                            )  # fmt: skip
-                        finally:
-                            _drop(handle)
-                        if done.returncode != 0:
-                            sys.stderr.write(done.stderr[-2000:])
-                            return 1
-                        row = json.loads(done.stdout.strip().splitlines()[-1])
+                        row = measure(
+                            "bench.dispatch_cost", backend, trees[label], args.pg_url, tmp,
+                            str(n), mode,
+                        )  # fmt: skip
                         results.setdefault((backend, mode), {}).setdefault(label, []).append(row)
                         step = f"[{rep + 1}/{args.reps}] {backend} {mode} {label}"
                         print(f"{step}: {row}", flush=True)
@@ -99,13 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|")
     for (backend, mode), by in results.items():
-        cpu = {k: statistics.median(r["jobs_per_cpu_s"] for r in v) for k, v in by.items()}
-        wall = {k: statistics.median(r["jobs_per_s"] for r in v) for k, v in by.items()}
-        print(
-            f"| {backend} | {mode} | {cpu['now']:,.0f} | {cpu['before']:,.0f} "
-            f"| {cpu['now'] / cpu['before']:.2f}x | {wall['now']:,.0f} "
-            f"| {wall['before']:,.0f} | {wall['now'] / wall['before']:.2f}x |"
-        )
+        print(f"| {backend} | {mode} | {ratio_cells(by)} |")
     return 0
 
 

@@ -232,10 +232,11 @@ def test_the_step_adds_the_column_index_and_table_to_an_older_database(
     with engine.begin() as conn:
         migrate(conn, now=utcnow(), migrations=MIGRATIONS[:1])
         # The shape step 1 gave before this feature: no unique_key, no keys table (nor the
-        # later steps' columns: result_ttl, step 9).
+        # later steps' columns: result_ttl, step 9; limit_key, step 10).
         conn.exec_driver_sql("DROP INDEX ferroq_jobs_unique")
         conn.exec_driver_sql("ALTER TABLE ferroq_jobs DROP COLUMN unique_key")
         conn.exec_driver_sql("ALTER TABLE ferroq_jobs DROP COLUMN result_ttl")
+        conn.exec_driver_sql("ALTER TABLE ferroq_jobs DROP COLUMN limit_key")
     with engine.begin() as conn:
         applied = migrate(conn, now=utcnow())
     # Every later step is applied, this one among them (none adopted).

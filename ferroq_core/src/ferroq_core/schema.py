@@ -117,11 +117,7 @@ def migrate(
                 "ferroq_core.schema.metadata (e.g. regenerate the Alembic migration), then run "
                 "`ferroq migrate` again"
             )
-        # Objects found right after a step this run applied are this run's own (a column
-        # declared on a table an earlier step just created from ``metadata``), not another
-        # tool's: the step is applied (its ``apply`` is idempotent), not adopted.
-        adopted = found is not None and not (recorded and not recorded[-1].adopted)
-        if not adopted:
+        if found is None:
             migration.apply(conn)
             jobs_made = jobs_made or isinstance(migration, CreateJobsTable)
         migration.settle(conn)
@@ -130,7 +126,7 @@ def migrate(
                 version=migration.version, name=migration.name, applied_at=applied_at
             )
         )
-        recorded.append(Applied(migration.version, migration.name, adopted=adopted))
+        recorded.append(Applied(migration.version, migration.name, adopted=found is not None))
     return recorded
 
 

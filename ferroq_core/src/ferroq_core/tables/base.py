@@ -64,9 +64,7 @@ class Migration:
     jobs_column: ClassVar[bool] = False
 
     def apply(self, conn: Connection) -> None:  # pragma: no cover - overridden
-        """Create this step's objects. Also run when they exist because an earlier step of
-        the same migration created their table from ``metadata`` (a column this step adds to
-        it): skip what exists."""
+        """Create this step's objects."""
         raise NotImplementedError
 
     def differences(self, conn: Connection) -> list[str] | None:  # pragma: no cover

@@ -16,7 +16,7 @@ or absent (:func:`~ferroq_core.tables.base.table_differences` compares only decl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 import sqlalchemy as sa
@@ -67,6 +67,9 @@ class AddLimitKeys(Migration):
 
     version: int = 10
     name: str = "add_limit_keys"
+    #: Only adds to ``ferroq_jobs``, whose definition carries it: a jobs table step 1 created
+    #: in the same run already has it (see :func:`ferroq_core.schema.migrate`).
+    jobs_column: ClassVar[bool] = True
 
     def apply(self, conn: Connection) -> None:
         if _column(conn) is None:
