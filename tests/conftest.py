@@ -54,9 +54,11 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_url(pg_server_url: str) -> Iterator[str]:
-    """A database of its own for this test run, dropped at the end."""
+    """A database of its own for this test run, dropped at the end. Under pytest-xdist each
+    worker process runs its own session, so each gets its own database (named after it)."""
     admin_url = sa.engine.make_url(pg_server_url).set(drivername="postgresql+psycopg")
-    name = f"ferroq_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    xdist = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1... under pytest-xdist
+    name = f"ferroq_test_{xdist}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         admin = sa.create_engine(
             admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
