@@ -32,6 +32,15 @@ def _require_postgres() -> bool:
     return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false", "no")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test``), the ``slow`` tests first, in their usual order:
+    the processes take tests one at a time, so a long test handed out last would keep one
+    process busy while the others have finished (tests/worker, last in the usual order,
+    holds many of them). Every process collects the same order, as xdist requires."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+
+
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get(PG_ENV)

@@ -135,6 +135,7 @@ def test_jobs_keep_flowing_when_the_listeners_backend_is_killed(
     assert done == sent | last
 
 
+@pytest.mark.usefixtures("pg_backend")  # migrated, no job left by an earlier test
 def test_waiters_poll_while_the_listening_connection_is_down(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,6 +164,7 @@ def test_waiters_poll_while_the_listening_connection_is_down(
         backend.close()
 
 
+@pytest.mark.usefixtures("pg_backend")  # migrated, no job left by an earlier test
 def test_a_waiting_worker_gets_its_listener_back_without_waiting_out_the_backoff(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from ferroq_core import Runtime
 
+pytestmark = pytest.mark.slow
+
 MODES = ("while_queued", "until_started", "until_finished", "for_period")
 POLICIES = ("skip", "replace", "raise")
 COMBOS = [f"{m}/{p}" for m in MODES for p in POLICIES]
