@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,10 +20,12 @@ import sqlalchemy as sa
 from ferroq_core import QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.queue import Queue
 from ferroq_core.testing.databases import empty_tables
+from tests import timing_first
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
+
+_BARRIER = pytest.StashKey[timing_first.Barrier]()
 
 PG_ENV = "FERROQ_TEST_POSTGRES_URL"
 REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
@@ -32,13 +35,29 @@ def _require_postgres() -> bool:
     return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false", "no")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``scripts/test``), the ``slow`` tests first, in their usual order:
-    the processes take tests one at a time, so a long test handed out last would keep one
-    process busy while the others have finished (tests/worker, last in the usual order,
-    holds many of them). Every process collects the same order, as xdist requires."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+@pytest.hookimpl(trylast=True)  # after -k / -m deselected what they do
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test``): ``timing`` tests first and alone, then ``slow``
+    ones first (tests/timing_first.py)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not config.option.basetemp:
+        return
+    timing_first.order(items)
+    total = sum(1 for item in items if item.get_closest_marker("timing") is not None)
+    # The parent of this process's base temp is the run's, shared by its processes.
+    shared = Path(config.option.basetemp).parent
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "run")
+    config.stash[_BARRIER] = timing_first.Barrier(shared, run_id, total)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    barrier = item.config.stash.get(_BARRIER, None)
+    if barrier is None:
+        yield
+        return
+    with barrier.hold(item):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 LEASE = ("--sleep", "0.1", "--visibility-timeout", "1", "--heartbeat-interval", "0.2")
 
 
+@pytest.mark.timing
 def test_kill_9_mid_job_runs_again_on_another_worker_once(
     runtime: Runtime, start_worker, marks: Marks, tmp_path: Path
 ) -> None:
