@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,10 +20,12 @@ import sqlalchemy as sa
 from ferroq_core import QueueConfig, Runtime, make_plugin_manager
 from ferroq_core.queue import Queue
 from ferroq_core.testing.databases import empty_tables
+from tests import timing_first
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
+
+_BARRIER = pytest.StashKey[timing_first.Barrier]()
 
 PG_ENV = "FERROQ_TEST_POSTGRES_URL"
 REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
@@ -30,6 +33,31 @@ REQUIRE_ENV = "FERROQ_REQUIRE_POSTGRES"
 
 def _require_postgres() -> bool:
     return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false", "no")
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m deselected what they do
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``scripts/test``): ``timing`` tests first and alone, then ``slow``
+    ones first (tests/timing_first.py)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not config.option.basetemp:
+        return
+    timing_first.order(items)
+    total = sum(1 for item in items if item.get_closest_marker("timing") is not None)
+    # The parent of this process's base temp is the run's, shared by its processes.
+    shared = Path(config.option.basetemp).parent
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "run")
+    config.stash[_BARRIER] = timing_first.Barrier(shared, run_id, total)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    barrier = item.config.stash.get(_BARRIER, None)
+    if barrier is None:
+        yield
+        return
+    with barrier.hold(item):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +82,11 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_url(pg_server_url: str) -> Iterator[str]:
-    """A database of its own for this test run, dropped at the end."""
+    """A database of its own for this test run, dropped at the end. Under pytest-xdist each
+    worker process runs its own session, so each gets its own database (named after it)."""
     admin_url = sa.engine.make_url(pg_server_url).set(drivername="postgresql+psycopg")
-    name = f"ferroq_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    xdist = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1... under pytest-xdist
+    name = f"ferroq_test_{xdist}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         admin = sa.create_engine(
             admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool

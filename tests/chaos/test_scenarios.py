@@ -22,9 +22,11 @@ def _cases() -> list[Any]:
     """Every scenario on Postgres, and on SQLite those that mean something there."""
     cases: list[Any] = []
     for scenario in SCENARIOS:
+        # The shutdown scenario gives each worker SHUTDOWN + 1 s after SIGTERM.
+        timing = [pytest.mark.timing] if scenario == "shutdown" else []
         if scenario not in POSTGRES_ONLY:
-            cases.append(pytest.param(scenario, "sqlite", id=f"{scenario}-sqlite"))
-        postgres = pytest.mark.postgres
+            cases.append(pytest.param(scenario, "sqlite", marks=timing, id=f"{scenario}-sqlite"))
+        postgres = [pytest.mark.postgres, *timing]
         cases.append(pytest.param(scenario, "postgres", marks=postgres, id=f"{scenario}-postgres"))
     return cases
 

@@ -36,6 +36,7 @@ def _env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_the_readme_tour_runs(tmp_path: Path) -> None:
     tour = _section((ROOT / "README.md").read_text(encoding="utf-8"), "## Tour")
     files = _blocks(tour, "python")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ferroq_core import Queue
 from tests.controls.jobs import Polite, Sleepy, Stubborn, Work
 from tests.worker.conftest import wait_for
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from ferroq_core import Runtime
     from tests.controls.conftest import Ledger
     from tests.worker.conftest import WorkerProcess
+
+pytestmark = pytest.mark.slow
 
 #: Heartbeat interval of the workers here: a cancel reaches a worker within one.
 BEAT = 0.5

@@ -9,6 +9,8 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ferroq_core import Queue, dispatch_many
 from tests.controls.jobs import Work
 from tests.worker.conftest import wait_for
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from ferroq_core import Runtime
     from tests.controls.conftest import Ledger
     from tests.worker.conftest import WorkerProcess
+
+pytestmark = pytest.mark.slow
 
 JOBS = 4000
 WINDOW = 3.0

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from ferroq_core import Runtime
 
+pytestmark = pytest.mark.slow
+
 JOBS = int(os.environ.get("FERROQ_OBS_JOBS", "1000"))
 
 

@@ -69,6 +69,7 @@ def test_waiter_wakes_on_a_notification_for_its_queues_only(
     assert pg_backend.wait_for_jobs(["a"], 10) is True
 
 
+@pytest.mark.timing
 def test_notification_between_two_waits_is_not_slept_through(
     pg_backend: PostgresBackend, producer: PostgresBackend
 ) -> None:
@@ -135,6 +136,7 @@ def test_jobs_keep_flowing_when_the_listeners_backend_is_killed(
     assert done == sent | last
 
 
+@pytest.mark.usefixtures("pg_backend")  # migrated, no job left by an earlier test
 def test_waiters_poll_while_the_listening_connection_is_down(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,6 +165,8 @@ def test_waiters_poll_while_the_listening_connection_is_down(
         backend.close()
 
 
+@pytest.mark.timing
+@pytest.mark.usefixtures("pg_backend")  # migrated, no job left by an earlier test
 def test_a_waiting_worker_gets_its_listener_back_without_waiting_out_the_backoff(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,6 +200,7 @@ def test_a_waiting_worker_gets_its_listener_back_without_waiting_out_the_backoff
         backend.close()
 
 
+@pytest.mark.timing
 def test_close_stops_the_listener_and_its_connection(
     pg_url: str, pg_admin: sa.engine.Engine
 ) -> None:

@@ -77,6 +77,7 @@ def _check(bench: Bench, worker: WorkerProc) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a statement_timeout that a loaded server would hit elsewhere too
 def test_statement_timeout_cancels_statements_and_the_worker_carries_on(bench: Bench) -> None:
     # Short enough that the locks below cancel every statement, long enough that a loaded
     # machine does not cancel others (which would be failures of their own, logged too).
@@ -106,6 +107,7 @@ _SLOW_CLAIMS = (
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a statement_timeout that a loaded server would hit elsewhere too
 def test_claims_too_big_for_statement_timeout_ask_for_fewer_jobs(bench: Bench) -> None:
     """A claim of as many jobs as the worker has free slots takes longer than the server's
     statement_timeout every time: the worker must claim fewer at a time, not retry forever."""

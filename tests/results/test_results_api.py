@@ -158,6 +158,7 @@ def test_expired_results_are_gone_and_pruned(runtime: Runtime) -> None:
     assert kept.result(timeout=0)["n"] == 1
 
 
+@pytest.mark.slow
 def test_the_reaper_pass_prunes_a_bounded_number(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

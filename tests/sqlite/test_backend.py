@@ -183,6 +183,7 @@ def test_lock_outlasting_the_busy_timeout_is_retried(db_path: str) -> None:
     b.close()
 
 
+@pytest.mark.timing
 def test_a_claim_takes_the_lock_soon_after_another_process_lets_go(
     backend: SqliteBackend, db_path: str
 ) -> None:
@@ -223,6 +224,7 @@ def test_lock_held_past_every_retry_raises_backend_busy(db_path: str) -> None:
         b.close()
 
 
+@pytest.mark.timing
 def test_reads_do_not_wait_for_a_writer(backend: SqliteBackend, db_path: str) -> None:
     (job,) = backend.enqueue([_req()])
     holder = WriteLockHolder(db_path)  # the busy timeout is 5 s: a read that waited would show
@@ -281,6 +283,7 @@ def test_commit_by_another_process_wakes_a_waiter(backend: SqliteBackend, db_pat
     assert elapsed < 30
 
 
+@pytest.mark.timing
 def test_a_long_idle_waiter_still_sees_other_commits_quickly(
     backend: SqliteBackend, db_path: str
 ) -> None:
@@ -306,6 +309,7 @@ def test_a_long_idle_waiter_still_sees_other_commits_quickly(
     assert backend.options.poll_max == 0.1
 
 
+@pytest.mark.timing
 def test_jobs_arriving_faster_than_the_polls_end_a_wait_at_once(
     backend: SqliteBackend, db_path: str
 ) -> None:

@@ -122,6 +122,7 @@ def test_postgres_fixture_skips_without_a_server(
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(errors=1)
 
 
+@pytest.mark.slow
 def test_plugin_module_does_not_import_a_database_driver() -> None:
     """Every pytest run in an environment with ferroq-core imports the plugin module: it must
     not pull in psycopg (or open anything) for projects that never use the fixtures."""

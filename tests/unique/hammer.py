@@ -1,7 +1,8 @@
 """One dispatching process of the unique-jobs concurrency tests.
 
-``python -m tests.unique.hammer URL WRITER ROUNDS KEYS GO_FILE COMBOS [batch]`` waits for
-``GO_FILE`` (so every process starts together), then for each round dispatches one ``Hammer``
+``python -m tests.unique.hammer URL WRITER ROUNDS KEYS GO_FILE COMBOS [batch]`` creates
+``GO_FILE.ready-WRITER`` once imported and connected, waits for ``GO_FILE`` (so every process
+starts together), then for each round dispatches one ``Hammer``
 per key of each combination (``mode/policy``, comma-separated), one ``dispatch`` each or, with
 ``batch``, the keys of a combination in one ``dispatch_many``; it prints one JSON line per
 dispatch: ``[combo, key, round, id, duplicate, replaced, raised]``.
@@ -33,6 +34,9 @@ def main() -> None:
     batch = sys.argv[7:] == ["batch"]
     Queue.init(url, QueueConfig(connection="db", database_url=url))
     rules = {combo: rule(combo) for combo in combos.split(",")}
+    Queue.runtime().backend.now()  # connected: the first dispatch does not wait for it
+    with open(f"{go}.ready-{writer}", "w"):
+        pass
     deadline = time.monotonic() + 60
     while not os.path.exists(go):
         if time.monotonic() > deadline:

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ferroq_core import Runtime
+
+pytestmark = pytest.mark.slow
 
 MODES = ("while_queued", "until_started", "until_finished", "for_period")
 POLICIES = ("skip", "replace", "raise")
@@ -59,7 +60,12 @@ def _hammer(
         )
         for w in range(WRITERS)
     ]
-    time.sleep(1.0)  # imports and connections, so the dispatches meet
+    # Every process imported and connected, so the dispatches meet, however loaded the machine.
+    ready = [go.with_name(f"go.ready-{w}") for w in range(WRITERS)]
+    wait_for(
+        lambda: all(r.exists() for r in ready) or any(p.poll() is not None for p in procs),
+        timeout=60,
+    )
     go.touch()
     lines: list[list[Any]] = []
     for proc in procs:

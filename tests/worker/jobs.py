@@ -55,6 +55,24 @@ class Sleep(Job):
 
 
 @attrs.define
+class Held(Job):
+    """Marks start, holds until the file ``release`` exists (``seconds`` at most), marks end:
+    running for as long as a test needs it to, however slow the machine, then done at once."""
+
+    job_name = "test.held"
+    tag: str
+    release: str
+    seconds: float = 60.0
+
+    def handle(self) -> None:
+        mark(self.tag, "start")
+        deadline = time.monotonic() + self.seconds
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        mark(self.tag, "end")
+
+
+@attrs.define
 class LastTry(Sleep):
     """A :class:`Sleep` with a single attempt; ``failed()`` records the error type."""
 

@@ -37,6 +37,7 @@ def _drain(url: str, marks: Marks, options: list[str], env: dict[str, str], args
     return done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("options", "env", "args", "per_job"),
     [

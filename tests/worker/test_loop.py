@@ -303,6 +303,7 @@ def test_failing_heartbeats_pause_claiming_until_they_succeed(
     assert not thread.is_alive()
 
 
+@pytest.mark.timing
 def test_a_slow_failed_callback_does_not_hold_up_other_jobs(
     watched: tuple[Runtime, Watch],
 ) -> None:

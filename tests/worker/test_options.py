@@ -72,6 +72,7 @@ def test_memory_limit_finishes_current_work_then_exits(
     assert runtime.backend.get_stats().pending == 1
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_max_time_exits(runtime: Runtime, start_worker) -> None:
     began = time.monotonic()

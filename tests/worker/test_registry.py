@@ -12,10 +12,11 @@ import pytest
 from ferroq_core.cli.health import EXIT_UNSERVED_QUEUE
 from tests.cli.conftest import make_invoke
 from tests.worker.conftest import wait_for
-from tests.worker.jobs import Record, Sleep
+from tests.worker.jobs import Held, Record, Sleep
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from ferroq_core import Runtime
     from tests.worker.conftest import Marks, WorkerProcess
@@ -49,7 +50,7 @@ def _pids(cli: Callable[..., Any]) -> set[int]:
 
 
 def test_workers_lists_exactly_the_live_ones_after_kill_9(
-    runtime: Runtime, start_worker: Callable[..., WorkerProcess], marks: Marks
+    runtime: Runtime, start_worker: Callable[..., WorkerProcess], marks: Marks, tmp_path: Path
 ) -> None:
     cli = _cli(runtime)
     procs = [start_worker(*FAST, "--queue", "a,b", "--concurrency", "2") for _ in range(3)]
@@ -61,13 +62,12 @@ def test_workers_lists_exactly_the_live_ones_after_kill_9(
         2,
         4.0,
     )
-    # What each runs: a long job shows under the worker that holds it.
-    job_id = Sleep(tag="long", seconds=30).on_queue("b").dispatch()
+    # What each runs: a long job shows under the worker that holds it (held until released).
+    release = tmp_path / "release"
+    job_id = Held(tag="long", release=str(release)).on_queue("b").dispatch()
     wait_for(lambda: marks.count("long", "start") == 1, timeout=30)
     holders = [w for w in _workers(cli) if w["jobs"]]
-    assert [(j["id"], j["job_type"]) for w in holders for j in w["jobs"]] == [
-        (job_id, "test.sleep")
-    ]
+    assert [(j["id"], j["job_type"]) for w in holders for j in w["jobs"]] == [(job_id, "test.held")]
     holder = next(p for p in procs if p.pid == holders[0]["pid"])
     others = [p for p in procs if p is not holder]
     for proc in (holder, others[0]):
@@ -80,6 +80,8 @@ def test_workers_lists_exactly_the_live_ones_after_kill_9(
     wait_for(lambda: marks.count("long", "start") == 2, timeout=30)
     (row,) = _workers(cli)
     assert [j["id"] for j in row["jobs"]] == [job_id]
+    release.touch()
+    wait_for(lambda: marks.count("long", "end") == 1, timeout=30)
     survivor.signal(signal.SIGTERM)
     assert survivor.wait(60) == 0, survivor.output()
     assert _workers(cli) == [], "a clean exit deregisters at once"
@@ -111,12 +113,14 @@ def test_health_fails_while_no_live_worker_serves_a_queue_with_old_due_jobs(
     assert [(q["queue"], q["served"]) for q in stats["queues"]] == [("lonely", False)]
     assert "NO WORKER" in cli("stats").output
 
-    other = start_worker(*FAST, "--queue", "other")
+    # A short shutdown timeout: a stopped worker hands its 20 s job back instead of waiting.
+    quick_stop = ("--shutdown-timeout", "0.5")
+    other = start_worker(*FAST, *quick_stop, "--queue", "other")
     wait_for(lambda: _pids(cli) == {other.pid}, timeout=30)
     assert cli(*health).exit_code == EXIT_UNSERVED_QUEUE, "a worker of another queue"
 
     # One slot: three of the four jobs stay due while it serves the queue.
-    server = start_worker(*FAST, "--queue", "lonely", "--concurrency", "1")
+    server = start_worker(*FAST, *quick_stop, "--queue", "lonely", "--concurrency", "1")
     wait_for(lambda: marks.count("slow0", "start") == 1, timeout=30)
     result = cli(*health)
     assert result.exit_code == 0, result.output
@@ -146,9 +150,11 @@ def test_restart_under_load_every_worker_finishes_its_jobs_and_exits_0(
     procs = [start_worker(*FAST, "--concurrency", "2") for _ in range(4)]
     wait_for(lambda: _pids(cli) == {p.pid for p in procs}, timeout=30)
     wait_for(lambda: sum(marks.count(t, "end") for t in tags) >= 8, timeout=30)
+    # Listed before: a worker may read the restart request and exit before a listing after.
+    live = {w["id"] for w in _workers(cli)}
     result = cli("restart", "--json")
     assert result.exit_code == 0, result.output
-    assert set(json.loads(result.output)["workers"]) == {w["id"] for w in _workers(cli)}
+    assert set(json.loads(result.output)["workers"]) == live
     for proc in procs:
         assert proc.wait(60) == 0, proc.output()
         assert "restart requested" in proc.output()
@@ -159,7 +165,7 @@ def test_restart_under_load_every_worker_finishes_its_jobs_and_exits_0(
     assert _workers(cli) == []
     # A worker started after the restart is not affected, and drains the rest: each job ran
     # exactly once in all.
-    fresh = start_worker(*FAST, "--concurrency", "4", "--stop-when-empty")
+    fresh = start_worker(*FAST, "--concurrency", "16", "--stop-when-empty")
     assert fresh.wait(120) == 0, fresh.output()
     starts, ends = _ledger(marks, tags)
     assert starts == ends == dict.fromkeys(tags, 1)

@@ -11,6 +11,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.cli.conftest import make_invoke
 from tests.worker.conftest import wait_for
 
@@ -41,6 +43,7 @@ def _once_each(ticks: list[datetime]) -> None:
     assert len(ticks) == len(set(ticks)), f"a tick ran twice: {ticks}"
 
 
+@pytest.mark.slow
 def test_cli_add_edit_pause_resume_take_effect_at_the_next_tick(
     db_url: str, runtime: Runtime, start_worker: Callable[..., WorkerProcess], marks: Marks
 ) -> None:
@@ -93,6 +96,7 @@ def test_cli_add_edit_pause_resume_take_effect_at_the_next_tick(
         assert worker.wait() == 0, worker.output()
 
 
+@pytest.mark.slow
 def test_catch_up_after_workers_stopped_for_ten_ticks(
     db_url: str, runtime: Runtime, start_worker: Callable[..., WorkerProcess], marks: Marks
 ) -> None:
@@ -132,6 +136,7 @@ def test_catch_up_after_workers_stopped_for_ten_ticks(
     assert every[-1] - stopped["all"] >= timedelta(seconds=10)
 
 
+@pytest.mark.slow
 def test_declared_schedules_are_stored_as_a_worker_starts(
     db_url: str, runtime: Runtime, start_worker: Callable[..., WorkerProcess], marks: Marks
 ) -> None:

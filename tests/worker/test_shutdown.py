@@ -54,6 +54,7 @@ def test_shutdown_timeout_returns_the_job_and_another_worker_runs_it(
     assert runtime.backend.get_stats().total == 0
 
 
+@pytest.mark.timing
 def test_second_signal_exits_within_a_second(runtime: Runtime, start_worker, marks: Marks) -> None:
     job_id = Sleep(tag="s", seconds=30.0).dispatch()
     worker = start_worker(*FAST, "--shutdown-timeout", "60")
@@ -70,6 +71,7 @@ def test_second_signal_exits_within_a_second(runtime: Runtime, start_worker, mar
     assert (row.status, row.attempts) == ("pending", 1), worker.output()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_second_signal_exits_even_while_blocked_on_a_locked_database(
     runtime: Runtime, db_url: str, start_worker
