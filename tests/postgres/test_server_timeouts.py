@@ -123,6 +123,7 @@ def test_claims_too_big_for_statement_timeout_ask_for_fewer_jobs(bench: Bench) -
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a loaded machine can leave any transaction idle past 100 ms
 def test_a_caller_transaction_killed_while_idle_is_retried_by_the_caller(bench: Bench) -> None:
     _server_sets(bench, idle_in_transaction_session_timeout="100ms")
     worker = bench.start_worker("w", **WORKER)

@@ -34,6 +34,7 @@ def test_stop_when_empty_waits_for_jobs_a_rate_limit_holds_back(
     assert runtime.backend.get_stats().total == 0
 
 
+@pytest.mark.timing  # a wall-clock bound
 def test_one_slot_per_key_is_reused_as_soon_as_its_job_is_written_back(
     runtime: Runtime, start_worker, marks: Marks
 ) -> None:
