@@ -81,9 +81,15 @@ def test_scraped_counters_equal_what_the_ledger_saw(
         names = ("started", "succeeded", "retried", "failed")
 
         def matches() -> dict[str, float] | None:
+            # Every series a settled batch updates (a child process writes its counters and
+            # its histograms one after the other: a scrape may fall between them).
             seen = scrape(port)
             got = {k: seen.get(f"ferroq_jobs_{k}_total", 0.0) for k in names}
-            return seen if got == {k: float(expected[k]) for k in names} else None
+            got["durations"] = seen.get("ferroq_job_duration_seconds_count", 0.0)
+            got["waits"] = seen.get("ferroq_job_wait_seconds_count", 0.0)
+            want = {k: float(expected[k]) for k in names}
+            want["durations"], want["waits"] = want["succeeded"], want["started"]
+            return seen if got == want else None
 
         try:
             seen = wait_for(matches, timeout=15, interval=0.2)
