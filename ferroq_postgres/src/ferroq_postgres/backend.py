@@ -127,6 +127,8 @@ class PostgresBackend:
         #: Flow control: whether limits exist (then the limited claim runs), and what the
         #: last limited claim left waiting for a limit (idle waits).
         self._limits = LimitsSeen()
+        #: Which queues hold pending jobs of limited types (LimitsSeen.typed_queues' look).
+        self._typed_look = functools.partial(flow.typed_queues, self._worker_connections)
         self._blocked = Blocked()
         self._groups = GroupsSeen()
         self._closed = False
@@ -220,8 +222,7 @@ class PostgresBackend:
             seen.saw(flow.scopes(conns))
         # A job type's limits bind only the queues holding its jobs: the others keep the
         # plain claim (concurrent, no lock), which leaves the limited types' jobs alone.
-        look = functools.partial(flow.typed_queues, conns)
-        if limit <= 0 or not queues or not seen.typed_queues(queues, look):
+        if limit <= 0 or not queues or not seen.typed_queues(queues, self._typed_look):
             self._blocked.note(queues, None)
             excluded = seen.types
             rows = leases.claim(conns, self._claim_size, queues, worker_id, limit, excluded)
