@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from ferroq_core.controlling import cancelled_rows
 from ferroq_core.worker.attempt import describe_row
-from ferroq_core.worker.trouble import Trouble
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -46,24 +45,16 @@ class Sweeper:
     failed); each gets its ``cancelled()`` and ``ferroq_job_cancelled`` here.
 
     Housekeeping: a sweep that fails (the database is down, the worker's role may not delete)
-    is logged once and tried again at the next reaper pass; it never stops the worker.
+    raises; the reaper pass that made it reports it with the pass's other failures and tries
+    again at the next pass (:meth:`~ferroq_core.worker.leases.LeaseKeeper.reap`).
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._trouble = Trouble(
-            "sweeping cancelled jobs failed (will retry every reaper pass): %s",
-            "sweeping cancelled jobs works again",
-        )
 
     def sweep(self, holders: Collection[str] = ()) -> None:
         """One sweep; ``holders``: workers known to be dead, whose claims are taken back next."""
-        try:
-            rows = self._runtime.backend.sweep_cancelled(holders)
-        except Exception as exc:
-            self._trouble.failed(exc)
-            return
-        self._trouble.worked()
+        rows = self._runtime.backend.sweep_cancelled(holders)
         for row in rows:
             log.warning("%s: cancelled, removed (its worker had stopped)", describe_row(row))
         cancelled_rows(self._runtime, rows, running=True)

@@ -25,7 +25,7 @@ from ferroq_core.worker.identity import hostname, pid_alive
 from ferroq_core.worker.trouble import Trouble
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from ferroq_core.config import WorkerConfig
     from ferroq_core.records import Lease, ReapResult
@@ -156,6 +156,9 @@ class LeaseKeeper:
         #: Claiming paused because heartbeats fail (see :meth:`may_claim`).
         self._paused = False
         self._sweeper = Sweeper(runtime)
+        #: What failed in this reaper pass's housekeeping (the sweep, the registry, pruning):
+        #: each step runs whatever the others do, and the pass reports once (``_reaps``).
+        self._pass_failures: list[Exception] = []
 
     def start(self) -> None:
         for name, target in (("heartbeat", self._heartbeat_loop), ("reaper", self._reaper_loop)):
@@ -282,10 +285,10 @@ class LeaseKeeper:
         """At start-up: take back the claims of dead workers on this host
         (:func:`reap_startup_claims`). This worker runs the ``failed()`` of the jobs failed
         (each is failed by one statement, so by one worker: called once)."""
-        self._settle_dead(
-            reap_startup_claims(self._runtime.backend, worker_id, before=self._sweeper.sweep)
-        )
-        self._sweeper.sweep()
+        self._pass_failures = []
+        self._settle_dead(reap_startup_claims(self._runtime.backend, worker_id, before=self._sweep))
+        self._sweep()
+        self._report_pass()
 
     def _settle_dead(self, result: ReapResult) -> None:
         if result.requeued:
@@ -305,30 +308,44 @@ class LeaseKeeper:
         parked as failed get their ``failed()`` and hooks. Then expired results are pruned,
         a bounded number per pass (:func:`~ferroq_core.storage.results.prune_expired`), and
         cancelled jobs that lost their worker are swept (:class:`~.cancels.Sweeper`)."""
+        self._pass_failures = []
         try:
             quiet = 2 * self._config.effective_heartbeat_interval
             backend = self._runtime.backend
-            self._settle_dead(
-                reap_dead_workers(backend, quiet_for=quiet, before=self._sweeper.sweep)
-            )
+            self._settle_dead(reap_dead_workers(backend, quiet_for=quiet, before=self._sweep))
             result = backend.reap(self._config.visibility_timeout)
             prune_expired(backend)
         except Exception as exc:
             self._reaps.failed(exc)
             return
-        self._reaps.worked()
         for job_id in result.requeued:
             log.warning("job %s: lease expired, returned to pending by the reaper", job_id)
         for row in result.failed:
             log.warning("%s: lease expired on the last attempt, failed", describe_row(row))
             settle_reaped(self._runtime, row)
-        self._sweeper.sweep()
+        self._sweep()
         if self._presence is not None:
             try:
                 self._presence.reap(quiet_for=quiet)
             except Exception as exc:
-                self._reaps.failed(exc)
+                self._pass_failures.append(exc)
         self.prune()
+        self._report_pass()
+
+    def _sweep(self, holders: Collection[str] = ()) -> None:
+        """Sweep cancelled jobs (:class:`~.cancels.Sweeper`); a failure is the pass's."""
+        try:
+            self._sweeper.sweep(holders)
+        except Exception as exc:
+            self._pass_failures.append(exc)
+
+    def _report_pass(self) -> None:
+        """One warning when passes start failing (the first failure of this one), one when a
+        whole pass works again."""
+        if self._pass_failures:
+            self._reaps.failed(self._pass_failures[0])
+        else:
+            self._reaps.worked()
 
     def prune(self) -> int:
         """Delete history, attempt errors and progress past the retention window: a few small
@@ -342,8 +359,8 @@ class LeaseKeeper:
                 total += deleted
                 if deleted < PRUNE_BATCH:
                     break
-        except Exception as exc:
-            log.warning("pruning history failed (will retry next pass): %s", exc)
+        except Exception as exc:  # retried next pass; reported with the pass
+            self._pass_failures.append(exc)
         return total
 
     def _reaper_loop(self) -> None:
