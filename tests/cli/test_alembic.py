@@ -9,6 +9,7 @@ finds nothing to change, and a ``ferroq worker --stop-when-empty`` drains jobs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -110,6 +111,25 @@ def _reloptions(engine: sa.engine.Engine) -> list[str]:
     return list(found or [])
 
 
+def _claim_past_a_held_head(url: str) -> None:
+    """A limited claim of queue q that must read its groups (made by then: on Postgres by the
+    limit, on SQLite by this claim); the jobs are finished unrun (not in the ledger)."""
+    runtime = Runtime.build(url, QueueConfig(connection="db"))
+    try:
+        backlog = [Record(tag="held").on_queue("q").with_limit_key("a") for _ in range(30)]
+        other = Record(tag="other").on_queue("q").with_limit_key("b")
+        dispatch_many([*backlog, other], runtime=runtime)
+        rows = [*runtime.backend.claim(["q"], "host:1:test", 1)]
+        rows += runtime.backend.claim(["q"], "host:1:test", 1)
+        assert [json.loads(r.payload)["tag"] for r in rows] == ["held", "other"]
+        runtime.backend.delete_limit("queue", "q")
+        runtime.backend.complete([r.lease for r in rows])
+        with runtime.backend.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.text("DELETE FROM ferroq_jobs WHERE queue = 'q'"))
+    finally:
+        runtime.close()
+
+
 @contextlib.contextmanager
 def _database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
@@ -158,7 +178,12 @@ def test_alembic_creates_the_tables_and_ferroq_adopts_them(
         # also once a limit made the groups index, which is not in the metadata.
         check = _run([*alembic, "check"], project, env)
         assert "No new upgrade operations detected" in check, check
-        _run([*ferroq_command(), "limits", "set", "--queue", "q", "--concurrency", "1"], REPO, env)
+        _run(
+            [*ferroq_command(), "limits", "set", "--queue", "q", "--concurrency", "1", "--per-key"],
+            REPO,
+            env,
+        )
+        _claim_past_a_held_head(url)
         engine = sa.create_engine(alembic_url, poolclass=sa.pool.NullPool)
         try:
             assert "ferroq_jobs_groups" in str(_shape(engine)["indexes"])

@@ -24,6 +24,7 @@ from ferroq_core.errors import ConfigError
 from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.claimplan import GroupsSeen
 from ferroq_core.storage.flow import Blocked, LimitsSeen
+from ferroq_core.storage.headclaim import HeadFirst
 from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
@@ -131,6 +132,8 @@ class PostgresBackend:
         self._typed_look = functools.partial(flow.typed_queues, self._worker_connections)
         self._blocked = Blocked()
         self._groups = GroupsSeen()
+        #: Where the head claim last failed (flow control: the limited claim's common case).
+        self._head_first = HeadFirst()
         self._closed = False
         self._forget_threads()
         if hasattr(os, "register_at_fork"):
@@ -229,7 +232,7 @@ class PostgresBackend:
             if excluded and len(rows) < limit:
                 seen.short(queues)
             return rows
-        rows, plan = flow.claim(conns, self._groups, queues, worker_id, limit)
+        rows, plan = flow.claim(conns, self._groups, self._head_first, queues, worker_id, limit)
         self._blocked.note(queues, plan)
         return rows
 

@@ -9,6 +9,7 @@ import attrs
 
 from ferroq_core.storage.claimplan import Candidate, limited_claim
 from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
+from ferroq_core.storage.headclaim import head_first_claim
 from ferroq_core.storage.rules import claim_order, job_from_row
 from ferroq_postgres.connections import QUERIES, fetch, rowcount
 from ferroq_postgres.groups_index import ensure_groups_index
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
     from ferroq_core.records import JobRow
     from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
+    from ferroq_core.storage.headclaim import HeadFirst, Verdict
     from ferroq_postgres.connections import Connections, Row
 
 __all__ = [
@@ -111,13 +113,39 @@ class _Ops:
 
 
 def claim(
-    connections: Connections, seen: GroupsSeen, queues: Sequence[str], worker: str, wanted: int
-) -> tuple[list[JobRow], ClaimPlan]:
-    """Up to ``wanted`` due jobs of ``queues`` within every limit, one transaction serialized
-    with every other limited claim (``limits_lock``)."""
-    return connections.committing(
-        lambda conn: limited_claim(_Ops(conn, worker, seen), queues, wanted)
-    )
+    connections: Connections,
+    seen: GroupsSeen,
+    head_first: HeadFirst,
+    queues: Sequence[str],
+    worker: str,
+    wanted: int,
+) -> tuple[list[JobRow], ClaimPlan | None]:
+    """Up to ``wanted`` due jobs of ``queues`` within every limit: the head claim while it
+    fits, else the limited claim (:func:`~ferroq_core.storage.headclaim.head_first_claim`);
+    each one transaction serialized with every other limited claim (``limits_lock``)."""
+
+    def limited(rest: Sequence[str], n: int) -> tuple[list[JobRow], ClaimPlan]:
+        return connections.committing(lambda conn: limited_claim(_Ops(conn, worker, seen), rest, n))
+
+    def head(queue: str, n: int) -> tuple[Verdict, list[JobRow]]:
+        return connections.committing(lambda conn: _head(conn, queue, worker, n))
+
+    return head_first_claim(queues, wanted, head_first, head, limited)
+
+
+def _head(
+    conn: psycopg.Connection[Any], queue: str, worker: str, n: int
+) -> tuple[Verdict, list[JobRow]]:
+    """One head claim: the lock, the claim and COMMIT in one round trip."""
+    with conn.pipeline():
+        conn.execute(QUERIES["limits_lock"], prepare=True)
+        params = {"queue": queue, "limit": n, "worker": worker}
+        claimed = conn.execute(QUERIES["limit_claim_head"], params, prepare=True)
+        conn.execute("COMMIT")
+    rows = claimed.fetchall()
+    verdict: Verdict = rows[0][0]
+    jobs = [job_from_row(r[1:]) for r in rows if r[1] is not None]
+    return verdict, sorted(jobs, key=claim_order)
 
 
 def set_limit(connections: Connections, rule: LimitRule, *, pooled: bool) -> None:

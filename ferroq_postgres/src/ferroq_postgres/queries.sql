@@ -1183,6 +1183,57 @@ RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts, 
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
           heartbeat_at, error, failed_at, result_ttl
 
+-- name: limit_claim_head
+-- The head claim (ferroq_core.storage.headclaim), after limits_lock: the first limit due jobs
+-- of one queue in claim order, claimed only if every concurrency limit over them still holds
+-- with them added to the live leases (counted per limit and key, as the limited claim counts),
+-- and no rate limit or fair turn governs them. The head is picked as the plain claim picks it
+-- (the controls included); the leases are read in this statement, whose snapshot follows the
+-- lock. Params: queue, limit, worker. Returns the verdict ('fits', 'binds', 'other') and
+-- JOB_COLUMNS: one row per claimed job, or one row of NULLs after the verdict.
+WITH picked AS (
+    SELECT id, job_type, limit_key FROM ferroq_jobs
+    WHERE status = 'pending' AND queue = %(queue)s AND available_at <= statement_timestamp()
+      AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = %(queue)s)
+      AND (NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope <> 'queue')
+           AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations)
+           OR NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                          WHERE p.scope = 'job_type' AND p.name = ferroq_jobs.job_type
+                             OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
+              AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c
+                              WHERE c.job_id = ferroq_jobs.id))
+    ORDER BY priority, available_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED),
+rules AS (
+    SELECT scope, name, per_tenant, concurrency, rate, fair FROM ferroq_limits
+    WHERE scope = 'queue' AND name = %(queue)s
+       OR scope = 'type' AND name IN (SELECT job_type FROM picked)),
+counted AS (
+    SELECT l.concurrency, count(*) AS n
+    FROM rules AS l
+    JOIN (SELECT queue, job_type, limit_key FROM ferroq_jobs WHERE status = 'claimed'
+          UNION ALL
+          SELECT %(queue)s, job_type, limit_key FROM picked) AS j
+      ON l.scope = 'queue' AND j.queue = l.name OR l.scope = 'type' AND j.job_type = l.name
+    WHERE l.concurrency IS NOT NULL
+    GROUP BY l.scope, l.name, l.concurrency,
+             CASE WHEN l.per_tenant <> 0 THEN coalesce(j.limit_key, '') END),
+verdict AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM rules WHERE rate IS NOT NULL OR fair <> 0) THEN 'other'
+                WHEN EXISTS (SELECT 1 FROM counted WHERE n > concurrency) THEN 'binds'
+                ELSE 'fits' END AS v),
+claimed AS (
+    UPDATE ferroq_jobs
+    SET status = 'claimed', claimed_by = %(worker)s, claimed_at = statement_timestamp(),
+        heartbeat_at = statement_timestamp(), attempts = ferroq_jobs.attempts + 1
+    WHERE ferroq_jobs.id = ANY(ARRAY(SELECT id FROM picked))
+      AND (SELECT v FROM verdict) = 'fits'
+    RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts,
+              max_attempts, idempotency_key, tenant_id, available_at, created_at, claimed_at,
+              claimed_by, heartbeat_at, error, failed_at, result_ttl)
+SELECT verdict.v, claimed.* FROM verdict LEFT JOIN claimed ON true
+
 -- name: limit_set
 -- Declare (or replace) one scope and name's limits. Params: scope, name, per_tenant,
 -- concurrency, rate, per, fair.

@@ -21,6 +21,7 @@ from ferroq_core.schema import Applied, adoptable, migrate
 from ferroq_core.storage.claimplan import GroupsSeen
 from ferroq_core.storage.controls import Beat
 from ferroq_core.storage.flow import Blocked, LimitsSeen
+from ferroq_core.storage.headclaim import HeadFirst
 from ferroq_core.storage.history import PRUNE_BATCH
 from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import (
@@ -111,6 +112,8 @@ class SqliteBackend:
         self._limits = LimitsSeen()
         self._blocked = Blocked()
         self._groups = GroupsSeen()
+        #: Where the head claim last failed (flow control: the limited claim's common case).
+        self._head_first = HeadFirst()
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
@@ -196,7 +199,9 @@ class SqliteBackend:
 
     def _claim_limited(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         rows, plan = self._tx.write(
-            lambda db: flow.claim(db, self._groups, queues, worker_id, limit, to_micros(utcnow())),
+            lambda db: flow.claim(
+                db, self._groups, self._head_first, queues, worker_id, limit, to_micros(utcnow())
+            ),
             batch=True,
         )
         self._blocked.note(queues, plan)

@@ -11,6 +11,7 @@ import attrs
 
 from ferroq_core.storage.claimplan import Candidate, limited_claim
 from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
+from ferroq_core.storage.headclaim import FITS, head_first_claim
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.rows import claimed_rows
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ferroq_core.flowlimits import LimitRule, LimitUsage
     from ferroq_core.records import JobRow
     from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
+    from ferroq_core.storage.headclaim import HeadFirst, Verdict
 
 __all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
 
@@ -54,6 +56,9 @@ class _Ops:
 
     def groups(self, queue: str, *, fresh: bool) -> list[Any]:
         def read() -> list[Any]:
+            # The first claim that looks past a head makes the index it reads through (see
+            # set_limit); inside the write transaction, so it is made once.
+            self.db.execute(sql("groups_index_create"))
             return self.db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
 
         return self.seen.get(queue, fresh, read)
@@ -70,12 +75,10 @@ class _Ops:
         return found
 
     def take(self, ids: list[int], starts: list[tuple[str, str, str, float]]) -> list[JobRow]:
-        params = {"ids": json.dumps(ids), "worker": self.worker, "now": self.now}
-        rows = self.db.execute(sql("limit_claim"), params).fetchall()
+        jobs = _claim_ids(self.db, json.dumps(ids), self.worker, self.now)
         if starts:
             self._add_starts(starts)
-        # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
-        return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), self.worker, self.now)
+        return jobs
 
     def _add_starts(self, starts: list[tuple[str, str, str, float]]) -> None:
         self.db.execute(sql("limit_starts_prune"), {"now": self.now})
@@ -88,24 +91,46 @@ class _Ops:
         )
 
 
+def _claim_ids(db: sqlite3.Connection, ids: str, worker: str, now: int) -> list[JobRow]:
+    """Claim the jobs of ``ids`` (a JSON array) that are still pending, in claim order."""
+    params = {"ids": ids, "worker": worker, "now": now}
+    rows = db.execute(sql("limit_claim"), params).fetchall()
+    # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
+    return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), worker, now)
+
+
 def claim(
     db: sqlite3.Connection,
     seen: GroupsSeen,
+    head_first: HeadFirst,
     queues: Sequence[str],
     worker: str,
     wanted: int,
     now: int,
-) -> tuple[list[JobRow], ClaimPlan]:
+) -> tuple[list[JobRow], ClaimPlan | None]:
     """Up to ``wanted`` due jobs of ``queues`` within every limit, at ``now``, in the caller's
-    write transaction."""
-    return limited_claim(_Ops(db, worker, now, seen), queues, wanted)
+    write transaction: the head claim while it fits, else the limited claim
+    (:func:`~ferroq_core.storage.headclaim.head_first_claim`)."""
+
+    def head(queue: str, n: int) -> tuple[Verdict, list[JobRow]]:
+        params = {"queue": queue, "limit": n, "now": now}
+        verdict, ids = db.execute(sql("limit_head_verdict"), params).fetchone()
+        if verdict != FITS or ids == "[]":
+            return verdict, []
+        return verdict, _claim_ids(db, ids, worker, now)
+
+    def limited(rest: Sequence[str], n: int) -> tuple[list[JobRow], ClaimPlan]:
+        return limited_claim(_Ops(db, worker, now, seen), rest, n)
+
+    return head_first_claim(queues, wanted, head_first, head, limited)
 
 
 def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:
-    """Write ``rule``, and make the limited claim's index if there is none yet (in the same
-    write transaction: two processes setting limits at once make it once)."""
+    """Write ``rule``. The limited claim's index is not made here but by the first limited
+    claim that must look past a queue's head (:meth:`_Ops.groups`): every claim pays for it
+    (a claim of jobs of many keys touches a page of it per key), and a limit that never binds
+    at the head never reads it."""
     db.execute(sql("limit_set"), dict(rule_params(rule), now=now))
-    db.execute(sql("groups_index_create"))
 
 
 def list_limits(db: sqlite3.Connection) -> list[LimitRule]:

@@ -956,6 +956,45 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
 RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
           tenant_id, available_at, created_at, error, failed_at, result_ttl
 
+-- name: limit_head_verdict
+-- The head claim's look (ferroq_core.storage.headclaim): the first :limit due jobs of :queue
+-- in claim order, picked as the plain claim picks them (the controls included), and whether
+-- every concurrency limit over them still holds with them added to the live leases (counted
+-- per limit and key, as the limited claim counts) with no rate limit or fair turn governing
+-- them. Params: queue, limit, now. Returns one row: the verdict ('fits', 'binds', 'other')
+-- and the head's ids as a JSON array (limit_claim's :ids).
+WITH picked AS MATERIALIZED (
+    SELECT id, job_type, limit_key FROM ferroq_jobs
+    WHERE status = 'pending' AND queue = :queue AND available_at <= :now
+      AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = :queue)
+      AND (NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope <> 'queue')
+           AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations)
+           OR NOT EXISTS (SELECT 1 FROM ferroq_pauses AS p
+                          WHERE p.scope = 'job_type' AND p.name = ferroq_jobs.job_type
+                             OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
+              AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c
+                              WHERE c.job_id = ferroq_jobs.id))
+    ORDER BY priority, available_at, id
+    LIMIT :limit),
+rules AS MATERIALIZED (
+    SELECT scope, name, per_tenant, concurrency, rate, fair FROM ferroq_limits
+    WHERE scope = 'queue' AND name = :queue
+       OR scope = 'type' AND name IN (SELECT job_type FROM picked)),
+counted AS (
+    SELECT l.concurrency, count(*) AS n
+    FROM rules AS l
+    JOIN (SELECT queue, job_type, limit_key FROM ferroq_jobs WHERE status = 'claimed'
+          UNION ALL
+          SELECT :queue, job_type, limit_key FROM picked) AS j
+      ON l.scope = 'queue' AND j.queue = l.name OR l.scope = 'type' AND j.job_type = l.name
+    WHERE l.concurrency IS NOT NULL
+    GROUP BY l.scope, l.name, l.concurrency,
+             CASE WHEN l.per_tenant <> 0 THEN coalesce(j.limit_key, '') END)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM rules WHERE rate IS NOT NULL OR fair <> 0) THEN 'other'
+            WHEN EXISTS (SELECT 1 FROM counted WHERE n > concurrency) THEN 'binds'
+            ELSE 'fits' END,
+       (SELECT json_group_array(id) FROM picked)
+
 -- name: limit_set
 -- Declare (or replace) one scope and name's limits. Params: scope, name, per_tenant,
 -- concurrency, rate, per, fair, now.
@@ -981,7 +1020,8 @@ GROUP BY queue, job_type, limit_key
 
 -- name: groups_index_create
 -- The limited claim's index (ferroq_core.tables.limitkeys: the same name and columns), made
--- when a limit is set; in the write transaction, so two processes make it once.
+-- by the first limited claim that reads a queue's groups (its head held jobs back, or the
+-- queue is fair); in that claim's write transaction, so two processes make it once.
 CREATE INDEX IF NOT EXISTS ferroq_jobs_groups
 ON ferroq_jobs (queue, job_type, limit_key, priority, available_at, id)
 WHERE status = 'pending'

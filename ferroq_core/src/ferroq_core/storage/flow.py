@@ -46,10 +46,11 @@ class FlowStore(Protocol):
 
     def set_limit(self, rule: LimitRule) -> None:
         """Write ``rule`` (replacing the scope and name's previous one); every worker's claim
-        follows it from its next claim (within :data:`LIMITS_REFRESH` seconds). Then make the
-        limited claim's index if there is none yet (idempotent, and safe when several
-        processes declare limits at once; on Postgres built without blocking dispatches:
-        :mod:`ferroq_core.tables.limitkeys`)."""
+        follows it from its next claim (within :data:`LIMITS_REFRESH` seconds). A backend
+        makes the limited claim's index by the time a limited claim must read past a queue's
+        head (:mod:`ferroq_core.tables.limitkeys`): Postgres here, if there is none yet,
+        without blocking dispatches; SQLite in the first claim that needs it. Idempotent, and
+        safe when several processes declare limits at once."""
 
     def delete_limit(self, scope: LimitScope, name: str) -> bool:
         """Remove a scope and name's limits; True if there were some."""

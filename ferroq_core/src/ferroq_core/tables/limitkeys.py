@@ -7,11 +7,14 @@ application's Alembic from ``metadata``; step 10 adds it to a database made befo
 
 The groups index (``ferroq_jobs_groups``: a queue's pending jobs by job type and limit key,
 each group in claim order) is *not* in ``metadata``: only the limited claim reads it, and
-every insert and claim pays for it, so it exists only where limits do. The backends make it
-when a limit is set (:meth:`~ferroq_core.storage.flow.FlowStore.set_limit`: an operator's
-``ferroq limits set``, a worker declaring its job types' limits); step 10 remakes it on the new
-columns where limits exist and drops the step-8 one elsewhere. Schema checks accept it present
-or absent (:func:`~ferroq_core.tables.base.table_differences` compares only declared indexes).
+every insert and claim pays for it, so it exists only where limits do. Postgres makes it when
+a limit is set (:meth:`~ferroq_core.storage.flow.FlowStore.set_limit`: an operator's ``ferroq
+limits set``, a worker declaring its job types' limits), concurrently, which a claim's
+transaction cannot do; SQLite in the first limited claim that reads a queue's groups (its head
+held jobs back, or the queue is fair), so a limit that never binds at the head costs no index.
+Step 10 remakes it on the new columns where limits exist and drops the step-8 one elsewhere.
+Schema checks accept it present or absent (:func:`~ferroq_core.tables.base.table_differences`
+compares only declared indexes).
 """
 
 from __future__ import annotations

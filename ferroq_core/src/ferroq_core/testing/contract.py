@@ -51,6 +51,7 @@ from ferroq_core.testing._contract_admin import AdminContract
 from ferroq_core.testing._contract_controls import ControlContract
 from ferroq_core.testing._contract_dispatch import DispatchContract
 from ferroq_core.testing._contract_flow import FlowContract
+from ferroq_core.testing._contract_headclaim import HeadClaimContract
 from ferroq_core.testing._contract_history import HistoryContract
 from ferroq_core.testing._contract_leases import LeaseContract
 from ferroq_core.testing._contract_limitkeys import LimitKeyContract
@@ -87,6 +88,7 @@ class BackendContract(
     HistoryContract,
     WorkerRegistryContract,
     FlowContract,
+    HeadClaimContract,
     LimitKeyContract,
 ):
     """Subclass in a ``Test*`` class and provide the ``backend`` fixture (see the module doc)."""
