@@ -100,3 +100,23 @@ def test_a_bad_limit_is_one_error_line_and_stores_nothing(
     assert len(errors) == 1, result.stderr
     assert message in errors[0]
     assert runtime.backend.list_limits() == []
+
+
+def test_show_and_the_json_job_give_each_jobs_limit_key(runtime: Runtime, ferroq: Invoke) -> None:
+    runtime.backend.enqueue(
+        [
+            EnqueueRequest("mail", "flow:Mail", '{"n":0}', tenant_id="acme"),
+            EnqueueRequest("mail", "flow:Mail", '{"n":1}', tenant_id="acme", limit_key="vip"),
+            EnqueueRequest("mail", "flow:Mail", '{"n":2}'),
+        ]
+    )
+    data = json.loads(ferroq("jobs", "--json").output)
+    keys = [(job["tenant_id"], job["limit_key"]) for job in data["jobs"]]
+    assert keys == [("acme", "acme"), ("acme", "vip"), (None, None)]
+    shown = ferroq("show", str(data["jobs"][1]["id"])).output.splitlines()
+    assert [line.split() for line in shown if line.startswith("limit key:")] == [
+        ["limit", "key:", "vip"]
+    ]
+    assert (
+        json.loads(ferroq("show", str(data["jobs"][2]["id"]), "--json").output)["limit_key"] is None
+    )

@@ -185,6 +185,9 @@ class JobRow:
     #: Seconds to keep this job's result, asked by its dispatch (``.with_stored_result()``),
     #: whatever its type's ``store_result``; None: as its type says.
     result_ttl: float | None = None
+    #: The key its limits and fair turns count it under: the key given at dispatch, else its
+    #: type's declared payload field, else its tenant; None: none (counted under '').
+    limit_key: str | None = None
 
     @property
     def lease(self) -> Lease:

@@ -264,7 +264,7 @@ SET status = 'claimed', claimed_by = %(worker)s, claimed_at = statement_timestam
 WHERE ferroq_jobs.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- _fence: the leases come as three parallel arrays through unnest (one text for every batch
 -- size; an expanded IN list is a new text per size), in the binary format (psycopg's text
@@ -358,7 +358,7 @@ WHERE status = 'claimed'
   AND attempts >= max_attempts
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: requeue_worker
 -- Every job claimed by one worker back to pending, available_at kept; a job left without
@@ -396,7 +396,7 @@ SET status = 'failed', error = %(message)s || claimed_by,
 WHERE status = 'claimed' AND claimed_by = %(worker)s
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: claimed_by_host
 -- Worker ids that hold claims and match a LIKE pattern (rules.host_like_pattern). Params:
@@ -447,7 +447,7 @@ FROM levels WHERE levels.priority IS NOT NULL
 -- One job by id. Params: id.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs WHERE id = %(id)s
 
 -- name: list_jobs
@@ -455,7 +455,7 @@ FROM ferroq_jobs WHERE id = %(id)s
 -- tenant_id, limit_key (each nullable), limit, offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(due)s::boolean IS NULL OR (available_at <= statement_timestamp()) = %(due)s)
@@ -471,7 +471,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 -- nullable), limit, offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs
 WHERE status = 'claimed'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
@@ -485,7 +485,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 -- Failed jobs, newest first. Params: list_claimed_jobs'.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs
 WHERE status = 'failed'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
@@ -605,7 +605,7 @@ WHERE status = 'pending'
   AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: cancel_running
 -- After cancel_pending, in its transaction (a statement of its own: it sees the claims that
@@ -654,7 +654,7 @@ WHERE (status = 'pending' OR status = 'claimed' AND claimed_by = ANY(%(holders)s
   AND id IN (SELECT job_id FROM ferroq_cancellations)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: sweep_cancellations
 -- Drop the cancel requests whose job is no longer claimed (finished, failed, or swept).
@@ -1181,7 +1181,7 @@ WHERE id = ANY(%(ids)s::bigint[]) AND status = %(pending)s
   AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
 RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: limit_claim_head
 -- The head claim (ferroq_core.storage.headclaim), after limits_lock: the first limit due jobs
@@ -1231,7 +1231,7 @@ claimed AS (
       AND (SELECT v FROM verdict) = 'fits'
     RETURNING ferroq_jobs.id, queue, job_type, payload, status, priority, attempts,
               max_attempts, idempotency_key, tenant_id, available_at, created_at, claimed_at,
-              claimed_by, heartbeat_at, error, failed_at, result_ttl)
+              claimed_by, heartbeat_at, error, failed_at, result_ttl, limit_key)
 SELECT verdict.v, claimed.* FROM verdict LEFT JOIN claimed ON true
 
 -- name: limit_set

@@ -229,7 +229,7 @@ WHERE id IN (SELECT id FROM ferroq_jobs
                                        WHERE c.job_id = ferroq_jobs.id))
              ORDER BY priority, available_at, id LIMIT ?4)
 RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
-          tenant_id, available_at, created_at, error, failed_at, result_ttl
+          tenant_id, available_at, created_at, error, failed_at, result_ttl, limit_key
 
 -- name: complete
 -- Delete succeeded jobs under the leases of one owner at one attempts count.
@@ -313,7 +313,7 @@ SET status = 'failed', error = :message || claimed_by, failed_at = :now, heartbe
 WHERE status = 'claimed' AND claimed_by = :worker
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: reap_requeue
 -- Return claims whose heartbeat is older than :cutoff, with attempts left, to pending
@@ -333,7 +333,7 @@ SET status = 'failed', error = :message || coalesce(claimed_by, ''), failed_at =
 WHERE status = 'claimed' AND heartbeat_at < :cutoff AND attempts >= max_attempts
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: claimed_by_like
 -- The distinct holders of claims whose worker id matches the LIKE pattern :pattern (escape
@@ -379,7 +379,7 @@ FROM levels WHERE levels.priority IS NOT NULL
 -- One job by id (JOB_COLUMNS). Param: id.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs WHERE id = ?
 
 -- name: list_jobs
@@ -388,7 +388,7 @@ FROM ferroq_jobs WHERE id = ?
 -- :queue, :job_type, :tenant_id, :limit_key. Paged by :limit and :offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs
 WHERE (:state IS NULL
        OR (:state = 'pending' AND status = 'pending' AND available_at <= :now)
@@ -406,7 +406,7 @@ LIMIT :limit OFFSET :offset
 -- may be NULL (no filter). Paged by :limit and :offset.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs
 WHERE status = 'claimed'
   AND (:queue IS NULL OR queue = :queue)
@@ -420,7 +420,7 @@ LIMIT :limit OFFSET :offset
 -- Failed jobs newest first (failed_at, id), JOB_COLUMNS; filters and paging as list_claimed.
 SELECT id, queue, job_type, payload, status, priority, attempts, max_attempts,
        idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-       heartbeat_at, error, failed_at, result_ttl
+       heartbeat_at, error, failed_at, result_ttl, limit_key
 FROM ferroq_jobs
 WHERE status = 'failed'
   AND (:queue IS NULL OR queue = :queue)
@@ -661,7 +661,7 @@ WHERE status = 'pending'
   AND (:job_type IS NULL OR job_type = :job_type)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: cancel_running
 -- After cancel_pending: a cancel request at :now for each claimed job among :ids of :queue and
@@ -703,7 +703,7 @@ WHERE (status = 'pending'
   AND id IN (SELECT job_id FROM ferroq_cancellations)
 RETURNING id, queue, job_type, payload, status, priority, attempts, max_attempts,
           idempotency_key, tenant_id, available_at, created_at, claimed_at, claimed_by,
-          heartbeat_at, error, failed_at, result_ttl
+          heartbeat_at, error, failed_at, result_ttl, limit_key
 
 -- name: sweep_cancellations
 -- Drop the cancel requests whose job is no longer claimed (finished, failed, or swept).
@@ -954,7 +954,7 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
                      OR p.scope = 'tenant' AND p.name = ferroq_jobs.tenant_id)
   AND NOT EXISTS (SELECT 1 FROM ferroq_cancellations AS c WHERE c.job_id = ferroq_jobs.id)
 RETURNING id, queue, job_type, payload, priority, attempts, max_attempts, idempotency_key,
-          tenant_id, available_at, created_at, error, failed_at, result_ttl
+          tenant_id, available_at, created_at, error, failed_at, result_ttl, limit_key
 
 -- name: limit_head_verdict
 -- The head claim's look (ferroq_core.storage.headclaim): the first :limit due jobs of :queue

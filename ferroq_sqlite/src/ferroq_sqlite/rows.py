@@ -83,6 +83,7 @@ def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> lis
             r[11],
             None if r[12] is None else from_micros(r[12]),
             r[13],
+            r[14],
         )
         for r in rows
     ]

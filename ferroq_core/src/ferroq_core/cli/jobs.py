@@ -254,6 +254,7 @@ def show(obj: CliContext, job_id: int, as_json: bool) -> None:
         ("priority", str(row.priority)),
         ("attempts", f"{row.attempts} of {row.max_attempts}"),
         ("tenant", row.tenant_id or "-"),
+        ("limit key", row.limit_key or "-"),
         ("idempotency key", row.idempotency_key or "-"),
         *[("unique key", _key_line(k, now)) for k in keys],
         ("created", _when(row.created_at, now)),

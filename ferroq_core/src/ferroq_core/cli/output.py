@@ -247,6 +247,7 @@ def job_to_dict(row: JobRow, now: datetime) -> dict[str, Any]:
         "attempts": row.attempts,
         "max_attempts": row.max_attempts,
         "tenant_id": row.tenant_id,
+        "limit_key": row.limit_key,
         "idempotency_key": row.idempotency_key,
         "created_at": iso(row.created_at),
         "available_at": iso(row.available_at),

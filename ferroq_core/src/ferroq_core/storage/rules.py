@@ -69,6 +69,7 @@ JOB_COLUMNS = (
     "error",
     "failed_at",
     "result_ttl",
+    "limit_key",
 )
 
 #: A wait that starts when a pending job is due already lasts at least this long where no

@@ -160,6 +160,22 @@ class LimitKeyContract:
         )
         assert backend.claim(["default"], worker_id(), 10) == []
 
+    def test_every_read_and_claim_gives_the_jobs_limit_key(self, backend: Backend) -> None:
+        given = enqueue_one(backend, "q", tenant_id="acme", limit_key="vip")
+        tenant = enqueue_one(backend, "q", tenant_id="acme")
+        none = enqueue_one(backend, "q")
+        want = {given: "vip", tenant: "acme", none: None}
+        assert {r.id: r.limit_key for r in backend.list_jobs(limit=10)} == want
+        row = backend.get_job(given)
+        assert row is not None
+        assert row.limit_key == "vip"
+        plain = backend.claim(["q"], worker_id(), 1)
+        backend.set_limit(LimitRule("queue", "q", concurrency=5, per_key=True))
+        head = backend.claim(["q"], worker_id(), 1)  # the head claim
+        backend.set_limit(LimitRule("queue", "q", concurrency=5, per_key=True, fair=True))
+        limited = backend.claim(["q"], worker_id(), 1)  # the limited claim (a fair queue)
+        assert {r.id: r.limit_key for r in [*plain, *head, *limited]} == want
+
     # -- the groups index --------------------------------------------------------------------
     def test_the_groups_index_exists_only_where_limits_do_and_serves_a_held_head(
         self, unmigrated_backend: Backend

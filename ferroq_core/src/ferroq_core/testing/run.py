@@ -65,6 +65,7 @@ def run_job(
         max_attempts=request.max_attempts,
         idempotency_key=request.idempotency_key,
         tenant_id=request.tenant_id,
+        limit_key=request.tenant_id if request.limit_key is None else request.limit_key,
         available_at=now,
         created_at=now,
         claimed_at=now,
