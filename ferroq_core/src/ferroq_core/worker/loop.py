@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING
 from ferroq_core.config import WorkerConfig
 from ferroq_core.execution import decode_row
 from ferroq_core.runtime import fire
-from ferroq_core.worker.attempt import (
-    Outcome,
-    attempts_exhausted,
-)
+from ferroq_core.worker.attempt import attempts_exhausted
 from ferroq_core.worker.cancels import ask_to_stop
 from ferroq_core.worker.declare import declare_type_limits
 from ferroq_core.worker.heldback import HeldBack
@@ -27,6 +24,7 @@ from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.isolation import Isolation
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker
 from ferroq_core.worker.limits import Limits
+from ferroq_core.worker.outcome import Outcome
 from ferroq_core.worker.presence import worker_presence
 from ferroq_core.worker.runners import Runners
 from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
