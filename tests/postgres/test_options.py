@@ -131,6 +131,36 @@ def test_errors_are_translated_by_sqlstate(
     assert is_transient(exc) is transient
 
 
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        ("26000", 'prepared statement "_pg3_3" does not exist'),
+        ("42P05", 'prepared statement "_pg3_0" already exists'),
+        ("08P01", 'bind message supplies 4 parameters, but prepared statement "_pg3_1" requires 1'),
+        # PgBouncer 1.21+ tracking prepared statements (max_prepared_statements) says these
+        # itself, as a FATAL protocol violation.
+        ("08P01", "prepared statement did not exist"),
+        ("08P01", "prepared statement name is already in use"),
+    ],
+)
+def test_a_prepared_statement_lost_to_a_pooler_says_to_add_pgbouncer_true(
+    code: str, text: str
+) -> None:
+    exc = sa.exc.OperationalError("SELECT 1", {}, psycopg.errors.lookup(code)(text))
+    error = translate(exc)
+    assert type(error) is DatabaseError
+    assert text in error.message
+    assert "?pgbouncer=true" in error.message
+    assert "\n" not in error.message
+
+
+def test_other_protocol_violations_are_a_lost_connection() -> None:
+    exc = _wrapped("08P01")
+    error = translate(exc)
+    assert type(error) is BackendUnavailable
+    assert "pgbouncer" not in error.message
+
+
 def test_pool_exhaustion_is_backend_busy() -> None:
     error = translate(sa.exc.TimeoutError("QueuePool limit reached"))
     assert isinstance(error, BackendBusy)

@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from datetime import timezone
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -19,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from ferroq_core import QueueConfig, Runtime, make_plugin_manager
-from ferroq_core.errors import ConfigError, FerroqError
+from ferroq_core.errors import ConfigError, DatabaseError, FerroqError
 from ferroq_core.queue import Queue
 from ferroq_postgres import PostgresBackend
 from ferroq_postgres import vacuum as vacuum_module
@@ -122,8 +123,64 @@ def test_without_the_option_the_error_says_to_add_it(
     backend = pooled()
     _server_connections(pgbouncer_url)
     errors = _hammer(backend, threads=4, rounds=10)
-    assert errors, "psycopg's prepared statements should clash behind PgBouncer"
-    assert all("?pgbouncer=true" in str(e) for e in errors), errors
+    # A Bind that reaches another client's statement with as many parameters runs that
+    # statement: its error, if any (a malformed array literal, a NUL byte), is the wrong
+    # statement's and does not name the pooler. Only the clashes the server reports as such
+    # can say what to do.
+    clashes = [e for e in errors if _sqlstate(e) in {"26000", "42P05", "08P01"}]
+    assert clashes, f"psycopg's prepared statements should clash behind PgBouncer: {errors}"
+    assert all("?pgbouncer=true" in str(e) for e in clashes), clashes
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of the driver error behind a ferroq error."""
+    cause = error.__cause__
+    code = getattr(getattr(cause, "orig", cause), "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+@pytest.fixture
+def lone_database(pgbouncer_url: str, pg_admin: sa.engine.Engine) -> Iterator[str]:
+    """A database of its own through PgBouncer: with no other client on it, PgBouncer runs
+    every transaction on one server connection, in order, so which client's statements a
+    session holds is known."""
+    name = f"ferroq_lone_{uuid.uuid4().hex[:8]}"
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # name is generated, not input
+    try:
+        yield (
+            sa.engine.make_url(pgbouncer_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with pg_admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_statement_bound_to_another_clients_plan_says_to_add_it(lone_database: str) -> None:
+    # psycopg names its prepared statements _pg3_0, _pg3_1... per client connection. Another
+    # client resets the server connection (as a pooler's reset query does) and prepares its
+    # own _pg3_0 with a parameter; ferroq's next Bind of its _pg3_0 (no parameter) then
+    # reaches that plan, and the server answers with a protocol violation (08P01), not with
+    # 26000 or 42P05.
+    backend = PostgresBackend.from_url(
+        lone_database, pool_size=1, max_overflow=0, reconnect_attempts=0
+    )
+    try:
+        backend.now()  # prepares _pg3_0 on the one server connection
+        with psycopg.connect(_libpq(lone_database), autocommit=True) as other:
+            other.execute("DISCARD ALL")
+            other.execute("SELECT %s::int", [1], prepare=True)
+        with pytest.raises(DatabaseError) as caught:
+            backend.now()
+    finally:
+        backend.close()
+    assert type(caught.value) is DatabaseError  # refused, not "lost the connection"
+    message = str(caught.value)
+    assert "bind message supplies 0 parameters" in message  # the case this test is about
+    assert "?pgbouncer=true" in message
+    assert "\n" not in message
 
 
 def test_records_stay_utc_when_other_sessions_set_their_zone(

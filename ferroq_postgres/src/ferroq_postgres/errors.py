@@ -1,9 +1,11 @@
 """psycopg errors as ferroq errors, and which of them a retry can cure.
 
-Decisions rest on SQLSTATE codes (stable across server versions and locales), with one
-exception: a failed connection attempt carries no SQLSTATE (libpq keeps the server's code to
+Decisions rest on SQLSTATE codes (stable across server versions and locales), with two
+exceptions. A failed connection attempt carries no SQLSTATE (libpq keeps the server's code to
 itself), so :func:`connect_refusal` reads libpq's message to tell a refusal no retry can change
-(a login refused, a database or host that does not exist) from an outage worth retrying.
+(a login refused, a database or host that does not exist) from an outage worth retrying. And a
+protocol violation (08P01) is a prepared statement lost to a pooler only when its message says
+so (:func:`_is_pooled_statement`): the code alone also covers a broken connection.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ _CONFLICT = frozenset({"40001", "40P01", "55P03"})
 _TOO_MANY = frozenset({"53300", "53400"})
 # A prepared statement missing, or taken by another client: a pooler in transaction mode.
 _POOLED_STATEMENT = frozenset({"26000", "42P05"})
+# The same seen as a protocol violation: a Bind that reached another client's statement of
+# the same name ("bind message supplies 0 parameters, but prepared statement "_pg3_0"
+# requires 1"), or PgBouncer 1.21+ refusing a statement it does not track ("prepared statement
+# did not exist"). The server's English text, as libpq passes it on: locale-dependent.
+_PROTOCOL_VIOLATION = "08P01"
+_POOLED_STATEMENT_TEXT = "prepared statement"
 
 
 # What a refused connection attempt says (libpq's and the server's English texts, matched
@@ -102,6 +110,15 @@ def is_disconnect(exc: BaseException) -> bool:
         return True
     # A connection that failed or closed under us carries no SQLSTATE at all.
     return isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)) and not code
+
+
+def _is_pooled_statement(exc: BaseException) -> bool:
+    """True when the error is a server-side prepared statement that was missing, already
+    taken, or another client's: what a pooler in transaction mode does to them."""
+    code = _sqlstate(exc)
+    if code in _POOLED_STATEMENT:
+        return True
+    return code == _PROTOCOL_VIOLATION and _POOLED_STATEMENT_TEXT in str(_orig(exc)).lower()
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -170,6 +187,12 @@ def translate(exc: BaseException) -> FerroqError:
             "was rolled back; keep transactions that dispatch shorter than the server's "
             "idle_in_transaction_session_timeout (or transaction_timeout) and run them again"
         )
+    if _is_pooled_statement(exc):  # before is_disconnect: 08P01 is of the connection class
+        return DatabaseError(
+            f"a prepared statement did not match the server session ({detail}): behind "
+            "PgBouncer (or another pooler) in transaction mode, add ?pgbouncer=true to the URL "
+            "(docs/postgres.md, 'Behind PgBouncer')"
+        )
     if is_disconnect(exc):
         return BackendUnavailable(
             f"lost the Postgres connection ({detail}): check that the server is up; "
@@ -179,11 +202,6 @@ def translate(exc: BaseException) -> FerroqError:
         return BackendBusy(f"Postgres aborted the transaction ({detail}); it is safe to retry")
     if code == "57014":  # query_canceled, e.g. statement_timeout
         return BackendBusy(f"the statement was cancelled ({detail}): check statement_timeout")
-    if code in _POOLED_STATEMENT:
-        return DatabaseError(
-            f"Postgres error ({detail}): behind PgBouncer (or another pooler) in transaction "
-            "mode, add ?pgbouncer=true to the URL (docs/postgres.md)"
-        )
     if code == "42501":  # insufficient_privilege
         return DatabaseError(
             f"permission denied ({detail}): grant the ferroq user rights on ferroq_jobs"

@@ -1,42 +1,37 @@
-"""One attempt of one claimed job, and how its outcome is written back.
+"""One attempt of one claimed job: decode it, enter its scopes, run its handler in a context
+of its own, and say how it ended (an :class:`~ferroq_core.worker.outcome.Outcome`).
 
-Shared by :class:`~ferroq_core.worker.WorkerLoop` and the testing kit's ``drain()``, so retry,
-failure and fencing rules exist once. Every write is fenced by the row's lease: when it no
-longer matches (the job was reaped and reclaimed), the write is dropped and logged, never
-applied.
+Shared by :class:`~ferroq_core.worker.WorkerLoop` and the testing kit's ``drain()``. An
+attempt never takes its caller down: whatever the job raises becomes the outcome's error.
+Writing the outcome back is :mod:`.settle`'s (successes: :mod:`.acknowledge`); their
+functions are importable from here too, where the worker's callers have always found them.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ferroq_core.backoff import full_jitter
 from ferroq_core.context import DETACHED, NEVER_STOPPED, Attempt, StopSignal, enter_job
-from ferroq_core.controlling import settle_cancelled
-from ferroq_core.errors import JobCancelled, JobDecodeError, JobGivenUp, JobReleased, LeaseExpired
+from ferroq_core.errors import JobCancelled, LeaseExpired
 from ferroq_core.execution import (
     NO_SCOPE,
-    call_failed,
     call_handle,
     decode_row,
-    describe_error,
     in_own_context,
     job_scope,
     start_handle,
 )
-from ferroq_core.history_records import Completion
-from ferroq_core.jobmodel import DEFAULT_RESULT_TTL, JobBase
-from ferroq_core.runtime import fire
 from ferroq_core.schedule_rules import tick_of
-from ferroq_core.storage.results import ResultWrite
+from ferroq_core.worker.acknowledge import acknowledge, settle_successes
+from ferroq_core.worker.outcome import Outcome, describe_row
+from ferroq_core.worker.settle import PERMANENT_ERRORS, retry_delay_for, settle, settle_reaped
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from ferroq_core.context import JobChannel
     from ferroq_core.job import Job
@@ -44,6 +39,7 @@ if TYPE_CHECKING:
     from ferroq_core.runtime import Runtime
 
 __all__ = [
+    "PERMANENT_ERRORS",
     "Outcome",
     "acknowledge",
     "attempts_exhausted",
@@ -55,37 +51,6 @@ __all__ = [
     "settle_reaped",
     "settle_successes",
 ]
-
-log = logging.getLogger("ferroq.worker")
-
-#: Errors that no retry can fix: the job fails at once. An unknown job type is not one of
-#: them: during a rolling deploy the workers that know it may not have started yet, so it is
-#: retried with the default backoff. ``ctx.fail()`` gives a job up the same way.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (JobDecodeError, JobGivenUp)
-
-
-@attrs.frozen
-class Outcome:
-    """How an attempt ended."""
-
-    #: The claimed row.
-    row: JobRow
-    #: None on success, else what the attempt raised.
-    error: BaseException | None = None
-    #: Seconds the handler ran.
-    duration: float = 0.0
-    #: The decoded job (None when decoding failed).
-    job: Job | None = None
-    #: What ``handle()`` returned (an ``async def`` one's awaited value).
-    value: Any = None
-    #: ``value`` encoded by the serializer when the job type stores its result or its
-    #: dispatch asked for it (the row's ``result_ttl``), else None: its acknowledgement then
-    #: stores it (:func:`settle_successes`).
-    result: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def execute(
@@ -208,220 +173,3 @@ def attempts_exhausted(row: JobRow) -> LeaseExpired:
         f"attempts exhausted ({row.attempts - 1} of {row.max_attempts} used): the last "
         f"attempt never finished (its worker was killed or lost its lease){last}"
     )
-
-
-def retry_delay_for(runtime: Runtime, job: Job | None, attempt: int) -> float:
-    """The delay before the next attempt: the job's ``retry_delay`` or the backoff policy; for
-    a job that did not decode (an unknown type), full jitter over ``Job``'s defaults."""
-    if job is None:
-        return full_jitter(attempt, JobBase.backoff_base, JobBase.backoff_cap)
-    try:
-        custom = job.retry_delay(attempt)
-    except Exception:
-        log.exception("retry_delay() of %s raised; using the backoff policy", type(job))
-        custom = None
-    if custom is not None:
-        return max(0.0, float(custom))
-    return max(0.0, float(runtime.backoff.delay(job, attempt)))
-
-
-def settle(
-    runtime: Runtime,
-    outcome: Outcome,
-    *,
-    complete: bool = True,
-    defer: Callable[[Callable[[], None]], None] | None = None,
-) -> str:
-    """Write an attempt's outcome back. Returns ``succeeded``, ``retrying``, ``failed``,
-    ``released`` (``ctx.release()``) or ``stale`` (the lease no longer matched, nothing was
-    written).
-
-    With ``complete=False`` a success is not deleted here (the caller acknowledges successes
-    in batches with ``backend.complete``) and ``succeeded`` is returned. ``defer`` runs the
-    job's ``failed()`` callback and the ``failed`` hook (user code that may be slow) after
-    the row is parked, e.g. on another thread; by default they run before this returns.
-    """
-    row = outcome.row
-    backend = runtime.backend
-    lease = row.lease
-    if outcome.error is None:
-        if complete:
-            return settle_successes(runtime, [outcome])[0]
-        fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
-        fire(runtime.pm, "ferroq_jobs_succeeded", rows=[row], durations=[outcome.duration])
-        return "succeeded"
-    error = outcome.error
-    if isinstance(error, JobCancelled):  # never retried, cancelled() instead of failed()
-        return settle_cancelled(runtime, row, outcome.job, defer=defer)
-    if isinstance(error, JobReleased):
-        return _release(runtime, outcome, error)
-    text = describe_error(error)
-    permanent = isinstance(error, PERMANENT_ERRORS)
-    if not permanent and row.attempts < row.max_attempts:
-        delay = retry_delay_for(runtime, outcome.job, row.attempts)
-        if not backend.release(lease, delay=delay, error=text):
-            log.warning("job %s: retry rejected, lease lost (reaped and reclaimed)", row.id)
-            return "stale"
-        log.info(
-            "%s: failed after %.3fs, retrying in %.1fs: %s",
-            describe_row(row),
-            outcome.duration,
-            delay,
-            _headline(error),
-        )
-        fire(runtime.pm, "ferroq_job_retrying", row=row, error=error, delay=delay)
-        return "retrying"
-    if not backend.fail(lease, error=text):
-        log.warning("job %s: failure rejected, lease lost (reaped and reclaimed)", row.id)
-        return "stale"
-    log.warning(
-        "%s: failed after %.3fs%s: %s",
-        describe_row(row),
-        outcome.duration,
-        " (not retried)" if permanent else "",
-        _headline(error),
-    )
-
-    def finish() -> None:
-        if outcome.job is not None:
-            call_failed(runtime, outcome.job, error, row, row.tenant_id)
-        fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
-
-    if defer is None:
-        finish()
-    else:
-        defer(finish)
-    return "failed"
-
-
-def _release(runtime: Runtime, outcome: Outcome, released: JobReleased) -> str:
-    """``ctx.release()``: back to pending after its delay, the attempt given back and the
-    row's last error kept (no failure happened). Returns ``released`` or ``stale``."""
-    row = outcome.row
-    if not runtime.backend.release(
-        row.lease, delay=released.delay, error=row.error, count_attempt=False
-    ):
-        log.warning("job %s: release rejected, lease lost (reaped and reclaimed)", row.id)
-        return "stale"
-    log.info("%s: released by its handler for %.1fs", describe_row(row), released.delay)
-    return "released"
-
-
-def acknowledge(runtime: Runtime, outcomes: Sequence[Outcome]) -> set[int]:
-    """Acknowledge successes; return the ids whose lease matched. Three fenced paths, the
-    plain one unchanged for jobs that ask for nothing more:
-
-    - a result to store: ``complete_with_results``, which stores each result in the same
-      fenced write that deletes its job (a lost lease stores nothing), and the history
-      record of a job that also keeps history in that same write;
-    - history kept (the job type's ``keep_history``, else the queue's), no result:
-      ``complete_with_history``, the record written in the acknowledgement's transaction;
-    - the others: the plain batch ``complete``.
-    """
-    backend = runtime.backend
-    # Inline comprehensions, not a call per job: this runs for every success.
-    stored = [o for o in outcomes if o.result is not None]
-    # --- history: a branch taken only when a job keeps history -------------------------------
-    if runtime.config.keep_history:
-        kept = [o for o in outcomes if o.job is None or o.job.keep_history is not False]
-    else:
-        kept = [o for o in outcomes if o.job is not None and o.job.keep_history]
-    if not stored and not kept:
-        # --- the plain acknowledgement -------------------------------------------------------
-        return backend.complete([o.row.lease for o in outcomes])
-    if not kept:
-        # --- results, no history: the record's fields keep their defaults --------------------
-        writes = [
-            ResultWrite(o.row.lease, o.result, _result_ttl(o))
-            for o in stored
-            if o.result is not None
-        ]
-        if len(stored) == len(outcomes):
-            return backend.complete_with_results(writes)
-        plain = [o.row.lease for o in outcomes if o.result is None]
-        return backend.complete(plain) | backend.complete_with_results(writes)
-    # --- history kept by some, with or without results ---------------------------------------
-    recorded = {id(o) for o in kept}
-    plain = [o.row.lease for o in outcomes if o.result is None and id(o) not in recorded]
-    matched = backend.complete(plain) if plain else set()
-    only_kept = [Completion(o.row.lease, o.duration) for o in kept if o.result is None]
-    if only_kept:
-        matched |= backend.complete_with_history(only_kept)
-    if stored:
-        writes = [
-            ResultWrite(o.row.lease, o.result, _result_ttl(o), id(o) in recorded, o.duration)
-            for o in stored
-            if o.result is not None
-        ]
-        matched |= backend.complete_with_results(writes)
-    return matched
-
-
-def _result_ttl(outcome: Outcome) -> float:
-    """Seconds to keep a result: its dispatch's (the row's), else its type's."""
-    ttl = outcome.row.result_ttl
-    if ttl is not None:
-        return ttl
-    job = outcome.job
-    return job.result_ttl if job is not None else DEFAULT_RESULT_TTL
-
-
-def settle_successes(runtime: Runtime, outcomes: Sequence[Outcome]) -> list[str]:
-    """Delete the rows of successful attempts in one batch and fire ``ferroq_job_succeeded``
-    for each whose lease still matched. Returns ``succeeded`` or ``stale`` per outcome."""
-    if not outcomes:
-        return []
-    matched = acknowledge(runtime, outcomes)
-    results: list[str] = []
-    # Looked up once per batch, not per job: describe_row() is not free, nor is a hook call.
-    logged = log.isEnabledFor(logging.INFO)
-    listened = bool(runtime.pm.hook.ferroq_job_succeeded.get_hookimpls())
-    batch: list[Outcome] | None = (
-        [] if runtime.pm.hook.ferroq_jobs_succeeded.get_hookimpls() else None
-    )
-    for outcome in outcomes:
-        row = outcome.row
-        if row.id in matched:
-            if logged:
-                log.info("%s: succeeded in %.3fs", describe_row(row), outcome.duration)
-            if listened:
-                fire(runtime.pm, "ferroq_job_succeeded", row=row, duration=outcome.duration)
-            if batch is not None:
-                batch.append(outcome)
-            results.append("succeeded")
-        else:
-            log.warning("job %s: completion rejected, lease lost (reaped and reclaimed)", row.id)
-            results.append("stale")
-    if batch:
-        rows, durations = [o.row for o in batch], [o.duration for o in batch]
-        fire(runtime.pm, "ferroq_jobs_succeeded", rows=rows, durations=durations)
-    return results
-
-
-def settle_reaped(runtime: Runtime, row: JobRow) -> None:
-    """Finish a row the reaper parked as failed (its worker died on the last attempt): call
-    the job's ``failed()`` and fire ``ferroq_job_failed``, exactly as for any failed job."""
-    error = LeaseExpired(
-        f"job {row.id} ({row.job_type}) was parked as failed: its worker stopped heartbeating "
-        f"on the last of {row.max_attempts} attempts ({row.error or 'lease expired'})"
-    )
-    job: Job | None = None
-    try:
-        job = decode_row(runtime, row.job_type, row.payload)
-    except Exception as exc:
-        log.warning("job %s: failed() not called, the payload does not decode: %s", row.id, exc)
-    if job is not None:
-        call_failed(runtime, job, error, row, row.tenant_id)
-    fire(runtime.pm, "ferroq_job_failed", row=row, error=error)
-
-
-def describe_row(row: JobRow) -> str:
-    """How log lines name a job: id, type, queue and attempt (never the payload)."""
-    return (
-        f"job {row.id} ({row.job_type}) queue={row.queue} attempt={row.attempts}/{row.max_attempts}"
-    )
-
-
-def _headline(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__

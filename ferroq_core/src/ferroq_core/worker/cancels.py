@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ferroq_core.controlling import cancelled_rows
-from ferroq_core.worker.attempt import describe_row
+from ferroq_core.worker.outcome import describe_row
 
 if TYPE_CHECKING:
     from collections.abc import Collection

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ferroq_core.storage.protocol import Backend
-    from ferroq_core.worker.attempt import Outcome
+    from ferroq_core.worker.outcome import Outcome
     from ferroq_core.worker.running import Running
 
 __all__ = ["Inbox"]

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, final
 
 from ferroq_core.storage.rules import ORPHANED, is_orphaned
-from ferroq_core.worker.attempt import describe_row
+from ferroq_core.worker.outcome import describe_row
 
 if TYPE_CHECKING:
     from collections.abc import Callable

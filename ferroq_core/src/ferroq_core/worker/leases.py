@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, final
 from ferroq_core.storage.history import PRUNE_BATCH, PRUNE_BATCHES
 from ferroq_core.storage.results import prune_expired
 from ferroq_core.storage.rules import merge_reaped, worker_pid, workers_on_host
-from ferroq_core.worker.attempt import describe_row, settle_reaped
 from ferroq_core.worker.cancels import Sweeper
 from ferroq_core.worker.channel import WorkerChannel
 from ferroq_core.worker.identity import hostname, pid_alive
+from ferroq_core.worker.outcome import describe_row
+from ferroq_core.worker.settle import settle_reaped
 from ferroq_core.worker.trouble import Trouble
 
 if TYPE_CHECKING:

@@ -9,17 +9,13 @@ rules in one place: a job is settled exactly once, by the main thread, fenced by
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING
 
 from ferroq_core.config import WorkerConfig
 from ferroq_core.execution import decode_row
 from ferroq_core.runtime import fire
-from ferroq_core.worker.attempt import (
-    Outcome,
-    attempts_exhausted,
-)
+from ferroq_core.worker.attempt import attempts_exhausted
 from ferroq_core.worker.cancels import ask_to_stop
 from ferroq_core.worker.declare import declare_type_limits
 from ferroq_core.worker.heldback import HeldBack
@@ -28,18 +24,18 @@ from ferroq_core.worker.inbox import Inbox
 from ferroq_core.worker.isolation import Isolation
 from ferroq_core.worker.leases import LeaseKeeper, forget_worker
 from ferroq_core.worker.limits import Limits
+from ferroq_core.worker.outcome import Outcome
 from ferroq_core.worker.presence import worker_presence
 from ferroq_core.worker.runners import Runners
 from ferroq_core.worker.running import Running, RunningRecords, RunningSet, expire
 from ferroq_core.worker.schedules import Scheduler
 from ferroq_core.worker.shutdown import Shutdown
 from ferroq_core.worker.signals import SignalHandlers
+from ferroq_core.worker.stopping import Stopping
 from ferroq_core.worker.trouble import Trouble
 from ferroq_core.worker.writeback import Callbacks, WriteBack
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ferroq_core.job import Job
     from ferroq_core.records import JobRow, Lease
     from ferroq_core.runtime import Runtime
@@ -90,8 +86,13 @@ class WorkerLoop:
         self._inbox = Inbox(backend, cfg.queues)
         self._callbacks = Callbacks()
         self._writeback = WriteBack(runtime, cfg.concurrency, self._callbacks.submit)
+        shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
+        #: Whether, why and how the worker stops (worker/stopping.py).
+        self._stop = Stopping(
+            self.worker_id, cfg, self._running, self._writeback, shutdown, self._inbox.wake
+        )
         #: Its row in the worker registry, beaten with the leases (worker.presence).
-        self._presence = worker_presence(runtime, self.worker_id, cfg, reporter, self._restart)
+        self._presence = worker_presence(runtime, self.worker_id, cfg, reporter, self._stop.restart)
         self._leases = LeaseKeeper(
             runtime,
             cfg,
@@ -103,13 +104,7 @@ class WorkerLoop:
             runtime, self.worker_id, self._running, self._inbox, self._leases.channel
         )
         self._isolation = Isolation(backend, self._alone)
-        self._shutdown = Shutdown(self._running, backend, reporter, cfg.shutdown_timeout)
         self._schedules = Scheduler(runtime)  # periodic jobs (worker/schedules.py)
-        self._stop = threading.Event()
-        self._force = False
-        self._stop_reason = ""
-        #: What :meth:`run` returns: 1 once the worker gave up writing results back.
-        self._exit_code = 0
         # Where a write waits on a database server, the jobs just claimed run during the
         # write-back's round trip; where it is work in this process, writing back first is
         # faster (docs/performance.md, "The worker").
@@ -122,25 +117,11 @@ class WorkerLoop:
     def request_stop(self, reason: str = "stop requested", *, force: bool = False) -> None:
         """Stop claiming and let running jobs finish (up to the shutdown timeout). With
         ``force`` return every job to pending at once and exit. Safe from any thread."""
-        if force:
-            self._force = True
-        if not self._stop.is_set():
-            self._stop_reason = reason
-            self._stop.set()
-        self._inbox.wake()
-
-    def _restart(self, requested_at: datetime) -> None:
-        """``ferroq restart`` was sent after this worker started (heartbeat thread)."""
-        log.warning(
-            "worker %s: restart requested at %s: finishing current jobs, then exiting",
-            self.worker_id,
-            requested_at.isoformat(),
-        )
-        self.request_stop("restart requested (ferroq restart)")
+        self._stop.request(reason, force=force)
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._stop.requested
 
     # -- main --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -175,7 +156,8 @@ class WorkerLoop:
             self._main(Limits(cfg, time.monotonic()))
         finally:
             try:
-                self._hand_back()
+                self._collect()
+                self._stop.hand_back()
             finally:
                 forget_worker(self.worker_id)
                 if signals is not None:
@@ -186,10 +168,10 @@ class WorkerLoop:
         log.info(
             "worker %s stopped (%s): %d job(s) processed",
             self.worker_id,
-            self._stop_reason or "done",
+            self._stop.reason or "done",
             self.processed,
         )
-        return self._exit_code
+        return self._stop.exit_code
 
     def _main(self, limits: Limits) -> None:
         """Turn after turn: settle what finished or ran out of time; claim into the free
@@ -201,9 +183,11 @@ class WorkerLoop:
             self._expire_overdue()
             if self._held_back.write_first() and self._flush():
                 queue_empty = False  # a job went back to pending: it may be claimable at once
-            if self._stopping(limits):
-                if self._stopped():
+            if self._stop.check(limits, processed=self.processed, claims=self._claims):
+                left = self._stop.grace_left()
+                if left is None:
                     return
+                self._wait(left, idle=False)
                 continue
             if self._schedules.run():
                 queue_empty = False  # ticks were enqueued: they may be ours to claim
@@ -227,76 +211,16 @@ class WorkerLoop:
             # held jobs may be claimable now.
             freed = self._held_back.last and self._writeback.written > written
             queue_empty = len(rows) < free and not freed
-            if queue_empty and self._stops_when_empty():
-                self.request_stop("queues empty (--stop-when-empty)")
-
-    def _stops_when_empty(self) -> bool:
-        """``--stop-when-empty`` after a short claim: nothing runs, and no due job waits for
-        a limit (jobs a rate window holds back are due: they are waited for, not left)."""
-        return self.config.stop_when_empty and not self._running and not self._held_back.last
-
-    def _stopping(self, limits: Limits) -> bool:
-        """Whether the worker is stopping; a limit reached asks it to."""
-        if not self._stop.is_set() and self._writes_given_up():
-            return True
-        if not self._stop.is_set():
-            reason = limits.reached(
-                running=len(self._running), processed=self.processed, claims=self._claims
-            )
-            if reason is not None:
-                self.request_stop(reason)
-        return self._stop.is_set()
-
-    def _writes_given_up(self) -> bool:
-        """Past the visibility timeout with every write refused (DELETE revoked, a trigger),
-        the held results' leases are kept alive for nothing (or lost already): stop at once
-        and hand every job back, so they run again elsewhere instead of waiting here. A
-        database that cannot be reached is waited for instead: the leases expire there on
-        their own, and the results are written or dropped as stale when it is back."""
-        failing = self._writeback.refused_for()
-        if failing <= self.config.visibility_timeout:
-            return False
-        log.error(
-            "the database refused to write results back for %.1fs, longer than the visibility "
-            "timeout (%gs): exiting with %d result(s) unwritten; their jobs will run again",
-            failing,
-            self.config.visibility_timeout,
-            len(self._writeback),
-        )
-        self._exit_code = 1
-        self.request_stop("results cannot be written back", force=True)
-        return True
-
-    def _stopped(self) -> bool:
-        """One turn while stopping: True once the worker may return (forced, nothing runs,
-        or the shutdown deadline passed), else wait for the running jobs."""
-        if self._force or not self._running:
-            return True
-        left = self._shutdown.begin(self._stop_reason) - time.monotonic()
-        if left <= 0:
-            return True
-        self._wait(left, idle=False)
-        return False
-
-    def _hand_back(self) -> None:
-        """Write back what finished; every job still held goes back to pending."""
-        self._collect()
-        if self._exit_code:
-            self._shutdown.return_unstarted()
-            self._shutdown.return_running()
-            self._shutdown.return_rows(self._writeback.take_all(), why="result not written back")
-            return
-        self._writeback.flush(force=True, retry_now=True)
-        self._shutdown.return_unstarted()
-        self._shutdown.return_running()
-        self._writeback.flush(force=True, retry_now=True)
+            if queue_empty:
+                self._stop.when_empty(held_back=self._held_back.last)
 
     def _stop_helpers(self) -> None:
         """Stop the callbacks, lease, job and event loop threads."""
+        force = self._stop.force
         # Forced: a second signal promised an exit within a second.
-        budget = 0.2 if self._force else 2.0
+        budget = 0.2 if force else 2.0
         grace = max(1.0, min(10.0, self.config.shutdown_timeout))
-        if not self._callbacks.drain(budget if self._force else grace):
+        if not self._callbacks.drain(budget if force else grace):
             log.warning("exiting with failed() callbacks still running")
         self._leases.stop(budget)
         self._runners.stop(budget)
@@ -410,7 +334,7 @@ class WorkerLoop:
     def _flush(self, *, force: bool = False) -> bool:
         """Write outcomes back; successes are batched while other jobs run. True when a job
         went back to pending."""
-        force = force or not self._running or self._stop.is_set() or self._held_back.active
+        force = force or not self._running or self._stop.requested or self._held_back.active
         return self._writeback.flush(force=force)
 
     def _decode(self, row: JobRow) -> Job | None:
@@ -437,7 +361,7 @@ class WorkerLoop:
         deadline = self._running.next_deadline()
         if deadline is not None:
             timeout = min(timeout, max(0.0, deadline - time.monotonic()) + 0.001)
-        if self.config.max_time is not None and not self._stop.is_set():
+        if self.config.max_time is not None and not self._stop.requested:
             timeout = min(timeout, 0.5)
         ack_wait = self._writeback.ack_wait()
         if ack_wait is not None:

@@ -12,7 +12,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ferroq_core.runtime import fire
-from ferroq_core.worker.attempt import describe_row, execute, execute_async
+from ferroq_core.worker.attempt import execute, execute_async
+from ferroq_core.worker.outcome import describe_row
 from ferroq_core.worker.threads import JobThreads, LoopThread
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import attrs
 
 from ferroq_core.context import StopSignal
 from ferroq_core.errors import JobTimeout
-from ferroq_core.worker.attempt import Outcome, describe_row
+from ferroq_core.worker.outcome import Outcome, describe_row
 
 if TYPE_CHECKING:
     import concurrent.futures

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, final
 
-from ferroq_core.worker.attempt import describe_row
+from ferroq_core.worker.outcome import describe_row
 
 if TYPE_CHECKING:
     from ferroq_core.records import JobRow

@@ -18,14 +18,15 @@ import time
 from typing import TYPE_CHECKING
 
 from ferroq_core.errors import BackendBusy, BackendUnavailable
-from ferroq_core.worker.attempt import settle, settle_successes
+from ferroq_core.worker.acknowledge import settle_successes
+from ferroq_core.worker.settle import settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ferroq_core.records import JobRow
     from ferroq_core.runtime import Runtime
-    from ferroq_core.worker.attempt import Outcome
+    from ferroq_core.worker.outcome import Outcome
 
 __all__ = ["ACK_WINDOW", "RETRY_CAP", "WARN_INTERVAL", "Callbacks", "WriteBack"]
 
