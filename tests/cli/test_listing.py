@@ -110,8 +110,8 @@ def test_jobs_filters_by_state_queue_type_and_tenant(runtime: Runtime, ferroq: I
     assert job["state"] == "claimed"
     assert job["claimed_by"] == WORKER
     assert set(job) == {
-        "id", "state", "queue", "job_type", "priority", "attempts", "max_attempts", "tenant_id", "limit_key",
-        "idempotency_key", "created_at", "available_at", "claimed_at", "claimed_by",
+        "id", "state", "queue", "job_type", "priority", "attempts", "max_attempts", "tenant_id",
+        "limit_key", "idempotency_key", "created_at", "available_at", "claimed_at", "claimed_by",
         "heartbeat_at", "failed_at", "error_summary", "error", "payload", "progress",
     }  # fmt: skip
     assert job["progress"] is None  # the claimed job reported none
