@@ -10,6 +10,7 @@ parameters and results are handled in :mod:`~ferroq_sqlite.dispatch`,
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -177,25 +178,39 @@ class SqliteBackend:
     def claim(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         if limit <= 0 or not queues:
             return []
-        if self._limits.stale():
-            self._limits.saw(self._tx.read(flow.scopes))
-        if self._limits.in_play(queues):
+        seen = self._limits
+        if seen.stale():
+            seen.saw(self._tx.read(flow.scopes))
+        # A job type's limits bind only the queues holding its jobs: the others keep the
+        # plain claim, which leaves the limited types' jobs alone.
+        if seen.typed_queues(queues, self._typed_look):
             return self._claim_limited(queues, worker_id, limit)
         self._blocked.note(queues, None)
+        excluded = json.dumps(seen.types)
 
         def run(db: sqlite3.Connection, claim_queue: Any = leases.claim_queue) -> list[JobRow]:
             now = to_micros(utcnow())
             return claim_in_order(
-                queues, limit, lambda queue, n: claim_queue(db, queue, worker_id, n, now)
+                queues,
+                limit,
+                lambda queue, n: claim_queue(db, queue, worker_id, n, now, excluded),
             )
 
         try:
-            return self._tx.write(run, batch=True)
+            rows = self._tx.write(run, batch=True)
         except DatabaseError as exc:
             if not is_undecodable(exc):
                 raise
-        # A row of these queues holds text that is not UTF-8: claim again, failing it alone.
-        return self._tx.write(lambda db: run(db, leases.claim_queue_lenient), batch=True)
+            # A row of these queues holds text that is not UTF-8: claim again, failing it
+            # alone.
+            rows = self._tx.write(lambda db: run(db, leases.claim_queue_lenient), batch=True)
+        if seen.types and len(rows) < limit:
+            seen.short(queues)
+        return rows
+
+    def _typed_look(self, queues: list[str], types: list[str]) -> list[str]:
+        """Which of ``queues`` hold pending jobs of the limited ``types`` (LimitsSeen)."""
+        return self._tx.read(lambda db: flow.typed_queues(db, queues, types))
 
     def _claim_limited(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         rows, plan = self._tx.write(

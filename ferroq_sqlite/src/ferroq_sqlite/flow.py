@@ -24,11 +24,17 @@ if TYPE_CHECKING:
     from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
     from ferroq_core.storage.headclaim import HeadFirst, Verdict
 
-__all__ = ["claim", "list_limits", "scopes", "set_limit", "usage"]
+__all__ = ["claim", "list_limits", "scopes", "set_limit", "typed_queues", "usage"]
 
 
 def scopes(db: sqlite3.Connection) -> list[Any]:
     return db.execute(sql("limits_scopes")).fetchall()
+
+
+def typed_queues(db: sqlite3.Connection, queues: list[str], types: list[str]) -> list[str]:
+    """Which of ``queues`` hold pending jobs of the job types ``types``."""
+    params = {"queues": json.dumps(queues), "types": json.dumps(types)}
+    return [str(q) for (q,) in db.execute(sql("limits_typed_queues"), params)]
 
 
 @attrs.define

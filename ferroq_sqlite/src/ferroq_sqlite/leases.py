@@ -46,23 +46,24 @@ __all__ = [
 
 
 def claim_queue(
-    db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int
+    db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int, excluded: str
 ) -> list[JobRow]:
     """Claim up to ``limit`` due jobs of ``queue`` at ``now`` (epoch microseconds), in claim
-    order (priority, available_at, id)."""
-    rows = db.execute(sql("claim"), (worker_id, now, queue, limit)).fetchall()
+    order (priority, available_at, id), none of the job types of ``excluded`` (a JSON array:
+    those with limits, which only the limited claim takes)."""
+    rows = db.execute(sql("claim"), (worker_id, now, queue, limit, excluded)).fetchall()
     # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
     return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), worker_id, now)
 
 
 def claim_queue_lenient(
-    db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int
+    db: sqlite3.Connection, queue: str, worker_id: str, limit: int, now: int, excluded: str
 ) -> list[JobRow]:
     """:func:`claim_queue` for a queue where a claimed row holds text that is not valid
     UTF-8: each such row is parked as failed at once with an error naming its columns (it
     could never be decoded), and only the others are returned."""
     with lenient_text(db, escape=True):
-        rows = db.execute(sql("claim"), (worker_id, now, queue, limit)).fetchall()
+        rows = db.execute(sql("claim"), (worker_id, now, queue, limit, excluded)).fetchall()
     good = []
     for row in rows:
         bad = undecodable_columns(row, CLAIM_COLUMNS)

@@ -208,15 +208,17 @@ WHERE rowid IN (SELECT rowid FROM ferroq_unique_keys WHERE expires_at < :now
 -- =============================================================================================
 
 -- name: claim
--- Claim up to ?4 due pending jobs of queue ?3 for worker ?1 at ?2 (epoch us), in claim order;
--- inside BEGIN IMMEDIATE this is the only writer, so selecting then updating by id cannot
--- double-claim. Returns JobRow's fields minus status, claimed_at, claimed_by and
+-- Claim up to ?4 due pending jobs of queue ?3 for worker ?1 at ?2 (epoch us), in claim order,
+-- none of the job types of the JSON array ?5 (those with limits, in a queue that held none of
+-- their jobs at the last look; usually empty); inside BEGIN IMMEDIATE this is the only
+-- writer, so selecting then updating by id cannot double-claim. Returns JobRow's fields minus status, claimed_at, claimed_by and
 -- heartbeat_at (the caller has their values), in no particular order.
 UPDATE ferroq_jobs
 SET status = 'claimed', claimed_by = ?1, claimed_at = ?2, heartbeat_at = ?2,
     attempts = attempts + 1
 WHERE id IN (SELECT id FROM ferroq_jobs
              WHERE status = 'pending' AND queue = ?3 AND available_at <= ?2
+               AND job_type NOT IN (SELECT value FROM json_each(?5))
                -- controls (see below): nothing of a paused queue; while any job type or
                -- tenant is paused or any job has a cancel request, those rows are skipped
                AND NOT EXISTS (SELECT 1 FROM ferroq_pauses WHERE scope = 'queue' AND name = ?3)
@@ -852,6 +854,14 @@ SELECT sent_at FROM ferroq_worker_signals WHERE name = :name
 -- name: limits_scopes
 -- The scope and name of every limit (a worker looks every few seconds).
 SELECT scope, name FROM ferroq_limits
+
+-- name: limits_typed_queues
+-- Which of the queues of the JSON array :queues hold pending jobs of the (limited) job types
+-- of the JSON array :types. Returns queue.
+SELECT q.value FROM json_each(:queues) AS q
+WHERE EXISTS (SELECT 1 FROM ferroq_jobs
+              WHERE status = 'pending' AND queue = q.value
+                AND job_type IN (SELECT value FROM json_each(:types)))
 
 -- name: limits_all
 -- Every limit. Returns scope, name, per_tenant, concurrency, rate, per, fair.

@@ -137,7 +137,7 @@ class LimitsSeen:
     """Which claims the limits are in play for, as a backend last saw ``ferroq_limits``
     (refreshed every :data:`LIMITS_REFRESH` seconds, or at once after :meth:`changed`): claims
     of a queue with limits or fair turns, and, when a job type has limits (its jobs may be in
-    any queue), every claim, unless the backend scopes type limits (:meth:`typed_queues`).
+    any queue), the claims of the queues holding its pending jobs (:meth:`typed_queues`).
     Thread-safe enough: a lost update only costs one more look."""
 
     def __init__(self) -> None:
@@ -166,11 +166,6 @@ class LimitsSeen:
     def types(self) -> tuple[str, ...]:
         """The job types with limits, sorted."""
         return self._types
-
-    def in_play(self, queues: Sequence[str]) -> bool:
-        """Whether a claim of ``queues`` must be the limited one (type limits in play for
-        every queue)."""
-        return bool(self._types) or any(q in self._queues for q in queues)
 
     def typed_queues(
         self, queues: Sequence[str], look: Callable[[list[str], list[str]], Iterable[str]]
