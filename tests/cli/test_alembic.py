@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from ferroq_core import QueueConfig, Runtime, dispatch_many
+from ferroq_core.flowlimits import LimitRule
 from ferroq_core.schema import SCHEMA_VERSION
 from tests.cli.conftest import new_pg_database
 from tests.cli.test_executable import ferroq_command
@@ -112,20 +113,24 @@ def _reloptions(engine: sa.engine.Engine) -> list[str]:
 
 
 def _claim_past_a_held_head(url: str) -> None:
-    """A limited claim of queue q that must read its groups (made by then: on Postgres by the
-    limit, on SQLite by this claim); the jobs are finished unrun (not in the ledger)."""
+    """Limited claims of queues q and q2 that must read their groups, one after the other (the
+    index exists by then: on Postgres since the limit, on SQLite made by the second); the jobs
+    are finished unrun (not in the ledger) and the limits deleted."""
     runtime = Runtime.build(url, QueueConfig(connection="db"))
+    backend = runtime.backend
     try:
-        backlog = [Record(tag="held").on_queue("q").with_limit_key("a") for _ in range(30)]
-        other = Record(tag="other").on_queue("q").with_limit_key("b")
-        dispatch_many([*backlog, other], runtime=runtime)
-        rows = [*runtime.backend.claim(["q"], "host:1:test", 1)]
-        rows += runtime.backend.claim(["q"], "host:1:test", 1)
-        assert [json.loads(r.payload)["tag"] for r in rows] == ["held", "other"]
-        runtime.backend.delete_limit("queue", "q")
-        runtime.backend.complete([r.lease for r in rows])
-        with runtime.backend.engine.begin() as conn:  # type: ignore[attr-defined]
-            conn.execute(sa.text("DELETE FROM ferroq_jobs WHERE queue = 'q'"))
+        backend.set_limit(LimitRule("queue", "q2", concurrency=1, per_key=True))
+        for queue in ("q", "q2"):
+            backlog = [Record(tag="held").on_queue(queue).with_limit_key("a") for _ in range(30)]
+            other = Record(tag="other").on_queue(queue).with_limit_key("b")
+            dispatch_many([*backlog, other], runtime=runtime)
+            rows = [*backend.claim([queue], "host:1:test", 1)]
+            rows += backend.claim([queue], "host:1:test", 1)
+            assert [json.loads(r.payload)["tag"] for r in rows] == ["held", "other"]
+            backend.delete_limit("queue", queue)
+            backend.complete([r.lease for r in rows])
+        with backend.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.text("DELETE FROM ferroq_jobs WHERE queue IN ('q', 'q2')"))
     finally:
         runtime.close()
 

@@ -46,6 +46,7 @@ from ferroq_sqlite import (
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
 from ferroq_sqlite.dispatch import insert_plain, insert_requests, with_result_ttls
+from ferroq_sqlite.groups_index import GroupsIndex
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.text import is_undecodable
@@ -115,6 +116,8 @@ class SqliteBackend:
         self._groups = GroupsSeen()
         #: Where the head claim last failed (flow control: the limited claim's common case).
         self._head_first = HeadFirst()
+        #: When the limited claims last needed the groups index (it is made on the second).
+        self._groups_index = GroupsIndex()
 
     @classmethod
     def from_url(cls, url_or_engine: Any, **options: Any) -> SqliteBackend:
@@ -215,7 +218,14 @@ class SqliteBackend:
     def _claim_limited(self, queues: Sequence[str], worker_id: str, limit: int) -> list[JobRow]:
         rows, plan = self._tx.write(
             lambda db: flow.claim(
-                db, self._groups, self._head_first, queues, worker_id, limit, to_micros(utcnow())
+                db,
+                self._groups,
+                self._groups_index,
+                self._head_first,
+                queues,
+                worker_id,
+                limit,
+                to_micros(utcnow()),
             ),
             batch=True,
         )

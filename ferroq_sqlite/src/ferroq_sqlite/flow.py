@@ -12,6 +12,7 @@ import attrs
 from ferroq_core.storage.claimplan import Candidate, limited_claim
 from ferroq_core.storage.flow import limit_usage, rule_from_row, rule_params
 from ferroq_core.storage.headclaim import FITS, head_first_claim
+from ferroq_sqlite.groups_index import scan_candidates, scan_groups
 from ferroq_sqlite.queries import sql
 from ferroq_sqlite.rows import claimed_rows
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ferroq_core.records import JobRow
     from ferroq_core.storage.claimplan import ClaimPlan, GroupsSeen, Look, Size
     from ferroq_core.storage.headclaim import HeadFirst, Verdict
+    from ferroq_sqlite.groups_index import GroupsIndex
 
 __all__ = ["claim", "list_limits", "scopes", "set_limit", "typed_queues", "usage"]
 
@@ -46,6 +48,9 @@ class _Ops:
     worker: str
     now: int
     seen: GroupsSeen
+    index: GroupsIndex
+    #: Whether this claim reads its groups through the index (GroupsIndex.ready).
+    indexed: bool = False
 
     def begin(self, queue: str, n: int) -> tuple[list[LimitRule], Look]:
         # The claim's BEGIN IMMEDIATE holds the write lock already.
@@ -61,15 +66,18 @@ class _Ops:
         return [Candidate(*r) for r in self.db.execute(sql("limit_head"), params)]
 
     def groups(self, queue: str, *, fresh: bool) -> list[Any]:
+        self.indexed = self.index.ready(self.db)
+
         def read() -> list[Any]:
-            # The first claim that looks past a head makes the index it reads through (see
-            # set_limit); inside the write transaction, so it is made once.
-            self.db.execute(sql("groups_index_create"))
+            if not self.indexed:
+                return scan_groups(self.db, queue)
             return self.db.execute(sql("limit_groups"), {"queue": queue}).fetchall()
 
         return self.seen.get(queue, fresh, read)
 
     def candidates(self, queue: str, sizes: list[Size]) -> list[Candidate]:
+        if not self.indexed:
+            return scan_candidates(self.db, queue, sizes, self.now)
         found: list[Candidate] = []
         for job_type, limit_key, n in sizes:
             params = {"queue": queue, "job_type": job_type, "n": n, "now": self.now}
@@ -108,6 +116,7 @@ def _claim_ids(db: sqlite3.Connection, ids: str, worker: str, now: int) -> list[
 def claim(
     db: sqlite3.Connection,
     seen: GroupsSeen,
+    index: GroupsIndex,
     head_first: HeadFirst,
     queues: Sequence[str],
     worker: str,
@@ -126,16 +135,14 @@ def claim(
         return verdict, _claim_ids(db, ids, worker, now)
 
     def limited(rest: Sequence[str], n: int) -> tuple[list[JobRow], ClaimPlan]:
-        return limited_claim(_Ops(db, worker, now, seen), rest, n)
+        return limited_claim(_Ops(db, worker, now, seen, index), rest, n)
 
     return head_first_claim(queues, wanted, head_first, head, limited)
 
 
 def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:
-    """Write ``rule``. The limited claim's index is not made here but by the first limited
-    claim that must look past a queue's head (:meth:`_Ops.groups`): every claim pays for it
-    (a claim of jobs of many keys touches a page of it per key), and a limit that never binds
-    at the head never reads it."""
+    """Write ``rule``. The limited claim's index is not made here but when limited claims
+    keep reading past a queue's head (:mod:`ferroq_sqlite.groups_index`)."""
     db.execute(sql("limit_set"), dict(rule_params(rule), now=now))
 
 

@@ -1028,10 +1028,29 @@ SELECT queue, job_type, limit_key, count(*) FROM ferroq_jobs
 WHERE status = 'pending' AND available_at <= :now
 GROUP BY queue, job_type, limit_key
 
+-- name: groups_index_exists
+-- A row when the limited claim's index exists.
+SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'ferroq_jobs_groups'
+
+-- name: limit_groups_scan
+-- limit_groups without the index (ferroq_sqlite.groups_index): one pass over the queue's
+-- pending rows. Params: queue. Returns job_type, limit_key, and the group's best priority.
+SELECT job_type, limit_key, min(priority) FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue
+GROUP BY job_type, limit_key
+
+-- name: limit_candidates_scan
+-- The due pending jobs of one queue in claim order (read until the groups' candidates are
+-- found: ferroq_sqlite.groups_index). Params: queue, now. Returns id, job_type, limit_key,
+-- priority, available_at.
+SELECT id, job_type, limit_key, priority, available_at FROM ferroq_jobs
+WHERE status = 'pending' AND queue = :queue AND available_at <= :now
+ORDER BY priority, available_at, id
+
 -- name: groups_index_create
 -- The limited claim's index (ferroq_core.tables.limitkeys: the same name and columns), made
--- by the first limited claim that reads a queue's groups (its head held jobs back, or the
--- queue is fair); in that claim's write transaction, so two processes make it once.
+-- by the second limited claim within a minute that must read a queue's groups
+-- (ferroq_sqlite.groups_index); in that claim's write transaction, so it is made once.
 CREATE INDEX IF NOT EXISTS ferroq_jobs_groups
 ON ferroq_jobs (queue, job_type, limit_key, priority, available_at, id)
 WHERE status = 'pending'
