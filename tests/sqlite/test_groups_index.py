@@ -94,3 +94,29 @@ def test_reads_without_the_index_take_what_reads_through_it_take(
     assert not _has_index(str(tmp_path / "scanned.db"))
     assert scanned == indexed
     assert all(taken for taken in indexed), indexed
+
+
+def test_the_index_goes_with_the_last_limit(backend: SqliteBackend, db_path: str) -> None:
+    backend.set_limit(LimitRule("queue", "q", concurrency=1, per_key=True))
+    backend.set_limit(LimitRule("type", "t", concurrency=3))
+    for queue in ("q", "r"):
+        backend.set_limit(LimitRule("queue", queue, concurrency=1, per_key=True))
+        first, other = _held_head(backend, queue)
+        rows = backend.claim([queue], worker_id(), 1)
+        rows += backend.claim([queue], worker_id(), 1)
+        assert [r.id for r in rows] == [first, other]
+        assert backend.complete([r.lease for r in rows]) == {first, other}
+    assert _has_index(db_path)
+    assert backend.delete_limit("queue", "q") is True
+    assert backend.delete_limit("queue", "r") is True
+    assert _has_index(db_path), "a limit is left: the index stays"
+    assert backend.delete_limit("queue", "r") is False
+    assert backend.delete_limit("type", "t") is True
+    assert not _has_index(db_path)
+    # Claims go on as plain claims, and a new limit works without it.
+    rows = backend.claim(["q", "r"], worker_id(), 100)
+    assert len(rows) == 58
+    assert len(backend.complete([r.lease for r in rows])) == 58
+    backend.set_limit(LimitRule("queue", "q", concurrency=1, per_key=True))
+    first, other = _held_head(backend, "q")
+    assert [r.id for r in backend.claim(["q"], worker_id(), 1)] == [first]

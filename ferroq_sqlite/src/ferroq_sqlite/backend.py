@@ -289,9 +289,8 @@ class SqliteBackend:
         self._limits.changed()
 
     def delete_limit(self, scope: LimitScope, name: str) -> bool:
-        params = {"scope": scope, "name": name}
         self._limits.changed()
-        return bool(self._tx.write(lambda db: db.execute(sql("limit_delete"), params).rowcount))
+        return self._tx.write(lambda db: flow.delete_limit(db, scope, name))
 
     def list_limits(self) -> list[LimitRule]:
         return self._tx.read(flow.list_limits)

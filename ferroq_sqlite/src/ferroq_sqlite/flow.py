@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ferroq_core.storage.headclaim import HeadFirst, Verdict
     from ferroq_sqlite.groups_index import GroupsIndex
 
-__all__ = ["claim", "list_limits", "scopes", "set_limit", "typed_queues", "usage"]
+__all__ = ["claim", "delete_limit", "list_limits", "scopes", "set_limit", "typed_queues", "usage"]
 
 
 def scopes(db: sqlite3.Connection) -> list[Any]:
@@ -144,6 +144,15 @@ def set_limit(db: sqlite3.Connection, rule: LimitRule, now: int) -> None:
     """Write ``rule``. The limited claim's index is not made here but when limited claims
     keep reading past a queue's head (:mod:`ferroq_sqlite.groups_index`)."""
     db.execute(sql("limit_set"), dict(rule_params(rule), now=now))
+
+
+def delete_limit(db: sqlite3.Connection, scope: str, name: str) -> bool:
+    """Remove a scope and name's limits; with the last limit, the limited claim's index goes
+    too (every claim pays for it; the next limits make it again when they need it)."""
+    deleted = db.execute(sql("limit_delete"), {"scope": scope, "name": name}).rowcount
+    if deleted and db.execute(sql("limits_any")).fetchone() is None:
+        db.execute(sql("groups_index_drop"))
+    return bool(deleted)
 
 
 def list_limits(db: sqlite3.Connection) -> list[LimitRule]:

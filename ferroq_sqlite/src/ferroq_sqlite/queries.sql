@@ -1022,6 +1022,14 @@ WHERE (ferroq_limits.per_tenant, ferroq_limits.concurrency, ferroq_limits.rate,
 -- Params: scope, name.
 DELETE FROM ferroq_limits WHERE scope = :scope AND name = :name
 
+-- name: limits_any
+-- A row when any limit exists.
+SELECT 1 FROM ferroq_limits LIMIT 1
+
+-- name: groups_index_drop
+-- The limited claim's index goes with the last limit (ferroq_sqlite.flow.delete_limit).
+DROP INDEX IF EXISTS ferroq_jobs_groups
+
 -- name: limit_waiting
 -- Due pending jobs per group. Params: now. Returns queue, job_type, limit_key, count.
 SELECT queue, job_type, limit_key, count(*) FROM ferroq_jobs
