@@ -51,3 +51,16 @@ class Ship(Job):
 
     def handle(self) -> None:
         pass
+
+
+@attrs.define
+class SyncAccount(Job):
+    """Limited per account: its ``account_id`` is its limit key."""
+
+    job_name = "cli-test.sync-account"
+    limit_key = "account_id"
+
+    account_id: str
+
+    def handle(self) -> None:
+        pass

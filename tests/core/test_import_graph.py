@@ -310,6 +310,7 @@ CORE_LAYERS = (
             "job",
             "queue",
             "results",
+            "schedule_specs",
             "schedules",
             "storage",
         },

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from ferroq_core.bounds import MAX_DELAY_SECONDS, check_queue_name, check_text
+from ferroq_core.bounds import MAX_DELAY_SECONDS, check_limit_key, check_queue_name, check_text
 from ferroq_core.cron import Cron
 from ferroq_core.errors import InvalidDispatch, InvalidSchedule
 
@@ -64,6 +64,16 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> No
         raise InvalidSchedule(f"{attribute.name} must be >= 1, got {value}")
 
 
+def _limit_key(value: object) -> str | None:
+    """``value`` as a schedule's limit key (None: none), else :class:`InvalidSchedule`."""
+    if value is None:
+        return None
+    try:
+        return check_limit_key(value)
+    except InvalidDispatch as exc:
+        raise InvalidSchedule(str(exc)) from None
+
+
 @attrs.frozen
 class ScheduleSpec:
     """What a schedule is: which job to enqueue (type and encoded payload), where, and when.
@@ -91,6 +101,9 @@ class ScheduleSpec:
     max_attempts: int = attrs.field(default=3, validator=_positive)
     #: ``code`` (declared on a job type or with ``periodic()``) or ``api`` (added at runtime).
     source: str = "api"
+    #: The limit key of every job it enqueues (docs/limits.md): the one a dispatch of its job
+    #: would get, computed when the schedule is saved; None: none (a schedule has no tenant).
+    limit_key: str | None = attrs.field(default=None, converter=_limit_key)
 
     def __attrs_post_init__(self) -> None:
         self.parsed()  # validates the expression and the timezone

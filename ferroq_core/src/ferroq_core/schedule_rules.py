@@ -58,6 +58,7 @@ def tick_request(spec: ScheduleSpec, tick: datetime) -> EnqueueRequest:
         priority=spec.priority,
         max_attempts=spec.max_attempts,
         idempotency_key=tick_key(spec.name, tick),
+        limit_key=spec.limit_key,
     )
 
 

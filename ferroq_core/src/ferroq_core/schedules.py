@@ -9,6 +9,10 @@ is imported) and written to the ``ferroq_schedules`` table when a worker starts
 :func:`pause_schedule`, :func:`resume_schedule`, :func:`remove_schedule` and
 :func:`run_schedule_now` change the table; every worker sees a change at its next look
 (docs/schedules.md).
+
+A schedule keeps the limit key a dispatch of its job would get (the key given with
+``.with_limit_key()``, else its type's ``limit_key`` field), computed by the dispatch's own
+code when the schedule is saved, and every tick's job is stored with it (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from ferroq_core.schedule_records import (
     check_schedule_name,
 )
 from ferroq_core.schedule_rules import tick_request
+from ferroq_core.schedule_specs import edited_limit_key, job_and_limit_key, spec_from_job
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ferroq_core.dispatching import PendingDispatch
     from ferroq_core.job import Job
     from ferroq_core.runtime import Runtime
     from ferroq_core.storage.protocol import Backend
@@ -70,6 +76,9 @@ class Declared:
     catch_up: CatchUp
     catch_up_window: float
     queue: str | None
+    #: The limit key given with the job (``periodic(job.with_limit_key(k), ...)``); None: its
+    #: type's ``limit_key`` field decides, as at dispatch.
+    limit_key: str | None = None
 
 
 _declared: dict[str, Declared] = {}
@@ -116,7 +125,7 @@ def declare_job_type(cls: type[Job]) -> Declared | None:
 
 
 def periodic(
-    job: Job,
+    job: Job | PendingDispatch,
     cron: str,
     *,
     name: str | None = None,
@@ -125,7 +134,8 @@ def periodic(
     catch_up_window: float = DEFAULT_CATCH_UP_WINDOW,
     queue: str | None = None,
 ) -> Declared:
-    """Declare a schedule for ``job`` (an instance: its fields are every tick's arguments).
+    """Declare a schedule for ``job`` (an instance: its fields are every tick's arguments; or
+    ``job.with_limit_key(k)``: every tick's job counts under limit key ``k``).
 
     Give each of several schedules of one job type its own ``name`` (default: the type's
     name). Checked now; written to the table when a worker starts::
@@ -134,13 +144,16 @@ def periodic(
                  timezone="Europe/Berlin")
         periodic(Report(kind="weekly"), "0 8 * * MON", name="report-weekly")
 
-    :raises InvalidSchedule: a bad expression, timezone, policy or name.
+    :raises InvalidSchedule: a bad expression, timezone, policy or name, or a dispatch option
+        other than ``.with_limit_key()``.
     """
-    return _declare(_entry(job, cron, name, timezone, catch_up, catch_up_window, queue))
+    base, key = job_and_limit_key(job)
+    return _declare(_entry(base, key, cron, name, timezone, catch_up, catch_up_window, queue))
 
 
 def _entry(
     job: Job,
+    limit_key: str | None,
     cron: str,
     name: str | None,
     timezone: str,
@@ -153,7 +166,7 @@ def _entry(
     label = check_schedule_name(name if name is not None else cls.type_name())
     parsed = Cron.parse(cron, timezone)
     policy, window = check_catch_up(catch_up, catch_up_window)
-    return Declared(label, cls, job, parsed, policy, window, queue)
+    return Declared(label, cls, job, parsed, policy, window, queue, limit_key)
 
 
 def declared_schedules() -> list[Declared]:
@@ -167,18 +180,15 @@ def _runtime(runtime: Runtime | None) -> Runtime:
 
 
 def _spec(runtime: Runtime, entry: Declared, job: Job, source: str) -> ScheduleSpec:
-    cls = type(job)
-    return ScheduleSpec(
+    return spec_from_job(
+        runtime,
+        job,
+        entry.limit_key,
         name=entry.name,
-        job_type=cls.type_name(),
-        payload=runtime.serializer.encode(job),
-        queue=entry.queue or cls.queue or runtime.config.default_queue,
-        cron=entry.cron.expression,
-        timezone=entry.cron.timezone,
+        queue=entry.queue,
+        cron=entry.cron,
         catch_up=entry.catch_up,
         catch_up_window=entry.catch_up_window,
-        priority=int(cls.priority),
-        max_attempts=int(cls.max_attempts),
         source=source,
     )
 
@@ -200,7 +210,8 @@ def _save(backend: Backend, spec: ScheduleSpec, *, replace: bool) -> SaveOutcome
 
 def sync_declared(runtime: Runtime) -> dict[str, SaveOutcome]:
     """Write this process's declared schedules to the table (a worker does it as it starts):
-    a new one is created, a changed one replaced (its pause kept), an equal one left alone.
+    a new one is created, a changed one (its limit key included) replaced (its pause kept),
+    an equal one left alone.
 
     :raises InvalidSchedule: a job type that declares a schedule cannot be built without
         arguments (declare it with :func:`periodic` and an instance instead).
@@ -223,7 +234,7 @@ def sync_declared(runtime: Runtime) -> dict[str, SaveOutcome]:
 
 
 def add_schedule(
-    job: Job,
+    job: Job | PendingDispatch,
     cron: str,
     *,
     name: str | None = None,
@@ -236,14 +247,19 @@ def add_schedule(
 ) -> Schedule:
     """Store a schedule now; every worker enqueues its ticks from the next one on.
 
+    :param job: the job every tick enqueues (its fields are the arguments), or
+        ``job.with_limit_key(k)``: its jobs count under limit key ``k`` (else under the one
+        its type's ``limit_key`` field gives, as at dispatch).
     :param replace: replace a schedule of that name with another definition (else that is
         an :class:`InvalidSchedule`, nothing written). An equal one is left as it is.
-    :raises InvalidSchedule: a bad expression, timezone, policy or name; nothing is stored.
+    :raises InvalidSchedule: a bad expression, timezone, policy, name or limit key, or a
+        dispatch option other than ``.with_limit_key()``; nothing is stored.
     """
     rt = _runtime(runtime)
-    entry = _entry(job, cron, name, timezone, catch_up, catch_up_window, queue)
+    base, key = job_and_limit_key(job)
+    entry = _entry(base, key, cron, name, timezone, catch_up, catch_up_window, queue)
     label = entry.name
-    spec = _spec(rt, entry, job, "api")
+    spec = _spec(rt, entry, base, "api")
     if _save(rt.backend, spec, replace=replace) == "exists":
         raise InvalidSchedule(
             f"a schedule named {label!r} exists with another definition: replace it "
@@ -254,18 +270,22 @@ def add_schedule(
 
 def edit_schedule(name: str, *, runtime: Runtime | None = None, **changes: Any) -> Schedule:
     """Change fields of a stored schedule (``cron``, ``timezone``, ``catch_up``,
-    ``catch_up_window``, ``queue``, ``payload`` as encoded text); it takes effect at the next
-    tick.
+    ``catch_up_window``, ``queue``, ``payload`` as encoded text, ``limit_key``: a key, or None
+    for none); it takes effect at the next tick. A new payload without a new ``limit_key``
+    takes its key again from the field its job type names, as a dispatch would, unless the
+    schedule's key was given (``.with_limit_key()``), which stays.
 
     :raises ScheduleNotFound: no such schedule. :raises InvalidSchedule: a bad value; nothing
         is stored.
     """
     rt = _runtime(runtime)
     current = _require(rt.backend, name)
-    allowed = {"cron", "timezone", "catch_up", "catch_up_window", "queue", "payload"}
+    allowed = {"cron", "timezone", "catch_up", "catch_up_window", "queue", "payload", "limit_key"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidSchedule(f"cannot edit {', '.join(unknown)} of a schedule")
+    if "payload" in changes and "limit_key" not in changes:
+        changes["limit_key"] = edited_limit_key(rt, current.spec, changes["payload"])
     spec = attrs.evolve(current.spec, **changes)  # validated again as it is built
     _save(rt.backend, spec, replace=True)
     return _require(rt.backend, name)

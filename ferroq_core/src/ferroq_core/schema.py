@@ -31,6 +31,7 @@ from ferroq_core.tables.limitkeys import GROUPS_INDEX, AddLimitKeys
 from ferroq_core.tables.limits import AddFlowLimits
 from ferroq_core.tables.result_ttl import AddResultTtl
 from ferroq_core.tables.results import CreateResultsTable
+from ferroq_core.tables.schedule_keys import AddScheduleLimitKeys
 from ferroq_core.tables.schedules import CreateSchedulesTable
 from ferroq_core.tables.unique import AddUniqueKeys
 from ferroq_core.tables.workers import CreateWorkerTables
@@ -71,6 +72,7 @@ MIGRATIONS: Sequence[Migration] = (
     AddFlowLimits(),
     AddResultTtl(),
     AddLimitKeys(),
+    AddScheduleLimitKeys(),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -103,13 +105,14 @@ def migrate(
     # The column is BIGINT on SQLite: the ferroq backends store microseconds there.
     applied_at = to_micros(now) if conn.dialect.name == "sqlite" else now
     recorded: list[Applied] = []
-    jobs_made = False  # step 1 created ferroq_jobs in this run, from the whole metadata
+    # A table absent now and present at a later step was made by a step of this run.
+    existed = set(sa.inspect(conn).get_table_names())
     for migration in migrations:
         if migration.version <= have:
             continue
         found = migration.differences(conn)
-        if found == [] and migration.jobs_column and jobs_made:
-            found = None  # its column came with the jobs table this run made: applied
+        if found == [] and migration.adds_to is not None and migration.adds_to not in existed:
+            found = None  # its column came with the table this run made: applied
         if found:
             raise SchemaMismatch(
                 f"ferroq schema step {migration.version} ({migration.name}) finds its tables "
@@ -119,7 +122,6 @@ def migrate(
             )
         if found is None:
             migration.apply(conn)
-            jobs_made = jobs_made or isinstance(migration, CreateJobsTable)
         migration.settle(conn)
         conn.execute(
             sa.insert(schema_table).values(

@@ -780,7 +780,7 @@ FROM ferroq_schedules WHERE paused = 0
 -- Active schedules due at now, the earliest first. Params: now, limit.
 SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
        catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
-       updated_at
+       updated_at, limit_key
 FROM ferroq_schedules
 WHERE paused = 0 AND next_run_at <= %(now)s
 ORDER BY next_run_at
@@ -806,7 +806,7 @@ WHERE name = %(name)s
 -- One schedule by name (locked when in a transaction: save_schedule compares, then writes).
 SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
        catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
-       updated_at
+       updated_at, limit_key
 FROM ferroq_schedules WHERE name = %(name)s
 FOR UPDATE
 
@@ -814,18 +814,18 @@ FOR UPDATE
 -- Every schedule, by name.
 SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
        catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
-       updated_at
+       updated_at, limit_key
 FROM ferroq_schedules ORDER BY name
 
 -- name: schedule_insert
 -- A new schedule (active); no row when one of that name appeared meanwhile. Params: the
 -- definition, next_run_at.
 INSERT INTO ferroq_schedules (name, job_type, payload, queue, priority, max_attempts, cron,
-                              timezone, catch_up, catch_up_window, source, paused,
-                              next_run_at, revision, created_at, updated_at)
+                              timezone, catch_up, catch_up_window, source, limit_key,
+                              paused, next_run_at, revision, created_at, updated_at)
 VALUES (%(name)s, %(job_type)s, %(payload)s, %(queue)s, %(priority)s, %(max_attempts)s,
-        %(cron)s, %(timezone)s, %(catch_up)s, %(catch_up_window)s, %(source)s, 0,
-        %(next_run_at)s, 1, statement_timestamp(), statement_timestamp())
+        %(cron)s, %(timezone)s, %(catch_up)s, %(catch_up_window)s, %(source)s, %(limit_key)s,
+        0, %(next_run_at)s, 1, statement_timestamp(), statement_timestamp())
 ON CONFLICT (name) DO NOTHING
 RETURNING name
 
@@ -836,7 +836,7 @@ UPDATE ferroq_schedules
 SET job_type = %(job_type)s, payload = %(payload)s, queue = %(queue)s,
     priority = %(priority)s, max_attempts = %(max_attempts)s, cron = %(cron)s,
     timezone = %(timezone)s, catch_up = %(catch_up)s, catch_up_window = %(catch_up_window)s,
-    source = %(source)s,
+    source = %(source)s, limit_key = %(limit_key)s,
     next_run_at = CASE WHEN paused = 1 THEN NULL ELSE %(next_run_at)s::timestamptz END,
     revision = revision + 1, updated_at = statement_timestamp()
 WHERE name = %(name)s

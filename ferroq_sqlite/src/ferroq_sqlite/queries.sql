@@ -569,7 +569,7 @@ SELECT min(next_run_at) FROM ferroq_schedules WHERE paused = 0
 -- Active schedules due at :now, the earliest first, at most :limit.
 SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
        catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
-       updated_at
+       updated_at, limit_key
 FROM ferroq_schedules
 WHERE paused = 0 AND next_run_at <= :now
 ORDER BY next_run_at
@@ -590,23 +590,23 @@ UPDATE ferroq_schedules SET last_job_id = :job_id, last_run_at = :at WHERE name 
 -- One schedule by :name.
 SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
        catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
-       updated_at
+       updated_at, limit_key
 FROM ferroq_schedules WHERE name = :name
 
 -- name: schedules_all
 -- Every schedule, by name.
 SELECT name, job_type, payload, queue, priority, max_attempts, cron, timezone, catch_up,
        catch_up_window, source, paused, next_run_at, last_run_at, last_job_id, revision,
-       updated_at
+       updated_at, limit_key
 FROM ferroq_schedules ORDER BY name
 
 -- name: schedule_insert
 -- A new schedule (active). Params: the definition, :next_run_at, :now.
 INSERT INTO ferroq_schedules (name, job_type, payload, queue, priority, max_attempts, cron,
-                              timezone, catch_up, catch_up_window, source, paused,
-                              next_run_at, revision, created_at, updated_at)
+                              timezone, catch_up, catch_up_window, source, limit_key,
+                              paused, next_run_at, revision, created_at, updated_at)
 VALUES (:name, :job_type, :payload, :queue, :priority, :max_attempts, :cron, :timezone,
-        :catch_up, :catch_up_window, :source, 0, :next_run_at, 1, :now, :now)
+        :catch_up, :catch_up_window, :source, :limit_key, 0, :next_run_at, 1, :now, :now)
 
 -- name: schedule_replace
 -- A new definition for an existing schedule: revision + 1; the next run is :next_run_at
@@ -614,7 +614,7 @@ VALUES (:name, :job_type, :payload, :queue, :priority, :max_attempts, :cron, :ti
 UPDATE ferroq_schedules
 SET job_type = :job_type, payload = :payload, queue = :queue, priority = :priority,
     max_attempts = :max_attempts, cron = :cron, timezone = :timezone, catch_up = :catch_up,
-    catch_up_window = :catch_up_window, source = :source,
+    catch_up_window = :catch_up_window, source = :source, limit_key = :limit_key,
     next_run_at = CASE WHEN paused = 1 THEN NULL ELSE :next_run_at END,
     revision = revision + 1, updated_at = :now
 WHERE name = :name

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ferroq_core.bounds import check_limit_key
 from ferroq_core.cli.base import CliContext, pass_context
 from ferroq_core.cli.dispatch import _check_fields, _check_types, _read_payload
 from ferroq_core.cli.imports import import_app_modules, import_option
 from ferroq_core.cli.output import (
     DB_EPILOG,
+    checked,
     echo_json,
     fmt_time,
     iso,
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from ferroq_core.runtime import Runtime
     from ferroq_core.schedule_records import Schedule
 
-__all__ = ["register", "schedule_rows", "schedule_to_dict"]
+__all__ = ["register", "schedule_headers", "schedule_rows", "schedule_to_dict"]
 
 
 def register(cli: click.Group) -> None:
@@ -51,6 +53,7 @@ def schedule_to_dict(schedule: Schedule, runtime: Runtime) -> dict[str, Any]:
         "job_type": spec.job_type,
         "payload": spec.payload,
         "queue": spec.queue,
+        "limit_key": spec.limit_key,
         "cron": spec.cron,
         "timezone": spec.timezone,
         "catch_up": spec.catch_up,
@@ -65,12 +68,26 @@ def schedule_to_dict(schedule: Schedule, runtime: Runtime) -> dict[str, Any]:
     }
 
 
+def _keyed(found: list[Schedule]) -> bool:
+    """Whether any of ``found`` has a limit key (the KEY column is shown only then)."""
+    return any(s.spec.limit_key is not None for s in found)
+
+
+def schedule_headers(found: list[Schedule]) -> list[str]:
+    """The headers of :func:`schedule_rows` for ``found``."""
+    key = ["KEY"] if _keyed(found) else []
+    return ["NAME", "TYPE", *key, "CRON", "TIMEZONE", "STATE", "NEXT RUN", "LAST RUN", "LAST"]
+
+
 def schedule_rows(found: list[Schedule], runtime: Runtime) -> list[list[object]]:
-    """The table rows of ``ferroq schedules list`` (also under ``ferroq stats``)."""
+    """The table rows of ``ferroq schedules list`` (also under ``ferroq stats``): the limit
+    key (KEY) only when a schedule has one."""
+    keyed = _keyed(found)
     return [
         [
             s.name,
             s.spec.job_type,
+            *([s.spec.limit_key or "-"] if keyed else []),
             s.spec.cron,
             s.spec.timezone,
             "paused" if s.paused else "active",
@@ -80,10 +97,6 @@ def schedule_rows(found: list[Schedule], runtime: Runtime) -> list[list[object]]
         ]
         for s in found
     ]
-
-
-#: The headers of :func:`schedule_rows`.
-SCHEDULE_HEADERS = ("NAME", "TYPE", "CRON", "TIMEZONE", "STATE", "NEXT RUN", "LAST RUN", "LAST")
 
 
 def _job(runtime: Runtime, job_type: str, payload: str) -> Job:
@@ -101,6 +114,8 @@ def _show(obj: CliContext, schedule: Schedule, as_json: bool, done: str) -> None
         echo_json(schedule_to_dict(schedule, obj.runtime()))
         return
     state = "paused" if schedule.paused else f"next run {fmt_time(schedule.next_run_at)}"
+    if schedule.spec.limit_key is not None:
+        state += f", limit key {schedule.spec.limit_key}"
     click.echo(f"schedule {schedule.name!r} {done}: {schedule.spec.cron} ({state})")
 
 
@@ -145,6 +160,12 @@ def schedules() -> None:
     help="Seconds: a tick later than this is never enqueued.",
 )
 @click.option("--queue", "-q", help="Queue (default: the job type's, else QUEUE_DEFAULT).")
+@click.option(
+    "--limit-key",
+    callback=checked(check_limit_key),
+    help="Limit key its jobs' limits count them under (default: the job type's limit_key "
+    "field, else none).",
+)
 @click.option("--replace", is_flag=True, help="Replace a schedule of that name.")
 @import_option
 @json_option
@@ -159,6 +180,7 @@ def add(
     catch_up: Any,
     catch_up_window: float,
     queue: str | None,
+    limit_key: str | None,
     replace: bool,
     imports: tuple[str, ...],
     as_json: bool,
@@ -172,7 +194,7 @@ def add(
     runtime = obj.runtime()
     job = _job(runtime, job_type, payload)
     schedule = add_schedule(
-        job,
+        job if limit_key is None else job.with_limit_key(limit_key),
         cron,
         name=name,
         timezone=timezone,
@@ -193,6 +215,12 @@ def add(
 @click.option("--catch-up-window", type=float, help="A new catch-up window (seconds).")
 @click.option("--queue", "-q", help="A new queue.")
 @click.option("--payload", "-p", help="New job fields (JSON; needs the job type: --import).")
+@click.option(
+    "--limit-key",
+    callback=checked(check_limit_key),
+    help="A new limit key (a new payload without it takes its key from the type's limit_key "
+    "field, unless the key was given).",
+)
 @import_option
 @json_option
 @pass_context
@@ -205,6 +233,7 @@ def edit(
     catch_up_window: float | None,
     queue: str | None,
     payload: str | None,
+    limit_key: str | None,
     imports: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -219,6 +248,7 @@ def edit(
         "catch_up_window": catch_up_window,
         "queue": queue,
         "payload": payload,
+        "limit_key": limit_key,
     }
     given = {k: v for k, v in changes.items() if v is not None}
     if not given:
@@ -246,7 +276,7 @@ def list_(obj: CliContext, as_json: bool) -> None:
     if not found:
         click.echo("no schedules")
         return
-    render_table(SCHEDULE_HEADERS, schedule_rows(found, runtime))
+    render_table(schedule_headers(found), schedule_rows(found, runtime))
 
 
 def _action(verb: str, done: str, help_text: str) -> click.Command:

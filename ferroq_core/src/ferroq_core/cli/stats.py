@@ -16,7 +16,7 @@ from ferroq_core.cli.output import (
     ready_backend,
     render_table,
 )
-from ferroq_core.cli.schedules import SCHEDULE_HEADERS, schedule_rows, schedule_to_dict
+from ferroq_core.cli.schedules import schedule_headers, schedule_rows, schedule_to_dict
 from ferroq_core.control_records import PauseScope
 from ferroq_core.fleet import serving
 from ferroq_core.records import QueueStats
@@ -112,7 +112,7 @@ def stats(obj: CliContext, queues: tuple[str, ...], as_json: bool) -> None:
         )
         return
     if found:  # periodic jobs (cli/schedules.py)
-        render_table(SCHEDULE_HEADERS, schedule_rows(found, runtime))
+        render_table(schedule_headers(found), schedule_rows(found, runtime))
         click.echo()
     paused = _paused_queues(pauses)
     if pauses:

@@ -49,13 +49,14 @@ SCHEDULE_COLUMNS = (
     "last_job_id",
     "revision",
     "updated_at",
+    "limit_key",
 )
 
 
 def schedule_from_row(row: Sequence[Any]) -> Schedule:
     """A row of :data:`SCHEDULE_COLUMNS` (timestamps already aware datetimes) as a record."""
     (name, job_type, payload, queue, priority, max_attempts, cron, tz, catch_up, window) = row[:10]
-    (source, paused, next_run_at, last_run_at, last_job_id, revision, updated_at) = row[10:]
+    (source, paused, next_run_at, last_run_at, last_job_id, revision, updated_at) = row[10:17]
     spec = ScheduleSpec(
         name=name,
         job_type=job_type,
@@ -68,6 +69,7 @@ def schedule_from_row(row: Sequence[Any]) -> Schedule:
         priority=int(priority),
         max_attempts=int(max_attempts),
         source=source,
+        limit_key=row[17],
     )
     return Schedule(
         spec=spec,
@@ -95,6 +97,7 @@ def definition_params(spec: ScheduleSpec) -> dict[str, Any]:
         "catch_up": spec.catch_up,
         "catch_up_window": spec.catch_up_window,
         "source": spec.source,
+        "limit_key": spec.limit_key,
     }
 
 

@@ -58,10 +58,11 @@ class Migration:
     version: int
     #: Short stable name.
     name: str
-    #: The step only adds columns (or indexes) to ``ferroq_jobs``, declared on its table in
-    #: ``metadata``: a jobs table created in the same run by step 1 already has them, and the
-    #: step then counts as applied, not adopted.
-    jobs_column: ClassVar[bool] = False
+    #: The name of the one table to which the step only adds columns (or indexes), declared
+    #: on that table in ``metadata``; None for any other step. A table that an earlier step
+    #: created in the same run (from the whole metadata) already has them, and the step then
+    #: counts as applied, not adopted.
+    adds_to: ClassVar[str | None] = None
 
     def apply(self, conn: Connection) -> None:  # pragma: no cover - overridden
         """Create this step's objects."""

@@ -43,7 +43,7 @@ class AddResultTtl(Migration):
     name: str = "add_result_ttl"
     #: Only adds to ``ferroq_jobs``, whose definition carries it: a jobs table step 1 created
     #: in the same run already has it (see :func:`ferroq_core.schema.migrate`).
-    jobs_column: ClassVar[bool] = True
+    adds_to: ClassVar[str | None] = jobs.name
 
     def apply(self, conn: Connection) -> None:
         if _column(conn) is None:

@@ -261,13 +261,17 @@ class LimitKeyContract:
         old_columns = ["queue", "job_type", "tenant_id", *GROUPS_COLUMNS[3:]]
         assert _groups_index(engine) == old_columns
         if alembic:
-            # An application's Alembic, upgraded to this metadata, adds the column and drops
-            # the index that left the metadata; ferroq migrate then adopts the step.
+            # An application's Alembic, upgraded to this metadata, adds the columns and drops
+            # the index that left the metadata; ferroq migrate then adopts the steps.
             with engine.begin() as conn:
                 conn.execute(sa.text("DROP INDEX ferroq_jobs_groups"))
                 conn.execute(sa.text("ALTER TABLE ferroq_jobs ADD COLUMN limit_key TEXT"))
+                conn.execute(sa.text("ALTER TABLE ferroq_schedules ADD COLUMN limit_key TEXT"))
 
-        assert [(a.version, a.adopted) for a in backend.migrate()] == [(10, alembic)]
+        assert [(a.version, a.adopted) for a in backend.migrate()] == [
+            (10, alembic),
+            (11, alembic),
+        ]
         backend.check_schema()
         assert _keys(backend, "a", "b", "c") == {
             "a": pending[:2],
@@ -285,11 +289,13 @@ class LimitKeyContract:
 
 def _as_before_limit_keys(engine: Engine) -> None:
     """Put a current database back in the shape the step before limit keys left it in (the
-    groups index is step 8's): no ``limit_key`` column, the groups index on the tenant, the
-    versions before limit keys recorded."""
+    groups index is step 8's): no ``limit_key`` column (in the jobs table, nor in the
+    schedules table: step 11), the groups index on the tenant, the versions before limit keys
+    recorded."""
     with engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX IF EXISTS ferroq_jobs_groups"))
         conn.execute(sa.text("ALTER TABLE ferroq_jobs DROP COLUMN limit_key"))
+        conn.execute(sa.text("ALTER TABLE ferroq_schedules DROP COLUMN limit_key"))
         conn.execute(
             sa.text(
                 "CREATE INDEX ferroq_jobs_groups ON ferroq_jobs "

@@ -27,7 +27,8 @@ a test module and providing a ``backend`` fixture that yields a migrated, empty 
 The checks cover every operation of :class:`~ferroq_core.storage.Backend`: dispatch and
 idempotency, the claim's order, limit and isolation, fenced finishing writes, leases and the
 reaper, requeues, introspection, operator actions, wake-ups, flow control (limits, limit keys
-and fair queues), the schema, transactional enqueue, stored results and the worker registry.
+and fair queues), schedules and their limit keys, the schema, transactional enqueue, stored
+results and the worker registry.
 Time-dependent checks wait for a condition (bounded) instead of sleeping, so they hold on slow
 machines. Every test needs the database to itself.
 """
@@ -58,6 +59,7 @@ from ferroq_core.testing._contract_limitkeys import LimitKeyContract
 from ferroq_core.testing._contract_orphans import OrphanContract
 from ferroq_core.testing._contract_result_paths import ResultPathContract
 from ferroq_core.testing._contract_results import ResultContract
+from ferroq_core.testing._contract_schedule_keys import ScheduleKeyContract
 from ferroq_core.testing._contract_schedules import ScheduleContract
 from ferroq_core.testing._contract_support import (
     claim_one,
@@ -83,6 +85,7 @@ class BackendContract(
     ResultContract,
     ResultPathContract,
     ScheduleContract,
+    ScheduleKeyContract,
     UniqueContract,
     ControlContract,
     HistoryContract,
