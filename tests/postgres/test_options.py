@@ -152,6 +152,7 @@ def test_a_prepared_statement_lost_to_a_pooler_says_to_add_pgbouncer_true(
     assert text in error.message
     assert "?pgbouncer=true" in error.message
     assert "\n" not in error.message
+    assert not is_disconnect(exc), "retried as a lost connection, it would only fail again"
 
 
 def test_other_protocol_violations_are_a_lost_connection() -> None:

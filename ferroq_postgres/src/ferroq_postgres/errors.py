@@ -99,11 +99,13 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    """True when the connection itself broke (terminated backend, restart, network)."""
+    """True when the connection itself broke (terminated backend, restart, network). Not a
+    prepared statement lost to a pooler, though its protocol violation is of the connection
+    class: no retry cures it, and the error says what does (:func:`translate`)."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     orig = _orig(exc)
-    if not isinstance(orig, psycopg.Error):
+    if not isinstance(orig, psycopg.Error) or _is_pooled_statement(orig):
         return False
     code = _sqlstate(orig)
     if code in _GONE or code.startswith(_GONE_CLASSES):
