@@ -4,8 +4,13 @@ wake-ups, and operations that survive a broken connection.
 It implements :class:`~ferroq_core.storage.Backend` directly over psycopg: every operation runs
 named queries (``queries.sql``) on connections of SQLAlchemy's pool (:mod:`.connections`;
 docs/postgres.md says why that pool), and SQLAlchemy itself serves only the schema and a
-caller's ``Connection``/``Session``. Each role's methods are thin: the work is in
-:mod:`.dispatch`, :mod:`.leases`, :mod:`.admin` and :mod:`.wait`.
+caller's ``Connection``/``Session``. This module holds the class: construction, fork safety,
+the LISTEN thread's lifecycle, and the roles the worker's hot path and the schema use
+(``Dispatcher``, ``WorkerStore``, ``SchemaStore``). The other roles are mixin bases, one module
+each (:mod:`.admin_role`, :mod:`.flow_role`, :mod:`.results_role`, :mod:`.controls_role`,
+:mod:`.history_role`, :mod:`.workers_role`, :mod:`.schedules_role`). Every method is thin: the
+work is in :mod:`.dispatch`, :mod:`.leases`, :mod:`.admin`, :mod:`.wait` and the other
+statement modules.
 """
 
 from __future__ import annotations
@@ -25,55 +30,34 @@ from ferroq_core.schema import Applied, adoptable, current_version, migrate
 from ferroq_core.storage.claimplan import GroupsSeen
 from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.headclaim import HeadFirst
-from ferroq_core.storage.history import PRUNE_BATCH
-from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import check_version
-from ferroq_postgres import (
-    admin,
-    controls,
-    flow,
-    history,
-    leases,
-    results,
-    schedules,
-    unique,
-    workers,
-)
+from ferroq_postgres import admin, flow, leases
+from ferroq_postgres.admin_role import AdminRole
 from ferroq_postgres.capabilities import CAPABILITIES
 from ferroq_postgres.connections import Connections, no_prepared_statements, utc_sessions
+from ferroq_postgres.controls_role import ControlRole
 from ferroq_postgres.deadline import watchdog
 from ferroq_postgres.dispatch import enqueue_in_caller, enqueue_one, insert_all
+from ferroq_postgres.flow_role import FlowRole
+from ferroq_postgres.history_role import HistoryRole
 from ferroq_postgres.listener import Listener, listen_connection
 from ferroq_postgres.options import PostgresOptions, split_url
 from ferroq_postgres.params import CHANNEL
+from ferroq_postgres.results import ResultWaits
+from ferroq_postgres.results_role import ResultRole
+from ferroq_postgres.schedules_role import ScheduleRole
 from ferroq_postgres.vacuum import Vacuumer
 from ferroq_postgres.wait import Notifications, due_in
+from ferroq_postgres.workers_role import WorkerRegistryRole
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence, Set
+    from collections.abc import Collection, Sequence, Set
     from datetime import datetime
 
     import psycopg
     from sqlalchemy.engine import Engine
 
-    from ferroq_core.control_records import CancelResult, Pause, PauseScope
-    from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
-    from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
-    from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
-    from ferroq_core.records import (
-        EnqueueRequest,
-        EnqueueResult,
-        JobRow,
-        JobState,
-        Lease,
-        QueueStats,
-        ReapResult,
-    )
-    from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
-    from ferroq_core.storage.controls import Beat
-    from ferroq_core.storage.results import ResultState, ResultWrite
-    from ferroq_core.storage.schedules import SaveOutcome
-    from ferroq_core.unique import UniqueKey
+    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow, Lease, ReapResult
 
 __all__ = ["CHANNEL", "PostgresBackend", "normalize_url"]
 
@@ -96,7 +80,15 @@ def _after_fork(ref: weakref.ref[PostgresBackend]) -> None:
         backend._forget_threads()
 
 
-class PostgresBackend:
+class PostgresBackend(
+    AdminRole,
+    FlowRole,
+    ResultRole,
+    ControlRole,
+    HistoryRole,
+    WorkerRegistryRole,
+    ScheduleRole,
+):
     """Share one instance per process; it is thread-safe."""
 
     name = "postgres"
@@ -149,7 +141,7 @@ class PostgresBackend:
         self._vacuum = Vacuumer(
             self.engine, every=self.options.vacuum_every, pooled=self.options.pgbouncer
         )
-        self._result_waits = results.ResultWaits(
+        self._result_waits = ResultWaits(
             self._listen_connection,
             listen=self.options.listen and not (self.options.pgbouncer and not self._listen_url),
             backoff_cap=self.options.listen_backoff_cap,
@@ -283,24 +275,6 @@ class PostgresBackend:
     def _due_in(self, queues: Sequence[str]) -> float | None:
         return self._blocked.due_in(queues, due_in(self._worker_connections, queues))
 
-    # -- FlowStore -----------------------------------------------------------------------------
-    def set_limit(self, rule: LimitRule) -> None:
-        flow.set_limit(self._connections, rule, pooled=self.options.pgbouncer)
-        self._limits.changed()
-
-    def delete_limit(self, scope: LimitScope, name: str) -> bool:
-        self._limits.changed()
-        return flow.delete_limit(self._connections, scope, name)
-
-    def list_limits(self) -> list[LimitRule]:
-        return flow.list_limits(self._connections)
-
-    def limit_usage(self) -> list[LimitUsage]:
-        return flow.usage(self._connections)
-
-    def held_back(self, queues: Sequence[str]) -> bool:
-        return self._blocked.held(queues)
-
     # -- the LISTEN thread ---------------------------------------------------------------------
     def _ensure_listener(self) -> Listener | None:
         if not self.options.listen or self._closed:
@@ -338,226 +312,6 @@ class PostgresBackend:
         # Connected: notifications sent while we were away are lost, so look now.
         # Disconnected: waiters in a long wait must fall back to polling now.
         self.wake()
-
-    # -- ResultStore ---------------------------------------------------------------------------
-    def complete_with_results(self, writes: Sequence[ResultWrite]) -> set[int]:
-        if not writes:
-            return set()
-        done = results.complete_with_results(self._worker_connections, writes)
-        self._vacuum.note(len(done))
-        return done
-
-    def read_result(self, job_id: int) -> ResultState:
-        return results.read_state(self._connections, job_id)
-
-    def wait_result(self, job_id: int, timeout: float) -> ResultState:
-        return await_state(lambda: self.read_result(job_id), self._result_waits, job_id, timeout)
-
-    def prune_results(self, *, limit: int | None = None) -> int:
-        return results.prune(self._connections, limit)
-
-    # -- Admin ---------------------------------------------------------------------------------
-    def get_job(self, job_id: int) -> JobRow | None:
-        return admin.get_job(self._connections, job_id)
-
-    def unique_keys(self, job_id: int) -> list[UniqueKey]:
-        return unique.unique_keys(self._connections, job_id)
-
-    def list_jobs(
-        self,
-        *,
-        state: JobState | None = None,
-        queue: str | None = None,
-        job_type: str | None = None,
-        tenant_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        limit_key: str | None = None,
-    ) -> list[JobRow]:
-        return admin.list_jobs(
-            self._connections,
-            state=state,
-            queue=queue,
-            job_type=job_type,
-            tenant_id=tenant_id,
-            limit=limit,
-            offset=offset,
-            limit_key=limit_key,
-        )
-
-    def get_stats(self) -> QueueStats:
-        return admin.get_stats(self._connections)
-
-    def retry_failed(
-        self,
-        ids: Collection[int] | None = None,
-        *,
-        queue: str | None = None,
-        job_type: str | None = None,
-    ) -> int:
-        moved = admin.retry_failed(self._connections, ids, queue=queue, job_type=job_type)
-        if moved:
-            self.wake()
-        return moved
-
-    def delete_jobs(self, ids: Collection[int], *, state: JobState | None = None) -> int:
-        return admin.delete_jobs(self._connections, ids, state)
-
-    def flush_failed(self, *, older_than: float | None = None) -> int:
-        return admin.flush_failed(self._connections, older_than)
-
-    def clear_queue(self, queue: str) -> int:
-        return admin.clear_queue(self._connections, queue)
-
-    def worker_heartbeats(self) -> dict[str, datetime]:
-        return admin.worker_heartbeats(self._connections)
-
-    # -- ControlStore (ferroq_postgres.controls) --------------------------------------------
-    def pause(self, scope: PauseScope, name: str, *, reason: str | None = None) -> Pause | None:
-        return controls.pause(self._connections, scope, name, reason)
-
-    def resume(self, scope: PauseScope, name: str) -> Pause | None:
-        removed = controls.resume(self._connections, scope, name)
-        if removed is not None:
-            self.wake()  # this process's waiters, whether or not its listener is connected
-        return removed
-
-    def pauses(self) -> list[Pause]:
-        return controls.list_pauses(self._connections)
-
-    def cancel_jobs(
-        self,
-        ids: Collection[int] | None = None,
-        *,
-        queue: str | None = None,
-        job_type: str | None = None,
-    ) -> CancelResult:
-        return controls.cancel_jobs(self._connections, ids, queue, job_type)
-
-    def heartbeat_cancels(self, leases_: Collection[Lease]) -> Beat:
-        return controls.heartbeat_cancels(self._worker_connections, leases_)
-
-    def finish_cancelled(self, lease: Lease) -> bool:
-        return controls.finish_cancelled(self._worker_connections, lease)
-
-    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
-        return controls.sweep_cancelled(self._worker_connections, holders)
-
-    # -- HistoryStore --------------------------------------------------------------------------
-    def complete_with_history(self, completions: Collection[Completion]) -> set[int]:
-        if not completions:
-            return set()
-        done = history.complete_with_history(self._worker_connections, completions)
-        self._vacuum.note(len(done))
-        return done
-
-    def write_progress(self, updates: Mapping[int, Progress]) -> None:
-        if updates:
-            history.write_progress(self._worker_connections, updates)
-
-    def get_progress(self, ids: Collection[int]) -> dict[int, Progress]:
-        if not ids:
-            return {}
-        return history.get_progress(self._connections, ids)
-
-    def get_history(self, job_id: int) -> HistoryRecord | None:
-        return history.get_history(self._connections, job_id)
-
-    def list_history(
-        self,
-        *,
-        queue: str | None = None,
-        job_type: str | None = None,
-        tenant_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[HistoryRecord]:
-        return history.list_history(
-            self._connections,
-            queue=queue,
-            job_type=job_type,
-            tenant_id=tenant_id,
-            limit=limit,
-            offset=offset,
-        )
-
-    def attempt_errors(self, job_id: int) -> list[AttemptError]:
-        return history.attempt_errors(self._connections, job_id)
-
-    def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
-        return history.prune(self._worker_connections, older_than, limit)
-
-    # -- WorkerRegistry (ferroq_postgres.workers) -------------------------------------------
-    def register_worker(self, registration: WorkerRegistration) -> datetime:
-        return workers.register(self._connections, registration)
-
-    def beat_worker(self, worker_id: str, leases_: Collection[Lease]) -> WorkerBeat:
-        return workers.beat(self._worker_connections, worker_id, leases_)
-
-    def deregister_worker(self, worker_id: str) -> bool:
-        return workers.deregister(self._connections, worker_id)
-
-    def list_workers(self) -> list[WorkerInfo]:
-        return workers.live(self._connections)
-
-    def registered_heartbeats(self) -> dict[str, datetime]:
-        return workers.registered_beats(self._connections)
-
-    def reap_workers(self) -> list[WorkerInfo]:
-        return workers.reap(self._worker_connections)
-
-    def request_restart(self) -> datetime:
-        return workers.send_signal(self._connections)
-
-    def restart_requested_at(self) -> datetime | None:
-        return workers.read_signal(self._connections)
-
-    # -- TestingStore --------------------------------------------------------------------------
-    def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
-        moved = admin.make_due(self._connections, queues, within)
-        if moved:
-            self.wake()
-        return moved
-
-    # -- ScheduleStore (ferroq_postgres.schedules) ----------------------------------------------
-    def schedule_due_in(self) -> float | None:
-        return schedules.due_in(self._worker_connections)
-
-    def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
-        return schedules.due(self._worker_connections, now, limit)
-
-    def advance_schedule(
-        self, advance: ScheduleAdvance, requests: Sequence[EnqueueRequest]
-    ) -> list[EnqueueResult] | None:
-        results = schedules.advance(self._worker_connections, advance, requests)
-        if results:
-            self._heard_own({r.queue for r in requests})
-        return results
-
-    def save_schedule(
-        self, spec: ScheduleSpec, next_run_at: datetime, *, replace: bool = True
-    ) -> SaveOutcome:
-        return schedules.save(self._connections, spec, next_run_at, replace=replace)
-
-    def get_schedule(self, name: str) -> Schedule | None:
-        return schedules.get(self._connections, name)
-
-    def list_schedules(self) -> list[Schedule]:
-        return schedules.list_all(self._connections)
-
-    def pause_schedule(self, name: str, *, paused: bool, next_run_at: datetime | None) -> bool:
-        return schedules.pause(self._connections, name, paused=paused, next_run_at=next_run_at)
-
-    def remove_schedule(self, name: str) -> bool:
-        return schedules.remove(self._connections, name)
-
-    def record_schedule_run(
-        self, name: str, at: datetime, request: EnqueueRequest
-    ) -> EnqueueResult | None:
-        result = schedules.record_run(self._connections, name, at, request)
-        if result is not None:
-            self._heard_own({request.queue})
-        return result
 
     # -- SchemaStore ---------------------------------------------------------------------------
     def migrate(self) -> list[Applied]:

@@ -3,9 +3,16 @@
 A SQLAlchemy ``Engine`` is the connection pool (and runs the schema's migrations); every
 operation runs the named queries of ``queries.sql`` on a pooled sqlite3 connection
 (:mod:`ferroq_sqlite.transactions`), or, for a transactional dispatch, on the driver connection
-inside the caller's SQLAlchemy transaction. The roles' methods are thin: the statements'
-parameters and results are handled in :mod:`~ferroq_sqlite.dispatch`,
-:mod:`~ferroq_sqlite.leases`, :mod:`~ferroq_sqlite.admin` and :mod:`~ferroq_sqlite.watch`.
+inside the caller's SQLAlchemy transaction.
+
+This module holds the class: construction, lifecycle, and the roles of dispatch, the worker's
+hot path and the schema (``Dispatcher``, ``WorkerStore``, ``SchemaStore``). The other roles
+are mixin bases, one module each (:mod:`~ferroq_sqlite.admin_role`,
+:mod:`~ferroq_sqlite.flow_role`, :mod:`~ferroq_sqlite.results_role`,
+:mod:`~ferroq_sqlite.controls_role`, :mod:`~ferroq_sqlite.history_role`,
+:mod:`~ferroq_sqlite.workers_role`, :mod:`~ferroq_sqlite.schedules_role`). Every method is
+thin: the statements' parameters and results are handled in :mod:`~ferroq_sqlite.dispatch`,
+:mod:`~ferroq_sqlite.leases`, :mod:`~ferroq_sqlite.watch` and the other statement modules.
 """
 
 from __future__ import annotations
@@ -20,11 +27,8 @@ from ferroq_core.clock import to_micros, utcnow
 from ferroq_core.errors import BackendUnavailable, ConfigError, DatabaseError
 from ferroq_core.schema import Applied, adoptable, migrate
 from ferroq_core.storage.claimplan import GroupsSeen
-from ferroq_core.storage.controls import Beat
 from ferroq_core.storage.flow import Blocked, LimitsSeen
 from ferroq_core.storage.headclaim import HeadFirst
-from ferroq_core.storage.history import PRUNE_BATCH
-from ferroq_core.storage.results import await_state
 from ferroq_core.storage.rules import (
     check_version,
     claim_in_order,
@@ -32,51 +36,33 @@ from ferroq_core.storage.rules import (
     workers_on_host,
 )
 from ferroq_core.storage.wakeup import WakeSignal
-from ferroq_sqlite import (
-    admin,
-    controls,
-    flow,
-    history,
-    leases,
-    results,
-    schedules,
-    unique,
-    workers,
-)
+from ferroq_sqlite import flow, leases
+from ferroq_sqlite.admin_role import AdminRole
 from ferroq_sqlite.capabilities import CAPABILITIES
 from ferroq_sqlite.connect import install_connection_setup
+from ferroq_sqlite.controls_role import ControlRole
 from ferroq_sqlite.dispatch import insert_plain, insert_requests, with_result_ttls
+from ferroq_sqlite.flow_role import FlowRole
 from ferroq_sqlite.groups_index import GroupsIndex
+from ferroq_sqlite.history_role import HistoryRole
 from ferroq_sqlite.options import OPTION_NAMES, SqliteOptions
 from ferroq_sqlite.queries import sql
+from ferroq_sqlite.results import CommitFeed
+from ferroq_sqlite.results_role import ResultRole
+from ferroq_sqlite.schedules_role import ScheduleRole
 from ferroq_sqlite.text import is_undecodable
 from ferroq_sqlite.transactions import Transactions
 from ferroq_sqlite.watch import ChangeWatcher, IdleWait, PollInterval, due_in
+from ferroq_sqlite.workers_role import WorkerRegistryRole
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable, Collection, Mapping, Sequence
+    from collections.abc import Callable, Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy.engine import Engine
 
-    from ferroq_core.control_records import CancelResult, Pause, PauseScope
-    from ferroq_core.fleet import WorkerBeat, WorkerInfo, WorkerRegistration
-    from ferroq_core.flowlimits import LimitRule, LimitScope, LimitUsage
-    from ferroq_core.history_records import AttemptError, Completion, HistoryRecord, Progress
-    from ferroq_core.records import (
-        EnqueueRequest,
-        EnqueueResult,
-        JobRow,
-        JobState,
-        Lease,
-        QueueStats,
-        ReapResult,
-    )
-    from ferroq_core.schedule_records import Schedule, ScheduleAdvance, ScheduleSpec
-    from ferroq_core.storage.results import ResultState, ResultWrite
-    from ferroq_core.storage.schedules import SaveOutcome
-    from ferroq_core.unique import UniqueKey
+    from ferroq_core.records import EnqueueRequest, EnqueueResult, JobRow, Lease, ReapResult
     from ferroq_sqlite.dispatch import Insert
 
 __all__ = ["SqliteBackend"]
@@ -84,7 +70,15 @@ __all__ = ["SqliteBackend"]
 T = TypeVar("T")
 
 
-class SqliteBackend:
+class SqliteBackend(
+    AdminRole,
+    FlowRole,
+    ResultRole,
+    ControlRole,
+    HistoryRole,
+    WorkerRegistryRole,
+    ScheduleRole,
+):
     """The embedded backend. Share one instance per process; it is thread-safe."""
 
     name = "sqlite"
@@ -108,7 +102,7 @@ class SqliteBackend:
                 queues, self._tx.read(lambda db: due_in(db, queues))
             ),
         )
-        self._result_feed = results.CommitFeed(self._watcher, self.options.poll_min)
+        self._result_feed = CommitFeed(self._watcher, self.options.poll_min)
         #: Flow control: whether limits exist (then the limited claim runs), and what the
         #: last limited claim left waiting for a limit (idle waits).
         self._limits = LimitsSeen()
@@ -282,249 +276,6 @@ class SqliteBackend:
 
     def wake(self) -> None:
         self._signal.wake()
-
-    # -- FlowStore ---------------------------------------------------------------------------
-    def set_limit(self, rule: LimitRule) -> None:
-        self._tx.write(lambda db: flow.set_limit(db, rule, to_micros(utcnow())))
-        self._limits.changed()
-
-    def delete_limit(self, scope: LimitScope, name: str) -> bool:
-        self._limits.changed()
-        return self._tx.write(lambda db: flow.delete_limit(db, scope, name))
-
-    def list_limits(self) -> list[LimitRule]:
-        return self._tx.read(flow.list_limits)
-
-    def limit_usage(self) -> list[LimitUsage]:
-        return self._tx.read(lambda db: flow.usage(db, to_micros(utcnow())))
-
-    def held_back(self, queues: Sequence[str]) -> bool:
-        return self._blocked.held(queues)
-
-    # -- Admin -------------------------------------------------------------------------------
-    def get_job(self, job_id: int) -> JobRow | None:
-        return self._tx.read(lambda db: admin.get_job(db, job_id))
-
-    def unique_keys(self, job_id: int) -> list[UniqueKey]:
-        return self._tx.read(lambda db: unique.unique_keys(db, job_id))
-
-    def list_jobs(
-        self,
-        *,
-        state: JobState | None = None,
-        queue: str | None = None,
-        job_type: str | None = None,
-        tenant_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        limit_key: str | None = None,
-    ) -> list[JobRow]:
-        return self._tx.read(
-            lambda db: admin.list_jobs(
-                db,
-                state=state,
-                queue=queue,
-                job_type=job_type,
-                tenant_id=tenant_id,
-                limit=limit,
-                offset=offset,
-                limit_key=limit_key,
-            )
-        )
-
-    def get_stats(self) -> QueueStats:
-        return self._tx.read(admin.queue_stats)
-
-    def retry_failed(
-        self,
-        ids: Collection[int] | None = None,
-        *,
-        queue: str | None = None,
-        job_type: str | None = None,
-    ) -> int:
-        if ids is not None and not ids:
-            return 0
-        moved = self._tx.write(
-            lambda db: admin.retry_failed(db, ids, queue=queue, job_type=job_type)
-        )
-        if moved:
-            self.wake()
-        return moved
-
-    def delete_jobs(self, ids: Collection[int], *, state: JobState | None = None) -> int:
-        if not ids:
-            return 0
-        return self._tx.write(lambda db: admin.delete_jobs(db, ids, state=state))
-
-    def flush_failed(self, *, older_than: float | None = None) -> int:
-        return self._tx.write(lambda db: admin.flush_failed(db, older_than=older_than))
-
-    def clear_queue(self, queue: str) -> int:
-        return self._tx.write(lambda db: admin.clear_queue(db, queue))
-
-    def worker_heartbeats(self) -> dict[str, datetime]:
-        return self._tx.read(admin.worker_heartbeats)
-
-    # -- ResultStore -------------------------------------------------------------------------
-    def complete_with_results(self, writes: Sequence[ResultWrite]) -> set[int]:
-        if not writes:
-            return set()
-        return self._tx.write(lambda db: results.complete_with_results(db, writes), batch=True)
-
-    def read_result(self, job_id: int) -> ResultState:
-        return self._tx.read(lambda db: results.read_state(db, job_id))
-
-    def wait_result(self, job_id: int, timeout: float) -> ResultState:
-        return await_state(lambda: self.read_result(job_id), self._result_feed, job_id, timeout)
-
-    def prune_results(self, *, limit: int | None = None) -> int:
-        return self._tx.write(lambda db: results.prune(db, limit))
-
-    # -- ControlStore (ferroq_sqlite.controls) ----------------------------------------------
-    def pause(self, scope: PauseScope, name: str, *, reason: str | None = None) -> Pause | None:
-        return self._tx.write(lambda db: controls.pause(db, scope, name, reason))
-
-    def resume(self, scope: PauseScope, name: str) -> Pause | None:
-        # Idle workers of this file see the commit through data_version; local ones now.
-        removed = self._tx.write(lambda db: controls.resume(db, scope, name))
-        self.wake()
-        return removed
-
-    def pauses(self) -> list[Pause]:
-        return self._tx.read(controls.list_pauses)
-
-    def cancel_jobs(
-        self,
-        ids: Collection[int] | None = None,
-        *,
-        queue: str | None = None,
-        job_type: str | None = None,
-    ) -> CancelResult:
-        return self._tx.write(lambda db: controls.cancel_jobs(db, ids, queue, job_type))
-
-    def heartbeat_cancels(self, leases_: Collection[Lease]) -> Beat:
-        if not leases_:
-            return Beat(held=frozenset())
-        return self._tx.write(lambda db: controls.heartbeat_cancels(db, leases_))
-
-    def finish_cancelled(self, lease: Lease) -> bool:
-        return self._tx.write(lambda db: controls.finish_cancelled(db, lease))
-
-    def sweep_cancelled(self, holders: Collection[str] = ()) -> list[JobRow]:
-        return self._tx.write(lambda db: controls.sweep_cancelled(db, holders))
-
-    # -- HistoryStore ------------------------------------------------------------------------
-    def complete_with_history(self, completions: Collection[Completion]) -> set[int]:
-        if not completions:
-            return set()
-        return self._tx.write(lambda db: history.complete_with_history(db, completions), batch=True)
-
-    def write_progress(self, updates: Mapping[int, Progress]) -> None:
-        if updates:
-            self._tx.write(lambda db: history.write_progress(db, updates))
-
-    def get_progress(self, ids: Collection[int]) -> dict[int, Progress]:
-        if not ids:
-            return {}
-        return self._tx.read(lambda db: history.get_progress(db, ids))
-
-    def get_history(self, job_id: int) -> HistoryRecord | None:
-        return self._tx.read(lambda db: history.get_history(db, job_id))
-
-    def list_history(
-        self,
-        *,
-        queue: str | None = None,
-        job_type: str | None = None,
-        tenant_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[HistoryRecord]:
-        filters = {"queue": queue, "job_type": job_type, "tenant_id": tenant_id}
-        return self._tx.read(
-            lambda db: history.list_history(db, **filters, limit=limit, offset=offset)
-        )
-
-    def attempt_errors(self, job_id: int) -> list[AttemptError]:
-        return self._tx.read(lambda db: history.attempt_errors(db, job_id))
-
-    def prune_history(self, older_than: float, *, limit: int = PRUNE_BATCH) -> int:
-        return self._tx.write(lambda db: history.prune(db, older_than, limit))
-
-    # -- WorkerRegistry (ferroq_sqlite.workers) ---------------------------------------------
-    def register_worker(self, registration: WorkerRegistration) -> datetime:
-        return self._tx.write(lambda db: workers.register(db, registration))
-
-    def beat_worker(self, worker_id: str, leases_: Collection[Lease]) -> WorkerBeat:
-        return self._tx.write(lambda db: workers.beat(db, worker_id, leases_))
-
-    def deregister_worker(self, worker_id: str) -> bool:
-        return self._tx.write(lambda db: workers.deregister(db, worker_id))
-
-    def list_workers(self) -> list[WorkerInfo]:
-        return self._tx.read(workers.live)
-
-    def registered_heartbeats(self) -> dict[str, datetime]:
-        return self._tx.read(workers.registered_beats)
-
-    def reap_workers(self) -> list[WorkerInfo]:
-        return self._tx.write(workers.reap)
-
-    def request_restart(self) -> datetime:
-        return self._tx.write(workers.send_signal)
-
-    def restart_requested_at(self) -> datetime | None:
-        return self._tx.read(workers.read_signal)
-
-    # -- TestingStore ------------------------------------------------------------------------
-    def make_due(self, queues: Sequence[str] | None = None, *, within: float | None = None) -> int:
-        if queues is not None and not queues:
-            return 0
-        moved = self._tx.write(lambda db: admin.make_due(db, queues, within))
-        if moved:
-            self.wake()
-        return moved
-
-    # -- ScheduleStore (ferroq_sqlite.schedules) ------------------------------------------------
-    def schedule_due_in(self) -> float | None:
-        return self._tx.read(schedules.due_in)
-
-    def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
-        return self._tx.read(lambda db: schedules.due(db, now, limit))
-
-    def advance_schedule(
-        self, advance: ScheduleAdvance, requests: Sequence[EnqueueRequest]
-    ) -> list[EnqueueResult] | None:
-        results = self._tx.write(lambda db: schedules.advance(db, advance, requests))
-        if results:
-            self.wake()
-        return results
-
-    def save_schedule(
-        self, spec: ScheduleSpec, next_run_at: datetime, *, replace: bool = True
-    ) -> SaveOutcome:
-        return self._tx.write(lambda db: schedules.save(db, spec, next_run_at, replace=replace))
-
-    def get_schedule(self, name: str) -> Schedule | None:
-        return self._tx.read(lambda db: schedules.get(db, name))
-
-    def list_schedules(self) -> list[Schedule]:
-        return self._tx.read(schedules.list_all)
-
-    def pause_schedule(self, name: str, *, paused: bool, next_run_at: datetime | None) -> bool:
-        return self._tx.write(
-            lambda db: schedules.pause(db, name, paused=paused, next_run_at=next_run_at)
-        )
-
-    def remove_schedule(self, name: str) -> bool:
-        return self._tx.write(lambda db: schedules.remove(db, name))
-
-    def record_schedule_run(
-        self, name: str, at: datetime, request: EnqueueRequest
-    ) -> EnqueueResult | None:
-        result = self._tx.write(lambda db: schedules.record_run(db, name, at, request))
-        self.wake()
-        return result
 
     # -- SchemaStore -------------------------------------------------------------------------
     def migrate(self) -> list[Applied]:
