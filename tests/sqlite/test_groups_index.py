@@ -120,3 +120,14 @@ def test_the_index_goes_with_the_last_limit(backend: SqliteBackend, db_path: str
     backend.set_limit(LimitRule("queue", "q", concurrency=1, per_key=True))
     first, other = _held_head(backend, "q")
     assert [r.id for r in backend.claim(["q"], worker_id(), 1)] == [first]
+
+
+def test_a_large_queue_makes_the_index_at_its_first_read_past_a_head(
+    backend: SqliteBackend, db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(groups_index, "SCAN_LIMIT", 20)  # fewer than the held head's 31 jobs
+    backend.set_limit(LimitRule("queue", "q", concurrency=1, per_key=True))
+    first, other = _held_head(backend, "q")
+    assert [r.id for r in backend.claim(["q"], worker_id(), 1)] == [first]
+    assert [r.id for r in backend.claim(["q"], worker_id(), 1)] == [other]
+    assert _has_index(db_path)

@@ -66,7 +66,7 @@ class _Ops:
         return [Candidate(*r) for r in self.db.execute(sql("limit_head"), params)]
 
     def groups(self, queue: str, *, fresh: bool) -> list[Any]:
-        self.indexed = self.index.ready(self.db)
+        self.indexed = self.index.ready(self.db, queue)
 
         def read() -> list[Any]:
             if not self.indexed:

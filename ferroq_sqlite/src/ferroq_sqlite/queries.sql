@@ -1040,6 +1040,12 @@ GROUP BY queue, job_type, limit_key
 -- A row when the limited claim's index exists.
 SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'ferroq_jobs_groups'
 
+-- name: pending_beyond
+-- How many pending jobs :queue holds, counted up to :limit (ferroq_sqlite.groups_index: a
+-- queue too large to read its groups without the index).
+SELECT count(*) FROM (SELECT 1 FROM ferroq_jobs
+                      WHERE status = 'pending' AND queue = :queue LIMIT :limit)
+
 -- name: limit_groups_scan
 -- limit_groups without the index (ferroq_sqlite.groups_index): one pass over the queue's
 -- pending rows. Params: queue. Returns job_type, limit_key, and the group's best priority.
