@@ -52,8 +52,7 @@ def claim_queue(
     order (priority, available_at, id), none of the job types of ``excluded`` (a JSON array:
     those with limits, which only the limited claim takes)."""
     rows = db.execute(sql("claim"), (worker_id, now, queue, limit, excluded)).fetchall()
-    # RETURNING gives no order: sort by (priority, available_at, id), columns 4, 9, 0.
-    return claimed_rows(sorted(rows, key=lambda r: (r[4], r[9], r[0])), worker_id, now)
+    return claimed_rows(rows, worker_id, now)
 
 
 def claim_queue_lenient(
@@ -78,7 +77,7 @@ def claim_queue_lenient(
             "attempts": row[5],
         }
         db.execute(sql("fail"), params)
-    return claimed_rows(sorted(good, key=lambda r: (r[4], r[9], r[0])), worker_id, now)
+    return claimed_rows(good, worker_id, now)
 
 
 def _group_params(leases: Collection[Lease]) -> list[tuple[tuple[str, str, int], int]]:

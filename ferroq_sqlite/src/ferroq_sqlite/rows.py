@@ -48,7 +48,8 @@ def stored_row(row: Sequence[Any]) -> JobRow:
 
 def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> list[JobRow]:
     """Records for rows of the ``claim`` query just claimed by ``worker_id`` at ``now``
-    (epoch microseconds, as bound to the claim statement).
+    (epoch microseconds, as bound to the claim statement), in claim order (``RETURNING``
+    gives none).
 
     A bulk dispatch gives its jobs one ``created_at`` (and, without a delay, one
     ``available_at``), so each distinct microsecond value is converted once per call.
@@ -85,5 +86,6 @@ def claimed_rows(rows: Iterable[Sequence[Any]], worker_id: str, now: int) -> lis
             r[13],
             r[14],
         )
-        for r in rows
+        # Claim order: (priority, available_at, id), columns 4, 9 and 0.
+        for r in sorted(rows, key=lambda r: (r[4], r[9], r[0]))
     ]
