@@ -31,3 +31,12 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as conn:
             conn.execute(sa.schema.DropSchema(schema, cascade=True))
         admin.dispose()
+
+
+def engine_for(url: str) -> sa.engine.Engine:
+    """A SQLAlchemy engine on ``url`` (an ``empty_db_url``), without pooling, on psycopg 3 for
+    a plain postgresql:// URL."""
+    made = sa.engine.make_url(url)
+    if made.drivername == "postgresql":
+        made = made.set(drivername="postgresql+psycopg")
+    return sa.create_engine(made, poolclass=sa.pool.NullPool)

@@ -14,6 +14,7 @@ from ferroq_core.clock import utcnow
 from ferroq_core.errors import SchemaMismatch
 from ferroq_core.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from ferroq_core.tables.result_ttl import AddResultTtl
+from tests.core.conftest import engine_for
 
 
 @attrs.define
@@ -25,13 +26,6 @@ class Square(Job):
         return self.n * self.n
 
 
-def _engine(url: str) -> sa.engine.Engine:
-    made = sa.engine.make_url(url)
-    if made.drivername == "postgresql":
-        made = made.set(drivername="postgresql+psycopg")
-    return sa.create_engine(made, poolclass=sa.pool.NullPool)
-
-
 def test_it_is_step_9() -> None:
     step = MIGRATIONS[8]
     assert isinstance(step, AddResultTtl)
@@ -40,7 +34,7 @@ def test_it_is_step_9() -> None:
 
 
 def test_the_step_adds_the_column_to_a_database_made_before_it(empty_db_url: str) -> None:
-    engine = _engine(empty_db_url)
+    engine = engine_for(empty_db_url)
     with engine.begin() as conn:
         migrate(conn, now=utcnow(), migrations=MIGRATIONS[:8])
         # The shape the jobs table had before this step.
@@ -64,7 +58,7 @@ def test_the_step_adds_the_column_to_a_database_made_before_it(empty_db_url: str
 
 
 def test_a_new_database_gets_the_step_applied_not_adopted(empty_db_url: str) -> None:
-    engine = _engine(empty_db_url)
+    engine = engine_for(empty_db_url)
     try:
         with engine.begin() as conn:
             applied = migrate(conn, now=utcnow())
@@ -74,7 +68,7 @@ def test_a_new_database_gets_the_step_applied_not_adopted(empty_db_url: str) -> 
 
 
 def test_a_column_of_another_type_is_named_and_nothing_recorded(empty_db_url: str) -> None:
-    engine = _engine(empty_db_url)
+    engine = engine_for(empty_db_url)
     try:
         with engine.begin() as conn:
             migrate(conn, now=utcnow(), migrations=MIGRATIONS[:8])
